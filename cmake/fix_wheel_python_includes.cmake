@@ -1,0 +1,26 @@
+# The ROS 2 wheels on PyPI export their *__rosidl_generator_py targets with
+# INTERFACE_INCLUDE_DIRECTORIES from the wheel build machine (/opt/python/cpXY-cpXY/...), which do
+# not exist here. Replace any such missing directory with this interpreter's Python and NumPy
+# include directories. Directories that exist (a normal ROS install) are left untouched.
+macro(fix_wheel_python_includes)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter Development NumPy)
+  foreach(_pkg ${ARGN})
+    set(_tgt "${_pkg}::${_pkg}__rosidl_generator_py")
+    if(TARGET ${_tgt})
+      get_target_property(_dirs ${_tgt} INTERFACE_INCLUDE_DIRECTORIES)
+      set(_fixed "")
+      set(_changed FALSE)
+      foreach(_d ${_dirs})
+        if(EXISTS "${_d}" OR _d MATCHES "^\\$<")
+          list(APPEND _fixed "${_d}")
+        else()
+          set(_changed TRUE)
+        endif()
+      endforeach()
+      if(_changed)
+        list(APPEND _fixed ${Python3_INCLUDE_DIRS} ${Python3_NumPy_INCLUDE_DIRS})
+        set_target_properties(${_tgt} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_fixed}")
+      endif()
+    endif()
+  endforeach()
+endmacro()

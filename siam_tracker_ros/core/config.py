@@ -1,0 +1,423 @@
+"""Typed, frozen tracker configuration loaded from YAML.
+
+A config file has two sections: ``model:`` (a plain dict with ``family:`` that the model family
+validates itself) and ``tracker:`` (parsed here into :class:`TrackerConfig`). Configs are values:
+two trackers with different settings can live in one process, and a checkpoint stores
+``TrackerConfig.to_dict()`` so ``Tracker.from_checkpoint`` needs nothing else.
+
+Validation is strict on purpose: a misspelt key in a YAML file would otherwise silently fall back to
+a default and produce a tracker that behaves subtly differently from the one the user described.
+Every error is a ``ValueError`` naming the full dotted key (e.g. ``tracker.mechanisms.lost_state.
+patience``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
+
+__all__ = [
+    "AdaptiveSearchConfig",
+    "AnchorConfig",
+    "LostStateConfig",
+    "MechanismsConfig",
+    "OneMoreSearchConfig",
+    "OnlineUpdateConfig",
+    "PointConfig",
+    "TrackerConfig",
+    "TrackingConfig",
+    "config_from_dict",
+    "load_config",
+    "tracker_config_from_dict",
+]
+
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise ValueError(f"{key}: {msg}")
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(float(value))
+
+
+@dataclass(frozen=True)
+class AnchorConfig:
+    """pysot anchors (``cfg.ANCHOR``): ``len(ratios) * len(scales)`` anchors per position."""
+
+    stride: int = 8
+    ratios: tuple[float, ...] = (0.33, 0.5, 1.0, 2.0, 3.0)
+    scales: tuple[float, ...] = (8.0,)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(self.stride > 0, "stride", f"must be > 0, got {self.stride}")
+        _check(len(self.ratios) > 0, "ratios", "must not be empty")
+        _check(all(r > 0 and _finite(r) for r in self.ratios), "ratios", "must all be > 0")
+        _check(len(self.scales) > 0, "scales", "must not be empty")
+        _check(all(s > 0 and _finite(s) for s in self.scales), "scales", "must all be > 0")
+
+    @property
+    def anchor_num(self) -> int:
+        return len(self.ratios) * len(self.scales)
+
+
+@dataclass(frozen=True)
+class PointConfig:
+    """Anchor-free (``head_type == "point"``, NanoTrack/SiamBAN) decoding settings.
+
+    ``stride``: distance between score-map points in search-crop pixels (pysot
+    ``cfg.POINT.STRIDE``).
+    ``score_activation``: how the 2-channel cls output becomes a foreground probability.
+    """
+
+    stride: int = 16
+    score_activation: Literal["softmax", "sigmoid"] = "softmax"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(self.stride > 0, "stride", f"must be > 0, got {self.stride}")
+
+
+@dataclass(frozen=True)
+class OnlineUpdateConfig:
+    """SiamMargin online template update (classification kernel only).
+
+    ``MA = (1 - l) * MA + l * new`` with ``l = rate * best_score``; the kernel used is
+    ``first_weight * first + ma_weight * MA``. Updates are skipped below ``min_score`` (0 = always,
+    as in the released SiamMargin code) and while the target is lost.
+    """
+
+    enabled: bool = False
+    rate: float = 0.18
+    first_weight: float = 0.6
+    ma_weight: float = 0.4
+    min_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(0.0 <= self.rate <= 1.0, "rate", f"must be in [0, 1], got {self.rate}")
+        _check(0.0 <= self.first_weight <= 1.0, "first_weight", "must be in [0, 1]")
+        _check(0.0 <= self.ma_weight <= 1.0, "ma_weight", "must be in [0, 1]")
+        _check(
+            abs(self.first_weight + self.ma_weight - 1.0) < 1e-6,
+            "first_weight",
+            f"first_weight + ma_weight must be 1, got {self.first_weight + self.ma_weight}",
+        )
+        _check(0.0 <= self.min_score <= 1.0, "min_score", "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class AdaptiveSearchConfig:
+    """SiamMargin adaptive search region: a larger search crop for small or fast targets."""
+
+    enabled: bool = False
+    large_instance_size: int = 351
+    small_area_ratio: float = 0.004
+    fast_motion_px: float = 80.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(self.large_instance_size > 0, "large_instance_size", "must be > 0")
+        _check(0.0 <= self.small_area_ratio <= 1.0, "small_area_ratio", "must be in [0, 1]")
+        _check(
+            self.fast_motion_px >= 0 and _finite(self.fast_motion_px),
+            "fast_motion_px",
+            "must be >= 0",
+        )
+
+
+@dataclass(frozen=True)
+class OneMoreSearchConfig:
+    """SiamMargin "one more search": re-search at ``pos + motion_factor * last_motion``."""
+
+    enabled: bool = False
+    score_threshold: float = 0.1
+    motion_factor: float = 0.9
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(0.0 <= self.score_threshold <= 1.0, "score_threshold", "must be in [0, 1]")
+        _check(_finite(self.motion_factor), "motion_factor", "must be finite")
+
+
+@dataclass(frozen=True)
+class LostStateConfig:
+    """Target-lost detection with score hysteresis and re-detection.
+
+    TRACKING -> LOST after ``patience`` consecutive frames with best score < ``lost_threshold``;
+    LOST -> TRACKING on the first frame with best score > ``found_threshold``. While lost, the
+    search region is widened by ``redetect_widen[min(k, len - 1)]`` in the k-th lost frame (the
+    network input grows with it up to ``max_instance_size``, so resolution is kept), the cosine
+    window weight drops to ``lost_window_influence`` (the target may be anywhere) and the box is
+    not updated.
+    """
+
+    enabled: bool = False
+    lost_threshold: float = 0.3
+    found_threshold: float = 0.5
+    patience: int = 3
+    redetect_widen: tuple[float, ...] = (1.5, 2.0)
+    lost_window_influence: float = 0.001
+    max_instance_size: int = 639
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(0.0 <= self.lost_threshold <= 1.0, "lost_threshold", "must be in [0, 1]")
+        _check(0.0 <= self.found_threshold <= 1.0, "found_threshold", "must be in [0, 1]")
+        _check(
+            self.found_threshold >= self.lost_threshold,
+            "found_threshold",
+            f"must be >= lost_threshold ({self.lost_threshold}) for hysteresis, "
+            f"got {self.found_threshold}",
+        )
+        _check(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
+        _check(len(self.redetect_widen) > 0, "redetect_widen", "must not be empty")
+        _check(
+            all(f >= 1.0 and _finite(f) for f in self.redetect_widen),
+            "redetect_widen",
+            "factors must be >= 1",
+        )
+        _check(
+            0.0 <= self.lost_window_influence <= 1.0, "lost_window_influence", "must be in [0, 1]"
+        )
+        _check(self.max_instance_size > 0, "max_instance_size", "must be > 0")
+
+
+@dataclass(frozen=True)
+class MechanismsConfig:
+    """SiamMargin mechanisms (each off by default, so the plain config is exactly pysot)."""
+
+    online_update: OnlineUpdateConfig = field(default_factory=OnlineUpdateConfig)
+    adaptive_search: AdaptiveSearchConfig = field(default_factory=AdaptiveSearchConfig)
+    one_more_search: OneMoreSearchConfig = field(default_factory=OneMoreSearchConfig)
+    lost_state: LostStateConfig = field(default_factory=LostStateConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Children validate themselves (the builder calls them with their key prefix)."""
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Post-processing hyper-parameters (pysot ``cfg.TRACK``) plus runtime options.
+
+    Defaults are pysot's ``siamrpn_r50_l234_dwxcorr`` values. ``device`` ``"auto"`` picks CUDA when
+    available; ``precision`` only affects CUDA (autocast), the CPU path always runs float32 so its
+    results match pysot.
+    """
+
+    exemplar_size: int = 127
+    instance_size: int = 255
+    base_size: int = 8
+    context_amount: float = 0.5
+    penalty_k: float = 0.05
+    window_influence: float = 0.42
+    lr: float = 0.38
+    min_size: float = 10.0
+    anchor: AnchorConfig = field(default_factory=AnchorConfig)
+    point: PointConfig = field(default_factory=PointConfig)
+    device: str = "cpu"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    channels_last: bool = True
+    mechanisms: MechanismsConfig = field(default_factory=MechanismsConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(self.exemplar_size > 0, "exemplar_size", f"must be > 0, got {self.exemplar_size}")
+        _check(
+            self.instance_size >= self.exemplar_size,
+            "instance_size",
+            f"must be >= exemplar_size ({self.exemplar_size}), got {self.instance_size}",
+        )
+        _check(self.base_size >= 0, "base_size", f"must be >= 0, got {self.base_size}")
+        _check(
+            0.0 <= self.context_amount <= 10.0 and _finite(self.context_amount),
+            "context_amount",
+            f"must be in [0, 10], got {self.context_amount}",
+        )
+        _check(
+            self.penalty_k >= 0 and _finite(self.penalty_k),
+            "penalty_k",
+            f"must be >= 0, got {self.penalty_k}",
+        )
+        _check(0.0 <= self.window_influence <= 1.0, "window_influence", "must be in [0, 1]")
+        _check(0.0 <= self.lr <= 1.0, "lr", f"must be in [0, 1], got {self.lr}")
+        _check(
+            self.min_size >= 1 and _finite(self.min_size),
+            "min_size",
+            f"must be >= 1, got {self.min_size}",
+        )
+        _check(
+            self.device == "auto"
+            or self.device == "cpu"
+            or self.device == "cuda"
+            or self.device.startswith("cuda:"),
+            "device",
+            f"must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}",
+        )
+
+    def score_size(self, instance_size: int | None = None, stride: int | None = None) -> int:
+        """pysot's score-map side: ``(instance - exemplar) // stride + 1 + base_size``."""
+        inst = self.instance_size if instance_size is None else instance_size
+        st = self.anchor.stride if stride is None else stride
+        return (inst - self.exemplar_size) // st + 1 + self.base_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (lists, not tuples); :func:`tracker_config_from_dict` reads it back."""
+        return _to_plain(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """A whole config file: the model section (validated by its family) and the tracker."""
+
+    model: dict[str, Any]
+    tracker: TrackerConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": _to_plain(dict(self.model)), "tracker": self.tracker.to_dict()}
+
+
+# --------------------------------------------------------------------------------------------------
+# generic strict builder
+# --------------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (the small subset used here)."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return _build(tp, value, key)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ValueError(f"{key}: must be one of {list(allowed)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in get_args(tp):
+            if arg is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is tuple:
+        args = get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ValueError(f"{key}: expected {len(args)} values, got {len(value)}")
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (a, v) in pairs)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{key}: must be finite, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{key}: unsupported annotation {tp!r}")  # programming error
+
+
+def _build(cls: type[T], data: Mapping[str, Any], prefix: str) -> T:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(map(str, data)) - names)
+    if unknown:
+        raise ValueError(
+            f"{prefix}.{unknown[0]}: unknown key (known keys of {prefix}: {sorted(names)})"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)  # __post_init__ validates
+    except ValueError as exc:
+        raise ValueError(f"{prefix}.{exc}") from None
+
+
+def tracker_config_from_dict(
+    data: Mapping[str, Any] | None, prefix: str = "tracker"
+) -> TrackerConfig:
+    """Strictly parse the ``tracker:`` section (``None``/empty -> all defaults)."""
+    return _build(TrackerConfig, data or {}, prefix)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrackingConfig:
+    """Parse a whole config mapping (``model:`` + ``tracker:``)."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"config: expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(map(str, data)) - {"model", "tracker"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown top-level key (expected 'model' and 'tracker')")
+    model = data.get("model")
+    if not isinstance(model, Mapping):
+        raise ValueError("model: missing or not a mapping (needs at least 'family')")
+    if "family" not in model:
+        raise ValueError("model.family: missing")
+    return TrackingConfig(model=dict(model), tracker=tracker_config_from_dict(data.get("tracker")))
+
+
+def load_config(path: str | Path) -> TrackingConfig:
+    """Load and validate a YAML config file."""
+    p = Path(path)
+    with p.open("r", encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    try:
+        return config_from_dict(data if data is not None else {})
+    except ValueError as exc:
+        raise ValueError(f"{p}: {exc}") from None
