@@ -33,4 +33,11 @@ def build_backbone(name: str, kwargs: dict[str, Any]) -> nn.Module:
     return module
 
 
-__all__ = ["AlexNetLegacy", "MobileNetV2", "ResNetAtrous", "BACKBONES", "build_backbone", "resnet50"]
+__all__ = [
+    "AlexNetLegacy",
+    "MobileNetV2",
+    "ResNetAtrous",
+    "BACKBONES",
+    "build_backbone",
+    "resnet50",
+]

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""The main demo: a real video through the real ROS 2 pipeline, recorded to files.
+
+    .venv/bin/python scripts/run_demo.py            # vtest.avi (Debian's opencv-doc), NanoTrack v2
+
+``replay_node`` plays the video as a camera topic at its real rate, ``tracker_node`` (the real
+Tracker) is initialised on a fixed box by a stamped ``InitTarget``, and a recorder subscribes to
+``detection``, ``status``, ``debug/image`` and ``debug/response``. All three processes run inside
+a loopback-only network namespace (``siam_tracker_ros.ros.isolation``): this script re-executes
+itself there. Written to ``--out`` (default ``demo_out/``): ``annotated.mp4`` (the node's debug
+image stream), ``response/*.png`` (response maps), ``frames/*.png`` (a few annotated frames),
+``detections.csv``, ``statuses.csv``, ``summary.json``; a short summary is printed.
+
+Needs ``apt-get install opencv-doc`` for the default video, and the NanoTrack v2 weights under
+``$SIAM_SHARED_DIR`` (default ``../shared``); any video/folder/bag and model can be passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+#: The pedestrian walking in from the right in the first frame of vtest.avi (768x576).
+DEFAULT_BOX = "639,241,44,79"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from siam_tracker_ros.ros.params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
+
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", default=DEFAULT_VIDEO, help="video file, image folder or bag")
+    p.add_argument("--init-box", default=DEFAULT_BOX, help="x,y,w,h on the first frame")
+    p.add_argument("--out", default="demo_out", help="output folder")
+    p.add_argument("--config", default=DEFAULT_MODEL_CONFIG, help="model + tracker YAML")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights for --config")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--fps", type=float, default=None, help="replay rate (default: the video's)")
+    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
+    p.add_argument("--response-every", type=int, default=25,
+                   help="save every N-th response map and annotated frame as PNG")
+    p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not Path(args.video).exists():
+        print(f"run_demo: {args.video} not found (for the default video: "
+              "apt-get install opencv-doc)", file=sys.stderr)
+        return 2
+    if not args.inside:
+        return _outer(argv if argv is not None else sys.argv[1:])
+    return _inside(args)
+
+
+def _outer(argv: list[str]) -> int:
+    """Re-run this script inside a loopback-only namespace and relay its output."""
+    from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+
+    if not isolation_available():
+        print("run_demo: cannot create a loopback-only network namespace (needs root or user "
+              "namespaces, unshare and ip)", file=sys.stderr)
+        return 3
+    res = run_isolated([sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
+                       timeout=3600, cwd=Path.cwd())
+    sys.stdout.write(res.stdout)
+    sys.stderr.write(res.stderr)
+    return res.returncode
+
+
+def _inside(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from siam_tracker_ros.ros.harness import run_scenario
+    from siam_tracker_ros.ros.params import resolve_path
+
+    out = Path(args.out).resolve()
+    (out / "response").mkdir(parents=True, exist_ok=True)
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    writer: dict[str, Any] = {}
+    counts = {"debug/image": 0, "debug/response": 0}
+    fps = args.fps or cv2.VideoCapture(args.video).get(cv2.CAP_PROP_FPS) or 10.0
+
+    def sink(topic: str, stamp: int, img: np.ndarray) -> None:
+        n = counts[topic]
+        counts[topic] += 1
+        if topic == "debug/image":
+            if "video" not in writer:
+                writer["video"] = cv2.VideoWriter(str(out / "annotated.mp4"),
+                                                  cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                                  (img.shape[1], img.shape[0]))
+            writer["video"].write(img)
+            if n % args.response_every == 0:
+                cv2.imwrite(str(out / "frames" / f"{n:05d}.png"), img)
+        elif n % args.response_every == 0:
+            cv2.imwrite(str(out / "response" / f"{n:05d}.png"), img)
+
+    config = str(resolve_path(args.config))
+    weights = str(resolve_path(args.weights) or "")
+    node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
+                 "-p", f"model.config:={config}", "-p", f"model.weights:={weights}",
+                 "-p", f"model.device:={args.device}", "-p", "debug.max_rate_hz:=0.0",
+                 "-p", f"model.num_threads:={min(4, os.cpu_count() or 1)}"]
+    replay_args = [args.video, "--init-box", args.init_box, "--init-frame", "0",
+                   "--wait-subscribers", "120", "--frame-id", "camera"]
+    if args.fps is not None:
+        replay_args += ["--fps", str(args.fps)]
+    if args.max_frames:
+        replay_args += ["--max-frames", str(args.max_frames)]
+    res = run_scenario(out / "logs", node_args, replay_args, image_sink=sink, timeout=3000,
+                       settle=2.0)
+    if "video" in writer:
+        writer["video"].release()
+    _write_csv(out / "detections.csv", res.detections)
+    _write_csv(out / "statuses.csv", res.statuses)
+    summary = _summary(res, counts)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"demo: {args.video} -> {out}")
+    for k, v in summary.items():
+        print(f"  {k:24s} {v}")
+    if res.replay_rc not in (0, None) or not res.detections:
+        print("demo: no detections; see logs/node.log and logs/replay.log", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as fh:
+        if not rows:
+            return
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _summary(res: Any, counts: dict[str, int]) -> dict[str, Any]:
+    import numpy as np
+
+    lat = np.array([d["received_ns"] - d["stamp_ns"] for d in res.detections]) / 1e6
+    proc = np.array([s["processing_ms"] for s in res.statuses])
+    states = [s["state"] for s in res.statuses]
+    last = res.statuses[-1] if res.statuses else {}
+    return {
+        "frames_published": len(res.stamps),
+        "frames_processed": last.get("frames_processed", 0),
+        "frames_dropped": last.get("frames_dropped", 0),
+        "detections": len(res.detections),
+        "statuses_tracking": states.count(1),
+        "statuses_lost": states.count(2),
+        "mean_score": round(float(np.mean([d["score"] for d in res.detections])), 3)
+        if res.detections else None,
+        "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
+        "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+        "tracker_step_mean_ms": round(float(proc.mean()), 1) if proc.size else None,
+        "debug_images": counts["debug/image"],
+        "response_maps": counts["debug/response"],
+        "last_box_cx_cy_w_h": [round(res.detections[-1][k], 1) for k in ("cx", "cy", "w", "h")]
+        if res.detections else None,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

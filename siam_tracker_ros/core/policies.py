@@ -1,0 +1,197 @@
+"""SiamMargin's tracking mechanisms as small policies, each switched by its own config section.
+
+Keeping them apart from :class:`core.tracker.Tracker` means each one can be tested on its own and
+an ablation is a config change, not a code change. With every mechanism disabled the tracker is
+exactly pysot's ``SiamRPNTracker``. All policies hold per-target state and are reset on ``init``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from siam_tracker_ros.core.config import (
+    AdaptiveSearchConfig,
+    LostStateConfig,
+    OneMoreSearchConfig,
+    OnlineUpdateConfig,
+)
+from siam_tracker_ros.core.result import TrackState
+from siam_tracker_ros.models.base import Kernels
+
+__all__ = [
+    "AdaptiveSearchPolicy",
+    "LostStatePolicy",
+    "OneMoreSearchPolicy",
+    "OnlineUpdatePolicy",
+    "valid_instance_size",
+]
+
+
+def valid_instance_size(size: float, exemplar_size: int, stride: int) -> int:
+    """Nearest search size (>= exemplar) whose score map is whole: ``exemplar + k * stride``."""
+    k = max(0, int(round((size - exemplar_size) / stride)))
+    return exemplar_size + k * stride
+
+
+class OnlineUpdatePolicy:
+    """Moving average of the classification kernel (SiamMargin's online template update).
+
+    ``MA`` starts at the first-frame kernel; each accepted frame folds in the kernel pooled at the
+    predicted box with weight ``rate * score``. The kernel used is ``first_weight * first +
+    ma_weight * MA``; regression always keeps the first-frame kernel (box regression drifts badly if
+    its template is updated from its own predictions).
+    """
+
+    def __init__(self, config: OnlineUpdateConfig) -> None:
+        self.config = config
+        self._first: Kernels | None = None
+        self._ma: list[torch.Tensor] = []
+        self._current: Kernels | None = None
+        self.updates = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def reset(self, first: Kernels | None) -> None:
+        self._first = first
+        self._ma = [k.float().clone() for k in first.cls] if first is not None else []
+        self._current = first
+        self.updates = 0
+
+    def kernels(self) -> Kernels:
+        """Kernels for the next search (the first-frame ones while disabled)."""
+        if self._current is None:
+            raise RuntimeError("online update policy used before reset(first_kernels)")
+        return self._current
+
+    def wants_update(self, score: float, tracking: bool) -> bool:
+        return self.config.enabled and tracking and score >= self.config.min_score
+
+    def update(self, new_cls: Sequence[torch.Tensor], score: float) -> None:
+        """Fold newly pooled classification kernels into the moving average."""
+        if self._first is None:
+            raise RuntimeError("online update policy used before reset(first_kernels)")
+        if len(new_cls) != len(self._ma):
+            raise ValueError(f"expected {len(self._ma)} kernel levels, got {len(new_cls)}")
+        rate = self.config.rate * float(score)
+        cfg = self.config
+        blended = []
+        for i, (ma, new) in enumerate(zip(self._ma, new_cls, strict=True)):
+            if new.shape != ma.shape:
+                raise ValueError(
+                    f"pooled kernel level {i} has shape {tuple(new.shape)}, "
+                    f"template kernel {tuple(ma.shape)}"
+                )
+            ma.mul_(1.0 - rate).add_(new.float(), alpha=rate)
+            first = self._first.cls[i]
+            blended.append((cfg.first_weight * first.float() + cfg.ma_weight * ma).to(first.dtype))
+        self._current = Kernels(cls=blended, loc=self._first.loc)
+        self.updates += 1
+
+
+class AdaptiveSearchPolicy:
+    """Larger search crop for small or fast targets (SiamMargin's adaptive search region).
+
+    The crop grows in image space *and* in network input (``large_instance_size``), so the target
+    keeps its resolution while more context is searched.
+    """
+
+    def __init__(self, config: AdaptiveSearchConfig) -> None:
+        self.config = config
+
+    def instance_size(
+        self,
+        base: int,
+        target_wh: Sequence[float] | np.ndarray,
+        image_shape: Sequence[int],
+        displacement_crop_px: float,
+    ) -> int:
+        if not self.config.enabled:
+            return base
+        area_ratio = (
+            float(target_wh[0]) * float(target_wh[1]) / float(image_shape[0] * image_shape[1])
+        )
+        small = area_ratio < self.config.small_area_ratio
+        fast = displacement_crop_px > self.config.fast_motion_px
+        return max(base, self.config.large_instance_size) if (small or fast) else base
+
+
+class OneMoreSearchPolicy:
+    """A second search at ``pos + motion_factor * last_motion`` when the best score is very low."""
+
+    def __init__(self, config: OneMoreSearchConfig) -> None:
+        self.config = config
+
+    def retry_center(
+        self, best_score: float, center: np.ndarray, last_motion: np.ndarray
+    ) -> np.ndarray | None:
+        """Centre of the extra search, or ``None`` when no extra search is warranted."""
+        if not self.config.enabled or best_score >= self.config.score_threshold:
+            return None
+        shift = self.config.motion_factor * np.asarray(last_motion, dtype=np.float64)
+        if not np.all(np.isfinite(shift)) or math.hypot(*shift) < 1.0:
+            return None  # the same crop again cannot find anything new
+        return np.asarray(center, dtype=np.float64) + shift
+
+
+class LostStatePolicy:
+    """Presence with score hysteresis, and the widened re-detection search while lost.
+
+    TRACKING -> LOST after ``patience`` consecutive frames below ``lost_threshold``; LOST ->
+    TRACKING on the first frame above ``found_threshold``. Two thresholds stop the flag from
+    flickering on a score hovering around one value (Siamese scores stay fairly high on
+    distractors, so a single threshold would chatter).
+    """
+
+    def __init__(self, config: LostStateConfig) -> None:
+        self.config = config
+        self.state = TrackState.IDLE
+        self.low_frames = 0
+        self.lost_frames = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def reset(self) -> None:
+        self.state = TrackState.TRACKING
+        self.low_frames = 0
+        self.lost_frames = 0
+
+    @property
+    def lost(self) -> bool:
+        return self.config.enabled and self.state == TrackState.LOST
+
+    def widen_factor(self) -> float:
+        """Search-region scale for the next frame (1 while tracking)."""
+        if not self.lost:
+            return 1.0
+        widen = self.config.redetect_widen
+        return float(widen[min(max(self.lost_frames - 1, 0), len(widen) - 1)])
+
+    def update(self, score: float) -> TrackState:
+        """Advance the state machine with this frame's best score."""
+        if not self.config.enabled:
+            self.state = TrackState.TRACKING
+            return self.state
+        if self.state == TrackState.LOST:
+            if score > self.config.found_threshold:
+                self.state = TrackState.TRACKING
+                self.low_frames = 0
+                self.lost_frames = 0
+            else:
+                self.lost_frames += 1
+            return self.state
+        if score < self.config.lost_threshold:
+            self.low_frames += 1
+            if self.low_frames >= self.config.patience:
+                self.state = TrackState.LOST
+                self.lost_frames = 1
+        else:
+            self.low_frames = 0
+        return self.state

@@ -1,0 +1,395 @@
+"""The one ``Tracker`` for every model family: pysot's SiamRPNTracker plus SiamMargin policies.
+
+With all mechanisms disabled this reproduces pysot's ``SiamRPNTracker`` (init centre
+``x + (w - 1) / 2``, crops, anchors, penalties, cosine window, size smoothing, clipping, returned
+box ``cx - w / 2``) to within float32 round-off; the fixture tests hold it to that. The model
+family only decides the network and, through ``model.head_type``, which decoder turns its output
+into boxes.
+
+Device handling: crops are cut on the host (a 255x255 ``cv2.resize`` is far cheaper than moving the
+frame), uploaded as uint8, and everything after that -- network, decoding, penalties, argmax --
+stays on the device; one packed tensor (best candidate plus the response map) comes back per search.
+CUDA can run under autocast (fp16/bf16) with channels_last; the CPU path is float32 so it matches
+pysot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from siam_tracker_ros.core.anchors import cosine_window, generate_anchors, generate_points
+from siam_tracker_ros.core.config import (
+    TrackerConfig,
+    config_from_dict,
+    load_config,
+)
+from siam_tracker_ros.core.decoding import (
+    Candidate,
+    decode_anchor,
+    decode_point,
+    select_best,
+    unpack_candidate,
+)
+from siam_tracker_ros.core.geometry import (
+    clip_box_cxcywh,
+    get_subwindow,
+    subwindow_origin,
+    validate_box,
+    validate_image,
+)
+from siam_tracker_ros.core.policies import (
+    AdaptiveSearchPolicy,
+    LostStatePolicy,
+    OneMoreSearchPolicy,
+    OnlineUpdatePolicy,
+    valid_instance_size,
+)
+from siam_tracker_ros.core.result import TrackResult, TrackState
+from siam_tracker_ros.models.base import Features, Kernels, SiameseModel
+
+__all__ = ["Tracker", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; asking for CUDA without it is an error."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available")
+    return dev
+
+
+@dataclass
+class _Search:
+    """One search crop and what it produced (host side, plus the features for online update)."""
+
+    center: np.ndarray
+    crop_size: int
+    instance_size: int
+    candidate: Candidate
+    features: Features
+
+
+class Tracker:
+    """Single-object tracker: ``init(image, box)`` once, then ``track(image)`` per frame.
+
+    ``image``: ``H x W x 3`` uint8 BGR. ``box``: ``(x, y, w, h)`` in pixels. ``device`` overrides
+    ``config.device``.
+    """
+
+    def __init__(
+        self,
+        model: SiameseModel,
+        config: TrackerConfig | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.config = config if config is not None else TrackerConfig()
+        self.device = resolve_device(device if device is not None else self.config.device)
+        self.head_type = getattr(model, "head_type", "anchor")
+        if self.head_type not in ("anchor", "point"):
+            raise ValueError(f"unsupported model.head_type {self.head_type!r}")
+        self._cuda = self.device.type == "cuda"
+        self._channels_last = self._cuda and self.config.channels_last
+        model = model.eval().to(self.device)
+        if self._channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.model = model
+        self._amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.config.precision)
+        mech = self.config.mechanisms
+        self.online = OnlineUpdatePolicy(mech.online_update)
+        self.adaptive = AdaptiveSearchPolicy(mech.adaptive_search)
+        self.one_more = OneMoreSearchPolicy(mech.one_more_search)
+        self.lost_state = LostStatePolicy(mech.lost_state)
+        self._grids: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.reset()
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def from_config(
+        cls,
+        config_path: str | Path,
+        weights: str | Path | None = None,
+        device: str | torch.device | None = None,
+    ) -> Tracker:
+        """Build the model named in a YAML config, load weights, wrap it.
+
+        ``weights`` (any file ``models.checkpoint.load_state_dict_file`` reads: pysot / NanoTrack
+        state dicts or our checkpoints) overrides ``model.weights`` from the config; a relative
+        ``model.weights`` is resolved against the config file's folder first, then the cwd.
+        """
+        from siam_tracker_ros.models.checkpoint import load_into, load_state_dict_file
+        from siam_tracker_ros.models.registry import build_model
+
+        config_path = Path(config_path)
+        cfg = load_config(config_path)
+        model = build_model(cfg.model)
+        if weights is None and cfg.model.get("weights"):
+            weights = Path(str(cfg.model["weights"])).expanduser()
+            if not weights.is_absolute() and (config_path.parent / weights).exists():
+                weights = config_path.parent / weights
+        if weights is not None:
+            load_into(model, load_state_dict_file(weights))
+        return cls(model, cfg.tracker, device=device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None) -> Tracker:
+        """Build from a checkpoint that carries its own config (``model`` + ``tracker``)."""
+        from siam_tracker_ros.models.checkpoint import load_checkpoint, load_into
+        from siam_tracker_ros.models.registry import build_model
+
+        state_dict, config_dict, _ = load_checkpoint(path)
+        if not config_dict:
+            raise ValueError(
+                f"{path}: checkpoint carries no config; use Tracker.from_config(yaml, weights=...)"
+            )
+        cfg = config_from_dict(config_dict)
+        model = build_model(cfg.model)
+        load_into(model, state_dict)
+        return cls(model, cfg.tracker, device=device)
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget the target (all per-target state of the tracker and its policies)."""
+        self.center_pos = np.zeros(2)
+        self.size = np.zeros(2)
+        self.channel_average = np.zeros(3)
+        self._kernels: Kernels | None = None
+        self._last_motion = np.zeros(2)
+        self._confident = np.zeros(4)  # cx, cy, w, h of the last confident state
+        self.online.reset(None)
+        self.lost_state.state = TrackState.IDLE
+        self.frame_index = 0
+
+    @property
+    def initialized(self) -> bool:
+        return self._kernels is not None
+
+    @property
+    def state(self) -> TrackState:
+        return self.lost_state.state
+
+    # ------------------------------------------------------------------ helpers
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self._cuda and self._amp_dtype is not None:
+            with torch.autocast("cuda", dtype=self._amp_dtype):
+                yield
+        else:
+            yield
+
+    def _to_tensor(self, patch: np.ndarray) -> torch.Tensor:
+        if not patch.flags.writeable:  # e.g. a read-only ROS buffer viewed without copying
+            patch = patch.copy()
+        t = torch.from_numpy(patch).to(self.device, non_blocking=True)
+        t = t.permute(2, 0, 1).unsqueeze(0).float()
+        if self._channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t.contiguous() if not self._channels_last else t
+
+    def _grid(self, score_size: int, maps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchors/points and cosine window for a score map, cached per size."""
+        key = (score_size, maps)
+        if key not in self._grids:
+            if self.head_type == "anchor":
+                a = self.config.anchor
+                if a.anchor_num != maps:
+                    raise ValueError(
+                        f"model predicts {maps} anchors per position but tracker.anchor has "
+                        f"{a.anchor_num} (ratios x scales)"
+                    )
+                grid = generate_anchors(a.stride, a.ratios, a.scales, score_size)
+            else:
+                grid = generate_points(self.config.point.stride, score_size)
+            window = cosine_window(score_size, maps)
+            self._grids[key] = (
+                torch.from_numpy(grid).to(self.device),
+                torch.from_numpy(window).to(self.device),
+            )
+        return self._grids[key]
+
+    def _search_sizes(self, s_z: float, instance_size: int) -> tuple[float, int]:
+        s_x = s_z * (instance_size / self.config.exemplar_size)
+        return s_x, round(s_x)
+
+    def _search(
+        self,
+        image: np.ndarray,
+        center: np.ndarray,
+        instance_size: int,
+        s_z: float,
+        scale_z: float,
+        window_influence: float,
+    ) -> _Search:
+        assert self._kernels is not None
+        _, crop_size = self._search_sizes(s_z, instance_size)
+        patch = get_subwindow(image, center, instance_size, crop_size, self.channel_average)
+        x = self._to_tensor(patch)
+        with self._autocast():
+            xf = self.model.search_features(x)
+            out = self.model.head(xf, self.online.kernels())
+        n = out.cls.shape[-1]
+        if self.head_type == "anchor":
+            maps = out.cls.shape[1] // 2
+            anchors, window = self._grid(n, maps)
+            decoded = decode_anchor(out.cls, out.loc, anchors)
+        else:
+            points, window = self._grid(n, 1)
+            decoded = decode_point(out.cls, out.loc, points, self.config.point.score_activation)
+        packed = select_best(
+            decoded,
+            (float(self.size[0]), float(self.size[1])),
+            scale_z,
+            self.config.penalty_k,
+            window,
+            window_influence,
+        )
+        cand = unpack_candidate(packed.cpu().numpy())  # the one device->host sync
+        return _Search(np.asarray(center, np.float64), crop_size, instance_size, cand, xf)
+
+    # ------------------------------------------------------------------ API
+    def init(self, image: np.ndarray, box: Sequence[float] | np.ndarray) -> None:
+        """Start tracking the target at ``box`` = ``(x, y, w, h)`` (resets all previous state)."""
+        image = validate_image(image)
+        bbox = validate_box(box, image.shape)
+        self.reset()
+        cfg = self.config
+        self.center_pos = np.array([bbox[0] + (bbox[2] - 1) / 2, bbox[1] + (bbox[3] - 1) / 2])
+        self.size = np.array([bbox[2], bbox[3]])
+        w_z = self.size[0] + cfg.context_amount * np.sum(self.size)
+        h_z = self.size[1] + cfg.context_amount * np.sum(self.size)
+        s_z = round(np.sqrt(w_z * h_z))
+        self.channel_average = np.mean(image, axis=(0, 1))
+        z_crop = get_subwindow(image, self.center_pos, cfg.exemplar_size, s_z, self.channel_average)
+        with torch.inference_mode(), self._autocast():
+            kernels = self.model.make_kernels(self.model.template_features(self._to_tensor(z_crop)))
+        self._kernels = kernels
+        self.online.reset(kernels)
+        self.lost_state.reset()
+        self._confident = np.array([*self.center_pos, *self.size])
+
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Locate the target in the next frame."""
+        if not self.initialized:
+            raise RuntimeError("Tracker.track() called before init()")
+        image = validate_image(image)
+        with torch.inference_mode():
+            return self._track(image)
+
+    def _track(self, image: np.ndarray) -> TrackResult:
+        cfg = self.config
+        self.frame_index += 1
+        w_z = self.size[0] + cfg.context_amount * np.sum(self.size)
+        h_z = self.size[1] + cfg.context_amount * np.sum(self.size)
+        s_z = np.sqrt(w_z * h_z)
+        scale_z = cfg.exemplar_size / s_z
+
+        lost = self.lost_state.lost
+        instance_size = self.adaptive.instance_size(
+            cfg.instance_size,
+            self.size,
+            image.shape,
+            float(np.hypot(*self._last_motion)) * scale_z,
+        )
+        window_influence = cfg.window_influence
+        if lost:
+            stride = cfg.anchor.stride if self.head_type == "anchor" else cfg.point.stride
+            widened = valid_instance_size(
+                instance_size * self.lost_state.widen_factor(), cfg.exemplar_size, stride
+            )
+            instance_size = min(
+                widened, max(self.lost_state.config.max_instance_size, instance_size)
+            )
+            window_influence = self.lost_state.config.lost_window_influence
+
+        search = self._search(image, self.center_pos, instance_size, s_z, scale_z, window_influence)
+        retry = self.one_more.retry_center(
+            search.candidate.score, self.center_pos, self._last_motion
+        )
+        if retry is not None:
+            second = self._search(image, retry, instance_size, s_z, scale_z, window_influence)
+            if second.candidate.score > search.candidate.score:
+                search = second
+
+        cand = search.candidate
+        bbox = cand.box / scale_z
+        lr = cand.penalty * cand.score * cfg.lr
+        cx = bbox[0] + search.center[0]
+        cy = bbox[1] + search.center[1]
+        width = self.size[0] * (1 - lr) + bbox[2] * lr
+        height = self.size[1] * (1 - lr) + bbox[3] * lr
+        cx, cy, width, height = clip_box_cxcywh(cx, cy, width, height, image.shape, cfg.min_size)
+
+        state = self.lost_state.update(cand.score)
+        if state == TrackState.TRACKING:
+            new_center = np.array([cx, cy])
+            self._last_motion = new_center - self.center_pos
+            self.center_pos = new_center
+            self.size = np.array([width, height])
+            if not self.lost_state.enabled or cand.score >= self.lost_state.config.lost_threshold:
+                self._confident = np.array([cx, cy, width, height])
+            if self.online.wants_update(cand.score, tracking=True):
+                self._online_update(search, cx, cy, width, height)
+        else:
+            # Lost: report and search from the last confident state, not from a drifting guess.
+            self._last_motion = np.zeros(2)
+            self.center_pos = self._confident[:2].copy()
+            self.size = self._confident[2:].copy()
+
+        present = state == TrackState.TRACKING
+        ccx, ccy, cw, ch = (cx, cy, width, height) if present else tuple(self._confident)
+        box = np.array([ccx - cw / 2, ccy - ch / 2, cw, ch], dtype=np.float64)
+        sx0 = subwindow_origin(float(search.center[0]), search.crop_size)
+        sy0 = subwindow_origin(float(search.center[1]), search.crop_size)
+        return TrackResult(
+            box=box,
+            score=float(cand.score),
+            present=present,
+            state=state,
+            response=cand.response,
+            search_box=np.array([sx0, sy0, search.crop_size, search.crop_size], np.float64),
+        )
+
+    def _online_update(self, search: _Search, cx: float, cy: float, w: float, h: float) -> None:
+        """Pool the new target appearance from this frame's search features (SiamMargin)."""
+        scale = search.instance_size / search.crop_size  # image px -> search-crop px
+        half = search.instance_size / 2.0
+        ccx = half + (cx - search.center[0]) * scale
+        ccy = half + (cy - search.center[1]) * scale
+        roi = torch.tensor(
+            [ccx - w * scale / 2, ccy - h * scale / 2, ccx + w * scale / 2, ccy + h * scale / 2],
+            dtype=torch.float32,
+            device=self.device,
+        )
+        with self._autocast():
+            new_cls = self.model.pool_cls_kernel(search.features, roi)
+        self.online.update(new_cls, search.candidate.score)
+
+    def __repr__(self) -> str:
+        return (
+            f"Tracker(model={type(self.model).__name__}, head={self.head_type}, "
+            f"device={self.device}, state={self.state.name})"
+        )
+
+    # convenience for scripts / evaluation
+    def run(self, frames: Sequence[np.ndarray], init_box: Sequence[float]) -> list[TrackResult]:
+        """Init on ``frames[0]`` and track the rest."""
+        self.init(frames[0], init_box)
+        return [self.track(f) for f in frames[1:]]
+
+    def export_state(self) -> dict[str, Any]:
+        """Small snapshot of the host-side state (for debugging and tests)."""
+        return {
+            "center_pos": self.center_pos.copy(),
+            "size": self.size.copy(),
+            "state": self.state,
+            "online_updates": self.online.updates,
+            "frame_index": self.frame_index,
+        }

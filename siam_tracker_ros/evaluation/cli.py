@@ -1,0 +1,306 @@
+"""``siam-tracker evaluate`` (compare trackers on a split) and ``siam-tracker ablate``
+(toggle each SiamMargin mechanism of the project tracker). See ``docs/evaluation.md``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from siam_tracker_ros.evaluation.runner import (
+    DEFAULT_PROJECT_CONFIG,
+    REPO_ROOT,
+    ExperimentParams,
+    TrackerSpec,
+    default_project_spec,
+    parse_tracker_specs,
+    run_all,
+)
+
+DEFAULT_TRACKERS = "project,csrt,kcf,mil,nanotrack,vittrack"
+DEFAULT_EXPERIMENTS = "ope,supervised,realtime"
+
+
+def shared_dir() -> Path:
+    """``$SIAM_SHARED_DIR`` or ``<repo>/../shared`` (read-only data and weights)."""
+    return Path(os.environ.get("SIAM_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def _interval(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+    if not 1 <= low <= high:
+        raise argparse.ArgumentTypeError(f"need 1 <= LOW <= HIGH, got {text!r}")
+    return low, high
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=shared_dir() / "data",
+        help="data root (default: $SIAM_SHARED_DIR/data or ../shared/data)",
+    )
+    p.add_argument(
+        "--split",
+        default="val",
+        help="val (sequences/), train (train-videos/) or a sub-folder; '' = --data itself",
+    )
+    p.add_argument("--sequences", default="", help="comma-separated subset of sequence names")
+    p.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=shared_dir() / "weights",
+        help="weights folder for NanoTrack/VitTrack peers and the default project weights",
+    )
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="parallel sequence processes (1 = in-process; use 1 for timing runs)",
+    )
+    p.add_argument(
+        "--eao-interval",
+        type=_interval,
+        default=(46, 291),
+        metavar="LOW,HIGH",
+        help="EAO sequence-length interval (VOT2019: 46,291; VOT2018: 100,356)",
+    )
+    p.add_argument("--burnin", type=int, default=10, help="VOT accuracy burn-in frames")
+    p.add_argument(
+        "--skip", type=int, default=5, help="VOT re-init this many frames after a failure"
+    )
+    p.add_argument("--rt-fps", type=float, default=20.0, help="VOT real-time camera frame rate")
+    p.add_argument("--grace", type=int, default=3, help="VOT real-time grace frames after an init")
+    p.add_argument("--device", default="cpu", help="device for the project tracker")
+    p.add_argument("--rerun", action="store_true", help="ignore cached predictions")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+
+
+def add_parser(subparsers: Any) -> None:
+    ev = subparsers.add_parser(
+        "evaluate",
+        help="compare trackers (OTB one-pass, VOT supervised / real-time, presence, fps)",
+        description=__doc__,
+    )
+    _add_common(ev)
+    ev.add_argument(
+        "--trackers",
+        default=DEFAULT_TRACKERS,
+        help="comma list: project[:CONFIG[:WEIGHTS]], csrt, kcf, mil, nanotrack, "
+        "vittrack; LABEL=spec renames",
+    )
+    ev.add_argument(
+        "--project-config",
+        type=Path,
+        default=DEFAULT_PROJECT_CONFIG,
+        help="config of plain 'project' in --trackers",
+    )
+    ev.add_argument(
+        "--experiments", default=DEFAULT_EXPERIMENTS, help="comma list of ope, supervised, realtime"
+    )
+    ev.add_argument("--videos", action="store_true", help="also write overlay videos per sequence")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ab = subparsers.add_parser(
+        "ablate",
+        help="toggle each SiamMargin mechanism of the project tracker (seed-style table)",
+        description=__doc__,
+    )
+    _add_common(ab)
+    ab.add_argument("--config", type=Path, default=DEFAULT_PROJECT_CONFIG, help="project config")
+    ab.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="(margin-trained) weights; default: the config's or the shared default",
+    )
+    ab.add_argument(
+        "--plain-weights",
+        type=Path,
+        default=None,
+        help="weights trained without the margin loss: adds the large-margin row",
+    )
+    ab.add_argument(
+        "--protocol",
+        choices=("supervised", "realtime"),
+        default="supervised",
+        help="VOT protocol for accuracy / failures / EAO (the seed used real-time)",
+    )
+    ab.set_defaults(func=cmd_ablate, out=Path("results/ablation"))
+
+
+def _load(args: argparse.Namespace) -> list[Any]:
+    from siam_tracker_ros.evaluation.sequences import load_dataset
+
+    names = [n for n in args.sequences.split(",") if n] or None
+    return load_dataset(args.data, args.split or None, names)
+
+
+def _params(args: argparse.Namespace) -> ExperimentParams:
+    return ExperimentParams(skip=args.skip, fps=args.rt_fps, grace=args.grace)
+
+
+def _meta(args: argparse.Namespace, experiments: list[str]) -> dict[str, Any]:
+    return {
+        "command": "siam-tracker " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if Path(sys.argv[0]).name in ("siam-tracker", "__main__.py")
+        else shlex.join(sys.argv),
+        "data": str(args.data),
+        "split": args.split,
+        "experiments": experiments,
+        "eao_interval": list(args.eao_interval),
+        "burnin": args.burnin,
+        "skip": args.skip,
+        "fps": args.rt_fps,
+        "grace": args.grace,
+        "workers": args.workers,
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from siam_tracker_ros.evaluation.reports import (
+        ScoreSettings,
+        format_table,
+        summarize,
+        write_overlay_videos,
+        write_reports,
+    )
+
+    experiments = [e for e in args.experiments.split(",") if e]
+    sequences = _load(args)
+    specs = parse_tracker_specs(args.trackers, args.weights_dir, args.project_config)
+    specs = [dataclasses.replace(s, device=args.device) for s in specs]
+    results = run_all(
+        specs,
+        sequences,
+        experiments,
+        args.out / "predictions",
+        _params(args),
+        workers=args.workers,
+        progress=not args.no_progress,
+        rerun=args.rerun,
+    )
+    names = [s.name for s in specs]
+    settings = ScoreSettings(burnin=args.burnin, eao_interval=args.eao_interval)
+    summaries = summarize(results, sequences, names, settings)
+    print(format_table(summaries))
+    for name, reason in results.skipped.items():
+        print(f"note: {name} skipped: {reason}")
+    paths = write_reports(summaries, results, sequences, args.out, _meta(args, experiments))
+    if args.videos:
+        write_overlay_videos(results, sequences, names, args.out / "videos")
+    print(f"wrote {paths['markdown']} and {paths['json']}")
+    return 1 if results.errors else 0
+
+
+#: (row label, cache name, mechanisms switched on, uses the margin-trained weights) --
+#: cumulative, like the seed's ablation; the margin row appears only with --plain-weights.
+ABLATION_STEPS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("baseline", "abl-baseline", (), False),
+    ("+ one more search", "abl-one-more", ("one_more_search",), False),
+    ("+ adaptive search", "abl-adaptive", ("one_more_search", "adaptive_search"), False),
+    ("+ large margin (weights)", "abl-margin", ("one_more_search", "adaptive_search"), True),
+    (
+        "+ online update",
+        "abl-online",
+        ("one_more_search", "adaptive_search", "online_update"),
+        True,
+    ),
+    (
+        "+ lost state",
+        "abl-lost",
+        ("one_more_search", "adaptive_search", "online_update", "lost_state"),
+        True,
+    ),
+)
+MECHANISMS = ("online_update", "adaptive_search", "one_more_search", "lost_state")
+
+
+def ablation_specs(
+    config: Path,
+    weights: Path | None,
+    plain_weights: Path | None,
+    weights_dir: Path | None,
+    device: str = "cpu",
+) -> list[tuple[str, TrackerSpec]]:
+    """One spec per ablation row (config overrides on ``tracker.mechanisms.*.enabled``)."""
+    base = (
+        default_project_spec(weights_dir, config)
+        if weights is None
+        else TrackerSpec("project", "project", config=str(config), weights=str(weights))
+    )
+    rows = []
+    for label, name, on, margin in ABLATION_STEPS:
+        if plain_weights is None and name == "abl-margin":
+            continue
+        w = base.weights if (margin or plain_weights is None) else str(plain_weights)
+        overrides = tuple((f"mechanisms.{m}.enabled", m in on) for m in MECHANISMS)
+        rows.append(
+            (
+                label,
+                TrackerSpec(
+                    "project",
+                    name,
+                    config=base.config,
+                    weights=w,
+                    overrides=overrides,
+                    device=device,
+                ),
+            )
+        )
+    return rows
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from siam_tracker_ros.evaluation.reports import ScoreSettings, summarize, write_reports
+
+    sequences = _load(args)
+    rows = ablation_specs(
+        args.config, args.weights, args.plain_weights, args.weights_dir, args.device
+    )
+    experiments = ["ope", args.protocol]
+    results = run_all(
+        [s for _, s in rows],
+        sequences,
+        experiments,
+        args.out / "predictions",
+        _params(args),
+        workers=args.workers,
+        progress=not args.no_progress,
+        rerun=args.rerun,
+    )
+    settings = ScoreSettings(burnin=args.burnin, eao_interval=args.eao_interval)
+    summaries = summarize(results, sequences, [s.name for _, s in rows], settings)
+    lines = [
+        f"| variant ({args.protocol}) | accuracy | failures | EAO | AUC | fps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, spec in rows:
+        s = summaries.get(spec.name)
+        reset = (
+            None if s is None else (s.supervised if args.protocol == "supervised" else s.realtime)
+        )
+        if s is None or reset is None or s.ope is None:
+            reason = results.skipped.get(spec.name, "no results")
+            lines.append(f"| {label} | - | - | - | - | - |  ({reason})")
+            continue
+        lines.append(
+            f"| {label} | {reset.accuracy:.3f} | {reset.failures} | {reset.eao:.3f} | "
+            f"{s.ope.auc:.3f} | {s.fps:.1f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    meta = _meta(args, experiments)
+    meta["ablation"] = {spec.name: label for label, spec in rows}
+    write_reports(summaries, results, sequences, args.out, meta, title="SiamMargin ablation")
+    (args.out / "ablation.md").write_text(table + "\n")
+    print(f"wrote {args.out / 'ablation.md'}")
+    return 1 if results.errors else 0

@@ -1,0 +1,457 @@
+"""Turn records into scores, tables, JSON, plots and overlay videos.
+
+The comparison table has one row per tracker: OTB one-pass AUC / P@20 / normalised precision,
+VOT supervised accuracy / failures / EAO, VOT real-time EAO, presence (lost-when-absent and the
+long-term F-score) and speed (``1 / median track time``, decode excluded, as in PEERS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siam_tracker_ros.evaluation.metrics import (
+    IOU_THRESHOLDS,
+    PRECISION_THRESHOLDS,
+    OPEScores,
+    PresenceScores,
+    ResetScores,
+    eao,
+    eao_curve,
+    mean_ope,
+    ope_scores,
+    presence_scores,
+    reset_accuracy,
+    reset_segments,
+)
+from siam_tracker_ros.evaluation.runner import Results
+from siam_tracker_ros.evaluation.sequences import Sequence
+
+__all__ = [
+    "ScoreSettings",
+    "TrackerSummary",
+    "format_table",
+    "summarize",
+    "write_overlay_videos",
+    "write_plots",
+    "write_reports",
+]
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Scoring choices (not part of the record cache: change them and just re-score)."""
+
+    burnin: int = 10  # VOT accuracy ignores this many frames from each (re)initialisation
+    eao_interval: tuple[int, int] = (46, 291)  # VOT2019's sequence-length interval
+
+
+@dataclass
+class TrackerSummary:
+    name: str
+    ope: OPEScores | None = None
+    ope_per_sequence: dict[str, OPEScores] = field(default_factory=dict)
+    supervised: ResetScores | None = None
+    realtime: ResetScores | None = None
+    presence: PresenceScores | None = None
+    fps: float = float("nan")  # 1 / median per-frame track time (one-pass run)
+    fps_mean: float = float("nan")  # frames / total track time
+    median_ms: float = float("nan")
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ope": self.ope.to_dict() if self.ope else None,
+            "ope_per_sequence": {k: v.to_dict() for k, v in self.ope_per_sequence.items()},
+            "supervised": self.supervised.to_dict() if self.supervised else None,
+            "realtime": self.realtime.to_dict() if self.realtime else None,
+            "presence": self.presence.to_dict() if self.presence else None,
+            "fps": self.fps,
+            "fps_mean": self.fps_mean,
+            "median_ms": self.median_ms,
+            "missing": self.missing,
+        }
+
+
+def _reset_scores(
+    results: Results, name: str, exp: str, sequences: SequenceABC[Sequence], settings: ScoreSettings
+) -> ResetScores | None:
+    segments = []
+    per_seq: dict[str, dict[str, float]] = {}
+    accs = []
+    failures = 0
+    for seq in sequences:
+        rec = results.get(name, exp, seq.name)
+        if rec is None:
+            continue
+        ov = rec.overlaps(seq)
+        acc = reset_accuracy(ov, rec.events, settings.burnin)
+        segs = reset_segments(ov, rec.events)
+        segments.extend(segs)
+        per_seq[seq.name] = {"accuracy": acc, "failures": rec.failures}
+        if math.isfinite(acc):
+            accs.append(acc)
+        failures += rec.failures
+    if not per_seq:
+        return None
+    curve = eao_curve(segments, settings.eao_interval[1])
+    return ResetScores(
+        accuracy=float(np.mean(accs)) if accs else float("nan"),
+        failures=failures,
+        eao=eao(curve, settings.eao_interval),
+        eao_curve=curve,
+        per_sequence=per_seq,
+    )
+
+
+def summarize(
+    results: Results,
+    sequences: SequenceABC[Sequence],
+    tracker_names: SequenceABC[str],
+    settings: ScoreSettings | None = None,
+) -> dict[str, TrackerSummary]:
+    """Scores of every tracker that has records (skipped trackers are left out)."""
+    settings = settings or ScoreSettings()
+    out: dict[str, TrackerSummary] = {}
+    for name in tracker_names:
+        if name in results.skipped:
+            continue
+        summ = TrackerSummary(name)
+        preds, gts, absents, presents, scores_, times = [], [], [], [], [], []
+        for seq in sequences:
+            rec = results.get(name, "ope", seq.name)
+            if rec is None:
+                continue
+            summ.ope_per_sequence[seq.name] = ope_scores(rec.boxes, seq.groundtruth, seq.absent)
+            preds.append(rec.boxes)
+            gts.append(seq.groundtruth)
+            absents.append(seq.absent)
+            presents.append(rec.present)
+            scores_.append(rec.scores)
+            times.append(rec.track_times)
+        for exp in ("ope", "supervised", "realtime"):
+            missing = [s.name for s in sequences if (name, exp, s.name) in results.errors]
+            summ.missing.extend(f"{exp}/{m}" for m in missing)
+        if summ.ope_per_sequence:
+            summ.ope = mean_ope(summ.ope_per_sequence.values())
+            summ.presence = presence_scores(preds, gts, absents, presents, scores_)
+            t = np.concatenate(times) if times else np.zeros(0)
+            if len(t):
+                summ.median_ms = float(np.median(t) * 1e3)
+                summ.fps = float(1.0 / np.median(t)) if np.median(t) > 0 else float("inf")
+                summ.fps_mean = float(len(t) / t.sum()) if t.sum() > 0 else float("inf")
+        summ.supervised = _reset_scores(results, name, "supervised", sequences, settings)
+        summ.realtime = _reset_scores(results, name, "realtime", sequences, settings)
+        out[name] = summ
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# text
+# --------------------------------------------------------------------------------------------------
+
+
+def _fmt(v: float | int | None, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if not math.isfinite(v):
+        return "-"
+    return f"{v:.{digits}f}"
+
+
+TABLE_COLUMNS = (
+    "tracker",
+    "AUC",
+    "P@20",
+    "norm P",
+    "A",
+    "failures",
+    "EAO",
+    "RT EAO",
+    "lost@absent",
+    "LT-F",
+    "fps",
+)
+
+
+def format_table(summaries: dict[str, TrackerSummary]) -> str:
+    """The comparison table (markdown)."""
+    lines = [
+        "| " + " | ".join(TABLE_COLUMNS) + " |",
+        "|" + "---|" * len(TABLE_COLUMNS),
+    ]
+    for s in summaries.values():
+        row = [
+            s.name,
+            _fmt(s.ope.auc if s.ope else None),
+            _fmt(s.ope.precision_20 if s.ope else None),
+            _fmt(s.ope.norm_precision_02 if s.ope else None),
+            _fmt(s.supervised.accuracy if s.supervised else None),
+            _fmt(s.supervised.failures if s.supervised else None),
+            _fmt(s.supervised.eao if s.supervised else None),
+            _fmt(s.realtime.eao if s.realtime else None),
+            _fmt(s.presence.lost_when_absent if s.presence else None, 2),
+            _fmt(s.presence.f_score if s.presence else None),
+            _fmt(s.fps, 1),
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _per_sequence_table(
+    summaries: dict[str, TrackerSummary], sequences: SequenceABC[Sequence]
+) -> str:
+    names = list(summaries)
+    lines = ["| sequence | frames | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for seq in sequences:
+        cells = []
+        for n in names:
+            sc = summaries[n].ope_per_sequence.get(seq.name)
+            cells.append(_fmt(sc.auc if sc else None))
+        lines.append(f"| {seq.name} | {len(seq)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _reset_table(summaries: dict[str, TrackerSummary]) -> str:
+    lines = [
+        "| tracker | A | failures | EAO | RT A | RT failures | RT EAO |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries.values():
+        sup, rt = s.supervised, s.realtime
+        lines.append(
+            f"| {s.name} | {_fmt(sup.accuracy if sup else None)} | "
+            f"{_fmt(sup.failures if sup else None)} | {_fmt(sup.eao if sup else None)} | "
+            f"{_fmt(rt.accuracy if rt else None)} | {_fmt(rt.failures if rt else None)} | "
+            f"{_fmt(rt.eao if rt else None)} |"
+        )
+    return "\n".join(lines)
+
+
+def _presence_table(summaries: dict[str, TrackerSummary]) -> str:
+    lines = [
+        "| tracker | absent frames | lost@absent | present@visible | LT precision | LT recall | "
+        "LT F | F max (score) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries.values():
+        p = s.presence
+        if p is None:
+            continue
+        lines.append(
+            f"| {s.name} | {p.absent_frames} | {_fmt(p.lost_when_absent)} | "
+            f"{_fmt(p.present_when_visible)} | {_fmt(p.precision)} | {_fmt(p.recall)} | "
+            f"{_fmt(p.f_score)} | {_fmt(p.f_max)} |"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# plots and videos
+# --------------------------------------------------------------------------------------------------
+
+
+def write_plots(summaries: dict[str, TrackerSummary], out_dir: Path) -> list[Path]:
+    """OTB success and precision plots (mean over sequences), legend sorted by score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    have = {n: s for n, s in summaries.items() if s.ope is not None}
+    if not have:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind in ("success", "precision"):
+        fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
+        if kind == "success":
+            order = sorted(have, key=lambda n: -have[n].ope.auc)  # type: ignore[union-attr]
+            for n in order:
+                ope = have[n].ope
+                assert ope is not None
+                ax.plot(IOU_THRESHOLDS, ope.success, label=f"{n} [{ope.auc:.3f}]")
+            ax.set(xlabel="overlap threshold", ylabel="success rate", xlim=(0, 1), ylim=(0, 1))
+            ax.set_title("Success plot of OPE (AUC)")
+        else:
+            order = sorted(have, key=lambda n: -have[n].ope.precision_20)  # type: ignore[union-attr]
+            for n in order:
+                ope = have[n].ope
+                assert ope is not None
+                ax.plot(PRECISION_THRESHOLDS, ope.precision, label=f"{n} [{ope.precision_20:.3f}]")
+            ax.set(
+                xlabel="location error threshold (px)",
+                ylabel="precision",
+                xlim=(0, 50),
+                ylim=(0, 1),
+            )
+            ax.set_title("Precision plot of OPE (P@20)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right" if kind == "precision" else "upper right", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{kind}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+_COLORS = [
+    (0, 0, 255),
+    (0, 200, 0),
+    (255, 0, 0),
+    (0, 200, 255),
+    (255, 0, 255),
+    (255, 255, 0),
+    (0, 128, 255),
+    (128, 0, 255),
+    (128, 255, 0),
+    (255, 128, 0),
+]  # BGR
+
+
+def write_overlay_videos(
+    results: Results,
+    sequences: SequenceABC[Sequence],
+    tracker_names: SequenceABC[str],
+    out_dir: Path,
+    experiment: str = "ope",
+    fps: float = 15.0,
+    max_width: int = 960,
+) -> list[Path]:
+    """One video per sequence with the ground truth (white) and every tracker's box."""
+    import cv2
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seq in sequences:
+        recs = {n: results.get(n, experiment, seq.name) for n in tracker_names}
+        recs = {n: r for n, r in recs.items() if r is not None}
+        if not recs:
+            continue
+        first = seq.frame(0)
+        scale = min(1.0, max_width / first.shape[1])
+        size = (int(round(first.shape[1] * scale)), int(round(first.shape[0] * scale)))
+        path = out_dir / f"{seq.name}.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        try:
+            for i in range(len(seq)):
+                img = cv2.resize(seq.frame(i), size) if scale != 1.0 else seq.frame(i).copy()
+
+                def draw(
+                    box: np.ndarray, color: tuple[int, int, int], thick: int, img: np.ndarray = img
+                ) -> None:
+                    if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+                        return
+                    x, y, w, h = (box * scale).round().astype(int)
+                    cv2.rectangle(img, (x, y), (x + w, y + h), color, thick)
+
+                if not seq.absent[i]:
+                    draw(seq.groundtruth[i], (255, 255, 255), 2)
+                for k, (n, r) in enumerate(recs.items()):
+                    color = _COLORS[k % len(_COLORS)]
+                    draw(r.boxes[i], color, 2 if r.present[i] else 1)
+                    label = f"{n}{'' if r.present[i] else ' (lost)'}"
+                    cv2.putText(
+                        img, label, (8, 18 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1
+                    )
+                cv2.putText(
+                    img,
+                    f"#{i + 1}" + (" absent" if seq.absent[i] else ""),
+                    (8, size[1] - 8),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45,
+                    (255, 255, 255),
+                    1,
+                )
+                writer.write(img)
+        finally:
+            writer.release()
+        paths.append(path)
+    return paths
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    return obj
+
+
+def write_reports(
+    summaries: dict[str, TrackerSummary],
+    results: Results,
+    sequences: SequenceABC[Sequence],
+    out_dir: Path,
+    meta: dict[str, Any],
+    title: str = "Tracker comparison",
+) -> dict[str, Path]:
+    """Write ``report.md``, ``summary.json`` and the plots under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(summaries, out_dir / "plots")
+    md = [f"# {title}", ""]
+    if meta.get("command"):
+        md += ["Command:", "", f"    {meta['command']}", ""]
+    frames = sum(len(s) for s in sequences)
+    md += [
+        f"{len(sequences)} sequences, {frames} frames"
+        + (f" from `{meta['data']}`" if meta.get("data") else "")
+        + f". EAO interval {list(meta.get('eao_interval', []))}, accuracy burn-in "
+        f"{meta.get('burnin')} frames, real-time at {meta.get('fps')} fps. fps = 1 / median "
+        "per-frame `track` time (decode excluded) in the one-pass run.",
+        "",
+        format_table(summaries),
+        "",
+        "## One-pass success AUC per sequence",
+        "",
+        _per_sequence_table(summaries, sequences),
+        "",
+        "## VOT supervised and real-time",
+        "",
+        _reset_table(summaries),
+        "",
+        "## Presence (one-pass run)",
+        "",
+        _presence_table(summaries),
+        "",
+    ]
+    if plots:
+        md += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
+    if results.skipped:
+        md += (
+            ["## Skipped trackers", ""] + [f"- {n}: {r}" for n, r in results.skipped.items()] + [""]
+        )
+    if results.errors:
+        md += (
+            ["## Errors", ""] + [f"- {'/'.join(k)}: {v}" for k, v in results.errors.items()] + [""]
+        )
+    md_path = out_dir / "report.md"
+    md_path.write_text("\n".join(md))
+    summary = {
+        "meta": meta,
+        "sequences": [
+            {"name": s.name, "frames": len(s), "absent": int(s.absent.sum())} for s in sequences
+        ],
+        "trackers": {n: s.to_dict() for n, s in summaries.items()},
+        "skipped": results.skipped,
+        "errors": {"/".join(k): v for k, v in results.errors.items()},
+    }
+    json_path = out_dir / "summary.json"
+    json_path.write_text(json.dumps(_json_safe(summary), indent=1))
+    return {"markdown": md_path, "json": json_path, **{p.stem: p for p in plots}}

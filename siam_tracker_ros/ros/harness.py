@@ -1,0 +1,195 @@
+"""Run node + replay + a recorder as one scenario (for the demo, the benchmark and the tests).
+
+Call :func:`run_scenario` from a process that already runs inside the loopback-only namespace
+(see :mod:`siam_tracker_ros.ros.isolation`): it spawns ``tracker_node`` and ``replay_node`` as
+child processes (which inherit the namespace), records the node's outputs in-process, and stops
+everything when the replay ends. Nothing here talks to a real network by itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2D
+
+from siam_tracker_ros.msg import TrackerStatus
+from siam_tracker_ros.ros.image_conversion import image_to_bgr
+from siam_tracker_ros.ros.messages import stamp_to_ns
+
+__all__ = ["NodeProcess", "Recorder", "ScenarioResult", "read_stamps", "run_scenario"]
+
+ImageSink = Callable[[str, int, np.ndarray], None]
+
+
+class NodeProcess:
+    """A child ``python -m <module>`` (or ``python <script.py>``) process with its output in a
+    log file; stopped by SIGINT (clean rclpy shutdown), then SIGKILL if it does not exit."""
+
+    def __init__(self, module: str, args: Sequence[str], log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        target = [module] if module.endswith(".py") else ["-m", module]
+        self.proc = subprocess.Popen([sys.executable, *target, *args], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env or dict(os.environ))
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 5.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Recorder:
+    """Subscribes to the node's outputs and keeps what arrives, with receipt times (ns)."""
+
+    node: Node
+    detections: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    image_sink: ImageSink | None = None
+    record_camera: bool = False
+    debug_stamps: dict[str, list[int]] = field(default_factory=dict)
+    camera_stamps: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        q = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                       reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(Detection2D, "detection", self._on_det, q)
+        self.node.create_subscription(TrackerStatus, "status", self._on_status, q)
+        if self.record_camera:  # stamps only: lets a scenario know how far the replay has got
+            self.node.create_subscription(
+                Image, "image", lambda m: self.camera_stamps.append(stamp_to_ns(m.header.stamp)),
+                q)
+        if self.image_sink is not None:
+            for topic in ("debug/image", "debug/response"):
+                self.debug_stamps[topic] = []
+                self.node.create_subscription(
+                    Image, topic, lambda m, t=topic: self._on_image(t, m), q)
+
+    def _now(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def _on_det(self, m: Detection2D) -> None:
+        self.detections.append({
+            "stamp_ns": stamp_to_ns(m.header.stamp), "frame_id": m.header.frame_id,
+            "received_ns": self._now(), "id": m.id,
+            "cx": m.bbox.center.position.x, "cy": m.bbox.center.position.y,
+            "w": m.bbox.size_x, "h": m.bbox.size_y,
+            "score": m.results[0].hypothesis.score if m.results else float("nan")})
+
+    def _on_status(self, m: TrackerStatus) -> None:
+        self.statuses.append({
+            "stamp_ns": stamp_to_ns(m.header.stamp), "received_ns": self._now(),
+            "state": int(m.state), "score": float(m.score), "present": bool(m.present),
+            "track_id": m.track_id, "frames_lost": int(m.frames_lost),
+            "latency_ms": float(m.latency_ms), "processing_ms": float(m.processing_ms),
+            "frames_processed": int(m.frames_processed), "frames_dropped": int(m.frames_dropped),
+            "rate_hz": float(m.rate_hz)})
+
+    def _on_image(self, topic: str, m: Image) -> None:
+        stamp = stamp_to_ns(m.header.stamp)
+        self.debug_stamps[topic].append(stamp)
+        if self.image_sink is not None:
+            self.image_sink(topic, stamp, image_to_bgr(m))
+
+
+@dataclass
+class ScenarioResult:
+    detections: list[dict[str, Any]]
+    statuses: list[dict[str, Any]]
+    stamps: list[int]
+    node_log: str
+    replay_log: str
+    replay_rc: int | None
+    debug_stamps: dict[str, list[int]]
+
+
+def read_stamps(path: Path) -> list[int]:
+    with open(path) as fh:
+        return [int(row["stamp_ns"]) for row in csv.DictReader(fh)]
+
+
+def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[str],
+                 node_module: str = "siam_tracker_ros.ros.node",
+                 image_sink: ImageSink | None = None,
+                 timeout: float = 60.0, settle: float = 1.0,
+                 during: Callable[[Node, NodeProcess, Recorder], None] | None = None,
+                 record_camera: bool = False) -> ScenarioResult:
+    """Start the node, record its outputs while ``replay_node`` plays, stop both.
+
+    ``node_args``/``replay_args`` are the command lines after the module (ROS args included);
+    ``during`` runs in a thread while the replay plays (to call services or set parameters).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    stamps_file = workdir / "stamps.csv"
+    if not rclpy.ok():
+        rclpy.init()
+    rec_node = rclpy.create_node("scenario_recorder")
+    recorder = Recorder(rec_node, image_sink=image_sink, record_camera=record_camera)
+    executor = SingleThreadedExecutor()
+    executor.add_node(rec_node)
+    tracker = NodeProcess(node_module, node_args, workdir / "node.log")
+    replay: NodeProcess | None = None
+    try:
+        replay = NodeProcess("siam_tracker_ros.ros.replay",
+                             [*replay_args, "--stamps-out", str(stamps_file)],
+                             workdir / "replay.log")
+        extra: threading.Thread | None = None
+        if during is not None:
+            extra = threading.Thread(target=during, args=(rec_node, tracker, recorder),
+                                     daemon=True)
+            extra.start()
+        end = time.monotonic() + timeout
+        while replay.running() and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.05)
+        settle_end = time.monotonic() + settle
+        while time.monotonic() < settle_end:
+            executor.spin_once(timeout_sec=0.05)
+        if extra is not None:
+            extra.join(timeout=5.0)
+    finally:
+        replay_rc = replay.stop() if replay is not None else None
+        tracker.stop()
+        executor.remove_node(rec_node)
+        rec_node.destroy_node()
+    return ScenarioResult(
+        recorder.detections, recorder.statuses,
+        read_stamps(stamps_file) if stamps_file.exists() else [],
+        tracker.output(), replay.output() if replay is not None else "", replay_rc,
+        recorder.debug_stamps)

@@ -1,0 +1,271 @@
+"""Every ``tracker_node`` setting as a declared ROS parameter, in one table.
+
+Each :class:`ParamSpec` carries the description and range that become the ROS
+``ParameterDescriptor`` (so ``ros2 param describe`` documents the node), and whether it may change
+at run time. Model, weights, device and subscription settings are fixed at start-up (the network
+and the DDS subscription are built once) and a change is rejected with that reason; thresholds,
+debug outputs and rate caps apply at once. The table is plain data so it is unit-tested without
+ROS processes, and ``config/tracker.yaml`` is checked against it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "DEFAULT_MODEL_CONFIG",
+    "DEFAULT_PARAMS_FILE",
+    "DEFAULT_WEIGHTS",
+    "PARAMS",
+    "NodeSettings",
+    "ParamSpec",
+    "check_update",
+    "load_params_file",
+    "resolve_path",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The node's default model: one place to change it. Relative paths resolve against the working
+#: directory, then the package root / share directory; ``$VARS`` are expanded.
+DEFAULT_MODEL_CONFIG = "config/models/nanotrack_v2.yaml"
+DEFAULT_WEIGHTS = "${SIAM_SHARED_DIR}/weights/nanotrack/pretrained_nanotrackv2.pth"
+DEFAULT_PARAMS_FILE = ROOT / "config" / "tracker.yaml"
+
+Value = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Value
+    description: str
+    dynamic: bool
+    range: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace(".", "_")
+
+    def constraints(self) -> str:
+        if self.choices:
+            return "one of: " + ", ".join(self.choices)
+        if self.pattern:
+            return f"must match {self.pattern}"
+        return "" if self.dynamic else "read at start-up; changing it needs a restart"
+
+    def descriptor(self) -> Any:
+        """The ROS ``ParameterDescriptor`` (imported lazily: this module stays rclpy-free)."""
+        from rcl_interfaces.msg import (
+            FloatingPointRange,
+            IntegerRange,
+            ParameterDescriptor,
+            ParameterType,
+        )
+
+        types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                 float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+        desc = ParameterDescriptor(name=self.name, type=types[type(self.default)],
+                                   description=self.description,
+                                   additional_constraints=self.constraints())
+        if self.range is not None and isinstance(self.default, bool):
+            raise TypeError(f"{self.name}: a bool parameter has no range")
+        if self.range is not None and isinstance(self.default, int):
+            desc.integer_range = [IntegerRange(from_value=int(self.range[0]),
+                                               to_value=int(self.range[1]), step=1)]
+        elif self.range is not None and isinstance(self.default, float):
+            desc.floating_point_range = [FloatingPointRange(from_value=float(self.range[0]),
+                                                            to_value=float(self.range[1]),
+                                                            step=0.0)]
+        return desc
+
+    def check(self, value: Any) -> str | None:
+        """Reason why ``value`` is invalid, or None (ranges are also enforced by rclpy)."""
+        if type(value) is not type(self.default):
+            return (f"{self.name} must be a {type(self.default).__name__}, "
+                    f"got {type(value).__name__}")
+        if self.range is not None and not (self.range[0] <= value <= self.range[1]):
+            return f"{self.name}={value} outside [{self.range[0]}, {self.range[1]}]"
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name}={value!r}: {self.constraints()}"
+        if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
+            return f"{self.name}={value!r}: {self.constraints()}"
+        return None
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("model.config", DEFAULT_MODEL_CONFIG,
+              "Model + tracker YAML (config/models/*.yaml); ignored when model.checkpoint is set.",
+              dynamic=False),
+    ParamSpec("model.weights", DEFAULT_WEIGHTS,
+              "Weights for model.config (.pth/.pt); empty = the config's own/random weights.",
+              dynamic=False),
+    ParamSpec("model.checkpoint", "",
+              "A self-describing checkpoint (Tracker.from_checkpoint); overrides model.config.",
+              dynamic=False),
+    ParamSpec("model.device", "cpu", "Torch device for the network: cpu, cuda or cuda:N.",
+              dynamic=False, pattern=r"cpu|cuda(:\d+)?|mps"),
+    ParamSpec("model.num_threads", 0,
+              "torch intra-op threads for the network (0 = torch default).",
+              dynamic=False, range=(0, 256)),
+    ParamSpec("model.warmup", True,
+              "Run one init+track on a blank image at start-up so the first real frame is not "
+              "slowed by lazy allocation.", dynamic=False),
+    ParamSpec("input.reliability", "best_effort",
+              "QoS reliability of the camera subscription (depth 1). best_effort matches "
+              "camera drivers' sensor-data QoS; reliable also receives from reliable-only "
+              "publishers.", dynamic=False, choices=("best_effort", "reliable")),
+    ParamSpec("input.compressed", False,
+              "Subscribe to image/compressed (sensor_msgs/CompressedImage) instead of image.",
+              dynamic=False),
+    ParamSpec("input.buffer_size", 30,
+              "Recent frames kept so an init box stamped with an older frame lands on that "
+              "frame.", dynamic=True, range=(1, 600)),
+    ParamSpec("init.stamp_tolerance_ms", 20.0,
+              "Largest stamp difference between an init message and the buffered frame it is "
+              "applied to.", dynamic=True, range=(0.0, 10000.0)),
+    ParamSpec("init.catch_up_max_frames", 10,
+              "After init on an older frame, track at most this many buffered newer frames "
+              "(evenly spaced, ending on the newest) to follow the target across the delay.",
+              dynamic=True, range=(0, 600)),
+    ParamSpec("output.min_score", 0.0,
+              "Detections with a lower score are not published (status still is).",
+              dynamic=True, range=(0.0, 1.0)),
+    ParamSpec("output.publish_lost", False,
+              "Also publish a Detection2D (last box) while the target is lost.", dynamic=True),
+    ParamSpec("output.max_rate_hz", 0.0,
+              "Process at most this many frames per second (0 = as many as the tracker can); "
+              "the others are dropped and counted.", dynamic=True, range=(0.0, 1000.0)),
+    ParamSpec("debug.enabled", True,
+              "Allow the debug image and response-map topics (computed only while someone "
+              "subscribes).", dynamic=True),
+    ParamSpec("debug.max_rate_hz", 10.0,
+              "Largest publication rate of the debug topics (0 = every processed frame).",
+              dynamic=True, range=(0.0, 1000.0)),
+    ParamSpec("debug.heatmap_size", 256, "Side in pixels of the response-map image.",
+              dynamic=True, range=(16, 2048)),
+    ParamSpec("diagnostics.period_s", 1.0, "Period of /diagnostics messages.",
+              dynamic=True, range=(0.1, 60.0)),
+    ParamSpec("diagnostics.max_latency_ms", 200.0,
+              "p95 latency above which /diagnostics reports WARN.", dynamic=True,
+              range=(0.0, 60000.0)),
+    ParamSpec("log.throttle_s", 2.0,
+              "Minimum seconds between repeated warnings of one kind (malformed images, bad "
+              "init boxes, tracker failures).", dynamic=True, range=(0.0, 3600.0)),
+)
+SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The parameter values as one immutable value (attribute = name with dots as ``_``)."""
+
+    model_config: str
+    model_weights: str
+    model_checkpoint: str
+    model_device: str
+    model_num_threads: int
+    model_warmup: bool
+    input_reliability: str
+    input_compressed: bool
+    input_buffer_size: int
+    init_stamp_tolerance_ms: float
+    init_catch_up_max_frames: int
+    output_min_score: float
+    output_publish_lost: bool
+    output_max_rate_hz: float
+    debug_enabled: bool
+    debug_max_rate_hz: float
+    debug_heatmap_size: int
+    diagnostics_period_s: float
+    diagnostics_max_latency_ms: float
+    log_throttle_s: float
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Value]) -> NodeSettings:
+        """Build from ``{ros_name: value}``; missing names take their defaults."""
+        unknown = set(values) - set(SPECS)
+        if unknown:
+            raise ValueError(f"unknown parameters: {sorted(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for spec in PARAMS:
+            value = values.get(spec.name, spec.default)
+            reason = spec.check(value)
+            if reason:
+                raise ValueError(reason)
+            kwargs[spec.attr] = value
+        return cls(**kwargs)
+
+    def as_values(self) -> dict[str, Value]:
+        return {f.name.replace("_", ".", 1): getattr(self, f.name) for f in fields(self)}
+
+
+assert {f.name for f in fields(NodeSettings)} == {p.attr for p in PARAMS}
+
+
+def check_update(current: Mapping[str, Value], updates: Mapping[str, Value]) -> str | None:
+    """Why a run-time change must be rejected, or None to accept it."""
+    for name, value in updates.items():
+        spec = SPECS.get(name)
+        if spec is None:
+            return f"unknown parameter {name}"
+        reason = spec.check(value)
+        if reason:
+            return reason
+        if not spec.dynamic and value != current.get(name, spec.default):
+            return (f"{name} cannot change at run time (the model, device and subscriptions are "
+                    "set up once); restart the node with the new value")
+    return None
+
+
+def load_params_file(path: str | Path, node_name: str = "tracker_node") -> dict[str, Value]:
+    """Flattened ``ros__parameters`` of a ROS params YAML (``/**`` and ``node_name`` sections)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    out: dict[str, Value] = {}
+
+    def flatten(prefix: str, obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                flatten(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = obj
+
+    for key in ("/**", node_name, f"/{node_name}"):
+        section = data.get(key, {})
+        flatten("", (section or {}).get("ros__parameters", {}))
+    return out
+
+
+def resolve_path(path: str) -> Path | None:
+    """Expand ``$VARS`` (``SIAM_SHARED_DIR`` defaults to ``<repo>/../shared``) and resolve a
+    relative path against the working directory, then the package root; None for ``""``."""
+    if not path:
+        return None
+    env = dict(os.environ)
+    env.setdefault("SIAM_SHARED_DIR", str(ROOT.parent / "shared"))
+    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                      lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
+    p = Path(expanded).expanduser()
+    if p.is_absolute():
+        return p
+    for base in (Path.cwd(), ROOT, _share_dir()):
+        if base is not None and (base / p).exists():
+            return base / p
+    return ROOT / p
+
+
+def _share_dir() -> Path | None:
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("siam_tracker_ros"))
+    except Exception:  # not installed as a ROS package (pip-only path)
+        return None
