@@ -1,3 +1,4 @@
+# ruff: noqa: I001 - `launch` is the ROS package, not this repo's launch/ folder
 """Start ``tracker_node`` on a camera topic.
 
     ros2 launch siam_tracker_ros tracker.launch.py camera_topic:=/camera/image_raw device:=cuda

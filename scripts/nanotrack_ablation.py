@@ -47,18 +47,27 @@ def build_rows(config: Path, weights: Path, weights_dir: Path) -> list[tuple[str
     from siam_tracker_ros.evaluation.runner import TrackerSpec
 
     def project(name: str, overrides: tuple[tuple[str, Any], ...]) -> Any:
-        return TrackerSpec("project", name, config=str(config), weights=str(weights),
-                           overrides=overrides)
+        return TrackerSpec(
+            "project", name, config=str(config), weights=str(weights), overrides=overrides
+        )
 
     search = ("adaptive_search", "one_more_search")
     return [
-        ("cv2.TrackerNano (v2 ONNX)", TrackerSpec("nanotrack", "nt-cv2", weights_dir=str(weights_dir))),
+        (
+            "cv2.TrackerNano (v2 ONNX)",
+            TrackerSpec("nanotrack", "nt-cv2", weights_dir=str(weights_dir)),
+        ),
         ("project v2, mechanisms off", project("nt-off", _mech(()))),
         ("+ adaptive search + one more search", project("nt-search", _mech(search))),
         ("+ online update", project("nt-online", _mech((*search, "online_update")))),
         ("+ lost state", project("nt-lost", _mech((*search, "online_update", "lost_state")))),
-        ("(ref) v2 off, OpenCV's wi/k/lr", project(
-            "nt-cvhp", (*_mech(()), ("window_influence", 0.455), ("penalty_k", 0.055), ("lr", 0.37)))),
+        (
+            "(ref) v2 off, OpenCV's wi/k/lr",
+            project(
+                "nt-cvhp",
+                (*_mech(()), ("window_influence", 0.455), ("penalty_k", 0.055), ("lr", 0.37)),
+            ),
+        ),
         ("(ref) v2 + online update only", project("nt-online-only", _mech(("online_update",)))),
     ]
 
@@ -97,19 +106,32 @@ def _fmt(v: float, digits: int = 3) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, default=SHARED / "data")
     ap.add_argument("--split", default="val")
     ap.add_argument("--sequences", default="", help="comma-separated subset")
     ap.add_argument("--weights-dir", type=Path, default=SHARED / "weights")
     ap.add_argument("--config", type=Path, default=REPO / "config" / "models" / "nanotrack_v2.yaml")
-    ap.add_argument("--weights", type=Path, default=None,
-                    help="default: <weights-dir>/nanotrack/pretrained_nanotrackv2.pth")
+    ap.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="default: <weights-dir>/nanotrack/pretrained_nanotrackv2.pth",
+    )
     ap.add_argument("--out", type=Path, default=Path("results/nanotrack_ablation"))
     ap.add_argument("--doc", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--rerun", action="store_true")
     args = ap.parse_args(argv)
+
+    # one thread each for torch and OpenCV: the rows must be timed alike on a shared 2-core box
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
 
     from siam_tracker_ros.evaluation.reports import ScoreSettings, summarize
     from siam_tracker_ros.evaluation.runner import ExperimentParams, run_all
@@ -120,8 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     sequences = load_dataset(args.data, args.split or None, names)
     rows = build_rows(args.config, weights, args.weights_dir)
     specs = [spec for _, spec in rows]
-    results = run_all(specs, sequences, ("ope", "supervised"), args.out / "predictions",
-                      ExperimentParams(), workers=args.workers, progress=False, rerun=args.rerun)
+    results = run_all(
+        specs,
+        sequences,
+        ("ope", "supervised"),
+        args.out / "predictions",
+        ExperimentParams(),
+        workers=args.workers,
+        progress=False,
+        rerun=args.rerun,
+    )
     summaries = summarize(results, sequences, [s.name for s in specs], ScoreSettings())
 
     lines = [
@@ -133,19 +163,28 @@ def main(argv: list[str] | None = None) -> int:
     for label, spec in rows:
         s = summaries.get(spec.name)
         if s is None or s.ope is None:
-            lines.append(f"| {label} | skipped: {results.skipped.get(spec.name, 'no results')} |"
-                         " | | | | | |")
+            lines.append(
+                f"| {label} | skipped: {results.skipped.get(spec.name, 'no results')} | | | | | | |"
+            )
             continue
         prec, rec, _ = _absent_flag_pr(results, spec.name, sequences)
         fails = s.supervised.failures if s.supervised is not None else -1
-        vs = "1 (reference)" if spec.name == ref else _fmt(_iou_vs(results, spec.name, ref, sequences))
+        vs = (
+            "1 (reference)"
+            if spec.name == ref
+            else _fmt(_iou_vs(results, spec.name, ref, sequences))
+        )
         lines.append(
             f"| {label} | {s.ope.auc:.3f} | {s.ope.precision_20:.3f} | {fails} | {_fmt(prec)} | "
             f"{_fmt(rec)} | {s.fps:.0f} | {vs} |"
         )
-    per_seq = ["", "Success AUC per sequence:", "",
-               "| sequence | " + " | ".join(spec.name for _, spec in rows) + " |",
-               "|---" * (len(rows) + 1) + "|"]
+    per_seq = [
+        "",
+        "Success AUC per sequence:",
+        "",
+        "| sequence | " + " | ".join(spec.name for _, spec in rows) + " |",
+        "|---" * (len(rows) + 1) + "|",
+    ]
     for seq in sequences:
         cells = []
         for _, spec in rows:
@@ -159,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.doc is not None:
         cmd = ".venv/bin/python " + shlex.join(sys.argv)
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        machine = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, torch threads 1)"
+        machine = (
+            f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, torch threads 1)"
+        )
         header = [
             "# NanoTrack v2 ablation on `val`",
             "",

@@ -107,6 +107,11 @@ def add_parser(subparsers: Any) -> None:
         "--experiments", default=DEFAULT_EXPERIMENTS, help="comma list of ope, supervised, realtime"
     )
     ev.add_argument("--videos", action="store_true", help="also write overlay videos per sequence")
+    ev.add_argument(
+        "--got10k",
+        action="store_true",
+        help="cross-check one-pass AUC / P@20 with the got10k package on the same boxes",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     ab = subparsers.add_parser(
@@ -194,11 +199,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_table(summaries))
     for name, reason in results.skipped.items():
         print(f"note: {name} skipped: {reason}")
-    paths = write_reports(summaries, results, sequences, args.out, _meta(args, experiments))
+    meta = _meta(args, experiments)
+    if args.got10k:
+        meta["got10k_crosscheck"] = _got10k_crosscheck(results, sequences, list(summaries))
+    paths = write_reports(summaries, results, sequences, args.out, meta)
     if args.videos:
         write_overlay_videos(results, sequences, names, args.out / "videos")
     print(f"wrote {paths['markdown']} and {paths['json']}")
     return 1 if results.errors else 0
+
+
+def _got10k_crosscheck(results: Any, sequences: list[Any], names: list[str]) -> dict[str, Any]:
+    """got10k's OTB report on each tracker's one-pass boxes (frame 1 kept, absent frames dropped,
+    got10k's convention) next to ours on the same frames; printed and stored in summary.json."""
+    from siam_tracker_ros.evaluation.crosscheck import compare_with_got10k
+
+    out: dict[str, Any] = {}
+    print("| tracker | AUC ours / got10k | P@20 ours / got10k |  (frame 1 kept, as got10k does)")
+    for name in names:
+        recs = {s.name: results.get(name, "ope", s.name) for s in sequences}
+        if any(r is None for r in recs.values()):
+            continue
+        cmp = compare_with_got10k(
+            {n: r.boxes for n, r in recs.items()},
+            {s.name: s.groundtruth for s in sequences},
+            {s.name: s.absent for s in sequences},
+        )
+        out[name] = {k: {"ours": v[0], "got10k": v[1]} for k, v in cmp.items()}
+        (a, ga), (p, gp) = cmp["auc"], cmp["precision_20"]
+        print(f"| {name} | {a:.4f} / {ga:.4f} | {p:.4f} / {gp:.4f} |")
+    return out
 
 
 #: (row label, cache name, mechanisms switched on, uses the margin-trained weights) --

@@ -255,16 +255,15 @@ def reset_segments(
     ov = np.asarray(overlaps, dtype=np.float64).copy()
     ov[events == failure] = 0.0
     segments: list[tuple[np.ndarray, bool]] = []
-    starts = np.flatnonzero(events == init)
-    for start in starts:
-        rest = np.flatnonzero(events[start + 1 :] == failure)
-        if len(rest):
-            end = start + 1 + int(rest[0])
+    starts = [int(v) for v in np.flatnonzero(events == init)]
+    for k, start in enumerate(starts):
+        stop = starts[k + 1] if k + 1 < len(starts) else len(events)
+        fails = np.flatnonzero(events[start + 1 : stop] == failure)
+        if len(fails):
+            end = start + 1 + int(fails[0])
             segments.append((ov[start : end + 1], True))
         else:
-            nxt = starts[starts > start]
-            end = int(nxt[0]) if len(nxt) else len(events)
-            segments.append((ov[start:end], False))
+            segments.append((ov[start:stop], False))
     return segments
 
 

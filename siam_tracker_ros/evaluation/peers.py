@@ -7,10 +7,16 @@ caller can skip it with a note instead of failing the whole comparison.
 
 As in ``../shared/data/PEERS.md``: when OpenCV's ``update`` reports failure, the previous box is
 kept and the frame is reported with ``present=False``.
+
+Reproducibility: OpenCV's MIL draws its samples with the C library's ``rand()``, so its result
+depends on everything the process ran before (on ``vot_ball1`` its AUC is 0.14 or 0.78 depending
+on the seed). Every ``init`` therefore re-seeds ``rand()`` and OpenCV's RNG, so a run does not
+depend on which worker ran which sequence first.
 """
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +27,17 @@ import numpy as np
 
 from siam_tracker_ros.core.result import TrackResult, TrackState
 
-__all__ = ["PEERS", "OpenCVPeer", "PeerInfo", "build_peer", "peer_unavailable_reason"]
+#: bump when the wrapper's behaviour changes (part of the runner's cache key for peers)
+WRAPPER_VERSION = 2
+
+__all__ = [
+    "PEERS",
+    "WRAPPER_VERSION",
+    "OpenCVPeer",
+    "PeerInfo",
+    "build_peer",
+    "peer_unavailable_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,7 @@ def _factory(name: str, weights_dir: Path | None) -> Callable[[], Any]:
         backbone, head = (str(weights_dir / w) for w in PEERS[name].weights)
 
         def make_nano() -> Any:
-            params = cv2.TrackerNano_Params()
+            params = cv2.TrackerNano.Params()
             params.backbone, params.neckhead = backbone, head
             return cv2.TrackerNano.create(params)
 
@@ -88,12 +104,21 @@ def _factory(name: str, weights_dir: Path | None) -> Callable[[], Any]:
         net = str(weights_dir / PEERS[name].weights[0])
 
         def make_vit() -> Any:
-            params = cv2.TrackerVit_Params()
+            params = cv2.TrackerVit.Params()
             params.net = net
             return cv2.TrackerVit.create(params)
 
         return make_vit
     raise ValueError(f"unknown peer {name!r}")
+
+
+def seed_random(seed: int) -> None:
+    """Seed libc ``rand()`` (MIL's sampler) and OpenCV's own RNG."""
+    cv2.setRNGSeed(seed)
+    try:
+        ctypes.CDLL(None).srand(ctypes.c_uint(seed))
+    except (OSError, AttributeError):  # pragma: no cover - no libc symbol lookup on this OS
+        pass
 
 
 class OpenCVPeer:
@@ -103,11 +128,12 @@ class OpenCVPeer:
     one (this is also what makes VOT re-initialisation reset all state).
     """
 
-    def __init__(self, name: str, weights_dir: str | Path | None = None) -> None:
+    def __init__(self, name: str, weights_dir: str | Path | None = None, seed: int = 0) -> None:
         reason = peer_unavailable_reason(name, weights_dir)
         if reason is not None:
             raise ValueError(reason)
         self.name = name
+        self.seed = seed
         self.label = PEERS[name].label
         self._make = _factory(name, Path(weights_dir) if weights_dir is not None else None)
         self._tracker: Any = None
@@ -118,6 +144,7 @@ class OpenCVPeer:
         b = np.asarray(box, dtype=np.float64).reshape(4)
         if not (np.isfinite(b).all() and b[2] > 0 and b[3] > 0):
             raise ValueError(f"init box must be finite with positive size, got {b.tolist()}")
+        seed_random(self.seed)
         self._tracker = self._make()
         rect = tuple(int(round(v)) for v in b)
         rect = (rect[0], rect[1], max(rect[2], 1), max(rect[3], 1))

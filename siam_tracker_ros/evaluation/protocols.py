@@ -111,10 +111,20 @@ class RunRecord:
         return np.where(seq.absent, np.nan, ov)
 
 
-def _timed(timer: Timer, fn: Callable[[], Any]) -> tuple[Any, float]:
+def _timed_init(
+    timer: Timer, tracker: SupportsTracking, image: np.ndarray, box: np.ndarray
+) -> float:
     t0 = timer()
-    out = fn()
-    return out, timer() - t0
+    tracker.init(image, box.copy())
+    return timer() - t0
+
+
+def _timed_track(
+    timer: Timer, tracker: SupportsTracking, image: np.ndarray
+) -> tuple[TrackOutput, float]:
+    t0 = timer()
+    result = tracker.track(image)
+    return result, timer() - t0
 
 
 def _box_of(result: TrackOutput) -> np.ndarray:
@@ -135,14 +145,14 @@ def run_one_pass(
     if on_frame is not None:
         on_frame()
     first = seq.frame(0)
-    _, rec.times[0] = _timed(timer, lambda: tracker.init(first, seq.init_box))
+    rec.times[0] = _timed_init(timer, tracker, first, seq.init_box)
     rec.boxes[0], rec.scores[0], rec.present[0] = seq.init_box, 1.0, True
     rec.events[0] = FrameEvent.INIT
     for i in range(1, len(seq)):
         if on_frame is not None:
             on_frame()
         image = seq.frame(i)
-        result, rec.times[i] = _timed(timer, lambda image=image: tracker.track(image))
+        result, rec.times[i] = _timed_track(timer, tracker, image)
         rec.boxes[i] = _box_of(result)
         rec.scores[i], rec.present[i] = float(result.score), bool(result.present)
         rec.events[i] = FrameEvent.TRACKED
@@ -176,15 +186,13 @@ def run_supervised(
                 continue  # SKIPPED (not even decoded); an absent target postpones the init
             image = seq.frame(i)
             gt = seq.groundtruth[i]
-            _, rec.times[i] = _timed(
-                timer, lambda image=image, gt=gt: tracker.init(image, gt.copy())
-            )
+            rec.times[i] = _timed_init(timer, tracker, image, gt)
             rec.boxes[i], rec.scores[i], rec.present[i] = gt, 1.0, True
             rec.events[i] = FrameEvent.INIT
             tracking = True
             continue
         image = seq.frame(i)
-        result, rec.times[i] = _timed(timer, lambda image=image: tracker.track(image))
+        result, rec.times[i] = _timed_track(timer, tracker, image)
         rec.boxes[i] = _box_of(result)
         rec.scores[i], rec.present[i] = float(result.score), bool(result.present)
         if _failed(rec.boxes[i], seq, i):
@@ -234,9 +242,7 @@ def run_realtime(
                 continue
             image = seq.frame(i)
             gt = seq.groundtruth[i]
-            _, rec.times[i] = _timed(
-                timer, lambda image=image, gt=gt: tracker.init(image, gt.copy())
-            )
+            rec.times[i] = _timed_init(timer, tracker, image, gt)
             rec.boxes[i], rec.scores[i], rec.present[i] = gt, 1.0, True
             rec.events[i] = FrameEvent.INIT
             tracking, f0, t_free, next_proc, grace_left = True, i, 0.0, i + 1, grace
@@ -244,7 +250,7 @@ def run_realtime(
             continue
         if i == next_proc:
             image = seq.frame(i)
-            result, dt = _timed(timer, lambda image=image: tracker.track(image))
+            result, dt = _timed_track(timer, tracker, image)
             rec.times[i] = dt
             start = max((i - f0) * period, t_free)
             if grace_left > 0:

@@ -30,6 +30,7 @@ from siam_tracker_ros.evaluation.metrics import (
     reset_accuracy,
     reset_segments,
 )
+from siam_tracker_ros.evaluation.protocols import RunRecord
 from siam_tracker_ros.evaluation.runner import Results
 from siam_tracker_ros.evaluation.sequences import Sequence
 
@@ -319,6 +320,15 @@ _COLORS = [
 ]  # BGR
 
 
+def _draw_box(img: np.ndarray, box: np.ndarray, color: tuple[int, int, int], thick: int) -> None:
+    import cv2
+
+    if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+        return
+    x, y, w, h = box.round().astype(int)
+    cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), color, thick)
+
+
 def write_overlay_videos(
     results: Results,
     sequences: SequenceABC[Sequence],
@@ -334,32 +344,27 @@ def write_overlay_videos(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for seq in sequences:
-        recs = {n: results.get(n, experiment, seq.name) for n in tracker_names}
-        recs = {n: r for n, r in recs.items() if r is not None}
+        recs: dict[str, RunRecord] = {}
+        for n in tracker_names:
+            rec = results.get(n, experiment, seq.name)
+            if rec is not None:
+                recs[n] = rec
         if not recs:
             continue
         first = seq.frame(0)
         scale = min(1.0, max_width / first.shape[1])
         size = (int(round(first.shape[1] * scale)), int(round(first.shape[0] * scale)))
         path = out_dir / f"{seq.name}.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
         try:
             for i in range(len(seq)):
                 img = cv2.resize(seq.frame(i), size) if scale != 1.0 else seq.frame(i).copy()
 
-                def draw(
-                    box: np.ndarray, color: tuple[int, int, int], thick: int, img: np.ndarray = img
-                ) -> None:
-                    if not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
-                        return
-                    x, y, w, h = (box * scale).round().astype(int)
-                    cv2.rectangle(img, (x, y), (x + w, y + h), color, thick)
-
                 if not seq.absent[i]:
-                    draw(seq.groundtruth[i], (255, 255, 255), 2)
+                    _draw_box(img, seq.groundtruth[i] * scale, (255, 255, 255), 2)
                 for k, (n, r) in enumerate(recs.items()):
                     color = _COLORS[k % len(_COLORS)]
-                    draw(r.boxes[i], color, 2 if r.present[i] else 1)
+                    _draw_box(img, r.boxes[i] * scale, color, 2 if r.present[i] else 1)
                     label = f"{n}{'' if r.present[i] else ' (lost)'}"
                     cv2.putText(
                         img, label, (8, 18 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1

@@ -32,7 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from siam_tracker_ros.evaluation.peers import PEERS, build_peer, peer_unavailable_reason
+from siam_tracker_ros.evaluation.peers import (
+    PEERS,
+    WRAPPER_VERSION,
+    build_peer,
+    peer_unavailable_reason,
+)
 from siam_tracker_ros.evaluation.protocols import (
     EXPERIMENTS,
     RunRecord,
@@ -146,6 +151,7 @@ class TrackerSpec:
             "weights_dir": self.weights_dir if self.kind in ("nanotrack", "vittrack") else None,
             "overrides": [list(o) for o in self.overrides],
             "device": self.device,
+            "wrapper_version": WRAPPER_VERSION if self.kind != "project" else None,
         }
 
 
@@ -199,9 +205,8 @@ def parse_tracker_specs(
                 raise ValueError(f"peer {kind!r} takes no arguments, got {item!r}")
             spec = TrackerSpec(kind, label or kind, weights_dir=wd)
         else:
-            raise ValueError(
-                f"unknown tracker {item!r}; use project[:CONFIG[:WEIGHTS]] or one of {sorted(PEERS)}"
-            )
+            known = "project[:CONFIG[:WEIGHTS]] or one of " + ", ".join(sorted(PEERS))
+            raise ValueError(f"unknown tracker {item!r}; use {known}")
         specs.append(spec)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):

@@ -144,11 +144,9 @@ class EfficientNetLiteBackbone(nn.Module):
             )
         self._blocks = nn.ModuleList(blocks)
         self.stride = current_stride
-        # RGB [-1, 1] from BGR 0..255: y = x / 127.5 - 1 with the channel order flipped
-        self.register_buffer("_scale", torch.tensor(1.0 / 127.5), persistent=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = x.flip(1) * self._scale - 1.0
+        x = x.flip(1) * (1.0 / 127.5) - 1.0  # BGR 0..255 -> RGB [-1, 1]
         x = F.relu6(self._bn0(self._conv_stem(x)))
         outs = []
         for i, block in enumerate(self._blocks):
@@ -262,6 +260,10 @@ class SiamMarginLite(SiameseModel):
         self.loc_weight = nn.Parameter(torch.ones(levels))
 
     # -- SiameseModel -----------------------------------------------------------------------
+    def _heads(self, branch: str) -> list[DepthwiseXCorr]:
+        mods = self.cls_heads if branch == "cls" else self.loc_heads
+        return [m for m in mods if isinstance(m, DepthwiseXCorr)]
+
     def template_features(self, z: torch.Tensor) -> Features:
         return self.neck(self.backbone(z), template=True)
 
@@ -270,18 +272,18 @@ class SiamMarginLite(SiameseModel):
 
     def make_kernels(self, zf: Features) -> Kernels:
         return Kernels(
-            cls=[h.make_kernel(z) for h, z in zip(self.cls_heads, zf, strict=True)],
-            loc=[h.make_kernel(z) for h, z in zip(self.loc_heads, zf, strict=True)],
+            cls=[h.make_kernel(z) for h, z in zip(self._heads("cls"), zf, strict=True)],
+            loc=[h.make_kernel(z) for h, z in zip(self._heads("loc"), zf, strict=True)],
         )
 
     def head(self, xf: Features, kernels: Kernels) -> HeadOutput:
         corr = [
-            h.correlate(x, k) for h, x, k in zip(self.cls_heads, xf, kernels.cls, strict=True)
+            h.correlate(x, k) for h, x, k in zip(self._heads("cls"), xf, kernels.cls, strict=True)
         ]
-        cls_maps = [h.predict(c) for h, c in zip(self.cls_heads, corr, strict=True)]
+        cls_maps = [h.predict(c) for h, c in zip(self._heads("cls"), corr, strict=True)]
         loc_maps = [
             h.predict(h.correlate(x, k))
-            for h, x, k in zip(self.loc_heads, xf, kernels.loc, strict=True)
+            for h, x, k in zip(self._heads("loc"), xf, kernels.loc, strict=True)
         ]
         cls = _weighted(cls_maps, F.softmax(self.cls_weight, 0))
         loc = _weighted(loc_maps, F.softmax(self.loc_weight, 0))
@@ -293,7 +295,7 @@ class SiamMarginLite(SiameseModel):
     def pool_cls_kernel(self, xf: Features, roi: torch.Tensor) -> list[torch.Tensor]:
         size = self.cfg.template_crop or None
         out = []
-        for head, x in zip(self.cls_heads, xf, strict=True):
+        for head, x in zip(self._heads("cls"), xf, strict=True):
             k = size or x.shape[-1]
             pooled = roi_bilinear_pool(x, roi, k, self.stride)
             out.append(head.make_kernel(pooled))

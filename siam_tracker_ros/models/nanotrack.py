@@ -70,8 +70,9 @@ class NanoTrackConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(map(str, data)) - names)
         if unknown:
-            raise ValueError(f"model.{unknown[0]}: unknown key for family 'nanotrack' "
-                             f"(known: {sorted(names)})")
+            raise ValueError(
+                f"model.{unknown[0]}: unknown key for family 'nanotrack' (known: {sorted(names)})"
+            )
         family = data.get("family", "nanotrack")
         if family != "nanotrack":
             raise ValueError(f"model.family: expected 'nanotrack', got {family!r}")

@@ -181,8 +181,10 @@ def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[
         settle_end = time.monotonic() + settle
         while time.monotonic() < settle_end:
             executor.spin_once(timeout_sec=0.05)
-        if extra is not None:
-            extra.join(timeout=5.0)
+        # Keep spinning while ``during`` still works: its service calls complete on this thread.
+        extra_end = time.monotonic() + 15.0
+        while extra is not None and extra.is_alive() and time.monotonic() < extra_end:
+            executor.spin_once(timeout_sec=0.05)
     finally:
         replay_rc = replay.stop() if replay is not None else None
         tracker.stop()

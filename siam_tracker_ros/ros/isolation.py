@@ -24,7 +24,8 @@ from pathlib import Path
 _PROLOGUE = (
     "set -e; ip link set lo up; "
     'links=$(ip -o link show | awk -F": " \'{print $2}\' | sed "s/@.*//"); '
-    'if [ "$links" != "lo" ]; then echo "isolation: unexpected interfaces: $links" >&2; exit 97; fi; '
+    'if [ "$links" != "lo" ]; then '
+    'echo "isolation: unexpected interfaces: $links" >&2; exit 97; fi; '
     'exec "$@"'
 )
 

@@ -92,7 +92,8 @@ class ParamSpec:
         if type(value) is not type(self.default):
             return (f"{self.name} must be a {type(self.default).__name__}, "
                     f"got {type(value).__name__}")
-        if self.range is not None and not (self.range[0] <= value <= self.range[1]):
+        if (self.range is not None and isinstance(value, (int, float))
+                and not (self.range[0] <= value <= self.range[1])):
             return f"{self.name}={value} outside [{self.range[0]}, {self.range[1]}]"
         if self.choices is not None and value not in self.choices:
             return f"{self.name}={value!r}: {self.constraints()}"

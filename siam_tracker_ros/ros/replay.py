@@ -17,7 +17,9 @@ import argparse
 import csv
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,10 +88,10 @@ class _Stamper:
         return self._last
 
 
-def _wait_for(node: Node, pubs: list[object], timeout: float) -> bool:
+def _wait_for(node: Node, pubs: Sequence[Any], timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if all(p.get_subscription_count() > 0 for p in pubs):  # type: ignore[attr-defined]
+        if all(p.get_subscription_count() > 0 for p in pubs):
             time.sleep(0.3)  # let the subscriber's side of discovery finish too
             return True
         time.sleep(0.05)
@@ -158,9 +160,9 @@ def run(args: argparse.Namespace, node: Node) -> int:
     elapsed = time.monotonic() - t0
     if args.stamps_out:
         with open(args.stamps_out, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["index", "stamp_ns"])
-            w.writerows(enumerate(stamps))
+            table = csv.writer(fh)
+            table.writerow(["index", "stamp_ns"])
+            table.writerows(enumerate(stamps))
     log.info(f"published {published} frames from {source.name} in {elapsed:.1f} s "
              f"({published / max(elapsed, 1e-9):.1f} fps)")
     time.sleep(0.3)  # let reliable publishers deliver the last messages

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -94,7 +95,7 @@ def _bag(path: Path, topic: str | None) -> FrameSource:
     def gen() -> Iterator[tuple[np.ndarray, float | None]]:
         try:
             for conn, t_ns, raw in reader.messages(connections=conns):
-                msg = reader.deserialize(raw, conn.msgtype)
+                msg: Any = reader.deserialize(raw, conn.msgtype)
                 if conn.msgtype.endswith("CompressedImage"):
                     img = compressed_to_bgr(msg.data)
                 else:

@@ -123,9 +123,8 @@ def _blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0 / length
     rot = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (length, length))
-    kernel /= max(kernel.sum(), 1e-6)
-    return cv2.filter2D(img, -1, kernel)
+    rotated = np.asarray(cv2.warpAffine(kernel, rot, (length, length)), np.float32)
+    return cv2.filter2D(img, -1, rotated / max(float(rotated.sum()), 1e-6))
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -115,8 +115,8 @@ def build_sources(cfg: DataConfig) -> list[SourceSpec]:
                 frame_range=int(entry.get("frame_range", 100)),
             )
         )
-    for pos, entry in synthetic_entries:
-        fields = {k: v for k, v in entry.items() if k in _KEYS["synthetic"]}
+    for pos, syn in synthetic_entries:
+        fields = {k: v for k, v in syn.items() if k in _KEYS["synthetic"]}
         real_targets = bool(fields.pop("real_targets", True))
         real_photos = int(fields.pop("real_photos", 300))
         if "photo_dirs" in fields:
@@ -127,8 +127,8 @@ def build_sources(cfg: DataConfig) -> list[SourceSpec]:
         log.info("synthetic source: %d sequences, %d photos", scfg.num_sequences, len(pool))
         specs[pos] = SourceSpec(
             source=SyntheticSource(scfg, pool),
-            weight=float(entry.get("weight", 1.0)),
-            frame_range=int(entry.get("frame_range", 30)),
+            weight=float(syn.get("weight", 1.0)),
+            frame_range=int(syn.get("frame_range", 30)),
         )
     return [s for s in specs if s.weight > 0 and len(s.source) > 0]
 

@@ -383,7 +383,7 @@ class SyntheticSource:
             alpha[:] = 0
             cv2.ellipse(alpha, (pw // 2, ph // 2), (max(pw // 2, 1), max(ph // 2, 1)), 0, 0,
                         360, 1.0, -1)
-        alpha = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
+        soft = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
         x0, y0 = int(round(x)), int(round(y))
         fx0, fy0 = max(x0, 0), max(y0, 0)
         fx1, fy1 = min(x0 + pw, frame.shape[1]), min(y0 + ph, frame.shape[0])
@@ -392,7 +392,7 @@ class SyntheticSource:
         px0, py0 = fx0 - x0, fy0 - y0
         px1, py1 = px0 + (fx1 - fx0), py0 + (fy1 - fy0)
         region = frame[fy0:fy1, fx0:fx1]
-        a = alpha[py0:py1, px0:px1]
+        a = soft[py0:py1, px0:px1]
         region[:] = region * (1 - a) + res[py0:py1, px0:px1] * a
 
     def render(self, seq: int, t: int) -> np.ndarray:

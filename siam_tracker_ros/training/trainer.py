@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -159,19 +158,16 @@ def _param_groups(module: TrainModule, lr: float, backbone_mult: float) -> list[
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    """Global RNG states (numpy's global generator is never used: data draws from seeded
+    ``np.random.Generator`` objects, labels from seeded ``torch.Generator`` objects)."""
     return {
         "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
-                  int(np_state[3]), float(np_state[4])],
         "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
     }
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
     p = state["python"]
     random.setstate((p[0], tuple(p[1]), p[2]))
 
@@ -231,7 +227,6 @@ def _train(
 ) -> TrainResult:
     o = cfg.optim
     torch.manual_seed(cfg.seed + rank)
-    np.random.seed((cfg.seed + rank) % 2**32)
     random.seed(cfg.seed + rank)
 
     model, init_info = build_model_for_training(cfg)

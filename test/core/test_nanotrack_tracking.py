@@ -204,8 +204,12 @@ class OpenCVNanoEmulation(NanoTrackReference):
         c = (original_sz + 1) // 2
         xmin, ymin = int(self.pos[0]) - c, int(self.pos[1]) - c
         h, w = img.shape[:2]
-        pads = (max(0, -ymin), max(0, ymin + original_sz - h), max(0, -xmin),
-                max(0, xmin + original_sz - w))
+        pads = (
+            max(0, -ymin),
+            max(0, ymin + original_sz - h),
+            max(0, -xmin),
+            max(0, xmin + original_sz - w),
+        )
         avg = cv2.mean(img)[:3]
         big = cv2.copyMakeBorder(img, *pads, cv2.BORDER_CONSTANT, value=avg) if any(pads) else img
         y0, x0 = ymin + pads[0], xmin + pads[2]
@@ -310,3 +314,16 @@ def test_project_tracker_follows_cv2_trackernano() -> None:
         assert per_seq.min() > 0.5, name  # never on another object
         ious.append(per_seq)
     assert float(np.concatenate(ious).mean()) >= 0.8
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("version", [1, 3])
+def test_v1_and_v3_configs_track(version: int) -> None:
+    """v1 (16x16 map) and v3 (15x15 map, pixel + depth-wise head) through the project tracker."""
+    frames, gt = _sequence("vot_ball1", 25)
+    config = ROOT / "config" / "models" / f"nanotrack_v{version}.yaml"
+    tracker = Tracker.from_config(config, weights=_weights(f"pretrained_nanotrackv{version}.pth"))
+    tracker.init(frames[0], gt[0])
+    results = [tracker.track(f) for f in frames[1:]]
+    assert {r.response.shape for r in results} == {(16, 16) if version == 1 else (15, 15)}
+    assert float(_iou(np.array([r.box for r in results]), gt[1:]).mean()) > 0.6

@@ -74,3 +74,12 @@ def test_reproduces_peers_md_on_crossing(peer: str, auc: float) -> None:
     seq = load_dataset(data, "val", ["Crossing"])[0]
     rec = run_one_pass(OpenCVPeer(peer, weights), seq)
     assert ope_scores(rec.boxes, seq.groundtruth, seq.absent).auc == pytest.approx(auc, abs=0.01)
+
+
+def test_mil_is_reproducible_within_one_process(tmp_path: Path) -> None:
+    """MIL samples with libc rand(); each init re-seeds it, so run order does not matter."""
+    write_otb_sequence(tmp_path / "Toy", n=12)
+    seq = load_sequence(tmp_path / "Toy")
+    first = run_one_pass(OpenCVPeer("mil"), seq).boxes
+    second = run_one_pass(OpenCVPeer("mil"), seq).boxes
+    np.testing.assert_array_equal(first, second)

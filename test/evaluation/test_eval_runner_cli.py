@@ -145,6 +145,7 @@ def test_evaluate_command_end_to_end(
             "--eao-interval",
             "1,15",
             "--videos",
+            "--got10k",
         ]
     )
     assert rc == 0
@@ -158,9 +159,43 @@ def test_evaluate_command_end_to_end(
     assert csrt["supervised"]["eao"] is not None and csrt["realtime"]["failures"] >= 0
     assert csrt["presence"]["absent_frames"] == 3
     assert "nanotrack" in summary["skipped"]
+    for pair in summary["meta"]["got10k_crosscheck"]["csrt"].values():
+        assert pair["ours"] == pytest.approx(pair["got10k"], abs=1e-9)
     report = (out / "report.md").read_text()
     assert "| Hidden | 16 |" in report and "Skipped trackers" in report
     for name in ("success.png", "precision.png"):
         assert (out / "plots" / name).stat().st_size > 1000
     assert (out / "videos" / "Slow.mp4").stat().st_size > 0
     assert (out / "predictions" / "mil" / "realtime" / "Slow" / "events.txt").is_file()
+
+
+@pytest.mark.shared
+def test_project_tracker_runs_in_the_harness_with_config_overrides() -> None:
+    """The real Tracker (default config + shared NanoTrack v2 weights) under the protocols."""
+    from conftest import shared_path
+
+    from siam_tracker_ros.evaluation.protocols import run_one_pass, run_supervised
+    from siam_tracker_ros.evaluation.runner import DEFAULT_PROJECT_CONFIG, default_project_spec
+    from siam_tracker_ros.evaluation.sequences import ImageFrames, Sequence
+
+    if not DEFAULT_PROJECT_CONFIG.is_file():
+        pytest.skip(f"{DEFAULT_PROJECT_CONFIG} not written yet")
+    weights = shared_path("weights")
+    full = load_dataset(shared_path("data"), "val", ["Crossing"])[0]
+    assert isinstance(full.frames, ImageFrames)
+    seq = Sequence("Crossing30", ImageFrames(full.frames.paths[:30]), full.groundtruth[:30])
+    spec = default_project_spec(weights)
+    assert spec.weights is not None and spec.unavailable_reason() is None
+    rec = run_one_pass(spec.build(), seq)
+    from siam_tracker_ros.evaluation.metrics import ope_scores
+
+    assert ope_scores(rec.boxes, seq.groundtruth).auc > 0.5
+    lost = TrackerSpec(
+        "project",
+        "p-lost",
+        spec.config,
+        spec.weights,
+        overrides=(("mechanisms.lost_state.enabled", True),),
+    ).build()
+    assert lost.config.mechanisms.lost_state.enabled
+    assert run_supervised(lost, seq).failures <= 1

@@ -48,7 +48,8 @@ def test_config_is_strict() -> None:
 
 
 @pytest.mark.parametrize(
-    ("version", "sizes"), [(1, {255: 16, 351: 22}), (2, {255: 16, 351: 22}), (3, {255: 15, 351: 21})]
+    ("version", "sizes"),
+    [(1, {255: 16, 351: 22}), (2, {255: 16, 351: 22}), (3, {255: 15, 351: 21})],
 )
 def test_shapes_and_contract(version: int, sizes: dict[int, int]) -> None:
     torch.manual_seed(0)
@@ -60,7 +61,9 @@ def test_shapes_and_contract(version: int, sizes: dict[int, int]) -> None:
         kernels = model.make_kernels(model.template_features(torch.rand(1, 3, 127, 127) * 255))
         assert len(kernels.cls) == len(kernels.loc) == 1
         for inst, n in sizes.items():
-            xf = model.search_features(torch.rand(2, 3, inst, inst) * 255)  # batch of 2, shared kernel
+            xf = model.search_features(
+                torch.rand(2, 3, inst, inst) * 255
+            )  # batch of 2, shared kernel
             out = model.head(xf, kernels)
             assert out.cls.shape == (2, 2, n, n) and out.loc.shape == (2, 4, n, n)
             assert bool((out.loc > 0).all())  # exp(): distances are positive
@@ -181,8 +184,10 @@ def test_released_checkpoint_matches_onnx_export(version: int) -> None:
         "cls": np.abs(out.cls.numpy() - ref_cls).max(),
         "loc": np.abs(out.loc.numpy() - ref_loc).max(),
     }
-    print(f"v{version} max |diff| (relative to max |onnx|): "
-          + ", ".join(f"{k} {absolute[k]:.1e} ({v:.1e})" for k, v in diffs.items()))
+    print(
+        f"v{version} max |diff| (relative to max |onnx|): "
+        + ", ".join(f"{k} {absolute[k]:.1e} ({v:.1e})" for k, v in diffs.items())
+    )
     assert all(v <= REL_TOL for v in diffs.values()), diffs
     # the tracker's view agrees too: same best point and a saturated foreground score there
     fg = torch.softmax(out.cls, 1)[0, 1]
@@ -197,3 +202,40 @@ def test_training_checkpoint_loads_strictly_and_wrong_version_is_refused() -> No
     assert any(k.startswith("neck.") for k in sd)  # kept in the model so strict loading works
     with pytest.raises(ValueError, match="state dict does not fit"):
         load_into(NanoTrack(NanoTrackConfig(version=2)), sd)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_pooled_kernel_is_most_like_the_template_at_the_true_box(version: int) -> None:
+    """On a real frame, the kernel pooled from the search features at the target's box resembles
+    the template kernel most when the roi is exactly on the target (the sampling geometry is
+    right to well under a feature cell), and less 8 px off in any direction."""
+    seq = shared_path("data", "sequences", "Woman")
+    img = cv2.imread(str(seq / "img" / "0001.jpg"))
+    x, y, w, h = np.loadtxt(seq / "groundtruth_rect.txt", delimiter=",")[0]
+    center = np.array([x + (w - 1) / 2, y + (h - 1) / 2])
+    s_z = np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
+    avg = img.mean(axis=(0, 1))
+    model = NanoTrack(NanoTrackConfig(version=version)).eval()
+    weights = shared_path("weights", "nanotrack", f"pretrained_nanotrackv{version}.pth")
+    load_into(model, load_state_dict_file(weights))
+
+    def blob(patch: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(patch.transpose(2, 0, 1)[None].astype(np.float32))
+
+    with torch.inference_mode():
+        zf = model.template_features(blob(get_subwindow(img, center, 127, round(s_z), avg)))
+        kernel = model.make_kernels(zf).cls[0].flatten()
+        xf = model.search_features(blob(get_subwindow(img, center, 255, round(s_z * 2.008), avg)))
+        bw, bh = w * 127 / s_z, h * 127 / s_z
+
+        def similarity(dx: float, dy: float) -> float:
+            roi = torch.tensor([127 + dx - bw / 2, 127 + dy - bh / 2,
+                                127 + dx + bw / 2, 127 + dy + bh / 2])  # fmt: skip
+            pooled = model.pool_cls_kernel(xf, roi)[0].flatten()
+            return float(torch.nn.functional.cosine_similarity(pooled, kernel, dim=0))
+
+        on_target = similarity(0, 0)
+        assert on_target > 0.6
+        for dx, dy in ((-8, 0), (8, 0), (0, -8), (0, 8)):
+            assert similarity(dx, dy) < on_target, (dx, dy)

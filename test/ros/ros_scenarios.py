@@ -188,8 +188,7 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
         det.bbox.size_x, det.bbox.size_y = w, h
         log["reinit_published_at"] = len(rec.camera_stamps)
         pub.publish(det)
-        wait_until(lambda: len(rec.camera_stamps) >= len(frames), 30)
-        time.sleep(0.5)
+        wait_until(lambda: sum(d["id"] == "person-2" for d in rec.detections) >= 8, 20)
         log["reset"] = trigger(node, "reset")
 
     res = run_scenario(

@@ -1,24 +1,18 @@
-"""The training loop: loss goes down, checkpoints load in the Tracker, resume is exact, DDP runs."""
+"""The training loop: the loss goes down, checkpoints load in the Tracker, resume is exact."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from train_helpers import TINY, batch_of, tiny_config, tiny_dataset
 
 from siam_tracker_ros.models.registry import build_model
 from siam_tracker_ros.training.objective import HeadGeometry, TrainModule
 from siam_tracker_ros.training.trainer import train
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("head", ["anchor", "point"])
@@ -37,13 +31,13 @@ def test_a_few_steps_on_tiny_data_reduce_the_loss(tmp_path: Path, head: str) -> 
         return module(batch["template"], batch["search"], batch["box"], batch["positive"], gen)
 
     module.train()
-    first = {k: float(v) for k, v in loss_at(0).items()}
-    for step in range(25):
+    first = {k: float(v.detach()) for k, v in loss_at(0).items()}
+    for step in range(20):
         terms = loss_at(step)
         opt.zero_grad()
         terms["total"].backward()
         opt.step()
-    last = {k: float(v) for k, v in loss_at(0).items()}
+    last = {k: float(v.detach()) for k, v in loss_at(0).items()}
     assert last["total"] < 0.7 * first["total"], (first, last)
     assert last["margin"] < first["margin"] and last["cls"] < first["cls"]
 
@@ -79,24 +73,3 @@ def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     sb = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)["train_module"]
     for k in sa:
         assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-5), k
-
-
-def test_ddp_smoke_two_cpu_processes(tmp_path: Path) -> None:
-    cfg = {**TINY, "output_dir": str(tmp_path / "ddp"),
-           "data": {**TINY["data"], "samples_per_epoch": 16, "batch_size": 2},
-           "optim": {**TINY["optim"], "max_steps": 2, "backbone_frozen_epochs": 0}}
-    path = tmp_path / "ddp.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "siam_tracker_ros.training", "--config", str(path), "--nproc",
-         "2", "--threads", "1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "trained 2 steps" in proc.stdout
-    assert (tmp_path / "ddp" / "model.pt").is_file()
-    state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
-    assert state["global_step"] == 2 and len(state["rng"]) == 2

@@ -27,7 +27,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class BlockSpec:
-    """One inverted residual block: kernel, hidden (expanded) width, output width, SE, act, stride."""
+    """One inverted residual block: kernel, hidden width, output width, SE, hard-swish, stride."""
 
     kernel: int
     hidden: int

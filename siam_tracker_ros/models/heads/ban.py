@@ -125,7 +125,10 @@ class DepthwiseCorr(nn.Module):
 
 
 def _tower(
-    style: Literal["dw_pw_bn", "dw_bn_pw_bn"], in_channels: int, width: int, kernels: tuple[int, ...]
+    style: Literal["dw_pw_bn", "dw_bn_pw_bn"],
+    in_channels: int,
+    width: int,
+    kernels: tuple[int, ...],
 ) -> nn.Sequential:
     layers: list[nn.Module] = []
     ch = in_channels
@@ -218,10 +221,14 @@ class BANHead(nn.Module):
         else:
             # registration order = checkpoint order (reg before cls), for readable state dicts
             if spec.depthwise:
-                self.corr_dw_reg = DepthwiseCorr(spec.in_channels, spec.dw_template, spec.dw_padding)
+                self.corr_dw_reg = DepthwiseCorr(
+                    spec.in_channels, spec.dw_template, spec.dw_padding
+                )
             self.corr_pw_reg = PixelwiseCorr(spec.in_channels, cells, spec.adapt, post)
             if spec.depthwise:
-                self.corr_dw_cls = DepthwiseCorr(spec.in_channels, spec.dw_template, spec.dw_padding)
+                self.corr_dw_cls = DepthwiseCorr(
+                    spec.in_channels, spec.dw_template, spec.dw_padding
+                )
             self.corr_pw_cls = PixelwiseCorr(spec.in_channels, cells, spec.adapt, post)
         tower_in = spec.fused_width if spec.depthwise else cells
         self.add_module(
