@@ -102,7 +102,9 @@ def run(args: argparse.Namespace, node: Node) -> int:
     log = node.get_logger()
     source = open_source(args.source, fps=30.0, bag_topic=args.bag_topic)
     fps = source.fps if args.fps is None else args.fps
-    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
+    # Reliable with a deep history so slow reliable readers (recorders) get every frame; a
+    # best-effort depth-1 reader (tracker_node) still only ever sees the newest.
+    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30,
                           reliability=ReliabilityPolicy.RELIABLE)
     if args.compressed:
         pub = node.create_publisher(CompressedImage, f"{args.topic}/compressed", reliable)

@@ -327,3 +327,47 @@ def test_v1_and_v3_configs_track(version: int) -> None:
     results = [tracker.track(f) for f in frames[1:]]
     assert {r.response.shape for r in results} == {(16, 16) if version == 1 else (15, 15)}
     assert float(_iou(np.array([r.box for r in results]), gt[1:]).mean()) > 0.6
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("version", [2, 3])
+def test_larger_search_crops_decode_to_the_same_box(version: int) -> None:
+    """Adaptive search (351) and lost-state widening (383) at the template's scale: larger score
+    maps (22x22 / 24x24 for v2) whose point grid puts the best box where the 255 crop does.
+
+    Only sizes with ``(S - 255) / 16`` even keep NanoTrack's ``-(N // 2) * stride`` grid aligned
+    with the crop centre; e.g. 271 or 527 shift boxes by half a stride (8 px).
+    """
+    from siam_tracker_ros.core.geometry import get_subwindow
+
+    seq = shared_path("data", "sequences", "vot_ball1")
+    gt = np.loadtxt(seq / "groundtruth_rect.txt", delimiter=",")
+    img0, img = cv2.imread(str(seq / "img" / "0001.jpg")), cv2.imread(str(seq / "img" / "0003.jpg"))
+    x, y, w, h = gt[0]
+    center = np.array([x + (w - 1) / 2, y + (h - 1) / 2])
+    s_z = np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
+    avg = img0.mean(axis=(0, 1))
+    config = ROOT / "config" / "models" / f"nanotrack_v{version}.yaml"
+    model = Tracker.from_config(
+        config, weights=_weights(f"pretrained_nanotrackv{version}.pth")
+    ).model
+
+    def blob(patch: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(patch.transpose(2, 0, 1)[None].astype(np.float32))
+
+    boxes = {}
+    with torch.inference_mode():
+        kernels = model.make_kernels(
+            model.template_features(blob(get_subwindow(img0, center, 127, round(s_z), avg)))
+        )
+        for size in (255, 351, 383):
+            crop = get_subwindow(img, center, size, round(s_z * size / 127), avg)
+            out = model.head(model.search_features(blob(crop)), kernels)
+            n = out.cls.shape[-1]
+            assert n == (size - 255) // 16 + (16 if version == 2 else 15)
+            decoded = decode_point(out.cls, out.loc, torch.from_numpy(generate_points(16, n)))
+            window = torch.from_numpy(cosine_window(n))
+            packed = select_best(decoded, (w, h), 127 / s_z, 0.15, window, 0.0)
+            boxes[size] = unpack_candidate(packed.numpy()).box
+    for size in (351, 383):
+        np.testing.assert_allclose(boxes[size], boxes[255], atol=3.0, err_msg=str(size))
