@@ -243,6 +243,9 @@ class TrackerConfig:
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = True
     mechanisms: MechanismsConfig = field(default_factory=MechanismsConfig)
+    #: network runtime: ``torch`` (eager PyTorch) or ``onnxruntime`` (the model exported to ONNX
+    #: and run by ONNX Runtime, several times faster on CPU; see ``models/onnx_backend.py``)
+    runtime: Literal["torch", "onnxruntime"] = "torch"
 
     def __post_init__(self) -> None:
         self.validate()

@@ -87,9 +87,12 @@ class OnlineUpdatePolicy:
                     f"pooled kernel level {i} has shape {tuple(new.shape)}, "
                     f"template kernel {tuple(ma.shape)}"
                 )
-            ma.mul_(1.0 - rate).add_(new.float(), alpha=rate)
+            # one fused op each (this runs every tracked frame; tiny tensors, so op count is cost):
+            # MA = (1 - rate) MA + rate new;  kernel = first_weight first + ma_weight MA, the
+            # weights summing to 1 (validated), i.e. lerp(MA, first, first_weight)
+            ma.lerp_(new.to(ma.dtype), rate)
             first = self._first.cls[i]
-            blended.append((cfg.first_weight * first.float() + cfg.ma_weight * ma).to(first.dtype))
+            blended.append(torch.lerp(ma, first.to(ma.dtype), cfg.first_weight).to(first.dtype))
         self._current = Kernels(cls=blended, loc=self._first.loc)
         self.updates += 1
 

@@ -16,6 +16,7 @@ pysot.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,10 +98,14 @@ class Tracker:
         if self.head_type not in ("anchor", "point"):
             raise ValueError(f"unsupported model.head_type {self.head_type!r}")
         self._cuda = self.device.type == "cuda"
-        self._channels_last = self._cuda and self.config.channels_last
+        # channels_last also on CPU: oneDNN's NHWC convolutions run NanoTrack's eager forward
+        # 15-40% faster there (docs/speed.md); ONNX Runtime takes plain NCHW crops
+        self._channels_last = self.config.channels_last and self.config.runtime == "torch"
         model = model.eval().to(self.device)
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.config.runtime == "onnxruntime":
+            model = _onnxruntime_model(model, self.config, self.device)
         self.model = model
         self._amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.config.precision)
         mech = self.config.mechanisms
@@ -118,12 +123,14 @@ class Tracker:
         config_path: str | Path,
         weights: str | Path | None = None,
         device: str | torch.device | None = None,
+        runtime: str | None = None,
     ) -> Tracker:
         """Build the model named in a YAML config, load weights, wrap it.
 
         ``weights`` (any file ``models.checkpoint.load_state_dict_file`` reads: pysot / NanoTrack
         state dicts or our checkpoints) overrides ``model.weights`` from the config; a relative
         ``model.weights`` is resolved against the config file's folder first, then the cwd.
+        ``runtime`` (``"torch"`` / ``"onnxruntime"``) overrides ``tracker.runtime``.
         """
         from siam_tracker_ros.models.checkpoint import load_into, load_state_dict_file
         from siam_tracker_ros.models.registry import build_model
@@ -137,10 +144,15 @@ class Tracker:
                 weights = config_path.parent / weights
         if weights is not None:
             load_into(model, load_state_dict_file(weights))
-        return cls(model, cfg.tracker, device=device)
+        return cls(model, _with_runtime(cfg.tracker, runtime), device=device)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None) -> Tracker:
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device | None = None,
+        runtime: str | None = None,
+    ) -> Tracker:
         """Build from a checkpoint that carries its own config (``model`` + ``tracker``)."""
         from siam_tracker_ros.models.checkpoint import load_checkpoint, load_into
         from siam_tracker_ros.models.registry import build_model
@@ -153,7 +165,7 @@ class Tracker:
         cfg = config_from_dict(config_dict)
         model = build_model(cfg.model)
         load_into(model, state_dict)
-        return cls(model, cfg.tracker, device=device)
+        return cls(model, _with_runtime(cfg.tracker, runtime), device=device)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -186,6 +198,13 @@ class Tracker:
             yield
 
     def _to_tensor(self, patch: np.ndarray) -> torch.Tensor:
+        if self.device.type == "cpu":
+            # one NumPy cast pass (4x cheaper than torch's permute + float + contiguous here);
+            # also copies, so read-only buffers are fine. HWC float permuted to 1x3xHxW *is*
+            # the channels_last layout, the transposed cast the contiguous one.
+            if self._channels_last:
+                return torch.from_numpy(patch.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
+            return torch.from_numpy(patch.transpose(2, 0, 1).astype(np.float32)[None])
         if not patch.flags.writeable:  # e.g. a read-only ROS buffer viewed without copying
             patch = patch.copy()
         t = torch.from_numpy(patch).to(self.device, non_blocking=True)
@@ -363,8 +382,9 @@ class Tracker:
         half = search.instance_size / 2.0
         ccx = half + (cx - search.center[0]) * scale
         ccy = half + (cy - search.center[1]) * scale
-        roi = torch.tensor(
-            [ccx - w * scale / 2, ccy - h * scale / 2, ccx + w * scale / 2, ccy + h * scale / 2],
+        half_w, half_h = float(w * scale / 2), float(h * scale / 2)
+        roi = torch.tensor(  # from Python floats: much cheaper than from numpy scalars
+            [float(ccx) - half_w, float(ccy) - half_h, float(ccx) + half_w, float(ccy) + half_h],
             dtype=torch.float32,
             device=self.device,
         )
@@ -393,3 +413,34 @@ class Tracker:
             "online_updates": self.online.updates,
             "frame_index": self.frame_index,
         }
+
+
+def _with_runtime(config: TrackerConfig, runtime: str | None) -> TrackerConfig:
+    """``config`` with ``runtime`` overridden (validated like the YAML key)."""
+    if runtime is None:
+        return config
+    if runtime not in ("torch", "onnxruntime"):
+        raise ValueError(f"runtime must be 'torch' or 'onnxruntime', got {runtime!r}")
+    return dataclasses.replace(config, runtime=runtime)  # type: ignore[arg-type]
+
+
+def _onnxruntime_model(
+    model: SiameseModel, config: TrackerConfig, device: torch.device
+) -> SiameseModel:
+    """Export ``model`` and run it with ONNX Runtime (``tracker.runtime: onnxruntime``).
+
+    The search sizes the tracker will use first (the base crop, and the adaptive-search crop
+    when enabled) get their sessions made and warmed now, so the first frames are not slow;
+    other sizes (re-detection) are made on first use.
+    """
+    from siam_tracker_ros.models.onnx_backend import OnnxRuntimeModel
+
+    if isinstance(model, OnnxRuntimeModel):
+        return model
+    sizes = [config.instance_size]
+    adaptive = config.mechanisms.adaptive_search
+    if adaptive.enabled:
+        sizes.append(max(config.instance_size, adaptive.large_instance_size))
+    return OnnxRuntimeModel.from_model(
+        model, exemplar_size=config.exemplar_size, search_sizes=sizes, device=device
+    )

@@ -10,6 +10,8 @@ ours with ``skip_first=False`` on the same frames. Absent frames are dropped bef
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -64,7 +66,8 @@ def got10k_ope_report(
             folder.mkdir(parents=True, exist_ok=True)
             for seq, boxes in per_seq.items():
                 np.savetxt(folder / f"{seq}.txt", np.asarray(boxes), fmt="%.6f", delimiter=",")
-        report: dict[str, Any] = exp.report(list(predictions))
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints progress lines
+            report: dict[str, Any] = exp.report(list(predictions))
     return report
 
 

@@ -362,6 +362,8 @@ def write_overlay_videos(
 
                 if not seq.absent[i]:
                     _draw_box(img, seq.groundtruth[i] * scale, (255, 255, 255), 2)
+                legend_w = 12 + 8 * max(len(n) + 7 for n in recs)
+                cv2.rectangle(img, (0, 0), (legend_w, 8 + 16 * len(recs)), (0, 0, 0), -1)
                 for k, (n, r) in enumerate(recs.items()):
                     color = _COLORS[k % len(_COLORS)]
                     _draw_box(img, r.boxes[i] * scale, color, 2 if r.present[i] else 1)

@@ -33,7 +33,7 @@ import copy
 import json
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -68,7 +68,6 @@ DYNAMIC = 0
 TEMPLATE_INPUT = "template"
 SEARCH_INPUT = "search"
 SEARCH_AXIS = "search_size"
-POOL_ROI = "roi"
 _META_KEY = "siam_tracker_ros"
 
 
@@ -165,7 +164,7 @@ class _SearchBranch(nn.Module):
 
 
 def example_crop(size: int, seed: int) -> torch.Tensor:
-    """A deterministic image-range (0..255) crop ``(1, 3, size, size)`` to trace and compare with."""
+    """A deterministic image-like (0..255) crop ``(1, 3, size, size)`` to trace and compare."""
     gen = torch.Generator().manual_seed(seed)
     return torch.rand((1, 3, size, size), generator=gen) * 255.0
 
@@ -190,70 +189,21 @@ def _xcorr_depthwise_traceable(x: torch.Tensor, kernel: torch.Tensor) -> torch.T
     return out if batch == 1 else out.reshape(batch, channels, out.shape[2], out.shape[3])
 
 
-_GRID_SAMPLE = F.grid_sample
-
-
-def _grid_sample_gather(
-    x: torch.Tensor,
-    grid: torch.Tensor,
-    mode: str = "bilinear",
-    padding_mode: str = "zeros",
-    align_corners: bool | None = None,
-) -> torch.Tensor:
-    """Bilinear ``F.grid_sample`` written as four gathers (same result), for export.
-
-    ONNX Runtime's ``GridSample`` kernel costs about 40 us for the online update's 8x8 samples
-    of a 48x16x16 map -- most of the update's time -- while the same sampling as gathers and
-    a weighted sum costs a few microseconds. Only bilinear with zeros/border padding is
-    rewritten; anything else goes to the real op.
-    """
-    if mode != "bilinear" or padding_mode not in ("zeros", "border") or x.dim() != 4:
-        return _GRID_SAMPLE(x, grid, mode, padding_mode, align_corners)
-    n, c, h, w = (int(v) for v in x.shape)
-    ho, wo = int(grid.shape[1]), int(grid.shape[2])
-    gx, gy = grid[..., 0].float(), grid[..., 1].float()
-    if align_corners:
-        ix, iy = (gx + 1) * ((w - 1) / 2), (gy + 1) * ((h - 1) / 2)
-    else:
-        ix, iy = ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
-    if padding_mode == "border":
-        ix, iy = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
-    x0, y0 = torch.floor(ix), torch.floor(iy)
-    wx1, wy1 = ix - x0, iy - y0
-    flat = x.reshape(n, c, h * w)
-    out = torch.zeros((n, c, ho * wo), dtype=x.dtype)
-    for dx, dy, weight in (
-        (0, 0, (1 - wx1) * (1 - wy1)),
-        (1, 0, wx1 * (1 - wy1)),
-        (0, 1, (1 - wx1) * wy1),
-        (1, 1, wx1 * wy1),
-    ):
-        xi, yi = x0 + dx, y0 + dy
-        valid = (xi >= 0) & (xi <= w - 1) & (yi >= 0) & (yi <= h - 1)
-        index = yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)
-        index = index.long().reshape(n, 1, ho * wo).expand(n, c, ho * wo)
-        taps = torch.gather(flat, 2, index)
-        out = out + taps * (weight * valid.to(weight.dtype)).reshape(n, 1, ho * wo).to(x.dtype)
-    return out.reshape(n, c, ho, wo)
-
-
 @contextlib.contextmanager
 def _traceable_ops() -> Iterator[None]:
-    """Swap in the export-friendly ops wherever the models reference the eager ones."""
+    """Swap in :func:`_xcorr_depthwise_traceable` wherever the models reference the eager one."""
     original = rpn.xcorr_depthwise
     patched = [
         mod
         for name, mod in list(sys.modules.items())
-        if name.startswith("siam_tracker_ros.models") and getattr(mod, "xcorr_depthwise", None)
-        is original
+        if name.startswith("siam_tracker_ros.models")
+        and getattr(mod, "xcorr_depthwise", None) is original
     ]
     for mod in patched:
         mod.xcorr_depthwise = _xcorr_depthwise_traceable  # type: ignore[attr-defined]
-    F.grid_sample = _grid_sample_gather  # type: ignore[assignment]
     try:
         yield
     finally:
-        F.grid_sample = _GRID_SAMPLE
         for mod in patched:
             mod.xcorr_depthwise = original  # type: ignore[attr-defined]
 
@@ -353,75 +303,6 @@ def export_search(
     )
     _write_metadata(path, exported._meta("search", size))
     return exported.with_search(size, path)
-
-
-class _PoolBranch(nn.Module):
-    """Search features + target box -> pooled classification kernels (online update)."""
-
-    def __init__(self, model: SiameseModel, levels: int) -> None:
-        super().__init__()
-        self.model = model
-        self.levels = levels
-
-    def forward(self, roi: torch.Tensor, *features: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model.pool_cls_kernel(list(features), roi))
-
-
-def export_pool(
-    model: SiameseModel,
-    exported: ExportedModel,
-    feature_shapes: Sequence[Sequence[int]],
-    path: Path,
-    opset: int = 17,
-) -> bool:
-    """Export ``model.pool_cls_kernel`` for search features of ``feature_shapes`` to ``path``.
-
-    One static graph per search size (pooling reads the feature map's size). Returns ``False``
-    (and writes nothing) when the traced graph does not reproduce PyTorch for boxes other than
-    the one it was traced with -- a pooling that turns the box into Python numbers bakes it into
-    the trace -- so the caller falls back to running the pooling in PyTorch.
-    """
-    cpu_model = cpu_float_copy(model)
-    gen = torch.Generator().manual_seed(7)
-    feats = [torch.randn(tuple(int(v) for v in s), generator=gen) for s in feature_shapes]
-    size = float(feature_shapes[0][-1] * exported.stride)
-    rois = [
-        torch.tensor([0.40, 0.35, 0.62, 0.60]) * size,
-        torch.tensor([0.10, 0.55, 0.30, 0.95]) * size,
-        torch.tensor([0.55, 0.05, 0.99, 0.30]) * size,
-    ]
-    branch = _PoolBranch(cpu_model, exported.levels)
-    tmp = path.with_suffix(".tmp.onnx")
-    try:
-        _legacy_export(
-            branch,
-            (rois[0], *feats),
-            tmp,
-            [POOL_ROI, *(feature_name(i) for i in range(exported.levels))],
-            [cls_kernel_name(i) for i in range(exported.levels)],
-            None,
-            opset,
-        )
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        sess = ort.InferenceSession(str(tmp), opts, providers=["CPUExecutionProvider"])
-        for roi in rois[1:]:
-            feeds = {POOL_ROI: roi.numpy()}
-            feeds.update({feature_name(i): f.numpy() for i, f in enumerate(feats)})
-            got = sess.run(None, feeds)
-            with torch.inference_mode():
-                ref = [k.numpy() for k in cpu_model.pool_cls_kernel(feats, roi)]
-            if any(g.shape != r.shape or _rel_err(g, r) > 1e-4 for g, r in zip(got, ref)):
-                return False
-    except (torch.onnx.errors.OnnxExporterError, RuntimeError, ValueError):
-        tmp.unlink(missing_ok=True)
-        return False
-    meta = exported._meta("pool", int(feature_shapes[0][-1]))
-    _write_metadata(tmp, meta)
-    tmp.replace(path)
-    return True
 
 
 def export_model(
@@ -572,8 +453,7 @@ def verify_export(
         for g, r in zip(got, ref, strict=True):
             if g.shape != r.shape:
                 raise ValueError(
-                    f"exported search graph at size {size} gives shape {g.shape}, "
-                    f"PyTorch {r.shape}"
+                    f"exported search graph at size {size} gives shape {g.shape}, PyTorch {r.shape}"
                 )
         rel = max([kern_err, *(_rel_err(g, r) for g, r in zip(got, ref, strict=True))])
         max_rel[size] = rel

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,18 +39,17 @@ import torch
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
 from siam_tracker_ros.models.export import (
     EXPORT_FORMAT,
-    POOL_ROI,
     SEARCH_AXIS,
     SEARCH_INPUT,
     TEMPLATE_INPUT,
     ExportedModel,
     export_model,
-    export_pool,
     export_search,
     feature_name,
     kernel_names,
     load_exported,
 )
+from siam_tracker_ros.models.host_pool import HostPool
 
 __all__ = ["LazyFeatures", "OnnxRuntimeModel", "OnnxRuntimeOptions", "onnxruntime_available"]
 
@@ -86,7 +85,9 @@ class OnnxRuntimeOptions:
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
         if self.optimization not in _OPT_LEVELS:
-            raise ValueError(f"optimization must be one of {_OPT_LEVELS}, got {self.optimization!r}")
+            raise ValueError(
+                f"optimization must be one of {_OPT_LEVELS}, got {self.optimization!r}"
+            )
 
     def threads(self) -> int:
         return self.intra_op_threads or min(2, os.cpu_count() or 1)
@@ -115,6 +116,7 @@ class OnnxRuntimeModel(SiameseModel):
         torch_model: SiameseModel | None = None,
         options: OnnxRuntimeOptions | None = None,
         warm_sizes: Iterable[int] = (),
+        device: str | torch.device = "cpu",
     ) -> None:
         super().__init__()
         import onnxruntime as ort
@@ -132,24 +134,23 @@ class OnnxRuntimeModel(SiameseModel):
         self._feature_names = [feature_name(i) for i in range(exported.levels)]
         self._sessions: dict[tuple[str, int], Any] = {}
         self._out_shapes: dict[tuple[str, int], list[tuple[int, ...]]] = {}
-        #: feature shapes -> pooling graph session, or None where pooling stays in PyTorch
-        self._pool_sessions: dict[tuple[tuple[int, ...], ...], Any] = {}
-        self._device = torch.device("cpu")
+        #: NumPy fast path of the online update's pooling (NanoTrack v1/v2), verified
+        self._host_pool = HostPool.for_model(torch_model) if torch_model is not None else None
+        self._device = torch.device(device)
+        if self._device.type not in ("cpu", "cuda"):
+            raise ValueError(f"OnnxRuntimeModel runs on cpu or cuda, not {self._device}")
+        for m in self._torch_model:
+            m.to(self._device)
         for size in warm_sizes:
             self.warm_up(int(size))
 
     def warm_up(self, size: int) -> None:
-        """Create (and run once) the sessions for a search size, so the first frame is not slow.
-
-        Also prepares the online update's pooling graph for that size's features.
-        """
+        """Create (and run once) the sessions for a search size, so the first frame is not slow."""
         side = self.exported.exemplar_size
-        z = torch.zeros((1, 3, side, side))
+        z = torch.zeros((1, 3, side, side), device=self._device)
         kernels = self.make_kernels(self.template_features(z))
-        xf = self.search_features(torch.zeros((1, 3, size, size)))
+        xf = self.search_features(torch.zeros((1, 3, size, size), device=self._device))
         self.head(xf, kernels)
-        if isinstance(xf, LazyFeatures) and xf.computed is not None and self._torch_model:
-            self._pool_session(xf.computed)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -161,6 +162,7 @@ class OnnxRuntimeModel(SiameseModel):
         search_sizes: Sequence[int] = (255, 351),
         options: OnnxRuntimeOptions | None = None,
         cache_dir: str | Path | None = None,
+        device: str | torch.device = "cpu",
     ) -> OnnxRuntimeModel:
         """Export ``model`` and wrap the graphs.
 
@@ -178,13 +180,13 @@ class OnnxRuntimeModel(SiameseModel):
                 exported = export_model(
                     model, out, exemplar_size=exemplar_size, search_sizes=search_sizes
                 )
-            backend = cls(exported, model, options, warm_sizes=search_sizes)
+            backend = cls(exported, model, options, warm_sizes=search_sizes, device=device)
         else:
             tmp = tempfile.mkdtemp(prefix="siam_onnx_")
             exported = export_model(
                 model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes
             )
-            backend = cls(exported, model, options, warm_sizes=search_sizes)
+            backend = cls(exported, model, options, warm_sizes=search_sizes, device=device)
             weakref.finalize(backend, shutil.rmtree, tmp, True)
         return backend
 
@@ -251,31 +253,13 @@ class OnnxRuntimeModel(SiameseModel):
             )
         return self._sessions[key]
 
-    def _pool_session(self, features: Sequence[torch.Tensor]) -> Any:
-        """The pooling graph for these feature shapes (exported on first use), or ``None``."""
-        key = tuple(tuple(int(v) for v in f.shape) for f in features)
-        if key not in self._pool_sessions:
-            session = None
-            tag = "_".join("x".join(str(v) for v in shape[1:]) for shape in key)
-            path = self.exported.out_dir / f"{self.exported.prefix}_pool_{tag}.onnx"
-            if path.is_file() or (
-                self._torch_model and export_pool(self._torch_model[0], self.exported, key, path)
-            ):
-                session = self._ort.InferenceSession(
-                    str(path), self._session_options(None), providers=["CPUExecutionProvider"]
-                )
-            self._pool_sessions[key] = session
-        return self._pool_sessions[key]
-
     def _run(
         self, session: Any, key: tuple[str, int], feeds: dict[str, torch.Tensor]
     ) -> list[torch.Tensor]:
         """One graph run; torch tensors in and out (no copies on CPU)."""
         if key[0] == "cpu":
-            arrays = {
-                name: t.detach().float().contiguous().numpy() for name, t in feeds.items()
-            }
-            return [torch.from_numpy(np.asarray(a)) for a in session.run(None, arrays)]
+            arrays = {name: _as_numpy(t) for name, t in feeds.items()}
+            return [torch.from_numpy(a) for a in session.run(None, arrays)]
         return self._run_cuda(session, key, feeds)
 
     def _run_cuda(
@@ -362,15 +346,9 @@ class OnnxRuntimeModel(SiameseModel):
             feats: Features = xf.computed
         else:
             feats = xf
-        if feats[0].device.type == "cpu":
-            session = self._pool_session(feats)
-            if session is not None:
-                feeds = {POOL_ROI: roi.detach().float().contiguous().numpy()}
-                feeds.update(
-                    (name, f.contiguous().numpy())
-                    for name, f in zip(self._feature_names, feats, strict=True)
-                )
-                return [torch.from_numpy(k) for k in session.run(None, feeds)]
+        if self._host_pool is not None and feats[0].device.type == "cpu" and len(feats) == 1:
+            pooled = self._host_pool(_as_numpy(feats[0]), roi.detach().cpu().numpy())
+            return [torch.from_numpy(pooled)]
         with torch.inference_mode():
             return self._torch_model[0].pool_cls_kernel(feats, roi)
 
@@ -380,6 +358,13 @@ class OnnxRuntimeModel(SiameseModel):
     def extra_repr(self) -> str:
         sizes = sorted(self.exported.search_paths)
         return f"head_type={self.head_type}, levels={self.levels}, search_graphs={sizes}"
+
+
+def _as_numpy(t: torch.Tensor) -> np.ndarray:
+    """Zero-copy float32 C-contiguous view of a CPU tensor (copies only when it must)."""
+    if t.dtype != torch.float32 or t.requires_grad or not t.is_contiguous():
+        t = t.detach().float().contiguous()
+    return t.numpy()
 
 
 def _crop(feats: Features, where: str) -> torch.Tensor:
