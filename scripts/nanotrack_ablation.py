@@ -3,8 +3,9 @@
 added one at a time. All rows come from one run (same machine, same load), so they compare.
 
 Rows: ``cv2.TrackerNano`` (v2 ONNX) | project v2, mechanisms off | + adaptive search + one more
-search | + online update | + lost state; plus two reference rows (project v2 with OpenCV's
-hyper-parameters; project v2 with only the online update).
+search | + online update | + lost state; then the shipped ``nanotrack_v2.yaml`` as it is, and two
+reference rows (project v2 with OpenCV's hyper-parameters; project v2 with only the online
+update).
 Columns: success AUC and P@20 (OTB one-pass, mean over sequences as in ``PEERS.md``), VOT-style
 failures with re-initialisation (supervised protocol), presence on frames whose ground truth is
 absent (``0,0,0,0``): precision and recall of the "lost" flag, median fps, and the mean IoU of
@@ -61,6 +62,7 @@ def build_rows(config: Path, weights: Path, weights_dir: Path) -> list[tuple[str
         ("+ adaptive search + one more search", project("nt-search", _mech(search))),
         ("+ online update", project("nt-online", _mech((*search, "online_update")))),
         ("+ lost state", project("nt-lost", _mech((*search, "online_update", "lost_state")))),
+        ("shipped nanotrack_v2.yaml (no overrides)", project("nt-shipped", ())),
         (
             "(ref) v2 off, OpenCV's wi/k/lr",
             project(

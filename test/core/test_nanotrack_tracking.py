@@ -308,8 +308,9 @@ def test_project_network_reproduces_cv2_trackernano_exactly(name: str) -> None:
 @pytest.mark.slow
 def test_project_tracker_follows_cv2_trackernano() -> None:
     """Project tracker (v2, mechanisms off) vs cv2.TrackerNano over the first 60 frames of three
-    `val` sequences. Measured: mean IoU about 0.87 (0.84-0.90 per sequence): the two follow the
-    same target, apart by about a pixel (see the module docstring for why not 0.95)."""
+    `val` sequences. Measured: mean IoU 0.877 / 0.913 / 0.902 (Crossing / Woman / vot_ball1),
+    minimum 0.67: the two follow the same target about a pixel apart (see the module docstring
+    for why not 0.95; full `val`: 0.82, docs/nanotrack_ablation.md)."""
     tracker = _v2_tracker_mechanisms_off()
     ious = []
     for name in ("Crossing", "Woman", "vot_ball1"):
@@ -318,6 +319,7 @@ def test_project_tracker_follows_cv2_trackernano() -> None:
         ours = np.array([tracker.track(f).box for f in frames[1:]])
         per_seq = _iou(ours, _run_cv2(frames, gt[0]))
         assert per_seq.min() > 0.5, name  # never on another object
+        assert per_seq.mean() > 0.8, name
         ious.append(per_seq)
     assert float(np.concatenate(ious).mean()) >= 0.8
 

@@ -1,0 +1,399 @@
+"""CPU tracking-step speed of this tracker beside OpenCV's trackers, on real sequences, one run.
+
+One command prints one table: every configuration (ours: PyTorch vs ONNX Runtime, SiamMargin
+mechanisms off / as configured / plus the online update; peers: OpenCV CSRT, KCF, NanoTrack v2
+through ``cv2.TrackerNano`` and VitTrack) is timed in the same process on the same decoded frames
+of ``<data>/sequences/*``, initialised on the ground-truth box of frame 1. Only ``track`` /
+``update`` is timed (crop + network + post-processing + mechanisms); decoding and ``init`` are
+not. Configurations are interleaved (repeat -> sequence -> configuration), so a change in machine
+load hits all of them alike, and every ratio comes from this run. Peak memory is the peak RSS of
+a separate process per configuration that builds the tracker and tracks one sequence.
+
+    python bench/bench_speed.py                        # full table, markdown on stdout
+    python bench/bench_speed.py --frames 60 --repeats 1 --no-memory   # quick look
+
+``fps`` = frames / summed step time of one repeat, median over repeats; ``ms p50/p95`` over all
+frames of all repeats. Absolute figures drift with machine load (the load average is printed
+beside them); ratios from one run much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
+NANO_CONFIG = ROOT / "config" / "models" / "nanotrack_v2.yaml"
+NANO_WEIGHTS = SHARED / "weights" / "nanotrack" / "pretrained_nanotrackv2.pth"
+LIGHT_CHECKPOINT = ROOT / "runs" / "bundled" / "model.pt"
+
+
+class StepTracker(Protocol):
+    def init(self, image: np.ndarray, box: Any) -> None: ...
+
+    def track(self, image: np.ndarray) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    build: Callable[[], StepTracker]
+
+
+def _ours(
+    source: str,
+    runtime: str,
+    mechanisms: str,
+    threads: int,
+) -> Callable[[], StepTracker]:
+    """Our tracker: ``source`` "nanotrack" (config + released weights) or a checkpoint path.
+
+    ``threads``: ONNX Runtime intra-op threads (PyTorch's are set once for the process).
+    """
+
+    def build() -> StepTracker:
+        from siam_tracker_ros.core.config import MechanismsConfig
+        from siam_tracker_ros.core.tracker import Tracker
+        from siam_tracker_ros.models.onnx_backend import OnnxRuntimeModel, OnnxRuntimeOptions
+
+        if source == "nanotrack":
+            base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
+        else:
+            base = Tracker.from_checkpoint(source, device="cpu")
+        cfg = base.config
+        if mechanisms == "off":
+            cfg = dataclasses.replace(cfg, mechanisms=MechanismsConfig())
+        elif mechanisms == "config+online":
+            online = dataclasses.replace(cfg.mechanisms.online_update, enabled=True)
+            cfg = dataclasses.replace(
+                cfg, mechanisms=dataclasses.replace(cfg.mechanisms, online_update=online)
+            )
+        elif mechanisms != "config":
+            raise ValueError(mechanisms)
+        model = base.model
+        if runtime == "onnxruntime":
+            sizes = [cfg.instance_size]
+            if cfg.mechanisms.adaptive_search.enabled:
+                sizes.append(cfg.mechanisms.adaptive_search.large_instance_size)
+            model = OnnxRuntimeModel.from_model(
+                model,
+                exemplar_size=cfg.exemplar_size,
+                search_sizes=sizes,
+                options=OnnxRuntimeOptions(intra_op_threads=threads),
+            )
+        return Tracker(model, dataclasses.replace(cfg, runtime=runtime), device="cpu")
+
+    return build
+
+
+def _peer(name: str) -> Callable[[], StepTracker]:
+    def build() -> StepTracker:
+        from siam_tracker_ros.evaluation.peers import build_peer
+
+        return build_peer(name, SHARED / "weights")
+
+    return build
+
+
+def variants(threads: int, light: Path | None) -> list[Variant]:
+    mech = "adaptive + one-more + lost state"
+    out = [
+        Variant("csrt", "OpenCV CSRT", _peer("csrt")),
+        Variant("kcf", "OpenCV KCF", _peer("kcf")),
+        Variant("cv2nano", "NanoTrack v2, cv2.TrackerNano (ONNX, OpenCV dnn)", _peer("nanotrack")),
+        Variant("vittrack", "VitTrack, cv2.TrackerVit", _peer("vittrack")),
+        Variant(
+            "torch-off",
+            "ours NanoTrack v2, PyTorch, mechanisms off",
+            _ours("nanotrack", "torch", "off", threads),
+        ),
+        Variant(
+            "torch-config",
+            f"ours NanoTrack v2, PyTorch, {mech}",
+            _ours("nanotrack", "torch", "config", threads),
+        ),
+        Variant(
+            "ort-off",
+            "ours NanoTrack v2, ONNX Runtime, mechanisms off",
+            _ours("nanotrack", "onnxruntime", "off", threads),
+        ),
+        Variant(
+            "ort-config",
+            f"ours NanoTrack v2, ONNX Runtime, {mech}",
+            _ours("nanotrack", "onnxruntime", "config", threads),
+        ),
+        Variant(
+            "ort-online",
+            f"ours NanoTrack v2, ONNX Runtime, {mech} + online update",
+            _ours("nanotrack", "onnxruntime", "config+online", threads),
+        ),
+        Variant(
+            "ort-config-1t",
+            f"ours NanoTrack v2, ONNX Runtime (1 thread), {mech}",
+            _ours("nanotrack", "onnxruntime", "config", 1),
+        ),
+    ]
+    if light is not None:
+        out += [
+            Variant(
+                "light-ort",
+                f"ours light model, ONNX Runtime, {mech}",
+                _ours(str(light), "onnxruntime", "config", threads),
+            ),
+            Variant(
+                "light-ort-online",
+                f"ours light model, ONNX Runtime, {mech} + online update",
+                _ours(str(light), "onnxruntime", "config+online", threads),
+            ),
+        ]
+    return out
+
+
+def load_frames(seq_dir: Path, max_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Decoded frames (up to ``max_frames``) and the first ground-truth box."""
+    from siam_tracker_ros.evaluation.sequences import load_sequence
+
+    seq = load_sequence(seq_dir)
+    n = min(len(seq), max_frames)
+    return [seq.frame(i) for i in range(n)], seq.init_box
+
+
+class UpdateTimer:
+    """Time spent inside ``Tracker._online_update`` (pooling + moving average).
+
+    The update also changes what the tracker does next (new kernels -> other scores -> other
+    one-more searches, lost-state widenings, box sizes), so a plain "with vs without" step time
+    mixes its cost with its effect; the time inside the update is its cost alone.
+    """
+
+    def __init__(self, tracker: Any) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+        inner = tracker._online_update
+
+        def timed(*args: Any) -> None:
+            t0 = time.perf_counter()
+            inner(*args)
+            self.seconds += time.perf_counter() - t0
+            self.calls += 1
+
+        tracker._online_update = timed
+
+
+def time_steps(tracker: StepTracker, frames: list[np.ndarray], box: np.ndarray) -> list[float]:
+    tracker.init(frames[0], box)
+    times = []
+    for frame in frames[1:]:
+        t0 = time.perf_counter()
+        tracker.track(frame)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def child_memory(key: str, args: argparse.Namespace) -> None:
+    """``--child KEY``: build one configuration, track one sequence, print peak RSS (MiB)."""
+    torch.set_num_threads(args.threads)
+    table = {v.key: v for v in variants(args.threads, _light(args))}
+    frames, box = load_frames(sorted(args.data.iterdir())[0], args.frames)
+    tracker = table[key].build()
+    time_steps(tracker, frames, box)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"key": key, "peak_rss_mib": peak_kib / 1024.0}))
+
+
+def measure_memory(key: str, args: argparse.Namespace) -> float | None:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        key,
+        "--data",
+        str(args.data),
+        "--frames",
+        str(args.frames),
+        "--threads",
+        str(args.threads),
+    ]
+    if args.light:
+        cmd += ["--light", str(args.light)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"  memory of {key}: failed ({exc})", file=sys.stderr)
+        return None
+    for line in proc.stdout.splitlines()[::-1]:
+        if line.startswith("{"):
+            return float(json.loads(line)["peak_rss_mib"])
+    return None
+
+
+def _light(args: argparse.Namespace) -> Path | None:
+    if args.light is not None:
+        return Path(args.light) if str(args.light) else None
+    return LIGHT_CHECKPOINT if LIGHT_CHECKPOINT.is_file() else None
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, default=SHARED / "data" / "sequences")
+    ap.add_argument("--frames", type=int, default=150, help="frames per sequence (default 150)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads of our runtimes (default: one per core, as OpenCV's peers use)",
+    )
+    ap.add_argument(
+        "--light",
+        default=None,
+        help=f"light-model checkpoint (default {LIGHT_CHECKPOINT.relative_to(ROOT)} "
+        "if present; '' to skip)",
+    )
+    ap.add_argument("--only", default="", help="comma-separated configuration keys")
+    ap.add_argument("--no-memory", action="store_true", help="skip the per-process RSS column")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child_memory(args.child, args)
+        return 0
+    if not args.data.is_dir():
+        print(f"{args.data}: no sequences (set SIAM_SHARED_DIR or --data)", file=sys.stderr)
+        return 2
+    cv2.setNumThreads(cv2.getNumberOfCPUs())  # OpenCV peers at their default
+    # process-wide, so set once: a per-configuration setting would leak into the others
+    torch.set_num_threads(args.threads)
+    table = variants(args.threads, _light(args))
+    if args.only:
+        keep = set(args.only.split(","))
+        table = [v for v in table if v.key in keep]
+    load_before = os.getloadavg()
+    built: dict[str, StepTracker] = {}
+    for v in table:
+        try:
+            built[v.key] = v.build()
+        except (ValueError, RuntimeError, FileNotFoundError, OSError) as exc:
+            print(f"skipping {v.label}: {exc}", file=sys.stderr)
+    timers = {k: UpdateTimer(t) for k, t in built.items() if k.endswith("online")}
+    seq_dirs = sorted(p for p in args.data.iterdir() if p.is_dir())
+    times: dict[str, list[list[float]]] = {k: [[] for _ in range(args.repeats)] for k in built}
+    n_frames = 0
+    for seq_dir in seq_dirs:
+        frames, box = load_frames(seq_dir, args.frames)
+        n_frames += len(frames) - 1
+        for rep in range(args.repeats):
+            for key, tracker in built.items():
+                times[key][rep] += time_steps(tracker, frames, box)
+        print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
+    load_after = os.getloadavg()
+    memory = {} if args.no_memory else {k: measure_memory(k, args) for k in built}
+
+    rows = []
+    for v in table:
+        if v.key not in built:
+            continue
+        reps = times[v.key]
+        fps = statistics.median(len(r) / sum(r) for r in reps)
+        flat = np.array([t for r in reps for t in r]) * 1e3
+        rows.append(
+            {
+                "key": v.key,
+                "label": v.label,
+                "fps": fps,
+                "ms_p50": float(np.percentile(flat, 50)),
+                "ms_p95": float(np.percentile(flat, 95)),
+                "peak_rss_mib": memory.get(v.key),
+            }
+        )
+    by_key = {r["key"]: r for r in rows}
+    stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    print(
+        f"\nmachine: {machine()}; {stamp}; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after"
+    )
+    print(
+        f"frames: {n_frames} tracked frames x {args.repeats} repeats from {len(seq_dirs)} "
+        f"sequences of {args.data} (first {args.frames} of each), decode excluded; "
+        f"our threads: {args.threads}\n"
+    )
+    print("| configuration | device | fps | ms p50 | ms p95 | x CSRT | x TrackerNano | peak RSS |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        csrt = by_key.get("csrt")
+        nano = by_key.get("cv2nano")
+        x_csrt = f"{r['fps'] / csrt['fps']:.2f}" if csrt else "-"
+        x_nano = f"{r['fps'] / nano['fps']:.2f}" if nano else "-"
+        rss = f"{r['peak_rss_mib']:.0f} MiB" if r["peak_rss_mib"] else "-"
+        print(
+            f"| {r['label']} | cpu | {r['fps']:.1f} | {r['ms_p50']:.2f} | {r['ms_p95']:.2f} | "
+            f"{x_csrt} | {x_nano} | {rss} |"
+        )
+    print()
+    for key, timer in timers.items():
+        total = sum(sum(r) for r in times[key])
+        share = timer.seconds / total if total else 0.0
+        per = 1e6 * timer.seconds / max(timer.calls, 1)
+        by_key[key]["update_share"] = share
+        print(
+            f"online update ({key}): {per:.0f} us per update, {timer.calls} updates, "
+            f"{100 * share:.1f}% of the step time (time inside the update / step time)"
+        )
+    for on, off in (("ort-online", "ort-config"), ("light-ort-online", "light-ort")):
+        if on in by_key and off in by_key:
+            extra = by_key[off]["fps"] / by_key[on]["fps"] - 1.0
+            print(
+                f"step time with vs without the online update ({on} vs {off}): "
+                f"{100 * extra:+.1f}% (its cost plus its effect on later searches)"
+            )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "date": stamp,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "frames": n_frames,
+                    "repeats": args.repeats,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
