@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import tempfile
 import weakref
@@ -207,9 +206,6 @@ class OnnxRuntimeModel(SiameseModel):
         }[self.options.optimization]
         spin = "1" if self.options.allow_spinning else "0"
         opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        block = os.environ.get("SIAM_ORT_DYNAMIC_BLOCK")
-        if block:
-            opts.add_session_config_entry("session.dynamic_block_base", block)
         opts.log_severity_level = 3
         if size is not None:
             # pin the dynamic axis: shapes become static, as in a per-size export
