@@ -50,10 +50,19 @@ def _build(src: Path, venv: Path, name: str, inputs: list[Path], extra: list[str
     env = dict(os.environ, AMENT_PREFIX_PATH=str(venv), CMAKE_PREFIX_PATH=str(venv))
     py = venv / "bin" / "python"
     cmake = [
-        "cmake", "-S", str(src), "-B", str(build), "-G", "Ninja",
-        f"-DCMAKE_INSTALL_PREFIX={venv}", f"-DCMAKE_PREFIX_PATH={venv}",
-        f"-DPython3_EXECUTABLE={py}", "-DBUILD_TESTING=OFF",
-        f"-DSIAM_CMAKE_DIR={ROOT / 'cmake'}", *extra,
+        "cmake",
+        "-S",
+        str(src),
+        "-B",
+        str(build),
+        "-G",
+        "Ninja",
+        f"-DCMAKE_INSTALL_PREFIX={venv}",
+        f"-DCMAKE_PREFIX_PATH={venv}",
+        f"-DPython3_EXECUTABLE={py}",
+        "-DBUILD_TESTING=OFF",
+        f"-DSIAM_CMAKE_DIR={ROOT / 'cmake'}",
+        *extra,
     ]
     print(f"[interfaces] building {name} ...", flush=True)
     for cmd in (cmake, ["cmake", "--build", str(build)], ["cmake", "--install", str(build)]):
@@ -81,8 +90,13 @@ def main() -> int:
         _build(vision_src, venv, "vision_msgs", [vision_src, ROOT / "cmake"], [])
     else:
         print("[interfaces] vision_msgs: a real package is importable; not building ours")
-    _build(ROOT, venv, "siam_tracker_ros", [ROOT / "msg", ROOT / "CMakeLists.txt", ROOT / "cmake"],
-           ["-DSIAM_INSTALL_PYTHON=OFF"])
+    _build(
+        ROOT,
+        venv,
+        "siam_tracker_ros",
+        [ROOT / "msg", ROOT / "CMakeLists.txt", ROOT / "cmake"],
+        ["-DSIAM_INSTALL_PYTHON=OFF"],
+    )
     # rosidl writes an empty siam_tracker_ros/__init__.py into site-packages; removing it turns that
     # folder into a namespace portion, so the real (editable) package wins the import and extends
     # its __path__ to the generated msg module (see siam_tracker_ros/__init__.py).

@@ -4,7 +4,8 @@ heavy imports) never breaks the others."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from siam_tracker_ros.models.base import SiameseModel
 
