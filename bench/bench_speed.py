@@ -71,7 +71,7 @@ def _ours(
     """
 
     def build() -> StepTracker:
-        from siam_tracker_ros.core.config import MechanismsConfig
+        from siam_tracker_ros.core.config import MechanismsConfig, load_config
         from siam_tracker_ros.core.tracker import Tracker
         from siam_tracker_ros.models.onnx_backend import OnnxRuntimeModel, OnnxRuntimeOptions
 
@@ -79,7 +79,10 @@ def _ours(
             base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
         else:
             base = Tracker.from_checkpoint(source, device="cpu")
-        cfg = base.config
+        # "config": the mechanisms of config/models/nanotrack_v2.yaml for every model, so rows
+        # differ only in model and runtime
+        shipped = load_config(NANO_CONFIG).tracker.mechanisms
+        cfg = dataclasses.replace(base.config, mechanisms=shipped)
         if mechanisms == "off":
             cfg = dataclasses.replace(cfg, mechanisms=MechanismsConfig())
         elif mechanisms == "config+online":
@@ -114,8 +117,18 @@ def _peer(name: str) -> Callable[[], StepTracker]:
     return build
 
 
+def shipped_mechanisms() -> str:
+    """Label of the mechanisms ``config/models/nanotrack_v2.yaml`` enables."""
+    from siam_tracker_ros.core.config import load_config
+
+    mech = load_config(NANO_CONFIG).tracker.mechanisms
+    names = [f.name for f in dataclasses.fields(mech) if getattr(mech, f.name).enabled]
+    return "mechanisms " + (" + ".join(names) if names else "none") + " (as configured)"
+
+
 def variants(threads: int, light: Path | None) -> list[Variant]:
-    mech = "adaptive + one-more + lost state"
+    mech = shipped_mechanisms()
+    alt = 2 if threads == 1 else 1  # the other thread count, for one ONNX Runtime row
     out = [
         Variant("csrt", "OpenCV CSRT", _peer("csrt")),
         Variant("kcf", "OpenCV KCF", _peer("kcf")),
@@ -147,9 +160,9 @@ def variants(threads: int, light: Path | None) -> list[Variant]:
             _ours("nanotrack", "onnxruntime", "config+online", threads),
         ),
         Variant(
-            "ort-config-1t",
-            f"ours NanoTrack v2, ONNX Runtime (1 thread), {mech}",
-            _ours("nanotrack", "onnxruntime", "config", 1),
+            f"ort-config-{alt}t",
+            f"ours NanoTrack v2, ONNX Runtime ({alt} thread{'s' if alt > 1 else ''}), {mech}",
+            _ours("nanotrack", "onnxruntime", "config", alt),
         ),
     ]
     if light is not None:
@@ -216,8 +229,19 @@ def child_memory(key: str, args: argparse.Namespace) -> None:
     frames, box = load_frames(sorted(args.data.iterdir())[0], args.frames)
     tracker = table[key].build()
     time_steps(tracker, frames, box)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"key": key, "peak_rss_mib": peak_kib / 1024.0}))
+    print(json.dumps({"key": key, "peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` would include the parent's,
+    since Linux keeps it across ``exec``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure_memory(key: str, args: argparse.Namespace) -> float | None:
@@ -272,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--threads",
         type=int,
-        default=os.cpu_count() or 1,
-        help="threads of our runtimes (default: one per core, as OpenCV's peers use)",
+        default=1,
+        help="threads of our runtimes (default 1, the library default; one extra ONNX Runtime "
+        "row runs with 2, or with 1 if this is not 1); OpenCV's peers keep their default",
     )
     ap.add_argument(
         "--light",

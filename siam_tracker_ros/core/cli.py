@@ -71,7 +71,9 @@ def run_track(args: argparse.Namespace) -> int:
     from siam_tracker_ros.core.tracker import Tracker
 
     torch.set_num_threads(args.threads)
-    tracker = Tracker.from_config(args.config, weights=args.weights, device=args.device)
+    tracker = Tracker.from_config(
+        args.config, weights=args.weights, device=args.device, runtime=args.runtime
+    )
     writer: cv2.VideoWriter | None = None
     n, elapsed = 0, 0.0
     for i, frame in enumerate(iter_frames(args.video, args.images)):
@@ -118,5 +120,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: config)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of the output video")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument(
+        "--runtime",
+        choices=("torch", "onnxruntime"),
+        default=None,
+        help="network runtime (default: tracker.runtime of the config)",
+    )
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.set_defaults(func=run_track)

@@ -169,6 +169,20 @@ class LostStateConfig:
     network input grows with it up to ``max_instance_size``, so resolution is kept), the cosine
     window weight drops to ``lost_window_influence`` (the target may be anywhere) and the box is
     not updated.
+
+    ``presence`` picks the signal the thresholds apply to: ``score`` (the raw best score) or
+    ``combined``: ``sigmoid(w . (score, ln PSR, appearance) + bias)`` with the response map's
+    peak-to-sidelobe ratio and the cosine similarity between the cls kernel pooled at the
+    predicted box and the first frame's. NanoTrack's raw score saturates (about 0.8 with no
+    target at all), the other two do not; the default weights are a logistic fit on the *train*
+    split with synthetic absent frames (``scripts/calibrate_presence.py``), so ``combined`` is a
+    presence probability and the thresholds are probabilities.
+
+    ``keep_tracking``: while lost, go on tracking the best candidate with the normal search (the
+    state only flags ``present=False`` and the box is the current estimate) instead of searching
+    wider from the last confident state. A presence signal that fires on a visible but partly
+    occluded target then costs no tracking; re-detection is the better choice only when the
+    target is really gone for a while.
     """
 
     enabled: bool = False
@@ -178,6 +192,11 @@ class LostStateConfig:
     redetect_widen: tuple[float, ...] = (1.5, 2.0)
     lost_window_influence: float = 0.001
     max_instance_size: int = 639
+    presence: Literal["score", "combined"] = "score"
+    #: ``combined`` weights of (raw score, ln peak-to-sidelobe ratio, appearance similarity)
+    presence_weights: tuple[float, float, float] = (6.53, 1.12, 12.12)
+    presence_bias: float = -12.98
+    keep_tracking: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -246,6 +265,28 @@ class TrackerConfig:
     #: network runtime: ``torch`` (eager PyTorch) or ``onnxruntime`` (the model exported to ONNX
     #: and run by ONNX Runtime, several times faster on CPU; see ``models/onnx_backend.py``)
     runtime: Literal["torch", "onnxruntime"] = "torch"
+    #: colour order the network is fed: NanoTrack and pysot trained on ``bgr`` (OpenCV's frames);
+    #: ``cv2.TrackerNano`` feeds ``rgb`` (``blobFromImage(swapRB=true)``)
+    channel_order: Literal["bgr", "rgb"] = "bgr"
+    #: the cosine window is pysot's Hanning window raised to this power; ``0.5`` is OpenCV's
+    #: ``cv2.createHanningWindow`` (flatter, so it penalises large motion less)
+    window_exponent: float = 1.0
+    #: search-crop side over the template extent ``s_z`` at ``instance_size`` (larger search sizes
+    #: scale it with them); ``0`` means ``instance_size / exemplar_size`` (pysot, NanoTrack: the
+    #: crop has the template's scale). ``cv2.TrackerNano`` crops ``2 * s_z`` for 255 px.
+    search_scale: float = 0.0
+    #: returned boxes: ``none`` (float, pysot) or ``truncate`` (``int()`` of x, y, w, h, as
+    #: ``cv2.TrackerNano``); only the output is rounded, the tracker's state stays exact
+    box_rounding: Literal["none", "truncate"] = "none"
+    #: emulate ``cv2.TrackerNano``'s remaining arithmetic, all of it either lossy or a bug, so
+    #: that the project tracker can be compared with OpenCV's box for box (never for quality):
+    #: init centre ``x + w / 2`` of the integer box; integer-truncated template/search extents and
+    #: crop origins (``int(c) - (sz + 1) // 2``); padding with the *current* frame's mean;
+    #: float32 state; and the scale penalty measured against ``sz(cx, cy)`` -- the target's
+    #: *position* instead of its size (an OpenCV bug). Use with ``channel_order: rgb``,
+    #: ``window_exponent: 0.5``, ``search_scale: 2`` and ``box_rounding: truncate``
+    #: (``config/models/nanotrack_v2_opencv.yaml``).
+    opencv_compat: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -270,6 +311,16 @@ class TrackerConfig:
         )
         _check(0.0 <= self.window_influence <= 1.0, "window_influence", "must be in [0, 1]")
         _check(0.0 <= self.lr <= 1.0, "lr", f"must be in [0, 1], got {self.lr}")
+        _check(
+            0.0 < self.window_exponent <= 10.0 and _finite(self.window_exponent),
+            "window_exponent",
+            f"must be in (0, 10], got {self.window_exponent}",
+        )
+        _check(
+            self.search_scale == 0.0 or 1.0 <= self.search_scale <= 10.0,
+            "search_scale",
+            f"must be 0 (instance_size / exemplar_size) or in [1, 10], got {self.search_scale}",
+        )
         _check(
             self.min_size >= 1 and _finite(self.min_size),
             "min_size",

@@ -24,6 +24,7 @@ __all__ = [
     "Decoded",
     "decode_anchor",
     "decode_point",
+    "grid_shift",
     "select_best",
     "unpack_candidate",
 ]
@@ -95,6 +96,31 @@ def decode_point(
     return Decoded(score=score, boxes=boxes, response=score.reshape(n, n))
 
 
+def grid_shift(score_size: int, stride: int, instance_size: int, exemplar_size: int) -> float:
+    """Offset (crop pixels) to add to pysot's ``-(N // 2) * stride`` grid for a search crop of
+    side ``instance_size`` so that the grid follows the crop centre at *any* crop size.
+
+    A fully convolutional network places score-map cell ``i`` at a fixed crop pixel
+    ``i * stride + c`` measured from the crop's top-left corner, whatever the crop size; relative to
+    the crop centre that is ``i * stride + c - instance_size / 2``. pysot's/NanoTrack's
+    ``-(N // 2) * stride`` matches this only while ``(instance_size - exemplar_size) / stride`` is
+    even (e.g. 255 and 351 with stride 16, where the networks were trained); one stride more (271,
+    or the re-detection size 527) puts every box half a stride (8 px for NanoTrack) off. The grid
+    here is anchored where pysot's is right -- the exemplar-sized search, whose map has
+    ``N0 = N - (instance_size - exemplar_size) // stride`` cells -- and moved by half the extra
+    crop size, so the result is 0 wherever pysot's grid is already right (pysot parity is kept).
+    """
+    extra = instance_size - exemplar_size
+    n0 = score_size - extra // stride
+    if n0 < 1:
+        raise ValueError(
+            f"a {score_size}x{score_size} score map cannot come from a {instance_size} px search "
+            f"crop with stride {stride} and a {exemplar_size} px exemplar"
+        )
+    centred_origin = -(n0 // 2) * stride - extra / 2.0
+    return float(centred_origin + (score_size // 2) * stride)
+
+
 def _change(r: torch.Tensor) -> torch.Tensor:
     return torch.maximum(r, 1.0 / r)
 
@@ -111,18 +137,22 @@ def select_best(
     penalty_k: float,
     window: torch.Tensor,
     window_influence: float,
+    reference_sz: float | None = None,
 ) -> torch.Tensor:
     """pysot's scale/ratio penalty, cosine window and argmax; returns one packed float64 tensor.
 
     ``target_wh``: the current target size in image pixels and ``scale_z`` the image-to-crop scale
     (kept apart because pysot computes the aspect ratio on the unscaled size). ``window``:
     ``(K,)`` float64. The packed layout is read back on the host by :func:`unpack_candidate` --
-    one device-to-host copy per search.
+    one device-to-host copy per search. ``reference_sz`` overrides the padded target size the
+    scale penalty compares with (only ``opencv_compat`` uses it, to reproduce an OpenCV bug).
     """
     w, h = decoded.boxes[2], decoded.boxes[3]
     sw, sh = float(target_wh[0]), float(target_wh[1])
     tw, th = sw * scale_z, sh * scale_z
     target_sz = float(np.sqrt((tw + (tw + th) * 0.5) * (th + (tw + th) * 0.5)))
+    if reference_sz is not None:
+        target_sz = float(reference_sz)
     s_c = _change(_sz(w, h).double() / target_sz)
     r_c = _change((sw / sh) / (w / h).double())
     penalty = torch.exp(-(r_c * s_c - 1.0) * penalty_k)

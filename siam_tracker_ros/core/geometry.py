@@ -26,6 +26,7 @@ __all__ = [
     "cxcywh_to_xywh",
     "cxcywh_to_xyxy",
     "get_subwindow",
+    "get_subwindow_opencv",
     "subwindow_origin",
     "validate_box",
     "validate_image",
@@ -161,6 +162,34 @@ def get_subwindow(
         ix1, iy1 = min(x1, im_w), min(y1, im_h)
         if ix0 < ix1 and iy0 < iy1:
             patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = image[iy0:iy1, ix0:ix1]
+    if sz != model_size:
+        patch = cv2.resize(patch, (model_size, model_size))
+    return np.ascontiguousarray(patch)
+
+
+def get_subwindow_opencv(
+    image: np.ndarray, center: Sequence[float] | np.ndarray, model_size: int, crop_size: int
+) -> np.ndarray:
+    """``cv2.TrackerNano``'s crop (``TrackerNanoImpl::getSubwindow``), for ``opencv_compat`` only.
+
+    Differs from :func:`get_subwindow` in two lossy details: the origin truncates the centre,
+    ``int(c) - (sz + 1) // 2`` (up to a pixel off), and the padding is the mean of the *current*
+    frame (``cv2.mean``), not of the first one.
+    """
+    sz = int(crop_size)
+    if sz < 1:
+        raise ValueError(f"crop size must be >= 1, got {crop_size}")
+    im_h, im_w = image.shape[:2]
+    c = (sz + 1) // 2
+    x0, y0 = int(float(center[0])) - c, int(float(center[1])) - c
+    x1, y1 = x0 + sz, y0 + sz
+    if x0 >= 0 and y0 >= 0 and x1 <= im_w and y1 <= im_h:
+        patch = image[y0:y1, x0:x1]
+    else:
+        pads = (max(0, -y0), max(0, y1 - im_h), max(0, -x0), max(0, x1 - im_w))
+        mean = cv2.mean(image)[:3]
+        big = cv2.copyMakeBorder(image, *pads, cv2.BORDER_CONSTANT, value=mean)
+        patch = big[y0 + pads[0] : y0 + pads[0] + sz, x0 + pads[2] : x0 + pads[2] + sz]
     if sz != model_size:
         patch = cv2.resize(patch, (model_size, model_size))
     return np.ascontiguousarray(patch)

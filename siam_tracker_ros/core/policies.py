@@ -27,8 +27,35 @@ __all__ = [
     "LostStatePolicy",
     "OneMoreSearchPolicy",
     "OnlineUpdatePolicy",
+    "peak_to_sidelobe",
     "valid_instance_size",
 ]
+
+
+def peak_to_sidelobe(response: np.ndarray, exclude: int = 2, window: int | None = None) -> float:
+    """Peak-to-sidelobe ratio of a score map: ``(peak - mean) / std`` of the map outside a
+    ``(2 * exclude + 1)``-cell square around the peak. A lone sharp peak (the target) scores
+    high; a saturated or flat map (no target, distractors everywhere) scores low even when its
+    peak is as high.
+
+    ``window``: measure on the ``window x window`` cells around the peak only (kept inside the
+    map). The ratio depends on how much clutter the map covers, so larger search crops
+    (adaptive search, lost-state re-detection) are measured on the base map's extent to stay
+    comparable with the thresholds calibrated there.
+    """
+    r = np.asarray(response, dtype=np.float64)
+    iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
+    if window is not None and window < max(r.shape):
+        y0 = int(min(max(iy - window // 2, 0), max(r.shape[0] - window, 0)))
+        x0 = int(min(max(ix - window // 2, 0), max(r.shape[1] - window, 0)))
+        r = r[y0 : y0 + window, x0 : x0 + window]
+        iy, ix = iy - y0, ix - x0
+    side = np.ones(r.shape, dtype=bool)
+    side[max(iy - exclude, 0) : iy + exclude + 1, max(ix - exclude, 0) : ix + exclude + 1] = False
+    lobe = r[side]
+    if lobe.size < 2:
+        return 0.0
+    return float((r[iy, ix] - lobe.mean()) / (lobe.std() + 1e-6))
 
 
 def valid_instance_size(size: float, exemplar_size: int, stride: int) -> int:
@@ -177,8 +204,31 @@ class LostStatePolicy:
         widen = self.config.redetect_widen
         return float(widen[min(max(self.lost_frames - 1, 0), len(widen) - 1)])
 
+    @property
+    def uses_appearance(self) -> bool:
+        """Whether :meth:`presence` needs the appearance similarity (costs a kernel pooling)."""
+        return self.config.enabled and self.config.presence == "combined"
+
+    def presence(
+        self,
+        score: float,
+        response: np.ndarray,
+        appearance: float | None,
+        psr_window: int | None = None,
+    ) -> float:
+        """The signal the hysteresis thresholds apply to (see ``LostStateConfig.presence``);
+        ``psr_window``: the base score map's side (see :func:`peak_to_sidelobe`)."""
+        if self.config.presence == "score":
+            return float(score)
+        if appearance is None:
+            raise ValueError("presence 'combined' needs the appearance similarity")
+        w_score, w_psr, w_app = self.config.presence_weights
+        psr = max(peak_to_sidelobe(response, window=psr_window), 1e-3)
+        z = w_score * score + w_psr * math.log(psr) + w_app * appearance + self.config.presence_bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
     def update(self, score: float) -> TrackState:
-        """Advance the state machine with this frame's best score."""
+        """Advance the state machine with this frame's presence signal (:meth:`presence`)."""
         if not self.config.enabled:
             self.state = TrackState.TRACKING
             return self.state

@@ -25,7 +25,8 @@ class TrackResult:
     """Result of ``Tracker.track``.
 
     box: ``(x, y, w, h)`` float64 in image pixels (top-left corner, size); when the target is lost
-        this is the last confident box (so consumers can keep a reasonable estimate).
+        this is the last confident box (so consumers can keep a reasonable estimate), or the
+        tracker's current estimate with ``lost_state.keep_tracking``.
     score: the network's best raw (un-penalised) foreground score in [0, 1].
     present: ``False`` when the lost-state policy says the target is not visible.
     state: TRACKING or LOST.

@@ -35,12 +35,14 @@ from siam_tracker_ros.core.decoding import (
     Candidate,
     decode_anchor,
     decode_point,
+    grid_shift,
     select_best,
     unpack_candidate,
 )
 from siam_tracker_ros.core.geometry import (
     clip_box_cxcywh,
     get_subwindow,
+    get_subwindow_opencv,
     subwindow_origin,
     validate_box,
     validate_image,
@@ -113,7 +115,7 @@ class Tracker:
         self.adaptive = AdaptiveSearchPolicy(mech.adaptive_search)
         self.one_more = OneMoreSearchPolicy(mech.one_more_search)
         self.lost_state = LostStatePolicy(mech.lost_state)
-        self._grids: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._grids: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self.reset()
 
     # ------------------------------------------------------------------ construction helpers
@@ -213,9 +215,17 @@ class Tracker:
             t = t.contiguous(memory_format=torch.channels_last)
         return t.contiguous() if not self._channels_last else t
 
-    def _grid(self, score_size: int, maps: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Anchors/points and cosine window for a score map, cached per size."""
-        key = (score_size, maps)
+    @property
+    def stride(self) -> int:
+        """Score-map stride in search-crop pixels (the anchor or the point config's)."""
+        return self.config.anchor.stride if self.head_type == "anchor" else self.config.point.stride
+
+    def _grid(
+        self, score_size: int, maps: int, instance_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchors/points (centred on the crop at any crop size, see :func:`grid_shift`) and the
+        cosine window for a score map, cached per size."""
+        key = (score_size, maps, instance_size)
         if key not in self._grids:
             if self.head_type == "anchor":
                 a = self.config.anchor
@@ -227,7 +237,12 @@ class Tracker:
                 grid = generate_anchors(a.stride, a.ratios, a.scales, score_size)
             else:
                 grid = generate_points(self.config.point.stride, score_size)
+            shift = grid_shift(score_size, self.stride, instance_size, self.config.exemplar_size)
+            if shift:
+                grid[:, :2] += np.float32(shift)
             window = cosine_window(score_size, maps)
+            if self.config.window_exponent != 1.0:
+                window = window**self.config.window_exponent
             self._grids[key] = (
                 torch.from_numpy(grid).to(self.device),
                 torch.from_numpy(window).to(self.device),
@@ -235,8 +250,36 @@ class Tracker:
         return self._grids[key]
 
     def _search_sizes(self, s_z: float, instance_size: int) -> tuple[float, int]:
-        s_x = s_z * (instance_size / self.config.exemplar_size)
-        return s_x, round(s_x)
+        cfg = self.config
+        if cfg.search_scale:
+            s_x = s_z * cfg.search_scale * (instance_size / cfg.instance_size)
+        else:
+            s_x = s_z * (instance_size / cfg.exemplar_size)
+        return s_x, int(s_x) if cfg.opencv_compat else round(s_x)
+
+    def _crop(
+        self, image: np.ndarray, center: np.ndarray, model_size: int, crop_size: int
+    ) -> np.ndarray:
+        """The network's input crop (pysot's, or OpenCV's under ``opencv_compat``) in the
+        configured channel order."""
+        if self.config.opencv_compat:
+            patch = get_subwindow_opencv(image, center, model_size, crop_size)
+        else:
+            patch = get_subwindow(image, center, model_size, crop_size, self.channel_average)
+        if self.config.channel_order == "rgb":
+            patch = np.ascontiguousarray(patch[:, :, ::-1])
+        return patch
+
+    def _template_extent(self) -> float:
+        """pysot's ``s_z``: side of the square around the target plus context, image pixels."""
+        cfg = self.config
+        total = float(np.sum(self.size))
+        if cfg.opencv_compat:
+            total = float(int(total))  # cv2.TrackerNano truncates the context sum
+        w_z = self.size[0] + cfg.context_amount * total
+        h_z = self.size[1] + cfg.context_amount * total
+        s_z = float(np.sqrt(w_z * h_z))
+        return float(np.float32(s_z)) if cfg.opencv_compat else s_z
 
     def _search(
         self,
@@ -249,18 +292,17 @@ class Tracker:
     ) -> _Search:
         assert self._kernels is not None
         _, crop_size = self._search_sizes(s_z, instance_size)
-        patch = get_subwindow(image, center, instance_size, crop_size, self.channel_average)
-        x = self._to_tensor(patch)
+        x = self._to_tensor(self._crop(image, center, instance_size, crop_size))
         with self._autocast():
             xf = self.model.search_features(x)
             out = self.model.head(xf, self.online.kernels())
         n = out.cls.shape[-1]
         if self.head_type == "anchor":
             maps = out.cls.shape[1] // 2
-            anchors, window = self._grid(n, maps)
+            anchors, window = self._grid(n, maps, instance_size)
             decoded = decode_anchor(out.cls, out.loc, anchors)
         else:
-            points, window = self._grid(n, 1)
+            points, window = self._grid(n, 1, instance_size)
             decoded = decode_point(out.cls, out.loc, points, self.config.point.score_activation)
         packed = select_best(
             decoded,
@@ -269,6 +311,7 @@ class Tracker:
             self.config.penalty_k,
             window,
             window_influence,
+            reference_sz=self._opencv_reference_sz() if self.config.opencv_compat else None,
         )
         cand = unpack_candidate(packed.cpu().numpy())  # the one device->host sync
         return _Search(np.asarray(center, np.float64), crop_size, instance_size, cand, xf)
@@ -280,13 +323,21 @@ class Tracker:
         bbox = validate_box(box, image.shape)
         self.reset()
         cfg = self.config
-        self.center_pos = np.array([bbox[0] + (bbox[2] - 1) / 2, bbox[1] + (bbox[3] - 1) / 2])
-        self.size = np.array([bbox[2], bbox[3]])
-        w_z = self.size[0] + cfg.context_amount * np.sum(self.size)
-        h_z = self.size[1] + cfg.context_amount * np.sum(self.size)
-        s_z = round(np.sqrt(w_z * h_z))
+        if cfg.opencv_compat:  # cv2.TrackerNano: integer box, centre x + w / 2, truncated extent
+            bbox = np.trunc(bbox)
+            self.center_pos = bbox[:2] + bbox[2:] / 2
+            self.size = bbox[2:].copy()
+            w_z = self.size[0] + cfg.context_amount * np.sum(self.size)
+            h_z = self.size[1] + cfg.context_amount * np.sum(self.size)
+            s_z = int(np.sqrt(w_z * h_z))
+        else:
+            self.center_pos = np.array([bbox[0] + (bbox[2] - 1) / 2, bbox[1] + (bbox[3] - 1) / 2])
+            self.size = np.array([bbox[2], bbox[3]])
+            w_z = self.size[0] + cfg.context_amount * np.sum(self.size)
+            h_z = self.size[1] + cfg.context_amount * np.sum(self.size)
+            s_z = round(np.sqrt(w_z * h_z))
         self.channel_average = np.mean(image, axis=(0, 1))
-        z_crop = get_subwindow(image, self.center_pos, cfg.exemplar_size, s_z, self.channel_average)
+        z_crop = self._crop(image, self.center_pos, cfg.exemplar_size, s_z)
         with torch.inference_mode(), self._autocast():
             kernels = self.model.make_kernels(self.model.template_features(self._to_tensor(z_crop)))
         self._kernels = kernels
@@ -305,12 +356,12 @@ class Tracker:
     def _track(self, image: np.ndarray) -> TrackResult:
         cfg = self.config
         self.frame_index += 1
-        w_z = self.size[0] + cfg.context_amount * np.sum(self.size)
-        h_z = self.size[1] + cfg.context_amount * np.sum(self.size)
-        s_z = np.sqrt(w_z * h_z)
+        s_z = self._template_extent()
         scale_z = cfg.exemplar_size / s_z
+        if cfg.opencv_compat:
+            scale_z = float(np.float32(scale_z))
 
-        lost = self.lost_state.lost
+        lost = self.lost_state.lost and not self.lost_state.config.keep_tracking
         instance_size = self.adaptive.instance_size(
             cfg.instance_size,
             self.size,
@@ -319,9 +370,8 @@ class Tracker:
         )
         window_influence = cfg.window_influence
         if lost:
-            stride = cfg.anchor.stride if self.head_type == "anchor" else cfg.point.stride
             widened = valid_instance_size(
-                instance_size * self.lost_state.widen_factor(), cfg.exemplar_size, stride
+                instance_size * self.lost_state.widen_factor(), cfg.exemplar_size, self.stride
             )
             instance_size = min(
                 widened, max(self.lost_state.config.max_instance_size, instance_size)
@@ -345,16 +395,26 @@ class Tracker:
         width = self.size[0] * (1 - lr) + bbox[2] * lr
         height = self.size[1] * (1 - lr) + bbox[3] * lr
         cx, cy, width, height = clip_box_cxcywh(cx, cy, width, height, image.shape, cfg.min_size)
+        if cfg.opencv_compat:  # cv2.TrackerNano keeps its state in float32
+            cx, cy, width, height = (
+                float(v) for v in np.array([cx, cy, width, height], np.float32)
+            )
 
-        state = self.lost_state.update(cand.score)
-        if state == TrackState.TRACKING:
+        appearance = None
+        if self.lost_state.uses_appearance:
+            appearance = self._appearance(search, cx, cy, width, height)
+        base_map = cfg.score_size(cfg.instance_size, self.stride)
+        signal = self.lost_state.presence(cand.score, cand.response, appearance, base_map)
+        state = self.lost_state.update(signal)
+        follow = state == TrackState.TRACKING or self.lost_state.config.keep_tracking
+        if follow:
             new_center = np.array([cx, cy])
             self._last_motion = new_center - self.center_pos
             self.center_pos = new_center
             self.size = np.array([width, height])
-            if not self.lost_state.enabled or cand.score >= self.lost_state.config.lost_threshold:
+            if not self.lost_state.enabled or signal >= self.lost_state.config.lost_threshold:
                 self._confident = np.array([cx, cy, width, height])
-            if self.online.wants_update(cand.score, tracking=True):
+            if self.online.wants_update(cand.score, tracking=state == TrackState.TRACKING):
                 self._online_update(search, cx, cy, width, height)
         else:
             # Lost: report and search from the last confident state, not from a drifting guess.
@@ -363,8 +423,10 @@ class Tracker:
             self.size = self._confident[2:].copy()
 
         present = state == TrackState.TRACKING
-        ccx, ccy, cw, ch = (cx, cy, width, height) if present else tuple(self._confident)
+        ccx, ccy, cw, ch = (cx, cy, width, height) if follow else tuple(self._confident)
         box = np.array([ccx - cw / 2, ccy - ch / 2, cw, ch], dtype=np.float64)
+        if cfg.box_rounding == "truncate":
+            box = np.trunc(box)
         sx0 = subwindow_origin(float(search.center[0]), search.crop_size)
         sy0 = subwindow_origin(float(search.center[1]), search.crop_size)
         return TrackResult(
@@ -376,21 +438,47 @@ class Tracker:
             search_box=np.array([sx0, sy0, search.crop_size, search.crop_size], np.float64),
         )
 
-    def _online_update(self, search: _Search, cx: float, cy: float, w: float, h: float) -> None:
-        """Pool the new target appearance from this frame's search features (SiamMargin)."""
+    def _opencv_reference_sz(self) -> float:
+        """What cv2.TrackerNano's scale penalty compares with: ``sz(cx, cy)`` of the target's
+        *position* (OpenCV's bug; NanoTrack uses the scaled target size)."""
+        x, y = float(self.center_pos[0]), float(self.center_pos[1])
+        pad = (x + y) * 0.5
+        return float(np.sqrt((x + pad) * (y + pad)))
+
+    def _search_roi(
+        self, search: _Search, cx: float, cy: float, w: float, h: float
+    ) -> torch.Tensor:
+        """Box ``cx, cy, w, h`` (image pixels) as ``x1, y1, x2, y2`` in ``search``'s crop pixels."""
         scale = search.instance_size / search.crop_size  # image px -> search-crop px
         half = search.instance_size / 2.0
         ccx = half + (cx - search.center[0]) * scale
         ccy = half + (cy - search.center[1]) * scale
         half_w, half_h = float(w * scale / 2), float(h * scale / 2)
-        roi = torch.tensor(  # from Python floats: much cheaper than from numpy scalars
+        return torch.tensor(  # from Python floats: much cheaper than from numpy scalars
             [float(ccx) - half_w, float(ccy) - half_h, float(ccx) + half_w, float(ccy) + half_h],
             dtype=torch.float32,
             device=self.device,
         )
+
+    def _online_update(self, search: _Search, cx: float, cy: float, w: float, h: float) -> None:
+        """Pool the new target appearance from this frame's search features (SiamMargin)."""
+        roi = self._search_roi(search, cx, cy, w, h)
         with self._autocast():
             new_cls = self.model.pool_cls_kernel(search.features, roi)
         self.online.update(new_cls, search.candidate.score)
+
+    def _appearance(self, search: _Search, cx: float, cy: float, w: float, h: float) -> float:
+        """Cosine similarity between the classification kernel pooled at the predicted box and
+        the first frame's (mean over kernel levels): does the box still look like the target?"""
+        assert self._kernels is not None
+        roi = self._search_roi(search, cx, cy, w, h)
+        with self._autocast():
+            pooled = self.model.pool_cls_kernel(search.features, roi)
+        sims = [
+            torch.nn.functional.cosine_similarity(p.float().flatten(), f.float().flatten(), dim=0)
+            for p, f in zip(pooled, self._kernels.cls, strict=True)
+        ]
+        return float(torch.stack(sims).mean())
 
     def __repr__(self) -> str:
         return (

@@ -12,13 +12,13 @@ keeps the kernels an *input* of the per-frame graph: the online update swaps the
 kernels without re-exporting anything, and a frame is one ONNX Runtime call (backbone, correlation
 and head fused, so the runtime plans across them).
 
-Search sizes: where the model traces with a dynamic spatial size (NanoTrack v1/v2's pixel-wise
-correlation does), one search graph with a dynamic ``search_size`` axis serves the 255 crop, the
-351 adaptive-search crop and the widened re-detection crops; :mod:`models.onnx_backend` pins the
-axis per size with ONNX Runtime's free-dimension overrides, which gives it the static-shape
-optimisations of a per-size export. Depth-wise correlation (SiamRPN++, NanoTrack v3) is a grouped
-convolution whose weight is an input, and the TorchScript exporter needs that weight's shape to be
-static, so those families get one static graph per search size instead (``dynamic="auto"`` picks).
+Search sizes: the search graph has a dynamic ``search_size`` axis, so one file serves the 255
+crop, the 351 adaptive-search crop and the widened re-detection crops; :mod:`models.onnx_backend`
+pins the axis per size with ONNX Runtime's free-dimension overrides (the static-shape
+optimisations of a per-size export, measured equal). Depth-wise correlation (SiamRPN++, NanoTrack
+v3) is a grouped convolution whose weight is a graph input, which the exporter only accepts with
+a static weight shape; :func:`_traceable_ops` supplies that during export. Should a model still
+not export with a dynamic size, ``dynamic="auto"`` falls back to one static graph per size.
 :func:`verify_export` holds the graphs to PyTorch at several sizes.
 
 The legacy TorchScript exporter is used on purpose: it needs nothing beyond torch and onnx, takes
@@ -334,7 +334,7 @@ def export_model(
         template_path=out / f"{prefix}_template.onnx",
         search_paths={},
         levels=levels,
-        head_type=head_type,
+        head_type=head_type,  # type: ignore[arg-type]
         stride=int(cpu_model.stride),
         exemplar_size=exemplar_size,
         out_dir=out,

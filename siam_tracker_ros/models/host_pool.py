@@ -98,7 +98,7 @@ class HostPool:
             model.template_feat,
             affine,
         )
-        return pool if pool._agrees_with(model) else None
+        return pool if pool._agrees_with(model, spec.in_channels) else None
 
     def __call__(self, feature: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """``feature`` ``(1, C, S, S)`` float32, ``roi`` ``x1, y1, x2, y2`` -> ``(1, C, n, n)``.
@@ -141,9 +141,8 @@ class HostPool:
             self._grids[side] = np.arange(side, dtype=np.float32)
         return self._grids[side]
 
-    def _agrees_with(self, model: SiameseModel, rtol: float = 1e-4) -> bool:
+    def _agrees_with(self, model: SiameseModel, channels: int, rtol: float = 1e-4) -> bool:
         gen = torch.Generator().manual_seed(11)
-        channels = model.ban_head.spec.in_channels  # type: ignore[union-attr]
         device = next(model.parameters()).device
         for side in (16, 22):
             feat = torch.randn((1, channels, side, side), generator=gen)

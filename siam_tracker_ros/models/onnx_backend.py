@@ -23,7 +23,6 @@ write torch CUDA memory directly through I/O binding, on torch's current stream.
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 import tempfile
 import weakref
@@ -69,16 +68,18 @@ def onnxruntime_available(device: str = "cpu") -> bool:
 class OnnxRuntimeOptions:
     """Session settings.
 
-    ``intra_op_threads``: threads per graph run; 0 (default) = ``torch.get_num_threads()``, so
-    the one knob a process already has (``torch.set_num_threads``, the ROS node's
-    ``model.num_threads``) sets both runtimes. ``allow_spinning``: worker threads busy-wait
-    between runs (ONNX Runtime's default). With 2 threads on 2 idle cores that halves the step
-    (threads that sleep between frames lose the gain to wake-up latency); on a loaded machine one
-    thread is faster (measured in ``docs/speed.md``). ``optimization``: graph optimisation level
-    (``all`` adds the blocked-layout convolutions that make it ~3x faster than ``basic``).
+    ``intra_op_threads``: threads per graph run (0 = ``torch.get_num_threads()``). Default 1,
+    measured (``docs/speed.md``): on 2 idle cores 2 threads with spinning workers make the step
+    ~1.3x faster, but as soon as another process holds the second core they make it 3-5x
+    *slower* (the run waits for a descheduled worker), while one thread degrades gracefully. A
+    robot's CPU also runs the camera driver and the rest of ROS, so robust is the default; use 2
+    on a machine the tracker has to itself. ``allow_spinning``: idle workers busy-wait between
+    runs (ONNX Runtime's default; only matters with more than one thread, where it is what
+    makes the second thread pay off). ``optimization``: graph optimisation level (``all`` adds
+    the blocked-layout convolutions that make this graph ~3x faster than ``basic``).
     """
 
-    intra_op_threads: int = 0
+    intra_op_threads: int = 1
     allow_spinning: bool = True
     optimization: Literal["disable", "basic", "extended", "all"] = "all"
 
@@ -108,7 +109,8 @@ class OnnxRuntimeModel(SiameseModel):
     """Runs the exported graphs of a model; see the module docstring.
 
     ``torch_model`` (optional) is the model the graphs came from: the online update pools its
-    kernel with it, and search sizes without a graph are exported from it on first use.
+    kernel with it, and search sizes without a graph are exported from it on first use. The
+    graphs are a snapshot of its weights at export time: load new weights, build a new backend.
     """
 
     def __init__(
@@ -171,9 +173,8 @@ class OnnxRuntimeModel(SiameseModel):
         and export settings, so the next start (e.g. of the ROS node) skips the export; without
         it they live in a temporary folder removed with this object.
         """
-        key = _model_key(model, exemplar_size)
         if cache_dir is not None:
-            out = Path(cache_dir) / key
+            out = Path(cache_dir) / _model_key(model, exemplar_size)
             try:
                 exported = load_exported(out)
             except (FileNotFoundError, ValueError):
@@ -348,7 +349,8 @@ class OnnxRuntimeModel(SiameseModel):
         else:
             feats = xf
         if self._host_pool is not None and feats[0].device.type == "cpu" and len(feats) == 1:
-            pooled = self._host_pool(_as_numpy(feats[0]), roi.detach().cpu().numpy())
+            box = roi.detach().cpu().numpy()
+            pooled = self._host_pool(_as_numpy(feats[0]), box)
             return [torch.from_numpy(pooled)]
         with torch.inference_mode():
             return self._torch_model[0].pool_cls_kernel(feats, roi)
@@ -386,6 +388,5 @@ def _model_key(model: SiameseModel, exemplar_size: int) -> str:
     h.update(repr(config).encode())
     for name, t in model.state_dict().items():
         h.update(name.encode())
-        buf = io.BytesIO(t.detach().to("cpu").contiguous().numpy().tobytes())
-        h.update(buf.getvalue())
+        h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
     return h.hexdigest()[:20]

@@ -1,0 +1,111 @@
+"""Collect presence features on the *train* split (never `val`) to calibrate the lost signal.
+
+For every train video the project tracker (``--config``, presence switch as shipped) tracks the
+visible target; on each sampled frame it also searches -- from the same state, without updating
+it -- two synthetic target-absent variants of that frame: the target box filled in with its
+surroundings (``cv2.inpaint``) and the same-sized frame of another train video. For each search it
+records the raw best score, the peak-to-sidelobe ratio of the response map and the appearance
+similarity (cosine between the cls kernel pooled at the predicted box and the first frame's).
+Writes ``features.npz`` (``visible`` / ``absent`` arrays of those three columns) and prints the
+separation of each feature and of thresholds on them.
+
+    .venv/bin/python scripts/calibrate_presence.py --config config/models/nanotrack_v2.yaml \\
+        --weights ../shared/weights/nanotrack/pretrained_nanotrackv2.pth --out /tmp/presence
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from siam_tracker_ros.core.policies import peak_to_sidelobe
+from siam_tracker_ros.core.tracker import Tracker
+
+
+def read_video(path: Path, cap: int) -> list[np.ndarray]:
+    video = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < cap:
+        ok, frame = video.read()
+        if not ok:
+            break
+        frames.append(frame)
+    return frames
+
+
+def features(tracker: Tracker, image: np.ndarray) -> tuple[float, float, float]:
+    """(score, PSR, appearance) of one search from the tracker's current state (state kept)."""
+    cfg = tracker.config
+    s_z = tracker._template_extent()
+    scale_z = cfg.exemplar_size / s_z
+    search = tracker._search(
+        image, tracker.center_pos, cfg.instance_size, s_z, scale_z, cfg.window_influence
+    )
+    cand = search.candidate
+    box = cand.box / scale_z
+    cx, cy = box[0] + search.center[0], box[1] + search.center[1]
+    app = tracker._appearance(search, cx, cy, max(box[2], 1.0), max(box[3], 1.0))
+    return cand.score, peak_to_sidelobe(cand.response), app
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="config/models/nanotrack_v2.yaml")
+    ap.add_argument("--weights", default="../shared/weights/nanotrack/pretrained_nanotrackv2.pth")
+    ap.add_argument("--data", default="../shared/data/train-videos")
+    ap.add_argument("--frames", type=int, default=120, help="frames read per video")
+    ap.add_argument("--every", type=int, default=4, help="probe absent variants every N frames")
+    ap.add_argument("--out", default="/tmp/presence")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    tracker = Tracker.from_config(args.config, weights=args.weights)
+    videos = sorted(p for p in Path(args.data).iterdir() if (p / "video.mp4").exists())
+    rng = np.random.default_rng(0)
+    visible: list[tuple[float, float, float]] = []
+    absent: list[tuple[float, float, float]] = []
+    others = {v.name: read_video(v / "video.mp4", 1)[0] for v in videos}
+    for video in videos:
+        frames = read_video(video / "video.mp4", args.frames)
+        gt = np.loadtxt(video / "groundtruth_rect.txt", delimiter=",", ndmin=2)[: len(frames)]
+        with torch.inference_mode():
+            tracker.init(frames[0], gt[0])
+            for t in range(1, len(frames)):
+                frame = frames[t]
+                if t % args.every == 0:
+                    visible.append(features(tracker, frame))
+                    x, y, w, h = gt[t]
+                    mask = np.zeros(frame.shape[:2], np.uint8)
+                    m = 0.15
+                    cv2.rectangle(
+                        mask,
+                        (int(x - m * w), int(y - m * h)),
+                        (int(x + (1 + m) * w), int(y + (1 + m) * h)),
+                        255,
+                        -1,
+                    )
+                    absent.append(features(tracker, cv2.inpaint(frame, mask, 5, cv2.INPAINT_TELEA)))
+                    names = [n for n in others if n != video.name]
+                    other = others[names[int(rng.integers(len(names)))]]
+                    other = cv2.resize(other, (frame.shape[1], frame.shape[0]))
+                    absent.append(features(tracker, other))
+                tracker.track(frame)
+        print(video.name, len(visible), len(absent), flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    vis, ab = np.array(visible), np.array(absent)
+    np.savez(out / "features.npz", visible=vis, absent=ab)
+    for i, name in enumerate(("score", "psr", "appearance")):
+        v, a = vis[:, i], ab[:, i]
+        print(
+            f"{name:10s} visible median {np.median(v):.3f} p5 {np.percentile(v, 5):.3f}"
+            f" | absent median {np.median(a):.3f} p95 {np.percentile(a, 95):.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
