@@ -376,7 +376,8 @@ def test_larger_search_crops_decode_to_the_same_box(version: int) -> None:
     maps (22x22 / 24x24 for v2) whose point grid puts the best box where the 255 crop does.
 
     Only sizes with ``(S - 255) / 16`` even keep NanoTrack's ``-(N // 2) * stride`` grid aligned
-    with the crop centre; e.g. 271 or 527 shift boxes by half a stride (8 px).
+    with the crop centre (as here); for e.g. 271 or 527 the Tracker shifts the grid by
+    ``core.decoding.grid_shift`` (``test_core_grid_alignment.py``).
     """
     from siam_tracker_ros.core.geometry import get_subwindow
 
