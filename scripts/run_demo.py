@@ -11,8 +11,8 @@ itself there. Written to ``--out`` (default ``demo_out/``): ``annotated.mp4`` (t
 image stream), ``response/*.png`` (response maps), ``frames/*.png`` (a few annotated frames),
 ``detections.csv``, ``statuses.csv``, ``summary.json``; a short summary is printed.
 
-Needs ``apt-get install opencv-doc`` for the default video, and the NanoTrack v2 weights under
-``$SIAM_SHARED_DIR`` (default ``../shared``); any video/folder/bag and model can be passed.
+Needs ``apt-get install opencv-doc`` for the default video (``scripts/demo.sh`` installs it) and
+runs the bundled model; any video/folder/bag and model can be passed.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-box", default=DEFAULT_BOX, help="x,y,w,h on the first played frame")
     p.add_argument("--start", type=int, default=DEFAULT_START, help="first source frame played")
     p.add_argument("--out", default="demo_out", help="output folder")
-    p.add_argument("--config", default=DEFAULT_MODEL_CONFIG, help="model + tracker YAML")
+    p.add_argument("--config", default=DEFAULT_MODEL_CONFIG,
+                   help="model YAML or checkpoint (default: the bundled model)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights for --config")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="replay rate (default: the video's)")
@@ -112,7 +113,7 @@ def _inside(args: argparse.Namespace) -> int:
         elif n % args.response_every == 0:
             cv2.imwrite(str(out / "response" / f"{n:05d}.png"), img)
 
-    config = str(resolve_path(args.config))
+    config = str(resolve_path(args.config) or "")
     weights = str(resolve_path(args.weights) or "")
     node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
                  "-p", f"model.config:={config}", "-p", f"model.weights:={weights}",

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
 from siam_tracker_ros.evaluation.peers import (
     PEERS,
     WRAPPER_VERSION,
@@ -67,7 +68,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The project tracker ``siam-tracker evaluate`` runs when ``--trackers`` names plain ``project``:
 #: NanoTrack v2 (the coordinator's choice of default) with its released weights from the shared
 #: weights folder when the config names none.
-DEFAULT_PROJECT_CONFIG = REPO_ROOT / "config" / "models" / "nanotrack_v2.yaml"
+DEFAULT_PROJECT_CONFIG = BUNDLED_CHECKPOINT  # the bundled model (a checkpoint with its own config)
 DEFAULT_PROJECT_WEIGHTS = "nanotrack/pretrained_nanotrackv2.pth"  # relative to --weights-dir
 
 
@@ -131,10 +132,11 @@ class TrackerSpec:
     def build(self) -> SupportsTracking:
         if self.kind != "project":
             return build_peer(self.kind, self.weights_dir)
+        from siam_tracker_ros.core.defaults import load_tracker
         from siam_tracker_ros.core.tracker import Tracker
 
         assert self.config is not None
-        tracker = Tracker.from_config(self.config, weights=self.weights, device=self.device)
+        tracker = load_tracker(self.config, self.weights, device=self.device)
         if self.overrides:
             tracker = Tracker(
                 tracker.model, apply_overrides(tracker.config, self.overrides), device=self.device
@@ -158,11 +160,13 @@ class TrackerSpec:
 def default_project_spec(
     weights_dir: str | Path | None, config: str | Path | None = None, name: str = "project"
 ) -> TrackerSpec:
-    """``project`` with the default config, and the shared NanoTrack v2 weights when present and
-    the config names no weights of its own."""
+    """``project``: the bundled model by default; a YAML config that names no weights of its own
+    gets the shared NanoTrack v2 weights when present."""
     cfg = Path(config) if config is not None else DEFAULT_PROJECT_CONFIG
     weights = None
-    if weights_dir is not None and (Path(weights_dir) / DEFAULT_PROJECT_WEIGHTS).is_file():
+    is_yaml = cfg.suffix.lower() in (".yaml", ".yml")
+    shared_v2 = Path(weights_dir) / DEFAULT_PROJECT_WEIGHTS if weights_dir is not None else None
+    if is_yaml and shared_v2 is not None and shared_v2.is_file():
         try:
             import yaml
 

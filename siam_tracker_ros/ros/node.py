@@ -54,21 +54,21 @@ TrackerFactory = Callable[[NodeSettings], TrackerLike]
 
 
 def build_tracker(settings: NodeSettings) -> TrackerLike:
-    """The real tracker from the model parameters (imported here: torch loads only when used)."""
+    """The real tracker from the model parameters (imported here: torch loads only when used).
+
+    ``model.checkpoint`` wins over ``model.config`` (+ ``model.weights``); with neither set the
+    bundled model is used (``core.defaults``)."""
     import torch
 
-    from siam_tracker_ros.core.tracker import Tracker
+    from siam_tracker_ros.core.defaults import load_tracker
 
     if settings.model_num_threads > 0:
         torch.set_num_threads(settings.model_num_threads)
     checkpoint = resolve_path(settings.model_checkpoint)
     if checkpoint is not None:
-        return Tracker.from_checkpoint(checkpoint, device=settings.model_device)
-    config = resolve_path(settings.model_config)
-    if config is None:
-        raise ValueError("set model.config or model.checkpoint")
-    weights = resolve_path(settings.model_weights)
-    return Tracker.from_config(config, weights=weights, device=settings.model_device)
+        return load_tracker(checkpoint, device=settings.model_device)
+    return load_tracker(resolve_path(settings.model_config), resolve_path(settings.model_weights),
+                        device=settings.model_device)
 
 
 def decode_frame(frame: Frame) -> np.ndarray:

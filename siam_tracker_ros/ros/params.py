@@ -32,10 +32,11 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The node's default model: one place to change it. Relative paths resolve against the working
-#: directory, then the package root / share directory; ``$VARS`` are expanded.
-DEFAULT_MODEL_CONFIG = "config/models/nanotrack_v2.yaml"
-DEFAULT_WEIGHTS = "${SIAM_SHARED_DIR}/weights/nanotrack/pretrained_nanotrackv2.pth"
+#: The node's default model: empty config, weights and checkpoint mean the bundled model
+#: (``core.defaults.BUNDLED_CHECKPOINT``). Relative paths resolve against the working directory,
+#: then the package root / share directory; ``$VARS`` are expanded.
+DEFAULT_MODEL_CONFIG = ""
+DEFAULT_WEIGHTS = ""
 DEFAULT_PARAMS_FILE = ROOT / "config" / "tracker.yaml"
 
 Value = bool | int | float | str
@@ -104,10 +105,11 @@ class ParamSpec:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.config", DEFAULT_MODEL_CONFIG,
-              "Model + tracker YAML (config/models/*.yaml); ignored when model.checkpoint is set.",
+              "Model + tracker YAML (config/models/*.yaml), or empty for the bundled model; "
+              "ignored when model.checkpoint is set.",
               dynamic=False),
     ParamSpec("model.weights", DEFAULT_WEIGHTS,
-              "Weights for model.config (.pth/.pt); empty = the config's own/random weights.",
+              "Weights for model.config (.pth/.pt); empty = the config's own model.weights.",
               dynamic=False),
     ParamSpec("model.checkpoint", "",
               "A self-describing checkpoint (Tracker.from_checkpoint); overrides model.config.",

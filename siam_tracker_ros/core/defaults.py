@@ -1,0 +1,40 @@
+"""The default model, in one place, and the one way the CLI, the evaluation harness and the ROS
+node turn "a model the user named (or none)" into a :class:`Tracker`.
+
+The bundled checkpoint ships inside the Python package (so pip, editable and colcon installs all
+find it next to this code) and carries its whole config, so it needs no YAML beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from siam_tracker_ros.core.tracker import Tracker
+
+#: The bundled SiamMargin model (model card: ``siam_tracker_ros/weights/MODEL_CARD.md``).
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "weights" / "siammargin_nano.pt"
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def load_tracker(
+    model: str | Path | None = None,
+    weights: str | Path | None = None,
+    device: str | None = None,
+    runtime: str | None = None,
+) -> Tracker:
+    """Build a tracker from ``model``: a self-describing checkpoint (``.pt``), a model+tracker
+    YAML (with ``weights`` overriding its ``model.weights``), or ``None``/``""`` for the bundled
+    model. Missing files raise ``FileNotFoundError`` naming the path."""
+    from siam_tracker_ros.core.tracker import Tracker
+
+    path = Path(model) if model else BUNDLED_CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        if weights:
+            raise ValueError(f"{path} is a checkpoint with its own weights; pass no weights")
+        return Tracker.from_checkpoint(path, device=device, runtime=runtime)
+    return Tracker.from_config(path, weights=weights, device=device, runtime=runtime)
