@@ -105,6 +105,46 @@ def main() -> None:
             f"{name:10s} visible median {np.median(v):.3f} p5 {np.percentile(v, 5):.3f}"
             f" | absent median {np.median(a):.3f} p95 {np.percentile(a, 95):.3f}"
         )
+    weights, bias = fit_presence(vis, ab)
+    prob_v = presence_probability(vis, weights, bias)
+    prob_a = presence_probability(ab, weights, bias)
+    print("lost_state (presence: combined):")
+    print(f"  presence_weights: [{', '.join(f'{w:.2f}' for w in weights)}]"
+          "   # raw score, ln PSR, appearance similarity")
+    print(f"  presence_bias: {bias:.2f}")
+    for thr in (0.1, 0.3, 0.5):
+        print(f"  threshold {thr}: visible below {np.mean(prob_v < thr):.3f},"
+              f" absent below {np.mean(prob_a < thr):.3f}")
+
+
+def _design(x: np.ndarray) -> np.ndarray:
+    """Columns the presence model uses: raw score, ln PSR, appearance (as core/policies does)."""
+    return np.stack([x[:, 0], np.log(np.maximum(x[:, 1], 1e-6)), x[:, 2]], axis=1)
+
+
+def fit_presence(visible: np.ndarray, absent: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic regression (present = 1) on the train-split probes, balanced classes, L-BFGS."""
+    x = torch.tensor(np.concatenate([_design(visible), _design(absent)]), dtype=torch.float64)
+    y = torch.cat([torch.ones(len(visible)), torch.zeros(len(absent))]).double()
+    sample_w = torch.where(y > 0, 0.5 / len(visible), 0.5 / len(absent))
+    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = x @ w + b
+        loss = (sample_w * torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y, reduction="none")).sum() + 1e-4 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), float(b.item())
+
+
+def presence_probability(x: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(_design(x) @ weights + bias)))
 
 
 if __name__ == "__main__":

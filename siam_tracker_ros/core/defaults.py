@@ -27,7 +27,9 @@ def load_tracker(
 ) -> Tracker:
     """Build a tracker from ``model``: a self-describing checkpoint (``.pt``), a model+tracker
     YAML (with ``weights`` overriding its ``model.weights``), or ``None``/``""`` for the bundled
-    model. Missing files raise ``FileNotFoundError`` naming the path."""
+    model. Missing files raise ``FileNotFoundError`` naming the path; a YAML that names no
+    weights (and no ``weights`` given) raises ``ValueError`` rather than tracking on random
+    weights."""
     from siam_tracker_ros.core.tracker import Tracker
 
     path = Path(model) if model else BUNDLED_CHECKPOINT
@@ -37,4 +39,10 @@ def load_tracker(
         if weights:
             raise ValueError(f"{path} is a checkpoint with its own weights; pass no weights")
         return Tracker.from_checkpoint(path, device=device, runtime=runtime)
+    if not weights:
+        from siam_tracker_ros.core.config import load_config
+
+        if not load_config(path).model.get("weights"):
+            # a tracker on random weights "tracks" nothing: never build one silently
+            raise ValueError(f"{path} names no model.weights; pass the weights file to use")
     return Tracker.from_config(path, weights=weights, device=device, runtime=runtime)

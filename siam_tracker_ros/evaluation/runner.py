@@ -176,7 +176,7 @@ def default_project_spec(
         except (OSError, ValueError):
             model = {}
         if not model.get("weights"):
-            weights = str(Path(weights_dir) / DEFAULT_PROJECT_WEIGHTS)
+            weights = str(shared_v2)
     return TrackerSpec("project", name, config=str(cfg), weights=weights)
 
 

@@ -185,7 +185,12 @@ def test_project_tracker_runs_in_the_harness_with_config_overrides() -> None:
     assert isinstance(full.frames, ImageFrames)
     seq = Sequence("Crossing30", ImageFrames(full.frames.paths[:30]), full.groundtruth[:30])
     spec = default_project_spec(weights)
-    assert spec.weights is not None and spec.unavailable_reason() is None
+    # the default is the bundled checkpoint, which carries its own weights
+    assert spec.weights is None and spec.config.endswith(".pt")
+    assert spec.unavailable_reason() is None
+    # a YAML naming no weights of its own gets the shared NanoTrack v2 weights
+    yaml_cfg = Path(__file__).resolve().parents[2] / "config" / "models" / "nanotrack_v2.yaml"
+    assert default_project_spec(weights, config=yaml_cfg).weights is not None
     rec = run_one_pass(spec.build(), seq)
     from siam_tracker_ros.evaluation.metrics import ope_scores
 
