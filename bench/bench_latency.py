@@ -89,7 +89,7 @@ def _inside(args: argparse.Namespace) -> int:
     import numpy as np
 
     from siam_tracker_ros.ros.harness import run_scenario
-    from siam_tracker_ros.ros.params import resolve_path
+    from siam_tracker_ros.ros.params import model_param_args, resolve_path
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     rows: list[dict[str, Any]] = []
@@ -98,8 +98,8 @@ def _inside(args: argparse.Namespace) -> int:
             n = int(rate * args.seconds)
             video, box = _sequence(Path(tmp) / f"seq_{rate:g}.avi", n, w, h)
             node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
-                         "-p", f"model.config:={resolve_path(args.config)}",
-                         "-p", f"model.weights:={resolve_path(args.weights) or ''}",
+                         *model_param_args(resolve_path(args.config),
+                                           resolve_path(args.weights)),
                          "-p", f"model.device:={args.device}",
                          "-p", f"model.num_threads:={args.threads}",
                          "-p", f"input.reliability:={args.reliability}"]

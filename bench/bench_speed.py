@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
 NANO_CONFIG = ROOT / "config" / "models" / "nanotrack_v2.yaml"
 NANO_WEIGHTS = SHARED / "weights" / "nanotrack" / "pretrained_nanotrackv2.pth"
-LIGHT_CHECKPOINT = ROOT / "runs" / "bundled" / "model.pt"
+LIGHT_CHECKPOINT = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"  # bundled
 
 
 class StepTracker(Protocol):

@@ -90,7 +90,7 @@ def _inside(args: argparse.Namespace) -> int:
     import numpy as np
 
     from siam_tracker_ros.ros.harness import run_scenario
-    from siam_tracker_ros.ros.params import resolve_path
+    from siam_tracker_ros.ros.params import model_param_args, resolve_path
 
     out = Path(args.out).resolve()
     (out / "response").mkdir(parents=True, exist_ok=True)
@@ -113,10 +113,8 @@ def _inside(args: argparse.Namespace) -> int:
         elif n % args.response_every == 0:
             cv2.imwrite(str(out / "response" / f"{n:05d}.png"), img)
 
-    config = str(resolve_path(args.config) or "")
-    weights = str(resolve_path(args.weights) or "")
     node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
-                 "-p", f"model.config:={config}", "-p", f"model.weights:={weights}",
+                 *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
                  "-p", f"model.device:={args.device}", "-p", "debug.max_rate_hz:=0.0",
                  "-p", f"model.num_threads:={min(4, os.cpu_count() or 1)}"]
     replay_args = [args.video, "--init-box", args.init_box, "--init-frame", "0",

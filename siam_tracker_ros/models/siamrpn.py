@@ -34,6 +34,7 @@ from siam_tracker_ros.models.backbones import build_backbone
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
 from siam_tracker_ros.models.heads.rpn import DepthwiseRPN, MultiRPN
 from siam_tracker_ros.models.necks import CROP_BELOW_WIDTH, AdjustAllLayer
+from siam_tracker_ros.typed_config import to_plain
 
 #: Total stride of every supported backbone level.
 STRIDE = 8
@@ -196,15 +197,7 @@ class SiamRPNConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, not tuples) that :meth:`from_dict` reads back."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
+        return to_plain(dataclasses.asdict(self))
 
 
 def _known_keys(data: Mapping[str, Any], cls: type, prefix: str) -> None:

@@ -272,3 +272,15 @@ def _share_dir() -> Path | None:
         return Path(get_package_share_directory("siam_tracker_ros"))
     except Exception:  # not installed as a ROS package (pip-only path)
         return None
+
+
+def model_param_args(config: str | Path | None, weights: str | Path | None) -> list[str]:
+    """``-p`` command-line arguments selecting a model for ``tracker_node``; empty values are left
+    out (the node then uses its default, the bundled model), because ``-p name:=`` with no value
+    is not a string parameter on the ROS command line."""
+    args: list[str] = []
+    if config:
+        args += ["-p", f"model.config:={config}"]
+    if weights:
+        args += ["-p", f"model.weights:={weights}"]
+    return args

@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal
 
 import yaml
 
 from siam_tracker_ros.training.augment import AugmentConfig
 from siam_tracker_ros.training.losses import LossConfig
 from siam_tracker_ros.training.readers import shared_dir
+from siam_tracker_ros.typed_config import build_dataclass, to_plain
 
 __all__ = [
     "DataConfig",
@@ -137,80 +136,7 @@ class TrainConfig:
     log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return _build(tp, value, key)
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise ValueError(f"{key}: must be one of {list(get_args(tp))}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in get_args(tp):
-            return None
-        errors = []
-        for arg in get_args(tp):
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ValueError as exc:
-                errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{key}: invalid value {value!r}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
-        arg = get_args(tp)[0]
-        return tuple(_coerce(v, arg, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict or tp is dict:
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{key}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{key}: expected a string, got {value!r}")
-        return value
-    if tp is Any:
-        return value
-    raise TypeError(f"{key}: unsupported annotation {tp!r}")
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(map(str, data)) - names)
-    if unknown:
-        raise ValueError(f"{prefix}.{unknown[0]}: unknown key (known: {sorted(names)})")
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise ValueError(f"{prefix}: {exc}") from None
+        return to_plain(dataclasses.asdict(self))
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,7 +160,7 @@ def train_config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
         data["tracker"] = _merge(base_data.get("tracker") or {}, data.get("tracker") or {})
     if not isinstance(data.get("model"), Mapping) or "family" not in data["model"]:
         raise ValueError("model.family: missing (give a model: section or a base_config)")
-    cfg: TrainConfig = _build(TrainConfig, data, "train")
+    cfg: TrainConfig = build_dataclass(TrainConfig, data, "train")
     return cfg
 
 

@@ -28,6 +28,7 @@ from siam_tracker_ros.msg import InitTarget  # noqa: E402
 from siam_tracker_ros.ros.harness import NodeProcess, Recorder, run_scenario  # noqa: E402
 from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
 from siam_tracker_ros.ros.messages import time_from_ns  # noqa: E402
+from siam_tracker_ros.ros.params import model_param_args  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILE = ROOT / "config" / "tracker.yaml"
@@ -36,8 +37,8 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 
 
 def node_args(config: str, weights: str, *extra: str) -> list[str]:
-    args = ["--ros-args", "--params-file", str(PARAMS_FILE), "-p", f"model.config:={config}",
-            "-p", f"model.weights:={weights}", "-p", "model.num_threads:=1"]
+    args = ["--ros-args", "--params-file", str(PARAMS_FILE), "-p", "model.num_threads:=1",
+            *model_param_args(config, weights)]
     for e in extra:
         args += ["-p", e]
     return args
@@ -151,14 +152,17 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
     vision_msgs/Detection2D stamped with a recent frame."""
     from vision_msgs.msg import Detection2D
 
-    cfg = yaml.safe_load(Path(config).read_text())
-    # NanoTrack's raw score stays ~0.8 on an empty gradient (1.0 on the target), hence these
-    # thresholds for this synthetic scene.
-    cfg["tracker"].setdefault("mechanisms", {})["lost_state"] = {
-        "enabled": True, "lost_threshold": 0.9, "found_threshold": 0.95, "patience": 2}
-    lost_cfg = work / "lost.yaml"
     work.mkdir(parents=True, exist_ok=True)
-    lost_cfg.write_text(yaml.safe_dump(cfg))
+    model_config = ""  # the bundled model: its own calibrated presence / lost state
+    if config:
+        cfg = yaml.safe_load(Path(config).read_text())
+        # NanoTrack v2's raw score stays ~0.8 on an empty gradient (1.0 on the target), hence
+        # these thresholds for this synthetic scene when a NanoTrack YAML is given.
+        cfg["tracker"].setdefault("mechanisms", {})["lost_state"] = {
+            "enabled": True, "lost_threshold": 0.9, "found_threshold": 0.95, "patience": 2}
+        lost_cfg = work / "lost.yaml"
+        lost_cfg.write_text(yaml.safe_dump(cfg))
+        model_config = str(lost_cfg)
     frames, boxes = textured_target_frames(75, step=(2.0, 1.0))
     gone = range(20, 38)  # the target is absent in these frames
     for i in gone:
@@ -192,7 +196,7 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
         log["reset"] = trigger(node, "reset")
 
     res = run_scenario(
-        work, node_args(str(lost_cfg), weights),
+        work, node_args(model_config, weights),
         [str(seq), "--fps", "15", "--init-box", ",".join(str(v) for v in boxes[2]),
          "--init-frame", "2", "--init-delay", "2", "--wait-subscribers", "60"],
         during=during, record_camera=True, timeout=60, settle=2.0)
