@@ -78,7 +78,7 @@ def _ours(
         if source == "nanotrack":
             base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
         else:
-            base = Tracker.from_checkpoint(source, device="cpu")
+            base = Tracker.from_checkpoint(source, device="cpu", runtime="torch")
         # "config": the mechanisms of config/models/nanotrack_v2.yaml for every model, so rows
         # differ only in model and runtime
         shipped = load_config(NANO_CONFIG).tracker.mechanisms
