@@ -217,8 +217,9 @@ class LostStatePolicy:
         psr_window: int | None = None,
     ) -> float:
         """The signal the hysteresis thresholds apply to (see ``LostStateConfig.presence``);
-        ``psr_window``: the base score map's side (see :func:`peak_to_sidelobe`)."""
-        if self.config.presence == "score":
+        ``psr_window``: the base score map's side (see :func:`peak_to_sidelobe`). With the lost
+        state switched off nothing consumes the combined cues, so the raw score is returned."""
+        if self.config.presence == "score" or not self.config.enabled:
             return float(score)
         if appearance is None:
             raise ValueError("presence 'combined' needs the appearance similarity")

@@ -149,6 +149,20 @@ def _load(args: argparse.Namespace) -> list[Any]:
     return load_dataset(args.data, args.split or None, names)
 
 
+def _run_all(args: argparse.Namespace, specs: Any, sequences: Any, experiments: Any) -> Any:
+    """run_all with the cache folder, workers, progress and rerun flags both commands share."""
+    return run_all(
+        specs,
+        sequences,
+        experiments,
+        args.out / "predictions",
+        _params(args),
+        workers=args.workers,
+        progress=not args.no_progress,
+        rerun=args.rerun,
+    )
+
+
 def _params(args: argparse.Namespace) -> ExperimentParams:
     return ExperimentParams(skip=args.skip, fps=args.rt_fps, grace=args.grace)
 
@@ -183,16 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     sequences = _load(args)
     specs = parse_tracker_specs(args.trackers, args.weights_dir, args.project_config)
     specs = [dataclasses.replace(s, device=args.device) for s in specs]
-    results = run_all(
-        specs,
-        sequences,
-        experiments,
-        args.out / "predictions",
-        _params(args),
-        workers=args.workers,
-        progress=not args.no_progress,
-        rerun=args.rerun,
-    )
+    results = _run_all(args, specs, sequences, experiments)
     names = [s.name for s in specs]
     settings = ScoreSettings(burnin=args.burnin, eao_interval=args.eao_interval)
     summaries = summarize(results, sequences, names, settings)
@@ -297,16 +302,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         args.config, args.weights, args.plain_weights, args.weights_dir, args.device
     )
     experiments = ["ope", args.protocol]
-    results = run_all(
-        [s for _, s in rows],
-        sequences,
-        experiments,
-        args.out / "predictions",
-        _params(args),
-        workers=args.workers,
-        progress=not args.no_progress,
-        rerun=args.rerun,
-    )
+    results = _run_all(args, [s for _, s in rows], sequences, experiments)
     settings = ScoreSettings(burnin=args.burnin, eao_interval=args.eao_interval)
     summaries = summarize(results, sequences, [s.name for _, s in rows], settings)
     lines = [

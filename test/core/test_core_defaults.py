@@ -51,3 +51,19 @@ def test_corrupt_checkpoint_gives_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(BUNDLED_CHECKPOINT.read_bytes()[:1000])
     with pytest.raises(ValueError, match="corrupt.pt"):
         load_tracker(bad)
+
+
+def test_bundled_model_runs_with_its_lost_state_switched_off() -> None:
+    """Ablations switch the lost state off while the presence mode stays 'combined'."""
+    import dataclasses
+
+    from siam_tracker_ros.core.tracker import Tracker
+
+    base = load_tracker()
+    mech = base.config.mechanisms
+    off = dataclasses.replace(mech.lost_state, enabled=False)
+    cfg = dataclasses.replace(base.config, mechanisms=dataclasses.replace(mech, lost_state=off))
+    tracker = Tracker(base.model, cfg)
+    tracker.init(_scene(0), (120, 100, 30, 40))
+    result = tracker.track(_scene(3))
+    assert result.present and result.state is TrackState.TRACKING
