@@ -32,6 +32,10 @@ def load_tracker(
     weights."""
     from siam_tracker_ros.core.tracker import Tracker
 
+    if runtime is None and device is not None and str(device).startswith("cuda"):
+        # ONNX Runtime is the CPU fast path (the bundled config selects it); on a GPU the
+        # PyTorch path (autocast, channels_last, cached kernels) is the one built for CUDA.
+        runtime = "torch"
     path = Path(model) if model else BUNDLED_CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")

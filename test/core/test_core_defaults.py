@@ -67,3 +67,23 @@ def test_bundled_model_runs_with_its_lost_state_switched_off() -> None:
     tracker.init(_scene(0), (120, 100, 30, 40))
     result = tracker.track(_scene(3))
     assert result.present and result.state is TrackState.TRACKING
+
+
+def test_cuda_device_selects_the_pytorch_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled config asks for ONNX Runtime (the CPU fast path); a CUDA device must get the
+    PyTorch path instead. Checked without a GPU by recording what the loader asks for."""
+    from siam_tracker_ros.core import tracker as tracker_module
+
+    seen: dict[str, object] = {}
+
+    def fake_from_checkpoint(path: object, device: object = None, runtime: object = None) -> str:
+        seen.update(device=device, runtime=runtime)
+        return "built"
+
+    monkeypatch.setattr(
+        tracker_module.Tracker, "from_checkpoint", staticmethod(fake_from_checkpoint)
+    )
+    assert load_tracker(device="cuda:0") == "built"
+    assert seen == {"device": "cuda:0", "runtime": "torch"}
+    load_tracker(device="cpu")
+    assert seen["runtime"] is None  # the checkpoint's own choice (ONNX Runtime)
