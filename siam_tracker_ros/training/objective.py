@@ -159,7 +159,7 @@ class TrainModule(nn.Module):
         if self.aux is not None:
             if not out.corr:
                 raise ValueError("the margin loss needs HeadOutput.corr, the model returned none")
-            corr_terms = self._corr_losses(out.corr, boxes, positive)
+            corr_terms = self._corr_losses(out.corr, boxes, positive, (size, pos_any, neg_all))
             terms.update(corr_terms)
             total = total + c.corr_weight * corr_terms["corr"]
             total = total + c.margin_weight * corr_terms["margin"]
@@ -167,25 +167,35 @@ class TrainModule(nn.Module):
         return terms
 
     def _corr_losses(
-        self, corr: Sequence[torch.Tensor], boxes: torch.Tensor, positive: torch.Tensor
+        self,
+        corr: Sequence[torch.Tensor],
+        boxes: torch.Tensor,
+        positive: torch.Tensor,
+        head_labels: tuple[int, torch.Tensor, torch.Tensor],
     ) -> dict[str, torch.Tensor]:
+        """``head_labels``: ``(size, pos_any, neg_all)`` the head's assignment already produced;
+        a correlation map on that same grid reuses them instead of assigning again."""
         assert self.aux is not None
         g, c = self.geometry, self.loss_cfg
         responses = self.aux(corr)
+        head_size, head_pos, head_neg = head_labels
         bce, margin = [], []
         for resp in responses:
-            label, pool = position_labels(
-                boxes,
-                positive,
-                head_type=g.head_type,
-                stride=g.stride,
-                size=resp.shape[-1],
-                search_size=g.search_size,
-                ratios=g.ratios,
-                scales=g.scales,
-                pos_thr=c.pos_thr,
-                neg_thr=c.neg_thr,
-            )
+            if resp.shape[-1] == head_size:
+                label, pool = head_pos, head_neg
+            else:
+                label, pool = position_labels(
+                    boxes,
+                    positive,
+                    head_type=g.head_type,
+                    stride=g.stride,
+                    size=resp.shape[-1],
+                    search_size=g.search_size,
+                    ratios=g.ratios,
+                    scales=g.scales,
+                    pos_thr=c.pos_thr,
+                    neg_thr=c.neg_thr,
+                )
             bce.append(balanced_bce(resp, label))
             margin.append(margin_ranking_loss(resp, label, pool, c.margin, c.margin_topk))
         return {
