@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from siam_tracker_ros.models.heads.rpn import xcorr_depthwise
+from siam_tracker_ros.models.heads.rpn import match_kernel, xcorr_depthwise
 
 
 def xcorr_pixelwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -43,12 +43,7 @@ def xcorr_pixelwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     channel ``i * w + j`` being the dot product of template cell ``(i, j)`` with every search cell.
     """
     batch, channels, height, width = x.shape
-    if kernel.shape[1] != channels:
-        raise ValueError(f"kernel has {kernel.shape[1]} channels, search features {channels}")
-    if kernel.shape[0] != batch:
-        if kernel.shape[0] != 1:
-            raise ValueError(f"kernel batch {kernel.shape[0]} does not match search batch {batch}")
-        kernel = kernel.expand(batch, -1, -1, -1)
+    kernel = match_kernel(x, kernel)
     k = kernel.reshape(batch, channels, -1).transpose(1, 2)  # (B, h*w, C)
     out = torch.bmm(k, x.reshape(batch, channels, height * width))
     return out.reshape(batch, -1, height, width)

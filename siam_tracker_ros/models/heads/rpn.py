@@ -18,6 +18,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def match_kernel(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Check a correlation kernel against search features ``x`` and broadcast a single template
+    kernel ``(1, C, h, w)`` over the search batch; clear errors for mismatched channels/batch."""
+    batch, channels = x.shape[0], x.shape[1]
+    if kernel.shape[1] != channels:
+        raise ValueError(f"kernel has {kernel.shape[1]} channels, search features {channels}")
+    if kernel.shape[0] != batch:
+        if kernel.shape[0] != 1:
+            raise ValueError(f"kernel batch {kernel.shape[0]} does not match search batch {batch}")
+        kernel = kernel.expand(batch, -1, -1, -1)
+    return kernel
+
+
 def xcorr_depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Channel-by-channel cross-correlation (no padding) of ``x`` with ``kernel``.
 
@@ -26,12 +39,7 @@ def xcorr_depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     grouped convolution over the batch-folded channels, as pysot does.
     """
     batch, channels = x.shape[0], x.shape[1]
-    if kernel.shape[1] != channels:
-        raise ValueError(f"kernel has {kernel.shape[1]} channels, search features {channels}")
-    if kernel.shape[0] != batch:
-        if kernel.shape[0] != 1:
-            raise ValueError(f"kernel batch {kernel.shape[0]} does not match search batch {batch}")
-        kernel = kernel.expand(batch, -1, -1, -1)
+    kernel = match_kernel(x, kernel)
     out = F.conv2d(
         x.reshape(1, batch * channels, x.shape[2], x.shape[3]),
         kernel.reshape(batch * channels, 1, kernel.shape[2], kernel.shape[3]),
