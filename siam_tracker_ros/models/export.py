@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import sys
 import warnings
@@ -113,16 +114,7 @@ class ExportedModel:
     def with_search(self, size: int, path: Path) -> ExportedModel:
         paths = dict(self.search_paths)
         paths[size] = path
-        return ExportedModel(
-            template_path=self.template_path,
-            search_paths=paths,
-            levels=self.levels,
-            head_type=self.head_type,
-            stride=self.stride,
-            exemplar_size=self.exemplar_size,
-            out_dir=self.out_dir,
-            prefix=self.prefix,
-        )
+        return dataclasses.replace(self, search_paths=paths)
 
     def _meta(self, branch: str, size: int = DYNAMIC) -> dict[str, object]:
         return {
