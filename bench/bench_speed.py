@@ -20,6 +20,7 @@ beside them); ratios from one run much less.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -30,7 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,9 +55,15 @@ class StepTracker(Protocol):
 
 @dataclass(frozen=True)
 class Variant:
+    """One configuration. ``threads``: the CPU threads it computes with (OpenCV's for the peers,
+    ONNX Runtime's intra-op threads for ours). ``cv2_threads`` is set around its steps only
+    (OpenCV's thread count is process-wide); ``None`` keeps OpenCV's default."""
+
     key: str
     label: str
     build: Callable[[], StepTracker]
+    threads: int
+    cv2_threads: int | None = None
 
 
 def _ours(
@@ -129,40 +136,59 @@ def shipped_mechanisms() -> str:
 def variants(threads: int, light: Path | None) -> list[Variant]:
     mech = shipped_mechanisms()
     alt = 2 if threads == 1 else 1  # the other thread count, for one ONNX Runtime row
+    cpus = cv2.getNumberOfCPUs()
     out = [
-        Variant("csrt", "OpenCV CSRT", _peer("csrt")),
-        Variant("kcf", "OpenCV KCF", _peer("kcf")),
-        Variant("cv2nano", "NanoTrack v2, cv2.TrackerNano (ONNX, OpenCV dnn)", _peer("nanotrack")),
-        Variant("vittrack", "VitTrack, cv2.TrackerVit", _peer("vittrack")),
+        Variant("csrt", "OpenCV CSRT", _peer("csrt"), cpus),
+        Variant("kcf", "OpenCV KCF", _peer("kcf"), cpus),
+        Variant(
+            "cv2nano",
+            f"NanoTrack v2, cv2.TrackerNano (OpenCV dnn, its default {cpus} threads)",
+            _peer("nanotrack"),
+            cpus,
+        ),
+        Variant(
+            "cv2nano-1t",
+            "NanoTrack v2, cv2.TrackerNano (OpenCV dnn, 1 thread)",
+            _peer("nanotrack"),
+            1,
+            cv2_threads=1,
+        ),
+        Variant("vittrack", "VitTrack, cv2.TrackerVit", _peer("vittrack"), cpus),
         Variant(
             "torch-off",
             "ours NanoTrack v2, PyTorch, mechanisms off",
             _ours("nanotrack", "torch", "off", threads),
+            threads,
         ),
         Variant(
             "torch-config",
             f"ours NanoTrack v2, PyTorch, {mech}",
             _ours("nanotrack", "torch", "config", threads),
+            threads,
         ),
         Variant(
             "ort-off",
             "ours NanoTrack v2, ONNX Runtime, mechanisms off",
             _ours("nanotrack", "onnxruntime", "off", threads),
+            threads,
         ),
         Variant(
             "ort-config",
             f"ours NanoTrack v2, ONNX Runtime, {mech}",
             _ours("nanotrack", "onnxruntime", "config", threads),
+            threads,
         ),
         Variant(
             "ort-online",
             f"ours NanoTrack v2, ONNX Runtime, {mech} + online update",
             _ours("nanotrack", "onnxruntime", "config+online", threads),
+            threads,
         ),
         Variant(
             f"ort-config-{alt}t",
             f"ours NanoTrack v2, ONNX Runtime ({alt} thread{'s' if alt > 1 else ''}), {mech}",
             _ours("nanotrack", "onnxruntime", "config", alt),
+            alt,
         ),
     ]
     if light is not None:
@@ -171,11 +197,13 @@ def variants(threads: int, light: Path | None) -> list[Variant]:
                 "light-ort",
                 f"ours light model, ONNX Runtime, {mech}",
                 _ours(str(light), "onnxruntime", "config", threads),
+                threads,
             ),
             Variant(
                 "light-ort-online",
                 f"ours light model, ONNX Runtime, {mech} + online update",
                 _ours(str(light), "onnxruntime", "config+online", threads),
+                threads,
             ),
         ]
     return out
@@ -222,13 +250,28 @@ def time_steps(tracker: StepTracker, frames: list[np.ndarray], box: np.ndarray) 
     return times
 
 
+@contextlib.contextmanager
+def opencv_threads(n: int | None) -> Iterator[None]:
+    """OpenCV's (process-wide) thread count set to ``n`` inside the block (``None``: unchanged)."""
+    if n is None:
+        yield
+        return
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def child_memory(key: str, args: argparse.Namespace) -> None:
     """``--child KEY``: build one configuration, track one sequence, print peak RSS (MiB)."""
     torch.set_num_threads(args.threads)
-    table = {v.key: v for v in variants(args.threads, _light(args))}
+    variant = {v.key: v for v in variants(args.threads, _light(args))}[key]
     frames, box = load_frames(sorted(args.data.iterdir())[0], args.frames)
-    tracker = table[key].build()
-    time_steps(tracker, frames, box)
+    with opencv_threads(variant.cv2_threads):
+        tracker = variant.build()
+        time_steps(tracker, frames, box)
     print(json.dumps({"key": key, "peak_rss_mib": peak_rss_mib()}))
 
 
@@ -326,9 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         table = [v for v in table if v.key in keep]
     load_before = os.getloadavg()
     built: dict[str, StepTracker] = {}
+    by_variant = {v.key: v for v in table}
     for v in table:
         try:
-            built[v.key] = v.build()
+            with opencv_threads(v.cv2_threads):
+                built[v.key] = v.build()
         except (ValueError, RuntimeError, FileNotFoundError, OSError) as exc:
             print(f"skipping {v.label}: {exc}", file=sys.stderr)
     timers = {k: UpdateTimer(t) for k, t in built.items() if k.endswith("online")}
@@ -340,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         n_frames += len(frames) - 1
         for rep in range(args.repeats):
             for key, tracker in built.items():
-                times[key][rep] += time_steps(tracker, frames, box)
+                with opencv_threads(by_variant[key].cv2_threads):
+                    times[key][rep] += time_steps(tracker, frames, box)
         print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
     load_after = os.getloadavg()
     memory = {} if args.no_memory else {k: measure_memory(k, args) for k in built}
@@ -356,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "key": v.key,
                 "label": v.label,
+                "threads": v.threads,
                 "fps": fps,
                 "ms_p50": float(np.percentile(flat, 50)),
                 "ms_p95": float(np.percentile(flat, 95)),
@@ -373,17 +420,27 @@ def main(argv: list[str] | None = None) -> int:
         f"sequences of {args.data} (first {args.frames} of each), decode excluded; "
         f"our threads: {args.threads}\n"
     )
-    print("| configuration | device | fps | ms p50 | ms p95 | x CSRT | x TrackerNano | peak RSS |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| configuration | device | threads | fps | ms p50 | ms p95 | x CSRT | x TrackerNano "
+        "| x TrackerNano, same threads | peak RSS |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    nano_by_threads = {r["threads"]: r for r in rows if r["key"].startswith("cv2nano")}
     for r in rows:
         csrt = by_key.get("csrt")
         nano = by_key.get("cv2nano")
+        same = nano_by_threads.get(r["threads"])
         x_csrt = f"{r['fps'] / csrt['fps']:.2f}" if csrt else "-"
         x_nano = f"{r['fps'] / nano['fps']:.2f}" if nano else "-"
+        x_same = f"{r['fps'] / same['fps']:.2f}" if same else "-"
+        if nano:
+            r["x_trackernano"] = r["fps"] / nano["fps"]
+        if same:
+            r["x_trackernano_same_threads"] = r["fps"] / same["fps"]
         rss = f"{r['peak_rss_mib']:.0f} MiB" if r["peak_rss_mib"] else "-"
         print(
-            f"| {r['label']} | cpu | {r['fps']:.1f} | {r['ms_p50']:.2f} | {r['ms_p95']:.2f} | "
-            f"{x_csrt} | {x_nano} | {rss} |"
+            f"| {r['label']} | cpu | {r['threads']} | {r['fps']:.1f} | {r['ms_p50']:.2f} | "
+            f"{r['ms_p95']:.2f} | {x_csrt} | {x_nano} | {x_same} | {rss} |"
         )
     print()
     for key, timer in timers.items():

@@ -1,10 +1,12 @@
 """Head outputs -> candidate boxes and scores, and pysot's penalised best-candidate selection.
 
-Everything runs in torch on the model's device, so a CUDA tracker moves one small packed tensor to
-the host per search instead of the whole response. The arithmetic mirrors pysot's dtypes on purpose:
-box decoding and softmax in float32 (pysot decodes on the float32 numpy view of the network output),
-penalties and the cosine window in float64 (pysot mixes the float32 arrays with float64 state, which
-promotes). That is what keeps boxes within ~1e-4 px of pysot rather than ~1e-2.
+This runs in NumPy on the host for every device. The maps are tiny (NanoTrack: 16 x 16 points;
+SiamRPN++: 5 x 25 x 25 anchors, 75 KB of float32), so on a GPU one copy of ``cls`` + ``loc`` costs
+what copying a packed best candidate did, and on a CPU some twenty NumPy calls take a fraction of
+what twenty PyTorch operators on the same arrays take in dispatch alone (``docs/speed.md``). It is
+also pysot's own arithmetic: pysot decodes on the float32 NumPy view of the network output, and
+mixing those float32 arrays with its float64 state promotes the penalties and the cosine window to
+float64. Keeping those dtypes is what holds boxes within ~1e-4 px of pysot rather than ~1e-2.
 
 Layouts (see ``models.base.HeadOutput``): anchor heads put background logits in channels ``0..A-1``
 and foreground in ``A..2A-1``, loc as dx/dy/dw/dh groups of ``A``; all flattening is anchor-major,
@@ -16,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 __all__ = [
     "Candidate",
@@ -26,49 +26,68 @@ __all__ = [
     "decode_point",
     "grid_shift",
     "select_best",
-    "unpack_candidate",
 ]
 
 
 @dataclass(frozen=True)
 class Decoded:
-    """Flat candidates of one search crop (all on the model's device).
+    """Flat candidates of one search crop.
 
     score: ``(K,)`` float32 foreground probability.
     boxes: ``(4, K)`` float32 ``cx, cy, w, h`` in search-crop pixels relative to the crop centre.
     response: ``(N, N)`` float32 score map (max over anchors) for visualisation.
     """
 
-    score: torch.Tensor
-    boxes: torch.Tensor
-    response: torch.Tensor
+    score: np.ndarray
+    boxes: np.ndarray
+    response: np.ndarray
 
 
-def decode_anchor(cls: torch.Tensor, loc: torch.Tensor, anchors: torch.Tensor) -> Decoded:
+def _two_class_softmax(background: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """Foreground probability of a 2-way softmax, computed as ``torch.softmax`` does (max
+    subtracted, float32), so scores equal pysot's to float32 round-off."""
+    top = np.maximum(background, foreground)
+    e_bg = np.exp(background - top)
+    e_fg = np.exp(foreground - top)
+    out: np.ndarray = e_fg / (e_bg + e_fg)
+    return out
+
+
+def _maps(cls: np.ndarray, loc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batch item 0 of ``(B, C, N, N)`` outputs as float32 ``(C, N * N)`` rows."""
+    c = np.asarray(cls[0], dtype=np.float32)
+    d = np.asarray(loc[0], dtype=np.float32)
+    return c.reshape(c.shape[0], -1), d.reshape(d.shape[0], -1)
+
+
+def decode_anchor(cls: np.ndarray, loc: np.ndarray, anchors: np.ndarray) -> Decoded:
     """pysot ``_convert_score`` + ``_convert_bbox`` for one crop (batch index 0).
 
-    ``anchors``: ``(K, 4)`` float32 ``cx, cy, w, h`` from :func:`core.anchors.generate_anchors`.
+    ``cls`` ``(B, 2A, N, N)``, ``loc`` ``(B, 4A, N, N)``; ``anchors``: ``(A * N * N, 4)`` float32
+    ``cx, cy, w, h`` from :func:`core.anchors.generate_anchors`.
     """
-    cls = cls[:1].float()
-    loc = loc[:1].float()
     n = cls.shape[-1]
     a = cls.shape[1] // 2
-    score = F.softmax(cls.permute(1, 2, 3, 0).reshape(2, -1).permute(1, 0), dim=1)[:, 1]
-    delta = loc.permute(1, 2, 3, 0).reshape(4, -1)
-    boxes = torch.stack(
+    c, d = _maps(cls, loc)
+    # (2A, NN) -> (2, A*NN): row 0 background, row 1 foreground, anchor-major like the anchors
+    logits = c.reshape(2, -1)
+    score = _two_class_softmax(logits[0], logits[1])
+    delta = d.reshape(4, -1)
+    aw, ah = anchors[:, 2], anchors[:, 3]
+    boxes = np.stack(
         [
-            delta[0] * anchors[:, 2] + anchors[:, 0],
-            delta[1] * anchors[:, 3] + anchors[:, 1],
-            torch.exp(delta[2]) * anchors[:, 2],
-            torch.exp(delta[3]) * anchors[:, 3],
+            delta[0] * aw + anchors[:, 0],
+            delta[1] * ah + anchors[:, 1],
+            np.exp(delta[2]) * aw,
+            np.exp(delta[3]) * ah,
         ]
     )
-    response = score.reshape(a, n, n).amax(0)
+    response = score.reshape(a, n, n).max(0)
     return Decoded(score=score, boxes=boxes, response=response)
 
 
 def decode_point(
-    cls: torch.Tensor, loc: torch.Tensor, points: torch.Tensor, activation: str = "softmax"
+    cls: np.ndarray, loc: np.ndarray, points: np.ndarray, activation: str = "softmax"
 ) -> Decoded:
     """Anchor-free decoding (SiamBAN / NanoTrack): one candidate per score-map point.
 
@@ -77,22 +96,24 @@ def decode_point(
     pixels, so the box is ``(px - l, py - t, px + r, py + b)``. Kept separate and small so it can be
     checked against a reference implementation on its own.
     """
-    cls = cls[:1].float()
-    loc = loc[:1].float()
     n = cls.shape[-1]
+    c, d = _maps(cls, loc)
     if activation == "softmax":
-        flat = cls.permute(1, 2, 3, 0).reshape(cls.shape[1], -1).permute(1, 0)
-        score = F.softmax(flat, dim=1)[:, -1]
+        if c.shape[0] == 2:
+            score = _two_class_softmax(c[0], c[1])
+        else:
+            e = np.exp(c - c.max(0))
+            score = e[-1] / e.sum(0)
     elif activation == "sigmoid":
-        score = torch.sigmoid(cls[0, -1].reshape(-1))
+        score = 1.0 / (1.0 + np.exp(-c[-1]))
     else:
         raise ValueError(f"unknown score activation {activation!r}")
-    delta = loc.permute(1, 2, 3, 0).reshape(4, -1)
-    x1 = points[:, 0] - delta[0]
-    y1 = points[:, 1] - delta[1]
-    x2 = points[:, 0] + delta[2]
-    y2 = points[:, 1] + delta[3]
-    boxes = torch.stack([(x1 + x2) * 0.5, (y1 + y2) * 0.5, x2 - x1, y2 - y1])
+    px, py = points[:, 0], points[:, 1]
+    x1 = px - d[0]
+    y1 = py - d[1]
+    x2 = px + d[2]
+    y2 = py + d[3]
+    boxes = np.stack([(x1 + x2) * np.float32(0.5), (y1 + y2) * np.float32(0.5), x2 - x1, y2 - y1])
     return Decoded(score=score, boxes=boxes, response=score.reshape(n, n))
 
 
@@ -121,61 +142,24 @@ def grid_shift(score_size: int, stride: int, instance_size: int, exemplar_size: 
     return float(centred_origin + (score_size // 2) * stride)
 
 
-def _change(r: torch.Tensor) -> torch.Tensor:
-    return torch.maximum(r, 1.0 / r)
+def _change(r: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.maximum(r, 1.0 / r)
+    return out
 
 
-def _sz(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    pad = (w + h) * 0.5
-    return torch.sqrt((w + pad) * (h + pad))
-
-
-def select_best(
-    decoded: Decoded,
-    target_wh: tuple[float, float],
-    scale_z: float,
-    penalty_k: float,
-    window: torch.Tensor,
-    window_influence: float,
-    reference_sz: float | None = None,
-) -> torch.Tensor:
-    """pysot's scale/ratio penalty, cosine window and argmax; returns one packed float64 tensor.
-
-    ``target_wh``: the current target size in image pixels and ``scale_z`` the image-to-crop scale
-    (kept apart because pysot computes the aspect ratio on the unscaled size). ``window``:
-    ``(K,)`` float64. The packed layout is read back on the host by :func:`unpack_candidate` --
-    one device-to-host copy per search. ``reference_sz`` overrides the padded target size the
-    scale penalty compares with (only ``opencv_compat`` uses it, to reproduce an OpenCV bug).
-    """
-    w, h = decoded.boxes[2], decoded.boxes[3]
-    sw, sh = float(target_wh[0]), float(target_wh[1])
-    tw, th = sw * scale_z, sh * scale_z
-    target_sz = float(np.sqrt((tw + (tw + th) * 0.5) * (th + (tw + th) * 0.5)))
-    if reference_sz is not None:
-        target_sz = float(reference_sz)
-    s_c = _change(_sz(w, h).double() / target_sz)
-    r_c = _change((sw / sh) / (w / h).double())
-    penalty = torch.exp(-(r_c * s_c - 1.0) * penalty_k)
-    pscore = penalty * decoded.score.double()
-    pscore = pscore * (1.0 - window_influence) + window * window_influence
-    best = torch.argmax(pscore)
-    head = torch.stack(
-        [
-            best.double(),
-            decoded.score[best].double(),
-            penalty[best],
-            pscore[best],
-        ]
-    )
-    return torch.cat([head, decoded.boxes[:, best].double(), decoded.response.double().flatten()])
+def _sz(w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    pad = (w + h) * np.float32(0.5)
+    out: np.ndarray = np.sqrt((w + pad) * (h + pad))
+    return out
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """The selected candidate of one search, on the host.
+    """The selected candidate of one search.
 
     box: ``cx, cy, w, h`` in search-crop pixels relative to the crop centre (float32 values held
     in float64). score: raw foreground score (a float32 value). penalty: float64 shape penalty.
+    response: the ``(N, N)`` float32 score map.
     """
 
     index: int
@@ -186,14 +170,41 @@ class Candidate:
     response: np.ndarray
 
 
-def unpack_candidate(packed: np.ndarray) -> Candidate:
-    """Inverse of :func:`select_best`'s packing (``packed`` already on the host)."""
-    n = int(round(np.sqrt(packed.size - 8)))
+def select_best(
+    decoded: Decoded,
+    target_wh: tuple[float, float],
+    scale_z: float,
+    penalty_k: float,
+    window: np.ndarray,
+    window_influence: float,
+    reference_sz: float | None = None,
+) -> Candidate:
+    """pysot's scale/ratio penalty, cosine window and argmax.
+
+    ``target_wh``: the current target size in image pixels and ``scale_z`` the image-to-crop scale
+    (kept apart because pysot computes the aspect ratio on the unscaled size). ``window``:
+    ``(K,)`` float64. ``reference_sz`` overrides the padded target size the scale penalty
+    compares with (only ``opencv_compat`` uses it, to reproduce an OpenCV bug).
+    """
+    w, h = decoded.boxes[2], decoded.boxes[3]
+    sw, sh = float(target_wh[0]), float(target_wh[1])
+    if reference_sz is None:
+        tw, th = sw * scale_z, sh * scale_z
+        target_sz = float(np.sqrt((tw + (tw + th) * 0.5) * (th + (tw + th) * 0.5)))
+    else:
+        target_sz = float(reference_sz)
+    s_c = _change(_sz(w, h).astype(np.float64) / target_sz)
+    r_c = _change((sw / sh) / (w / h).astype(np.float64))
+    penalty = np.exp(-(r_c * s_c - 1.0) * penalty_k)
+    pscore = penalty * decoded.score
+    pscore *= 1.0 - window_influence
+    pscore += window * window_influence
+    best = int(np.argmax(pscore))
     return Candidate(
-        index=int(packed[0]),
-        score=float(packed[1]),
-        penalty=float(packed[2]),
-        pscore=float(packed[3]),
-        box=packed[4:8].copy(),
-        response=packed[8:].reshape(n, n).astype(np.float32),
+        index=best,
+        score=float(decoded.score[best]),
+        penalty=float(penalty[best]),
+        pscore=float(pscore[best]),
+        box=decoded.boxes[:, best].astype(np.float64),
+        response=decoded.response,
     )

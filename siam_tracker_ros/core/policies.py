@@ -44,18 +44,24 @@ def peak_to_sidelobe(response: np.ndarray, exclude: int = 2, window: int | None 
     comparable with the thresholds calibrated there.
     """
     r = np.asarray(response, dtype=np.float64)
-    iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
+    peak = int(np.argmax(r))
+    iy, ix = divmod(peak, r.shape[1])
     if window is not None and window < max(r.shape):
         y0 = int(min(max(iy - window // 2, 0), max(r.shape[0] - window, 0)))
         x0 = int(min(max(ix - window // 2, 0), max(r.shape[1] - window, 0)))
         r = r[y0 : y0 + window, x0 : x0 + window]
         iy, ix = iy - y0, ix - x0
-    side = np.ones(r.shape, dtype=bool)
-    side[max(iy - exclude, 0) : iy + exclude + 1, max(ix - exclude, 0) : ix + exclude + 1] = False
-    lobe = r[side]
-    if lobe.size < 2:
+    # side-lobe mean and std from sums: all cells minus the excluded square (this runs every
+    # frame; a boolean mask costs several times more NumPy calls)
+    core = r[max(iy - exclude, 0) : iy + exclude + 1, max(ix - exclude, 0) : ix + exclude + 1]
+    count = r.size - core.size
+    if count < 2:
         return 0.0
-    return float((r[iy, ix] - lobe.mean()) / (lobe.std() + 1e-6))
+    total = float(r.sum()) - float(core.sum())
+    squares = float(np.vdot(r, r)) - float(np.vdot(core, core))
+    mean = total / count
+    std = math.sqrt(max(squares / count - mean * mean, 0.0))
+    return float((r[iy, ix] - mean) / (std + 1e-6))
 
 
 def valid_instance_size(size: float, exemplar_size: int, stride: int) -> int:

@@ -7,8 +7,8 @@ family only decides the network and, through ``model.head_type``, which decoder 
 into boxes.
 
 Device handling: crops are cut on the host (a 255x255 ``cv2.resize`` is far cheaper than moving the
-frame), uploaded as uint8, and everything after that -- network, decoding, penalties, argmax --
-stays on the device; one packed tensor (best candidate plus the response map) comes back per search.
+frame) and uploaded as uint8; the network runs on the device, and its small ``cls`` / ``loc`` maps
+come back in one copy per search, to be decoded in NumPy (see :mod:`core.decoding` for why).
 CUDA can run under autocast (fp16/bf16) with channels_last; the CPU path is float32 so it matches
 pysot.
 """
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -37,7 +38,6 @@ from siam_tracker_ros.core.decoding import (
     decode_point,
     grid_shift,
     select_best,
-    unpack_candidate,
 )
 from siam_tracker_ros.core.geometry import (
     clip_box_cxcywh,
@@ -115,7 +115,7 @@ class Tracker:
         self.adaptive = AdaptiveSearchPolicy(mech.adaptive_search)
         self.one_more = OneMoreSearchPolicy(mech.one_more_search)
         self.lost_state = LostStatePolicy(mech.lost_state)
-        self._grids: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._grids: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.reset()
 
     # ------------------------------------------------------------------ construction helpers
@@ -176,6 +176,8 @@ class Tracker:
         self.size = np.zeros(2)
         self.channel_average = np.zeros(3)
         self._kernels: Kernels | None = None
+        #: first-frame classification kernels as flat host vectors with their norms (appearance)
+        self._appearance_refs: list[tuple[np.ndarray, float]] = []
         self._last_motion = np.zeros(2)
         self._confident = np.zeros(4)  # cx, cy, w, h of the last confident state
         self.online.reset(None)
@@ -201,12 +203,14 @@ class Tracker:
 
     def _to_tensor(self, patch: np.ndarray) -> torch.Tensor:
         if self.device.type == "cpu":
-            # one NumPy cast pass (4x cheaper than torch's permute + float + contiguous here);
-            # also copies, so read-only buffers are fine. HWC float permuted to 1x3xHxW *is*
-            # the channels_last layout, the transposed cast the contiguous one.
+            # HWC float permuted to 1x3xHxW *is* the channels_last layout: one cast pass. The
+            # contiguous NCHW crop ONNX Runtime needs: OpenCV's plane split, then one cast of
+            # the uint8 planes (2.3x cheaper than a transposing NumPy cast, docs/speed.md). Both
+            # copy, so read-only buffers are fine.
             if self._channels_last:
                 return torch.from_numpy(patch.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
-            return torch.from_numpy(patch.transpose(2, 0, 1).astype(np.float32)[None])
+            planes = np.stack(cv2.split(patch)) if patch.shape[2] > 1 else patch.transpose(2, 0, 1)
+            return torch.from_numpy(planes.astype(np.float32)[None])
         if not patch.flags.writeable:  # e.g. a read-only ROS buffer viewed without copying
             patch = patch.copy()
         t = torch.from_numpy(patch).to(self.device, non_blocking=True)
@@ -222,7 +226,7 @@ class Tracker:
 
     def _grid(
         self, score_size: int, maps: int, instance_size: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Anchors/points (centred on the crop at any crop size, see :func:`grid_shift`) and the
         cosine window for a score map, cached per size."""
         key = (score_size, maps, instance_size)
@@ -243,10 +247,7 @@ class Tracker:
             window = cosine_window(score_size, maps)
             if self.config.window_exponent != 1.0:
                 window = window**self.config.window_exponent
-            self._grids[key] = (
-                torch.from_numpy(grid).to(self.device),
-                torch.from_numpy(window).to(self.device),
-            )
+            self._grids[key] = (grid, window)
         return self._grids[key]
 
     def _search_sizes(self, s_z: float, instance_size: int) -> tuple[float, int]:
@@ -296,15 +297,15 @@ class Tracker:
         with self._autocast():
             xf = self.model.search_features(x)
             out = self.model.head(xf, self.online.kernels())
-        n = out.cls.shape[-1]
+        cls, loc = _head_to_host(out.cls, out.loc)  # the one device->host sync
+        n = cls.shape[-1]
         if self.head_type == "anchor":
-            maps = out.cls.shape[1] // 2
-            anchors, window = self._grid(n, maps, instance_size)
-            decoded = decode_anchor(out.cls, out.loc, anchors)
+            anchors, window = self._grid(n, cls.shape[1] // 2, instance_size)
+            decoded = decode_anchor(cls, loc, anchors)
         else:
             points, window = self._grid(n, 1, instance_size)
-            decoded = decode_point(out.cls, out.loc, points, self.config.point.score_activation)
-        packed = select_best(
+            decoded = decode_point(cls, loc, points, self.config.point.score_activation)
+        cand = select_best(
             decoded,
             (float(self.size[0]), float(self.size[1])),
             scale_z,
@@ -313,7 +314,6 @@ class Tracker:
             window_influence,
             reference_sz=self._opencv_reference_sz() if self.config.opencv_compat else None,
         )
-        cand = unpack_candidate(packed.cpu().numpy())  # the one device->host sync
         return _Search(np.asarray(center, np.float64), crop_size, instance_size, cand, xf)
 
     # ------------------------------------------------------------------ API
@@ -341,6 +341,10 @@ class Tracker:
         with torch.inference_mode(), self._autocast():
             kernels = self.model.make_kernels(self.model.template_features(self._to_tensor(z_crop)))
         self._kernels = kernels
+        self._appearance_refs = [
+            (ref := k.detach().float().cpu().numpy().ravel(), float(np.sqrt(np.dot(ref, ref))))
+            for k in kernels.cls
+        ]
         self.online.reset(kernels)
         self.lost_state.reset()
         self._confident = np.array([*self.center_pos, *self.size])
@@ -469,16 +473,20 @@ class Tracker:
 
     def _appearance(self, search: _Search, cx: float, cy: float, w: float, h: float) -> float:
         """Cosine similarity between the classification kernel pooled at the predicted box and
-        the first frame's (mean over kernel levels): does the box still look like the target?"""
-        assert self._kernels is not None
+        the first frame's (mean over kernel levels): does the box still look like the target?
+
+        In NumPy on the host (the kernels are a few KB): this runs every frame, and the first
+        frame's vectors and norms are prepared once in :meth:`init`."""
         roi = self._search_roi(search, cx, cy, w, h)
         with self._autocast():
             pooled = self.model.pool_cls_kernel(search.features, roi)
-        sims = [
-            torch.nn.functional.cosine_similarity(p.float().flatten(), f.float().flatten(), dim=0)
-            for p, f in zip(pooled, self._kernels.cls, strict=True)
-        ]
-        return float(torch.stack(sims).mean())
+        sims = []
+        for p, (ref, ref_norm) in zip(pooled, self._appearance_refs, strict=True):
+            vec = p.detach().float().cpu().numpy().ravel()
+            # torch.cosine_similarity's definition: x.y / max(|x| |y|, eps)
+            denom = max(float(np.sqrt(np.dot(vec, vec))) * ref_norm, 1e-8)
+            sims.append(float(np.dot(vec, ref)) / denom)
+        return float(np.mean(sims))
 
     def __repr__(self) -> str:
         return (
@@ -501,6 +509,16 @@ class Tracker:
             "online_updates": self.online.updates,
             "frame_index": self.frame_index,
         }
+
+
+def _head_to_host(cls: torch.Tensor, loc: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Batch item 0 of the head's maps as float32 NumPy arrays; one copy from a GPU."""
+    cls, loc = cls[:1].float(), loc[:1].float()
+    if cls.device.type == "cpu":
+        return cls.numpy(), loc.numpy()
+    flat = torch.cat([cls.flatten(), loc.flatten()]).cpu().numpy()
+    split = cls.numel()
+    return flat[:split].reshape(cls.shape), flat[split:].reshape(loc.shape)
 
 
 def _with_runtime(config: TrackerConfig, runtime: str | None) -> TrackerConfig:

@@ -130,6 +130,13 @@ def test_subwindow_padding_uses_truncated_mean() -> None:
     exp[...] = [100, 3, 255]
     exp[: 20 - y0, : 30 - x0] = img[y0:, x0:]
     np.testing.assert_array_equal(br, exp)
+    # a crop larger than the frame: padding on all four sides at once
+    big = get_subwindow(img, (15.0, 10.0), 50, 50, avg)
+    x0, y0 = subwindow_origin(15.0, 50), subwindow_origin(10.0, 50)
+    exp = np.empty((50, 50, 3), np.uint8)
+    exp[...] = [100, 3, 255]
+    exp[-y0 : -y0 + 20, -x0 : -x0 + 30] = img
+    np.testing.assert_array_equal(big, exp)
 
 
 def test_subwindow_resizes_only_when_sizes_differ() -> None:

@@ -103,6 +103,34 @@ def test_peak_to_sidelobe_separates_a_peak_from_a_flat_map() -> None:
     assert peak_to_sidelobe(np.zeros((16, 16))) == 0.0
 
 
+def _psr_by_mask(r: np.ndarray, exclude: int = 2, window: int | None = None) -> float:
+    """The definition, written the obvious way: side lobe = the cells outside the square."""
+    r = r.astype(np.float64)
+    iy, ix = np.unravel_index(int(np.argmax(r)), r.shape)
+    if window is not None and window < max(r.shape):
+        y0 = min(max(iy - window // 2, 0), r.shape[0] - window)
+        x0 = min(max(ix - window // 2, 0), r.shape[1] - window)
+        r, iy, ix = r[y0 : y0 + window, x0 : x0 + window], iy - y0, ix - x0
+    side = np.ones(r.shape, dtype=bool)
+    side[max(iy - exclude, 0) : iy + exclude + 1, max(ix - exclude, 0) : ix + exclude + 1] = False
+    return float((r[iy, ix] - r[side].mean()) / (r[side].std() + 1e-6))
+
+
+@pytest.mark.parametrize(("side", "window"), [(16, None), (23, 16), (33, 16), (16, 16), (7, None)])
+def test_peak_to_sidelobe_equals_its_definition(side: int, window: int | None) -> None:
+    """The per-frame version works from sums (fewer NumPy calls); the value must not change,
+    also with the peak at a border or corner (clipped exclusion square and window)."""
+    rng = np.random.default_rng(side)
+    for trial in range(40):
+        r = rng.random((side, side)).astype(np.float32) ** 3
+        if trial % 4 == 1:
+            r[0, side - 1] = 2.0  # corner peak
+        elif trial % 4 == 2:
+            r[side // 2, 0] = 2.0  # edge peak
+        want = _psr_by_mask(r, window=window)
+        assert peak_to_sidelobe(r, window=window) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
 def test_combined_presence_is_a_probability_that_needs_appearance() -> None:
     policy = LostStatePolicy(LostStateConfig(enabled=True, presence="combined"))
     yy, xx = np.mgrid[:16, :16]
@@ -148,3 +176,37 @@ def test_keep_tracking_flags_lost_but_follows_the_best_candidate() -> None:
     assert set(model.search_sizes) == {255}
     xs = [r.box[0] for r in results]
     assert all(b > a for a, b in zip(xs, xs[1:], strict=False))  # dx > 0: moves every frame
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_appearance_is_the_cosine_similarity_of_pooled_kernels(runtime: str) -> None:
+    """The per-frame appearance cue (computed on the host from vectors prepared at init) equals
+    ``torch.cosine_similarity`` of the kernel pooled at a box and the first frame's kernel."""
+    from core_fakes import textured_sequence
+
+    from siam_tracker_ros.core.defaults import load_tracker
+
+    tracker = load_tracker(runtime=runtime)  # the bundled model, no ../shared needed
+    frames, gt = textured_sequence(n_frames=3)
+    tracker.init(frames[0], gt[0])
+    cfg = tracker.config
+    s_z = tracker._template_extent()
+    with torch.inference_mode():
+        search = tracker._search(
+            frames[1], tracker.center_pos, cfg.instance_size, s_z, 127 / s_z, cfg.window_influence
+        )
+    assert tracker._kernels is not None
+    cx, cy = gt[1, :2] + gt[1, 2:] / 2
+    values = []
+    for box in ((cx, cy, gt[1, 2], gt[1, 3]), (cx + 60, cy - 40, 30.0, 90.0)):
+        with torch.inference_mode():
+            roi = tracker._search_roi(search, *box)
+            pooled = tracker.model.pool_cls_kernel(search.features, roi)
+        sims = [
+            torch.cosine_similarity(p.flatten(), k.flatten(), dim=0)
+            for p, k in zip(pooled, tracker._kernels.cls, strict=True)
+        ]
+        want = float(torch.stack(sims).mean())
+        values.append(tracker._appearance(search, *box))
+        assert values[-1] == pytest.approx(want, abs=1e-5)
+    assert values[0] > values[1]  # the target looks more like the target than a box beside it

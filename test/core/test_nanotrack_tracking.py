@@ -37,7 +37,7 @@ from conftest import ROOT, shared_path
 
 from siam_tracker_ros.core.anchors import cosine_window, generate_points
 from siam_tracker_ros.core.config import MechanismsConfig
-from siam_tracker_ros.core.decoding import decode_point, select_best, unpack_candidate
+from siam_tracker_ros.core.decoding import decode_point, select_best
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.models.nanotrack import NanoTrack, point_offsets
 
@@ -97,13 +97,8 @@ def test_point_decoder_equals_nanotrack_postprocessing(n: int) -> None:
         size_wh = rng.uniform(10, 120, 2)
         scale_z = float(rng.uniform(0.5, 3))
         k, wi = float(rng.uniform(0, 0.3)), float(rng.uniform(0, 0.6))
-        decoded = decode_point(
-            torch.from_numpy(cls), torch.from_numpy(loc), torch.from_numpy(generate_points(16, n))
-        )
-        window = torch.from_numpy(cosine_window(n))
-        cand = unpack_candidate(
-            select_best(decoded, (size_wh[0], size_wh[1]), scale_z, k, window, wi).numpy()
-        )
+        decoded = decode_point(cls, loc, generate_points(16, n))
+        cand = select_best(decoded, (size_wh[0], size_wh[1]), scale_z, k, cosine_window(n), wi)
         best, score, penalty, box = nanotrack_select(cls[0], loc[0], size_wh, scale_z, k, wi)
         assert cand.index == best, trial
         assert cand.score == pytest.approx(score, rel=1e-6, abs=1e-7)
@@ -406,9 +401,8 @@ def test_larger_search_crops_decode_to_the_same_box(version: int) -> None:
             out = model.head(model.search_features(blob(crop)), kernels)
             n = out.cls.shape[-1]
             assert n == (size - 255) // 16 + (16 if version == 2 else 15)
-            decoded = decode_point(out.cls, out.loc, torch.from_numpy(generate_points(16, n)))
-            window = torch.from_numpy(cosine_window(n))
-            packed = select_best(decoded, (w, h), 127 / s_z, 0.15, window, 0.0)
-            boxes[size] = unpack_candidate(packed.numpy()).box
+            decoded = decode_point(out.cls.numpy(), out.loc.numpy(), generate_points(16, n))
+            cand = select_best(decoded, (w, h), 127 / s_z, 0.15, cosine_window(n), 0.0)
+            boxes[size] = cand.box
     for size in (351, 383):
         np.testing.assert_allclose(boxes[size], boxes[255], atol=3.0, err_msg=str(size))
