@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end latency of the ROS pipeline: image stamp -> Detection2D received, p50/p95.
 
-    .venv/bin/python bench/bench_latency.py                 # 30 and 60 Hz, 640x480, NanoTrack v2
+    .venv/bin/python bench/bench_latency.py     # 30 and 60 Hz, 640x480, the bundled model
     .venv/bin/python bench/bench_latency.py --rates 30 --seconds 10 --device cuda
 
 ``replay_node`` publishes a synthetic 640x480 bgr8 sequence (a textured target moving over a
@@ -109,6 +109,9 @@ def _inside(args: argparse.Namespace) -> int:
             lat = np.array([d["received_ns"] - d["stamp_ns"] for d in res.detections]) / 1e6
             proc = np.array([s["processing_ms"] for s in res.statuses])
             last = res.statuses[-1] if res.statuses else {}
+            # the node process's own peak resident memory, from its /diagnostics
+            peaks = [float(d["values"]["peak_rss_mib"]) for d in res.diagnostics
+                     if "peak_rss_mib" in d["values"]]
             rows.append({
                 "rate_hz": rate, "frames": len(res.stamps), "detections": len(res.detections),
                 "dropped": last.get("frames_dropped", 0),
@@ -117,15 +120,16 @@ def _inside(args: argparse.Namespace) -> int:
                 "max_ms": float(lat.max()) if lat.size else float("nan"),
                 "step_ms": float(proc.mean()) if proc.size else float("nan"),
                 "out_hz": len(res.detections) / args.seconds,
+                "node_peak_rss_mib": max(peaks) if peaks else float("nan"),
             })
     print(f"tracker_node latency, image stamp -> Detection2D received ({w}x{h} bgr8, "
           f"{args.device}, {args.threads} torch thread(s), {args.reliability} camera QoS)")
     print(f"{'input Hz':>8} {'frames':>7} {'dets':>6} {'dropped':>8} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'max ms':>8} {'step ms':>8} {'out Hz':>7}")
+          f"{'p95 ms':>8} {'max ms':>8} {'step ms':>8} {'out Hz':>7} {'node peak RSS':>14}")
     for r in rows:
         print(f"{r['rate_hz']:8.0f} {r['frames']:7d} {r['detections']:6d} {r['dropped']:8d} "
               f"{r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f} {r['step_ms']:8.1f} "
-              f"{r['out_hz']:7.1f}")
+              f"{r['out_hz']:7.1f} {r['node_peak_rss_mib']:10.0f} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0 if all(r["detections"] for r in rows) else 1

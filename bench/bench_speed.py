@@ -26,7 +26,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -272,19 +271,9 @@ def child_memory(key: str, args: argparse.Namespace) -> None:
     with opencv_threads(variant.cv2_threads):
         tracker = variant.build()
         time_steps(tracker, frames, box)
+    from siam_tracker_ros.process_memory import peak_rss_mib
+
     print(json.dumps({"key": key, "peak_rss_mib": peak_rss_mib()}))
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` would include the parent's,
-    since Linux keeps it across ``exec``)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure_memory(key: str, args: argparse.Namespace) -> float | None:

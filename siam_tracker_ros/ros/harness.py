@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -86,12 +87,15 @@ class Recorder:
     record_camera: bool = False
     debug_stamps: dict[str, list[int]] = field(default_factory=dict)
     camera_stamps: list[int] = field(default_factory=list)
+    #: /diagnostics statuses: name, level, message and the key/value pairs (strings)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         q = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
                        reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(Detection2D, "detection", self._on_det, q)
         self.node.create_subscription(TrackerStatus, "status", self._on_status, q)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, q)
         if self.record_camera:  # stamps only: lets a scenario know how far the replay has got
             self.node.create_subscription(
                 Image, "image", lambda m: self.camera_stamps.append(stamp_to_ns(m.header.stamp)),
@@ -122,6 +126,13 @@ class Recorder:
             "frames_processed": int(m.frames_processed), "frames_dropped": int(m.frames_dropped),
             "rate_hz": float(m.rate_hz)})
 
+    def _on_diagnostics(self, m: DiagnosticArray) -> None:
+        for s in m.status:
+            level = s.level[0] if isinstance(s.level, (bytes, bytearray)) else int(s.level)
+            self.diagnostics.append({
+                "received_ns": self._now(), "name": s.name, "level": level,
+                "message": s.message, "values": {kv.key: kv.value for kv in s.values}})
+
     def _on_image(self, topic: str, m: Image) -> None:
         stamp = stamp_to_ns(m.header.stamp)
         self.debug_stamps[topic].append(stamp)
@@ -138,6 +149,7 @@ class ScenarioResult:
     replay_log: str
     replay_rc: int | None
     debug_stamps: dict[str, list[int]]
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_stamps(path: Path) -> list[int]:
@@ -194,4 +206,4 @@ def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[
         recorder.detections, recorder.statuses,
         read_stamps(stamps_file) if stamps_file.exists() else [],
         tracker.output(), replay.output() if replay is not None else "", replay_rc,
-        recorder.debug_stamps)
+        recorder.debug_stamps, recorder.diagnostics)

@@ -36,6 +36,7 @@ from vision_msgs.msg import Detection2D
 
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.msg import InitTarget, TrackerStatus
+from siam_tracker_ros.process_memory import peak_rss_mib, rss_mib
 from siam_tracker_ros.ros import messages
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
 from siam_tracker_ros.ros.image_conversion import check_image, compressed_to_bgr, image_to_bgr
@@ -354,6 +355,7 @@ class TrackerNode(Node):
             "frames_processed": self._session.frames_processed,
             "frames_dropped": self._slot.dropped, "frames_malformed": self._frames_malformed,
             "tracker_errors": self._track_errors,
+            "rss_mib": rss_mib(), "peak_rss_mib": peak_rss_mib(),
         }
         self._pub_diag.publish(messages.diagnostics_msg(
             self.get_clock().now().to_msg(), f"{self.get_name()}: tracking", level, text,

@@ -144,6 +144,7 @@ def tracking(work: Path, config: str, weights: str) -> dict[str, Any]:
     return {"detections": res.detections, "statuses": res.statuses, "stamps": res.stamps,
             "boxes": boxes.tolist(), "init_frame": init_frame, "delay": delay,
             "debug_counts": {k: len(v) for k, v in res.debug_stamps.items()},
+            "diagnostics": res.diagnostics,
             "node_log": res.node_log, "replay_log": res.replay_log, "replay_rc": res.replay_rc}
 
 

@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("ros_scenarios.py")
 #: empty model.config / model.weights: the node's default, the bundled model, which ships with
 #: the package, so these tests run the real tracker on every machine (no ../shared needed)
-CONFIG = ""
-
-
-def _weights(required: bool) -> str:
-    return ""
+MODEL = ("", "")
 
 
 def _run(name: str, tmp_path: Path, *args: str, timeout: float = 90) -> dict[str, Any]:
@@ -59,9 +55,8 @@ def test_image_and_detection_between_two_processes(tmp_path: Path) -> None:
     assert det == {"id": "track-7", "cx": 12.5, "score": 0.875, "frame_id": "cam"}
 
 
-@pytest.mark.shared
 def test_stamped_init_on_older_frame_then_follows_target(tmp_path: Path) -> None:
-    r = _run("tracking", tmp_path, CONFIG, _weights(True))
+    r = _run("tracking", tmp_path, *MODEL)
     stamps, boxes, dets = r["stamps"], np.array(r["boxes"]), r["detections"]
     index = {s: i for i, s in enumerate(stamps)}
     assert len(stamps) == len(boxes), r["replay_log"]
@@ -80,11 +75,21 @@ def test_stamped_init_on_older_frame_then_follows_target(tmp_path: Path) -> None
     # Debug image and response map were published because someone subscribed.
     assert r["debug_counts"]["debug/image"] > 5 and r["debug_counts"]["debug/response"] > 5
     assert "tracking track-1" in r["node_log"]
+    # /diagnostics: the node's health once a second, ending OK while tracking, with its counters
+    # and this process's memory (the robot's monitoring reads them; bench/bench_latency.py too)
+    diags = [d for d in r["diagnostics"] if d["name"].endswith(": tracking")]
+    assert len(diags) >= 2, r["diagnostics"]
+    last = diags[-1]
+    assert (last["level"], last["message"]) == (0, "tracking"), last
+    values = last["values"]
+    assert values["state"] == "tracking" and values["track_id"] == "track-1"
+    assert int(values["frames_processed"]) >= len(dets) and int(values["frames_malformed"]) == 0
+    assert float(values["latency_p95_ms"]) >= float(values["latency_p50_ms"]) > 0
+    assert 100 < float(values["rss_mib"]) <= float(values["peak_rss_mib"]) < 64 * 1024
 
 
-@pytest.mark.shared
 def test_lost_stop_parameters_and_reinit_by_detection(tmp_path: Path) -> None:
-    r = _run("services", tmp_path, CONFIG, _weights(True))
+    r = _run("services", tmp_path, *MODEL)
     log, st, dets = r["log"], r["statuses"], r["detections"]
     assert "error" not in log, (log, r["node_log"][-3000:])
     stamps, boxes = r["stamps"], np.array(r["boxes"])
@@ -119,7 +124,7 @@ def test_lost_stop_parameters_and_reinit_by_detection(tmp_path: Path) -> None:
 
 
 def test_malformed_images_and_bad_boxes_warn_and_node_keeps_running(tmp_path: Path) -> None:
-    r = _run("malformed", tmp_path, CONFIG, _weights(False))
+    r = _run("malformed", tmp_path, *MODEL)
     log = r["node_log"]
     assert r["alive"], log[-3000:]
     for reason in ("non-finite", "init rejected", "step 100 is shorter", "unsupported image "
