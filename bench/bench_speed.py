@@ -9,6 +9,10 @@ not. Configurations are interleaved (repeat -> sequence -> configuration), so a 
 load hits all of them alike, and every ratio comes from this run. Peak memory is the peak RSS of
 a separate process per configuration that builds the tracker and tracks one sequence.
 
+Threads: OpenCV's peers use OpenCV's default (one thread per core); ours use ``--threads``
+(default 1, the library default). ``cv2.TrackerNano`` is also timed at 1 thread, so every row
+has a ratio to it at OpenCV's default and one to it at the row's own thread count.
+
     python bench/bench_speed.py                        # full table, markdown on stdout
     python bench/bench_speed.py --frames 60 --repeats 1 --no-memory   # quick look
 
@@ -209,11 +213,11 @@ def variants(threads: int, light: Path | None) -> list[Variant]:
 
 
 def load_frames(seq_dir: Path, max_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Decoded frames (up to ``max_frames``) and the first ground-truth box."""
+    """Decoded frames (up to ``max_frames``; 0 = all) and the first ground-truth box."""
     from siam_tracker_ros.evaluation.sequences import load_sequence
 
     seq = load_sequence(seq_dir)
-    n = min(len(seq), max_frames)
+    n = min(len(seq), max_frames) if max_frames > 0 else len(seq)
     return [seq.frame(i) for i in range(n)], seq.init_box
 
 
@@ -323,7 +327,13 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED / "data" / "sequences")
-    ap.add_argument("--frames", type=int, default=150, help="frames per sequence (default 150)")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="frames per sequence, from the first (default 0: all, i.e. the whole split, so the "
+        "mix of small and large targets is the split's own)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument(
         "--threads",
@@ -406,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"frames: {n_frames} tracked frames x {args.repeats} repeats from {len(seq_dirs)} "
-        f"sequences of {args.data} (first {args.frames} of each), decode excluded; "
+        f"sequences of {args.data} "
+        f"({f'first {args.frames} of each' if args.frames > 0 else 'every frame'}), "
+        "decode excluded; "
         f"our threads: {args.threads}\n"
     )
     print(

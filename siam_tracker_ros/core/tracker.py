@@ -79,6 +79,8 @@ class _Search:
     instance_size: int
     candidate: Candidate
     features: Features
+    #: the classification kernel last pooled from ``features``, and the box it was pooled at
+    pooled: tuple[tuple[float, float, float, float], list[torch.Tensor]] | None = None
 
 
 class Tracker:
@@ -464,12 +466,24 @@ class Tracker:
             device=self.device,
         )
 
+    def _pool(
+        self, search: _Search, cx: float, cy: float, w: float, h: float
+    ) -> list[torch.Tensor]:
+        """The classification kernel pooled from ``search``'s features at box ``cx, cy, w, h``.
+
+        Kept on the search: the appearance cue and the online update pool at the same box in
+        the same frame, so with both on the second one costs nothing."""
+        box = (float(cx), float(cy), float(w), float(h))
+        if search.pooled is None or search.pooled[0] != box:
+            roi = self._search_roi(search, *box)
+            with self._autocast():
+                search.pooled = (box, self.model.pool_cls_kernel(search.features, roi))
+        return search.pooled[1]
+
     def _online_update(self, search: _Search, cx: float, cy: float, w: float, h: float) -> None:
-        """Pool the new target appearance from this frame's search features (SiamMargin)."""
-        roi = self._search_roi(search, cx, cy, w, h)
-        with self._autocast():
-            new_cls = self.model.pool_cls_kernel(search.features, roi)
-        self.online.update(new_cls, search.candidate.score)
+        """Fold the target's new appearance, pooled from this frame's search features at the
+        tracked box, into the template (SiamMargin)."""
+        self.online.update(self._pool(search, cx, cy, w, h), search.candidate.score)
 
     def _appearance(self, search: _Search, cx: float, cy: float, w: float, h: float) -> float:
         """Cosine similarity between the classification kernel pooled at the predicted box and
@@ -477,10 +491,8 @@ class Tracker:
 
         In NumPy on the host (the kernels are a few KB): this runs every frame, and the first
         frame's vectors and norms are prepared once in :meth:`init`."""
-        roi = self._search_roi(search, cx, cy, w, h)
-        with self._autocast():
-            pooled = self.model.pool_cls_kernel(search.features, roi)
         sims = []
+        pooled = self._pool(search, cx, cy, w, h)
         for p, (ref, ref_norm) in zip(pooled, self._appearance_refs, strict=True):
             vec = p.detach().float().cpu().numpy().ravel()
             # torch.cosine_similarity's definition: x.y / max(|x| |y|, eps)

@@ -210,3 +210,35 @@ def test_appearance_is_the_cosine_similarity_of_pooled_kernels(runtime: str) -> 
         values.append(tracker._appearance(search, *box))
         assert values[-1] == pytest.approx(want, abs=1e-5)
     assert values[0] > values[1]  # the target looks more like the target than a box beside it
+
+
+def test_appearance_and_online_update_pool_the_kernel_once_per_frame() -> None:
+    """Both pool at the tracked box of the same frame; the second must reuse the first."""
+    import dataclasses
+
+    from core_fakes import textured_sequence
+
+    from siam_tracker_ros.core.defaults import load_tracker
+
+    base = load_tracker(runtime="torch")
+    mech = base.config.mechanisms
+    online = dataclasses.replace(mech.online_update, enabled=True, min_score=0.0)
+    config = dataclasses.replace(
+        base.config, mechanisms=dataclasses.replace(mech, online_update=online)
+    )
+    tracker = Tracker(base.model, config)
+    assert tracker.lost_state.uses_appearance
+    calls = []
+    pool = tracker.model.pool_cls_kernel
+
+    def counting(*args: object) -> list[torch.Tensor]:
+        calls.append(1)
+        return pool(*args)  # type: ignore[arg-type]
+
+    tracker.model.pool_cls_kernel = counting  # type: ignore[method-assign]
+    frames, gt = textured_sequence(n_frames=6)
+    tracker.init(frames[0], gt[0])
+    for frame in frames[1:]:
+        tracker.track(frame)
+    assert tracker.online.updates == len(frames) - 1
+    assert len(calls) == len(frames) - 1
