@@ -42,7 +42,9 @@ def _importable(venv_python: Path, module: str) -> bool:
 def _build(src: Path, venv: Path, name: str, inputs: list[Path], extra: list[str]) -> None:
     stamp = venv / f".siam_interfaces_{name}.sha256"
     digest = _inputs_hash(inputs + [Path(__file__)])
-    if stamp.exists() and stamp.read_text() == digest:
+    # up to date = same inputs AND the result still imports (something may have deleted it)
+    if stamp.exists() and stamp.read_text() == digest and _importable(venv / "bin" / "python",
+                                                                        f"{name}.msg"):
         print(f"[interfaces] {name}: up to date")
         return
     build = venv / "build" / name
@@ -100,9 +102,14 @@ def main() -> int:
     # rosidl writes an empty siam_tracker_ros/__init__.py into site-packages; removing it turns that
     # folder into a namespace portion, so the real (editable) package wins the import and extends
     # its __path__ to the generated msg module (see siam_tracker_ros/__init__.py).
-    stub = _site_packages(venv) / "siam_tracker_ros" / "__init__.py"
+    site = _site_packages(venv)
+    stub = site / "siam_tracker_ros" / "__init__.py"
     if stub.exists() and stub.stat().st_size == 0:
         stub.unlink()
+    # ...and its egg-info would be a second "siam_tracker_ros" distribution: the next
+    # `pip install -e .` uninstalls it first, and with it the whole generated msg folder
+    for egg in site.glob("siam_tracker_ros-*.egg-info"):
+        shutil.rmtree(egg) if egg.is_dir() else egg.unlink()
     check = "import vision_msgs.msg, siam_tracker_ros.msg as m; print(m.TrackerStatus.LOST)"
     res = subprocess.run([str(py), "-c", check], capture_output=True, text=True)
     if res.returncode != 0:
