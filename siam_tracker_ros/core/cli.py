@@ -68,11 +68,15 @@ def draw(frame: np.ndarray, box: np.ndarray, present: bool, score: float) -> np.
 def run_track(args: argparse.Namespace) -> int:
     import torch
 
-    from siam_tracker_ros.core.tracker import Tracker
+    from siam_tracker_ros.core.defaults import load_tracker
 
     torch.set_num_threads(args.threads)
-    tracker = Tracker.from_config(
-        args.config, weights=args.weights, device=args.device, runtime=args.runtime
+    tracker = load_tracker(
+        args.config,
+        args.weights,
+        device=args.device,
+        runtime=args.runtime,
+        cpu_threads=args.threads,
     )
     writer: cv2.VideoWriter | None = None
     n, elapsed = 0, 0.0
@@ -110,8 +114,13 @@ def run_track(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("track", help="track a target through a video or image folder")
-    p.add_argument("--config", required=True, help="YAML config (model + tracker)")
-    p.add_argument("--weights", default=None, help="weights file (overrides model.weights)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="model: a YAML config (model + tracker) or a self-describing checkpoint (.pt); "
+        "default: the bundled model",
+    )
+    p.add_argument("--weights", default=None, help="weights file for a YAML config")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="video file")
     src.add_argument("--images", help="folder of frames (sorted by name)")
@@ -119,7 +128,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help="annotated video to write (.mp4)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: config)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of the output video")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument(
+        "--threads", type=int, default=1, help="CPU threads (ONNX Runtime per run, and torch)"
+    )
     p.add_argument(
         "--runtime",
         choices=("torch", "onnxruntime"),

@@ -265,6 +265,11 @@ class TrackerConfig:
     #: network runtime: ``torch`` (eager PyTorch) or ``onnxruntime`` (the model exported to ONNX
     #: and run by ONNX Runtime, several times faster on CPU; see ``models/onnx_backend.py``)
     runtime: Literal["torch", "onnxruntime"] = "torch"
+    #: CPU threads of one ONNX Runtime graph run (0 = ``torch.get_num_threads()``). 1 by default:
+    #: a second thread speeds an idle 2-core machine up ~1.2x but collapses when another process
+    #: holds the core (``docs/speed.md``, *Threads*). PyTorch's own threads are process-wide
+    #: (``torch.set_num_threads``), not a tracker setting.
+    cpu_threads: int = 1
     #: colour order the network is fed: NanoTrack and pysot trained on ``bgr`` (OpenCV's frames);
     #: ``cv2.TrackerNano`` feeds ``rgb`` (``blobFromImage(swapRB=true)``)
     channel_order: Literal["bgr", "rgb"] = "bgr"
@@ -293,6 +298,7 @@ class TrackerConfig:
 
     def validate(self) -> None:
         _check(self.exemplar_size > 0, "exemplar_size", f"must be > 0, got {self.exemplar_size}")
+        _check(self.cpu_threads >= 0, "cpu_threads", f"must be >= 0, got {self.cpu_threads}")
         _check(
             self.instance_size >= self.exemplar_size,
             "instance_size",

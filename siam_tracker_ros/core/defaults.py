@@ -24,12 +24,14 @@ def load_tracker(
     weights: str | Path | None = None,
     device: str | None = None,
     runtime: str | None = None,
+    cpu_threads: int | None = None,
 ) -> Tracker:
     """Build a tracker from ``model``: a self-describing checkpoint (``.pt``), a model+tracker
     YAML (with ``weights`` overriding its ``model.weights``), or ``None``/``""`` for the bundled
     model. Missing files raise ``FileNotFoundError`` naming the path; a YAML that names no
     weights (and no ``weights`` given) raises ``ValueError`` rather than tracking on random
-    weights."""
+    weights. ``runtime`` / ``cpu_threads`` override the model's ``tracker.runtime`` /
+    ``tracker.cpu_threads``."""
     from siam_tracker_ros.core.tracker import Tracker
 
     if runtime is None and device is not None and str(device).startswith("cuda"):
@@ -42,11 +44,15 @@ def load_tracker(
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
         if weights:
             raise ValueError(f"{path} is a checkpoint with its own weights; pass no weights")
-        return Tracker.from_checkpoint(path, device=device, runtime=runtime)
+        return Tracker.from_checkpoint(
+            path, device=device, runtime=runtime, cpu_threads=cpu_threads
+        )
     if not weights:
         from siam_tracker_ros.core.config import load_config
 
         if not load_config(path).model.get("weights"):
             # a tracker on random weights "tracks" nothing: never build one silently
             raise ValueError(f"{path} names no model.weights; pass the weights file to use")
-    return Tracker.from_config(path, weights=weights, device=device, runtime=runtime)
+    return Tracker.from_config(
+        path, weights=weights, device=device, runtime=runtime, cpu_threads=cpu_threads
+    )

@@ -128,13 +128,15 @@ class Tracker:
         weights: str | Path | None = None,
         device: str | torch.device | None = None,
         runtime: str | None = None,
+        cpu_threads: int | None = None,
     ) -> Tracker:
         """Build the model named in a YAML config, load weights, wrap it.
 
         ``weights`` (any file ``models.checkpoint.load_state_dict_file`` reads: pysot / NanoTrack
         state dicts or our checkpoints) overrides ``model.weights`` from the config; a relative
         ``model.weights`` is resolved against the config file's folder first, then the cwd.
-        ``runtime`` (``"torch"`` / ``"onnxruntime"``) overrides ``tracker.runtime``.
+        ``runtime`` (``"torch"`` / ``"onnxruntime"``) overrides ``tracker.runtime``,
+        ``cpu_threads`` ``tracker.cpu_threads``.
         """
         from siam_tracker_ros.models.checkpoint import load_into, load_state_dict_file
         from siam_tracker_ros.models.registry import build_model
@@ -148,7 +150,7 @@ class Tracker:
                 weights = config_path.parent / weights
         if weights is not None:
             load_into(model, load_state_dict_file(weights))
-        return cls(model, _with_runtime(cfg.tracker, runtime), device=device)
+        return cls(model, _with_overrides(cfg.tracker, runtime, cpu_threads), device=device)
 
     @classmethod
     def from_checkpoint(
@@ -156,8 +158,10 @@ class Tracker:
         path: str | Path,
         device: str | torch.device | None = None,
         runtime: str | None = None,
+        cpu_threads: int | None = None,
     ) -> Tracker:
-        """Build from a checkpoint that carries its own config (``model`` + ``tracker``)."""
+        """Build from a checkpoint that carries its own config (``model`` + ``tracker``);
+        ``runtime`` and ``cpu_threads`` override its tracker settings as in :meth:`from_config`."""
         from siam_tracker_ros.models.checkpoint import load_checkpoint, load_into
         from siam_tracker_ros.models.registry import build_model
 
@@ -169,7 +173,7 @@ class Tracker:
         cfg = config_from_dict(config_dict)
         model = build_model(cfg.model)
         load_into(model, state_dict)
-        return cls(model, _with_runtime(cfg.tracker, runtime), device=device)
+        return cls(model, _with_overrides(cfg.tracker, runtime, cpu_threads), device=device)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -533,13 +537,19 @@ def _head_to_host(cls: torch.Tensor, loc: torch.Tensor) -> tuple[np.ndarray, np.
     return flat[:split].reshape(cls.shape), flat[split:].reshape(loc.shape)
 
 
-def _with_runtime(config: TrackerConfig, runtime: str | None) -> TrackerConfig:
-    """``config`` with ``runtime`` overridden (validated like the YAML key)."""
-    if runtime is None:
-        return config
-    if runtime not in ("torch", "onnxruntime"):
+def _with_overrides(
+    config: TrackerConfig, runtime: str | None, cpu_threads: int | None
+) -> TrackerConfig:
+    """``config`` with ``runtime`` / ``cpu_threads`` overridden where given (validated like the
+    YAML keys)."""
+    if runtime is not None and runtime not in ("torch", "onnxruntime"):
         raise ValueError(f"runtime must be 'torch' or 'onnxruntime', got {runtime!r}")
-    return dataclasses.replace(config, runtime=runtime)  # type: ignore[arg-type]
+    changes: dict[str, Any] = {}
+    if runtime is not None:
+        changes["runtime"] = runtime
+    if cpu_threads is not None:
+        changes["cpu_threads"] = cpu_threads
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def _onnxruntime_model(
@@ -551,7 +561,7 @@ def _onnxruntime_model(
     when enabled) get their sessions made and warmed now, so the first frames are not slow;
     other sizes (re-detection) are made on first use.
     """
-    from siam_tracker_ros.models.onnx_backend import OnnxRuntimeModel
+    from siam_tracker_ros.models.onnx_backend import OnnxRuntimeModel, OnnxRuntimeOptions
 
     if isinstance(model, OnnxRuntimeModel):
         return model
@@ -560,5 +570,9 @@ def _onnxruntime_model(
     if adaptive.enabled:
         sizes.append(max(config.instance_size, adaptive.large_instance_size))
     return OnnxRuntimeModel.from_model(
-        model, exemplar_size=config.exemplar_size, search_sizes=sizes, device=device
+        model,
+        exemplar_size=config.exemplar_size,
+        search_sizes=sizes,
+        options=OnnxRuntimeOptions(intra_op_threads=config.cpu_threads),
+        device=device,
     )

@@ -63,13 +63,14 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
 
     from siam_tracker_ros.core.defaults import load_tracker
 
-    if settings.model_num_threads > 0:
-        torch.set_num_threads(settings.model_num_threads)
+    threads = settings.model_num_threads if settings.model_num_threads > 0 else None
+    if threads is not None:
+        torch.set_num_threads(threads)
     checkpoint = resolve_path(settings.model_checkpoint)
     if checkpoint is not None:
-        return load_tracker(checkpoint, device=settings.model_device)
+        return load_tracker(checkpoint, device=settings.model_device, cpu_threads=threads)
     return load_tracker(resolve_path(settings.model_config), resolve_path(settings.model_weights),
-                        device=settings.model_device)
+                        device=settings.model_device, cpu_threads=threads)
 
 
 def decode_frame(frame: Frame) -> np.ndarray:

@@ -117,7 +117,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.device", "cpu", "Torch device for the network: cpu, cuda or cuda:N.",
               dynamic=False, pattern=r"cpu|cuda(:\d+)?|mps"),
     ParamSpec("model.num_threads", 0,
-              "torch intra-op threads for the network (0 = torch default).",
+              "CPU threads for the network: ONNX Runtime's per run and torch's (0 = defaults: "
+              "the model's tracker.cpu_threads, 1 for the bundled model, and torch's own).",
               dynamic=False, range=(0, 256)),
     ParamSpec("model.warmup", True,
               "Run one init+track on a blank image at start-up so the first real frame is not "

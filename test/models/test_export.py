@@ -218,6 +218,25 @@ def test_runtime_switch() -> None:
     assert TrackerConfig(runtime="onnxruntime").to_dict()["runtime"] == "onnxruntime"
 
 
+def test_cpu_threads_reach_the_onnx_runtime_sessions() -> None:
+    """``tracker.cpu_threads`` (YAML, ``load_tracker``, the node's ``model.num_threads``) is the
+    intra-op thread count of every ONNX Runtime session; default 1."""
+    from siam_tracker_ros.core.defaults import load_tracker
+
+    def session_threads(tracker: Tracker) -> set[int]:
+        assert isinstance(tracker.model, OnnxRuntimeModel)
+        sessions = tracker.model._sessions.values()
+        assert sessions
+        return {int(s.get_session_options().intra_op_num_threads) for s in sessions}
+
+    assert TrackerConfig().cpu_threads == 1
+    assert session_threads(load_tracker()) == {1}  # the bundled model: ONNX Runtime
+    tracker = load_tracker(cpu_threads=2)
+    assert tracker.config.cpu_threads == 2 and session_threads(tracker) == {2}
+    with pytest.raises(ValueError, match="cpu_threads"):
+        TrackerConfig(cpu_threads=-1)
+
+
 def _val_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
     from siam_tracker_ros.evaluation.sequences import load_sequence
 

@@ -137,3 +137,18 @@ def test_settings_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.output_min_score = 0.5  # type: ignore[misc]
     assert math.isclose(s.init_stamp_tolerance_ms, 20.0)
+
+
+def test_num_threads_sets_the_network_threads() -> None:
+    """``model.num_threads`` reaches ONNX Runtime (the bundled model's runtime), not only torch."""
+    import torch
+
+    from siam_tracker_ros.ros.node import build_tracker
+
+    before = torch.get_num_threads()
+    try:
+        tracker = build_tracker(NodeSettings.from_values({"model.num_threads": 2}))
+        assert tracker.config.cpu_threads == 2 and torch.get_num_threads() == 2
+        assert build_tracker(NodeSettings.from_values({})).config.cpu_threads == 1  # 0: default
+    finally:
+        torch.set_num_threads(before)
