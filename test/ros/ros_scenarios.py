@@ -283,6 +283,65 @@ def malformed(work: Path, config: str, weights: str) -> dict[str, Any]:
     return out
 
 
+def compressed(work: Path, config: str, weights: str) -> dict[str, Any]:
+    """``input.compressed``: JPEG frames on image/compressed are tracked; an empty and a corrupt
+    payload between them are warned about and dropped, and tracking goes on."""
+    from sensor_msgs.msg import CompressedImage
+
+    work.mkdir(parents=True, exist_ok=True)
+    frames, boxes = textured_target_frames(24)
+    rclpy.init()
+    node = rclpy.create_node("compressed_driver")
+    rec = Recorder(node)
+    pub = node.create_publisher(CompressedImage, "image/compressed", RELIABLE)
+    init_pub = node.create_publisher(InitTarget, "init_target", RELIABLE)
+    proc = NodeProcess("siam_tracker_ros.ros.node",
+                       node_args(config, weights, "input.compressed:=true",
+                                 "input.reliability:=reliable", "log.throttle_s:=0.0"),
+                       work / "node.log")
+    out: dict[str, Any] = {"stamps": []}
+
+    def spin(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.02)
+
+    def send(data: bytes, fmt: str = "jpeg") -> int:
+        stamp = node.get_clock().now().nanoseconds
+        pub.publish(CompressedImage(header=_hdr(stamp), format=fmt, data=data))
+        spin(0.08)
+        return stamp
+
+    def jpeg(i: int) -> bytes:
+        ok, buf = cv2.imencode(".jpg", frames[i], [cv2.IMWRITE_JPEG_QUALITY, 90])
+        assert ok
+        return buf.tobytes()
+
+    try:
+        if not wait_until(lambda: pub.get_subscription_count() > 0
+                          and init_pub.get_subscription_count() > 0, 60):
+            raise RuntimeError("tracker_node did not subscribe to image/compressed")
+        spin(0.5)
+        s0 = send(jpeg(0))
+        b = boxes[0]
+        init_pub.publish(InitTarget(header=_hdr(s0), x=b[0], y=b[1], width=b[2], height=b[3]))
+        spin(0.3)
+        for i in range(1, 12):
+            out["stamps"].append(send(jpeg(i)))
+        send(b"")                                    # empty payload
+        send(b"\xff\xd8 definitely not a JPEG")    # corrupt payload
+        for i in range(12, 24):
+            out["stamps"].append(send(jpeg(i)))
+        spin(1.0)
+        out["alive"] = proc.running()
+    finally:
+        proc.stop()
+        node.destroy_node()
+        rclpy.shutdown()
+    out.update(detections=rec.detections, boxes=boxes.tolist(), node_log=proc.output())
+    return out
+
+
 def set_param_sync(node: Node, name: str, value: Any) -> tuple[bool, str]:
     from rcl_interfaces.srv import SetParameters
 
@@ -305,7 +364,7 @@ def main() -> int:
     name, work = sys.argv[1], Path(sys.argv[2])
     work.mkdir(parents=True, exist_ok=True)
     fn = {"foundation": foundation, "tracking": tracking, "services": services,
-          "malformed": malformed}[name]
+          "malformed": malformed, "compressed": compressed}[name]
     result = fn(work, *sys.argv[3:])
     (work / "result.json").write_text(json.dumps(result))
     return 0

@@ -136,3 +136,18 @@ def test_malformed_images_and_bad_boxes_warn_and_node_keeps_running(tmp_path: Pa
     # Later good frames still get detections.
     later = set(r["good_stamps"][r["after_bad_start"]:])
     assert len(later & {d["stamp_ns"] for d in r["detections"]}) >= 5
+
+
+def test_compressed_input_is_tracked_and_bad_payloads_are_dropped(tmp_path: Path) -> None:
+    r = _run("compressed", tmp_path, *MODEL)
+    log = r["node_log"]
+    assert r["alive"], log[-3000:]
+    assert "dropping empty compressed image" in log, log[-3000:]
+    assert "cannot decode compressed image" in log, log[-3000:]
+    # every JPEG frame after the init (frames 1..23) was tracked, and on the target
+    stamps, boxes = r["stamps"], np.array(r["boxes"])
+    frame_of = {s: i + 1 for i, s in enumerate(stamps)}  # the empty/corrupt ones are not listed
+    dets = [d for d in r["detections"] if d["stamp_ns"] in frame_of]
+    assert len(dets) >= 0.9 * len(stamps), log[-3000:]
+    ious = [_iou(_det_box(d), boxes[frame_of[d["stamp_ns"]]]) for d in dets]
+    assert np.mean(np.array(ious) > 0.5) >= 0.9, ious
