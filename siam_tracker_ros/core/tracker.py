@@ -215,8 +215,7 @@ class Tracker:
             # copy, so read-only buffers are fine.
             if self._channels_last:
                 return torch.from_numpy(patch.astype(np.float32)).permute(2, 0, 1).unsqueeze(0)
-            planes = np.stack(cv2.split(patch)) if patch.shape[2] > 1 else patch.transpose(2, 0, 1)
-            return torch.from_numpy(planes.astype(np.float32)[None])
+            return torch.from_numpy(np.stack(cv2.split(patch)).astype(np.float32)[None])
         if not patch.flags.writeable:  # e.g. a read-only ROS buffer viewed without copying
             patch = patch.copy()
         t = torch.from_numpy(patch).to(self.device, non_blocking=True)
