@@ -211,7 +211,13 @@ def train(
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _train(cfg, resume, out_dir, rank, world, device)
+        result = _train(cfg, resume, out_dir, rank, world, device)
+        if distributed:
+            # all ranks finish (rank 0 writes the last checkpoint) before the group is torn down:
+            # a rank that destroys a gloo group while its peer still holds the connections can be
+            # aborted by gloo ("terminate called without an active exception")
+            dist.barrier()
+        return result
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
