@@ -206,80 +206,100 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
             "reinit_frame": reinit_frame, "log": log, "node_log": res.node_log}
 
 
+class Driver:
+    """This process as a driver node publishing to a ``tracker_node`` child (reliable QoS, no
+    log throttling, ``params`` added): a recorder of its outputs, an init-target publisher,
+    spinning, and a teardown that always stops the child and rclpy."""
+
+    def __init__(self, work: Path, name: str, config: str, weights: str, *params: str) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        rclpy.init()
+        self.node = rclpy.create_node(name)
+        self.rec = Recorder(self.node)
+        self.init_pub = self.node.create_publisher(InitTarget, "init_target", RELIABLE)
+        self.proc = NodeProcess(
+            "siam_tracker_ros.ros.node",
+            node_args(config, weights, "log.throttle_s:=0.0", "input.reliability:=reliable",
+                      *params),
+            work / "node.log")
+
+    def now(self) -> int:
+        return int(self.node.get_clock().now().nanoseconds)
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(self.node, timeout_sec=0.02)
+
+    def wait_subscribed(self, image_pub: Any) -> None:
+        if not wait_until(lambda: image_pub.get_subscription_count() > 0
+                          and self.init_pub.get_subscription_count() > 0, 60):
+            raise RuntimeError(f"tracker_node did not subscribe to {image_pub.topic_name}")
+        self.spin(0.5)
+
+    def send_init(self, stamp: int, box: Any) -> None:
+        self.init_pub.publish(InitTarget(header=_hdr(stamp), x=float(box[0]), y=float(box[1]),
+                                         width=float(box[2]), height=float(box[3])))
+        self.spin(0.3)
+
+    def close(self) -> None:
+        self.proc.stop()
+        self.node.destroy_node()
+        rclpy.shutdown()
+
+
 def malformed(work: Path, config: str, weights: str) -> dict[str, Any]:
     """Bad images and bad init boxes between good frames: warnings, the node keeps running."""
     from sensor_msgs.msg import Image
 
-    work.mkdir(parents=True, exist_ok=True)
     frames, boxes = textured_target_frames(30)
-    rclpy.init()
-    node = rclpy.create_node("malformed_driver")
-    rec = Recorder(node)
-    img_pub = node.create_publisher(Image, "image", RELIABLE)
-    init_pub = node.create_publisher(InitTarget, "init_target", RELIABLE)
-    proc = NodeProcess("siam_tracker_ros.ros.node",
-                       node_args(config, weights, "log.throttle_s:=0.0",
-                                 "input.reliability:=reliable"), work / "node.log")
+    drv = Driver(work, "malformed_driver", config, weights)
+    img_pub = drv.node.create_publisher(Image, "image", RELIABLE)
     out: dict[str, Any] = {"good_stamps": []}
 
-    def spin(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.02)
-
     def send_good(i: int) -> int:
-        stamp = node.get_clock().now().nanoseconds
+        stamp = drv.now()
         data, step = encode_bgr(frames[i], "bgr8")
         img_pub.publish(Image(header=_hdr(stamp), height=240, width=320, encoding="bgr8",
                               step=step, data=data))
         out["good_stamps"].append(stamp)
-        spin(0.07)
+        drv.spin(0.07)
         return stamp
 
     def send_bad(**fields: Any) -> None:
-        msg = Image(header=_hdr(node.get_clock().now().nanoseconds), height=240, width=320,
+        msg = Image(header=_hdr(drv.now()), height=240, width=320,
                     encoding="bgr8", step=960, data=bytes(240 * 960))
         for k, v in fields.items():
             setattr(msg, k, v)
         img_pub.publish(msg)
-        spin(0.07)
-
-    def send_init(stamp: int, box: tuple[float, ...]) -> None:
-        init_pub.publish(InitTarget(header=_hdr(stamp), x=box[0], y=box[1], width=box[2],
-                                    height=box[3]))
-        spin(0.3)
+        drv.spin(0.07)
 
     try:
-        if not wait_until(lambda: img_pub.get_subscription_count() > 0
-                          and init_pub.get_subscription_count() > 0, 60):
-            raise RuntimeError("tracker_node did not subscribe")
-        spin(0.5)
+        drv.wait_subscribed(img_pub)
         s0 = send_good(0)
-        send_init(s0, (np.nan, 1.0, 10.0, 10.0))        # NaN box: warning, still idle
-        send_init(s0, (900.0, 900.0, 40.0, 40.0))       # out of frame: warning, still idle
-        send_init(s0, tuple(boxes[0]))
+        drv.send_init(s0, (np.nan, 1.0, 10.0, 10.0))    # NaN box: warning, still idle
+        drv.send_init(s0, (900.0, 900.0, 40.0, 40.0))   # out of frame: warning, still idle
+        drv.send_init(s0, boxes[0])
         for i in range(1, 6):
             send_good(i)
         send_bad(step=100)                              # wrong step
         send_bad(encoding="bayer_foo8")                 # unknown encoding
         send_bad(height=0, width=0, step=0, data=b"")   # zero size
         send_bad(data=bytes(100))                       # data too short
-        out["warned_before_throttle"] = proc.output().count("dropping malformed image")
-        out["set_throttle"] = set_param_sync(node, "log.throttle_s", 30.0)
+        out["warned_before_throttle"] = drv.proc.output().count("dropping malformed image")
+        out["set_throttle"] = set_param_sync(drv.node, "log.throttle_s", 30.0)
         for _ in range(4):
             send_bad(step=1)
-        spin(0.5)
+        drv.spin(0.5)
         out["after_bad_start"] = len(out["good_stamps"])
         for i in range(6, 20):
             send_good(i)
-        spin(1.5)
-        out["alive"] = proc.running()
+        drv.spin(1.5)
+        out["alive"] = drv.proc.running()
     finally:
-        proc.stop()
-        node.destroy_node()
-        rclpy.shutdown()
-    out.update(detections=rec.detections, statuses=rec.statuses, boxes=boxes.tolist(),
-               node_log=proc.output())
+        drv.close()
+    out.update(detections=drv.rec.detections, statuses=drv.rec.statuses, boxes=boxes.tolist(),
+               node_log=drv.proc.output())
     return out
 
 
@@ -288,28 +308,15 @@ def compressed(work: Path, config: str, weights: str) -> dict[str, Any]:
     payload between them are warned about and dropped, and tracking goes on."""
     from sensor_msgs.msg import CompressedImage
 
-    work.mkdir(parents=True, exist_ok=True)
     frames, boxes = textured_target_frames(24)
-    rclpy.init()
-    node = rclpy.create_node("compressed_driver")
-    rec = Recorder(node)
-    pub = node.create_publisher(CompressedImage, "image/compressed", RELIABLE)
-    init_pub = node.create_publisher(InitTarget, "init_target", RELIABLE)
-    proc = NodeProcess("siam_tracker_ros.ros.node",
-                       node_args(config, weights, "input.compressed:=true",
-                                 "input.reliability:=reliable", "log.throttle_s:=0.0"),
-                       work / "node.log")
+    drv = Driver(work, "compressed_driver", config, weights, "input.compressed:=true")
+    pub = drv.node.create_publisher(CompressedImage, "image/compressed", RELIABLE)
     out: dict[str, Any] = {"stamps": []}
 
-    def spin(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.02)
-
-    def send(data: bytes, fmt: str = "jpeg") -> int:
-        stamp = node.get_clock().now().nanoseconds
-        pub.publish(CompressedImage(header=_hdr(stamp), format=fmt, data=data))
-        spin(0.08)
+    def send(data: bytes) -> int:
+        stamp = drv.now()
+        pub.publish(CompressedImage(header=_hdr(stamp), format="jpeg", data=data))
+        drv.spin(0.08)
         return stamp
 
     def jpeg(i: int) -> bytes:
@@ -318,27 +325,19 @@ def compressed(work: Path, config: str, weights: str) -> dict[str, Any]:
         return buf.tobytes()
 
     try:
-        if not wait_until(lambda: pub.get_subscription_count() > 0
-                          and init_pub.get_subscription_count() > 0, 60):
-            raise RuntimeError("tracker_node did not subscribe to image/compressed")
-        spin(0.5)
-        s0 = send(jpeg(0))
-        b = boxes[0]
-        init_pub.publish(InitTarget(header=_hdr(s0), x=b[0], y=b[1], width=b[2], height=b[3]))
-        spin(0.3)
+        drv.wait_subscribed(pub)
+        drv.send_init(send(jpeg(0)), boxes[0])
         for i in range(1, 12):
             out["stamps"].append(send(jpeg(i)))
         send(b"")                                    # empty payload
         send(b"\xff\xd8 definitely not a JPEG")    # corrupt payload
         for i in range(12, 24):
             out["stamps"].append(send(jpeg(i)))
-        spin(1.0)
-        out["alive"] = proc.running()
+        drv.spin(1.0)
+        out["alive"] = drv.proc.running()
     finally:
-        proc.stop()
-        node.destroy_node()
-        rclpy.shutdown()
-    out.update(detections=rec.detections, boxes=boxes.tolist(), node_log=proc.output())
+        drv.close()
+    out.update(detections=drv.rec.detections, boxes=boxes.tolist(), node_log=drv.proc.output())
     return out
 
 
