@@ -15,6 +15,16 @@ has a ratio to it at OpenCV's default and one to it at the row's own thread coun
 
     python bench/bench_speed.py                        # full table, markdown on stdout
     python bench/bench_speed.py --frames 60 --repeats 1 --no-memory   # quick look
+    python bench/bench_speed.py --device cuda          # + GPU rows (ResNet-50 SiamMargin, light
+                                                       #   models; eager vs CUDA graphs)
+
+GPU rows (``--device cuda``) run our PyTorch path on the GPU (fp16 autocast, channels_last,
+cached template kernels), each with and without CUDA graphs (``tracker.cuda_graphs``), beside the
+same CPU peers, and add the peak GPU memory (``torch.cuda.max_memory_allocated`` of a separate
+process that tracks one sequence). The ResNet-50 rows use ``config/models/siammargin_r50.yaml``
+with ``--r50-weights`` (pysot's model.pth) or random weights; how many searches a frame took is
+printed for every row of ours, since with random weights the mechanisms search as real weights
+would not.
 
 ``fps`` = frames / summed step time of one repeat, median over repeats; ``ms p50/p95`` over all
 frames of all repeats. Absolute figures drift with machine load (the load average is printed
@@ -46,6 +56,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
 NANO_CONFIG = ROOT / "config" / "models" / "nanotrack_v2.yaml"
+R50_CONFIG = ROOT / "config" / "models" / "siammargin_r50.yaml"
 NANO_WEIGHTS = SHARED / "weights" / "nanotrack" / "pretrained_nanotrackv2.pth"
 LIGHT_CHECKPOINT = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"  # bundled
 
@@ -67,6 +78,7 @@ class Variant:
     build: Callable[[], StepTracker]
     threads: int
     cv2_threads: int | None = None
+    device: str = "cpu"
 
 
 def _ours(
@@ -116,6 +128,58 @@ def _ours(
         return Tracker(model, dataclasses.replace(cfg, runtime=runtime), device="cpu")
 
     return build
+
+
+def _gpu(
+    source: str, device: str, graphs: bool, r50_weights: Path | None
+) -> Callable[[], StepTracker]:
+    """Our PyTorch path on a GPU: ``source`` "r50" (``siammargin_r50.yaml``: fp16, its own
+    mechanisms), "nanotrack" (released v2 weights) or a checkpoint path (both with the mechanisms
+    of ``nanotrack_v2.yaml``, as in the CPU rows, at fp16); ``graphs``: ``tracker.cuda_graphs``."""
+
+    def build() -> StepTracker:
+        from siam_tracker_ros.core.config import load_config
+        from siam_tracker_ros.core.tracker import Tracker
+
+        if source == "r50":
+            base = Tracker.from_config(R50_CONFIG, weights=r50_weights, device="cpu")
+            cfg = base.config
+        else:
+            if source == "nanotrack":
+                base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
+            else:
+                base = Tracker.from_checkpoint(source, device="cpu", runtime="torch")
+            shipped = load_config(NANO_CONFIG).tracker.mechanisms
+            cfg = dataclasses.replace(base.config, mechanisms=shipped, precision="fp16")
+        cfg = dataclasses.replace(cfg, runtime="torch", device=device, cuda_graphs=graphs)
+        return Tracker(base.model, cfg)
+
+    return build
+
+
+def gpu_variants(device: str, light: Path | None, r50_weights: Path | None) -> list[Variant]:
+    """Rows of ours on ``device`` (CUDA), eager and with CUDA graphs."""
+    name = torch.cuda.get_device_name(torch.device(device))
+    dev = f"{device} ({name})"
+    weights = "pysot weights" if r50_weights else "random weights"
+    sources = [("r50", f"ours SiamMargin ResNet-50 ({weights}), PyTorch fp16, its mechanisms")]
+    sources.append(("nanotrack", "ours NanoTrack v2, PyTorch fp16, mechanisms as configured"))
+    if light is not None:
+        sources.append((str(light), "ours light model, PyTorch fp16, mechanisms as configured"))
+    out = []
+    for source, label in sources:
+        key = "gpu-" + ("light" if source == str(light) else source)
+        for graphs in (False, True):
+            out.append(
+                Variant(
+                    key + ("-graphs" if graphs else ""),
+                    label + (", CUDA graphs" if graphs else ", eager"),
+                    _gpu(source, device, graphs, r50_weights),
+                    1,
+                    device=dev,
+                )
+            )
+    return out
 
 
 def _peer(name: str) -> Callable[[], StepTracker]:
@@ -243,6 +307,21 @@ class UpdateTimer:
         tracker._online_update = timed
 
 
+class SearchCounter:
+    """How many network searches (crop + forward) ``Tracker._search`` ran: one a frame, plus
+    the one-more searches; the adaptive search changes their size, not their number."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.calls = 0
+        inner = tracker._search
+
+        def counted(*args: Any) -> Any:
+            self.calls += 1
+            return inner(*args)
+
+        tracker._search = counted
+
+
 def time_steps(tracker: StepTracker, frames: list[np.ndarray], box: np.ndarray) -> list[float]:
     tracker.init(frames[0], box)
     times = []
@@ -270,17 +349,28 @@ def opencv_threads(n: int | None) -> Iterator[None]:
 def child_memory(key: str, args: argparse.Namespace) -> None:
     """``--child KEY``: build one configuration, track one sequence, print peak RSS (MiB)."""
     torch.set_num_threads(args.threads)
-    variant = {v.key: v for v in variants(args.threads, _light(args))}[key]
+    variant = {v.key: v for v in all_variants(args)}[key]
     frames, box = load_frames(sorted(args.data.iterdir())[0], args.frames)
     with opencv_threads(variant.cv2_threads):
         tracker = variant.build()
         time_steps(tracker, frames, box)
     from siam_tracker_ros.process_memory import peak_rss_mib
 
-    print(json.dumps({"key": key, "peak_rss_mib": peak_rss_mib()}))
+    gpu = None
+    if variant.device != "cpu":
+        gpu = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps({"key": key, "peak_rss_mib": peak_rss_mib(), "peak_gpu_mib": gpu}))
 
 
-def measure_memory(key: str, args: argparse.Namespace) -> float | None:
+def all_variants(args: argparse.Namespace) -> list[Variant]:
+    out = variants(args.threads, _light(args))
+    if args.device != "cpu":
+        out += gpu_variants(args.device, _light(args), args.r50_weights)
+    return out
+
+
+def measure_memory(key: str, args: argparse.Namespace) -> dict[str, float | None]:
+    """Peak RSS (and peak GPU memory for GPU rows) of a process tracking one sequence (MiB)."""
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -292,18 +382,23 @@ def measure_memory(key: str, args: argparse.Namespace) -> float | None:
         str(args.frames),
         "--threads",
         str(args.threads),
+        "--device",
+        args.device,
     ]
-    if args.light:
+    if args.light is not None:
         cmd += ["--light", str(args.light)]
+    if args.r50_weights is not None:
+        cmd += ["--r50-weights", str(args.r50_weights)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
     except (subprocess.SubprocessError, OSError) as exc:
         print(f"  memory of {key}: failed ({exc})", file=sys.stderr)
-        return None
+        return {}
     for line in proc.stdout.splitlines()[::-1]:
         if line.startswith("{"):
-            return float(json.loads(line)["peak_rss_mib"])
-    return None
+            found = json.loads(line)
+            return {k: found.get(k) for k in ("peak_rss_mib", "peak_gpu_mib")}
+    return {}
 
 
 def _light(args: argparse.Namespace) -> Path | None:
@@ -321,7 +416,13 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+    desc = f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+    if torch.cuda.is_available():
+        gpus = ", ".join(
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        )
+        desc += f"; GPU {gpus} (torch {torch.__version__}, CUDA {torch.version.cuda})"
+    return desc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,6 +449,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"light-model checkpoint (default {LIGHT_CHECKPOINT.relative_to(ROOT)} "
         "if present; '' to skip)",
     )
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), or cuda / cuda:N to add the GPU rows of ours (CPU peers stay)",
+    )
+    ap.add_argument(
+        "--r50-weights",
+        type=Path,
+        default=None,
+        help="pysot's siamrpn_r50_l234_dwxcorr model.pth for the ResNet-50 GPU rows "
+        "(default: random weights)",
+    )
     ap.add_argument("--only", default="", help="comma-separated configuration keys")
     ap.add_argument("--no-memory", action="store_true", help="skip the per-process RSS column")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -359,10 +472,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir():
         print(f"{args.data}: no sequences (set SIAM_SHARED_DIR or --data)", file=sys.stderr)
         return 2
+    if args.device != "cpu":
+        try:
+            from siam_tracker_ros.core.tracker import resolve_device
+
+            if resolve_device(args.device).type != "cuda":
+                raise ValueError(f"--device {args.device}: expected cpu or cuda[:N]")
+        except (ValueError, RuntimeError) as exc:
+            print(f"{exc}", file=sys.stderr)
+            return 2
     cv2.setNumThreads(cv2.getNumberOfCPUs())  # OpenCV peers at their default
     # process-wide, so set once: a per-configuration setting would leak into the others
     torch.set_num_threads(args.threads)
-    table = variants(args.threads, _light(args))
+    table = all_variants(args)
     if args.only:
         keep = set(args.only.split(","))
         table = [v for v in table if v.key in keep]
@@ -376,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, RuntimeError, FileNotFoundError, OSError) as exc:
             print(f"skipping {v.label}: {exc}", file=sys.stderr)
     timers = {k: UpdateTimer(t) for k, t in built.items() if k.endswith("online")}
+    searches = {k: SearchCounter(t) for k, t in built.items() if hasattr(t, "_search")}
     seq_dirs = sorted(p for p in args.data.iterdir() if p.is_dir())
     times: dict[str, list[list[float]]] = {k: [[] for _ in range(args.repeats)] for k in built}
     n_frames = 0
@@ -389,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
     load_after = os.getloadavg()
     memory = {} if args.no_memory else {k: measure_memory(k, args) for k in built}
+    gpu_rows = any(by_variant[k].device != "cpu" for k in built)
 
     rows = []
     for v in table:
@@ -405,7 +529,9 @@ def main(argv: list[str] | None = None) -> int:
                 "fps": fps,
                 "ms_p50": float(np.percentile(flat, 50)),
                 "ms_p95": float(np.percentile(flat, 95)),
-                "peak_rss_mib": memory.get(v.key),
+                "device": v.device,
+                "peak_rss_mib": memory.get(v.key, {}).get("peak_rss_mib"),
+                "peak_gpu_mib": memory.get(v.key, {}).get("peak_gpu_mib"),
             }
         )
     by_key = {r["key"]: r for r in rows}
@@ -423,9 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "| configuration | device | threads | fps | ms p50 | ms p95 | x CSRT | x TrackerNano "
-        "| x TrackerNano, same threads | peak RSS |"
+        "| x TrackerNano, same threads | peak RSS |" + (" peak GPU memory |" if gpu_rows else "")
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if gpu_rows else ""))
     nano_by_threads = {r["threads"]: r for r in rows if r["key"].startswith("cv2nano")}
     for r in rows:
         csrt = by_key.get("csrt")
@@ -439,11 +565,20 @@ def main(argv: list[str] | None = None) -> int:
         if same:
             r["x_trackernano_same_threads"] = r["fps"] / same["fps"]
         rss = f"{r['peak_rss_mib']:.0f} MiB" if r["peak_rss_mib"] else "-"
+        gpu = ""
+        if gpu_rows:
+            gpu = f" {r['peak_gpu_mib']:.0f} MiB |" if r["peak_gpu_mib"] is not None else " - |"
         print(
-            f"| {r['label']} | cpu | {r['threads']} | {r['fps']:.1f} | {r['ms_p50']:.2f} | "
-            f"{r['ms_p95']:.2f} | {x_csrt} | {x_nano} | {x_same} | {rss} |"
+            f"| {r['label']} | {r['device']} | {r['threads']} | {r['fps']:.1f} | "
+            f"{r['ms_p50']:.2f} | {r['ms_p95']:.2f} | {x_csrt} | {x_nano} | {x_same} | {rss} |"
+            + gpu
         )
     print()
+    total_frames = n_frames * args.repeats
+    for key, counter in searches.items():
+        per = counter.calls / max(total_frames, 1)
+        by_key[key]["searches_per_frame"] = per
+        print(f"searches per frame ({key}): {per:.3f}")
     for key, timer in timers.items():
         total = sum(sum(r) for r in times[key])
         share = timer.seconds / total if total else 0.0

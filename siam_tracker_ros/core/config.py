@@ -261,6 +261,9 @@ class TrackerConfig:
     device: str = "cpu"
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = True
+    #: CUDA only, PyTorch runtime: replay each search crop size's whole search branch as a CUDA
+    #: graph (one launch instead of hundreds; ``models/cuda_graph.py``). Ignored on CPU.
+    cuda_graphs: bool = False
     mechanisms: MechanismsConfig = field(default_factory=MechanismsConfig)
     #: network runtime: ``torch`` (eager PyTorch) or ``onnxruntime`` (the model exported to ONNX
     #: and run by ONNX Runtime, several times faster on CPU; see ``models/onnx_backend.py``)

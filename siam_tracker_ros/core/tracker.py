@@ -56,6 +56,7 @@ from siam_tracker_ros.core.policies import (
 )
 from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.models.base import Features, Kernels, SiameseModel
+from siam_tracker_ros.models.cuda_graph import CudaGraphModel
 
 __all__ = ["Tracker", "resolve_device"]
 
@@ -108,10 +109,12 @@ class Tracker:
         model = model.eval().to(self.device)
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self._amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.config.precision)
         if self.config.runtime == "onnxruntime":
             model = _onnxruntime_model(model, self.config, self.device)
+        elif self._cuda and self.config.cuda_graphs and not isinstance(model, CudaGraphModel):
+            model = CudaGraphModel(model, self._amp_dtype)
         self.model = model
-        self._amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.config.precision)
         mech = self.config.mechanisms
         self.online = OnlineUpdatePolicy(mech.online_update)
         self.adaptive = AdaptiveSearchPolicy(mech.adaptive_search)
@@ -119,6 +122,8 @@ class Tracker:
         self.lost_state = LostStatePolicy(mech.lost_state)
         self._grids: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.reset()
+        if isinstance(model, CudaGraphModel):
+            self._capture_graphs(model)
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -353,6 +358,19 @@ class Tracker:
         self.online.reset(kernels)
         self.lost_state.reset()
         self._confident = np.array([*self.center_pos, *self.size])
+
+    def _capture_graphs(self, model: CudaGraphModel) -> None:
+        """Capture the CUDA graphs of the search sizes every target uses (the base crop and the
+        adaptive search's large one) now, at start-up, rather than on a robot's first frames
+        after an init. The graphs read the kernels from buffers, so a blank template's do."""
+        sizes = [self.config.instance_size]
+        if self.adaptive.config.enabled:
+            sizes.append(max(self.config.instance_size, self.adaptive.config.large_instance_size))
+        crops = [self._to_tensor(np.zeros((s, s, 3), np.uint8)) for s in dict.fromkeys(sizes)]
+        side = self.config.exemplar_size
+        with torch.inference_mode(), self._autocast():
+            blank = self._to_tensor(np.zeros((side, side, 3), np.uint8))
+            model.warm_up(model.make_kernels(model.template_features(blank)), crops)
 
     def track(self, image: np.ndarray) -> TrackResult:
         """Locate the target in the next frame."""

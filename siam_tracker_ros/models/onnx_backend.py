@@ -34,7 +34,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
+from siam_tracker_ros.models.base import (
+    Features,
+    HeadOutput,
+    Kernels,
+    LazyFeatures,
+    SiameseModel,
+    lazy_crop,
+)
 from siam_tracker_ros.models.export import (
     EXPORT_FORMAT,
     SEARCH_AXIS,
@@ -93,16 +100,6 @@ class OnnxRuntimeOptions:
 
     def threads(self) -> int:
         return self.intra_op_threads or torch.get_num_threads()
-
-
-class LazyFeatures(list[torch.Tensor]):
-    """Stands in for ``Features`` between ``search_features`` and ``head``.
-
-    Holds the crop (``self[0]``); after ``head`` has run, ``computed`` holds the real search
-    features the graph returned (used by the online update).
-    """
-
-    computed: list[torch.Tensor] | None = None
 
 
 class OnnxRuntimeModel(SiameseModel):
@@ -310,7 +307,7 @@ class OnnxRuntimeModel(SiameseModel):
         return LazyFeatures([x])
 
     def make_kernels(self, zf: Features) -> Kernels:
-        z = _crop(zf, "make_kernels")
+        z = lazy_crop(zf, "OnnxRuntimeModel.make_kernels")
         dev = z.device.type
         session = self._template_session(dev)
         outs = self._run(session, (dev, -1), {TEMPLATE_INPUT: z})
@@ -318,7 +315,7 @@ class OnnxRuntimeModel(SiameseModel):
         return Kernels(cls=outs[:n], loc=outs[n:])
 
     def head(self, xf: Features, kernels: Kernels) -> HeadOutput:
-        x = _crop(xf, "head")
+        x = lazy_crop(xf, "OnnxRuntimeModel.head")
         if x.shape[-1] != x.shape[-2]:
             raise ValueError(f"search crops must be square, got {tuple(x.shape)}")
         if len(kernels.cls) != self.levels or len(kernels.loc) != self.levels:
@@ -368,15 +365,6 @@ def _as_numpy(t: torch.Tensor) -> np.ndarray:
     if t.dtype != torch.float32 or t.requires_grad or not t.is_contiguous():
         t = t.detach().float().contiguous()
     return t.numpy()
-
-
-def _crop(feats: Features, where: str) -> torch.Tensor:
-    if not isinstance(feats, LazyFeatures) or len(feats) != 1:
-        raise TypeError(
-            f"OnnxRuntimeModel.{where} takes what its template_features/search_features return "
-            "(the graphs run from crops, not from PyTorch features)"
-        )
-    return feats[0]
 
 
 def _model_key(model: SiameseModel, exemplar_size: int) -> str:

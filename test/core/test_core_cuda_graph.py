@@ -1,0 +1,220 @@
+"""CUDA-graph search branch (``models/cuda_graph.py``).
+
+On CPU the graph primitive is replaced by :class:`EagerStaticGraph`, which has a CUDA graph's
+aliasing semantics -- outputs are fixed tensors that every replay overwrites in place, inputs are
+read from fixed buffers -- so the wrapper's buffer handling (copy-in of crops and kernels, clones
+of the outputs, one graph per crop size, the eager fall-back) is tested here. The real
+``torch.cuda.CUDAGraph`` capture is tested where CUDA exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+from core_fakes import iou_xywh, textured_sequence
+
+from siam_tracker_ros.core.config import (
+    AdaptiveSearchConfig,
+    LostStateConfig,
+    MechanismsConfig,
+    OneMoreSearchConfig,
+    OnlineUpdateConfig,
+)
+from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.models.base import Kernels, LazyFeatures, SiameseModel
+from siam_tracker_ros.models.cuda_graph import CudaGraphModel
+
+BUNDLED = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"
+ALL_ON = MechanismsConfig(
+    online_update=OnlineUpdateConfig(enabled=True),
+    adaptive_search=AdaptiveSearchConfig(enabled=True),
+    one_more_search=OneMoreSearchConfig(enabled=True),
+    lost_state=LostStateConfig(enabled=True),
+)
+
+
+class EagerStaticGraph:
+    """CPU stand-in for a CUDA graph: ``capture`` keeps ``fn`` and returns fixed output tensors;
+    ``replay`` reruns ``fn`` on the static inputs and writes *into those same tensors*."""
+
+    captures = 0
+
+    def capture(self, fn: Callable[[], list[torch.Tensor]]) -> list[torch.Tensor]:
+        EagerStaticGraph.captures += 1
+        self.fn = fn
+        self.outputs = [t.clone() for t in fn()]
+        self.replays = 0
+        return self.outputs
+
+    def replay(self) -> None:
+        self.replays += 1
+        for static, fresh in zip(self.outputs, self.fn(), strict=True):
+            static.copy_(fresh)
+
+
+def _bundled(mechanisms: MechanismsConfig = ALL_ON) -> Tracker:
+    base = Tracker.from_checkpoint(BUNDLED, device="cpu", runtime="torch")
+    return Tracker(base.model, dataclasses.replace(base.config, mechanisms=mechanisms))
+
+
+def _graphed(tracker: Tracker, max_graphs: int = 8) -> tuple[Tracker, CudaGraphModel]:
+    wrapped = CudaGraphModel(tracker.model, max_graphs=max_graphs, graph_factory=EagerStaticGraph)
+    return Tracker(wrapped, tracker.config, device=tracker.device), wrapped
+
+
+def _crop(size: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand((1, 3, size, size), generator=g) * 255
+
+
+@pytest.mark.parametrize("max_graphs", [8, 1])
+def test_graphed_tracker_reproduces_the_eager_one(max_graphs: int) -> None:
+    """Every mechanism on (two searches a frame, online update from stored features, adaptive
+    sizes): boxes, scores and states equal the eager tracker's on a moving target; the base and
+    adaptive sizes are captured when the tracker is built, once; with one graph the other size
+    runs eagerly."""
+    eager = _bundled()
+    before = EagerStaticGraph.captures
+    graphed, wrapped = _graphed(_bundled(), max_graphs)
+    base, large = eager.config.instance_size, ALL_ON.adaptive_search.large_instance_size
+    expected = [(1, 3, base, base), (1, 3, large, large)][:max_graphs]
+    assert wrapped.captured_shapes == expected  # at construction, before any target
+    frames, gt = textured_sequence(n_frames=24)
+    eager.init(frames[0], gt[0])
+    graphed.init(frames[0], gt[0])
+    ious = []
+    for frame, box in zip(frames[1:], gt[1:], strict=True):
+        a, b = eager.track(frame), graphed.track(frame)
+        np.testing.assert_allclose(b.box, a.box, rtol=0, atol=1e-6)
+        assert b.score == pytest.approx(a.score, abs=1e-6)
+        assert b.state == a.state
+        np.testing.assert_allclose(b.response, a.response, atol=1e-6)
+        ious.append(iou_xywh(b.box, box))
+    assert graphed.online.updates == eager.online.updates > 0
+    assert np.mean(ious) > 0.6, ious
+    assert wrapped.captured_shapes == expected  # no capture while tracking
+    if max_graphs == 1:
+        assert wrapped.eager_shapes == {(1, 3, large, large)}
+    # a second target reuses the graphs
+    graphed.init(frames[5], gt[5])
+    graphed.track(frames[6])
+    assert wrapped.captured_shapes == expected
+    assert EagerStaticGraph.captures - before == len(expected)
+
+
+def _tiny_model() -> SiameseModel:
+    from siam_tracker_ros.core.config import config_from_dict
+    from siam_tracker_ros.models.checkpoint import load_checkpoint
+    from siam_tracker_ros.models.registry import build_model
+
+    state, cfg, _ = load_checkpoint(BUNDLED)
+    model = build_model(config_from_dict(cfg).model)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def test_outputs_are_not_aliased_and_kernels_are_read_at_replay() -> None:
+    """A second search of the same size must not overwrite the first one's features (the tracker
+    keeps them for the online update), and new kernels (online update) take effect without a new
+    capture."""
+    model = _tiny_model()
+    wrapped = CudaGraphModel(model, graph_factory=EagerStaticGraph)
+    with torch.inference_mode():
+        kernels = model.make_kernels(model.template_features(_crop(127, 0)))
+        x1, x2 = _crop(255, 1), _crop(255, 2)
+        f1, f2 = wrapped.search_features(x1), wrapped.search_features(x2)
+        out1 = wrapped.head(f1, kernels)
+        cls1 = out1.cls.clone()
+        out2 = wrapped.head(f2, kernels)
+        ref1 = model.head(model.search_features(x1), kernels)
+        ref2 = model.head(ref_f2 := model.search_features(x2), kernels)
+        assert isinstance(f1, LazyFeatures) and f1.computed is not None
+        torch.testing.assert_close(f1.computed[0], model.search_features(x1)[0])
+        torch.testing.assert_close(out1.cls, ref1.cls)
+        torch.testing.assert_close(out1.cls, cls1)
+        torch.testing.assert_close(out2.loc, ref2.loc)
+        # pooling reads the stored features, like the eager model on its own features
+        roi = torch.tensor([100.0, 100.0, 160.0, 170.0])
+        torch.testing.assert_close(wrapped.pool_cls_kernel(f2, roi)[0],
+                                   model.pool_cls_kernel(ref_f2, roi)[0])
+        # online update: other cls kernels, same graph
+        updated = Kernels(cls=[k * 0.5 + 0.1 for k in kernels.cls], loc=kernels.loc)
+        out3 = wrapped.head(wrapped.search_features(x1), updated)
+        torch.testing.assert_close(out3.cls, model.head(model.search_features(x1), updated).cls)
+        assert not torch.allclose(out3.cls, out1.cls)
+    assert wrapped.captured_shapes == [(1, 3, 255, 255)]
+
+
+def test_contract_errors() -> None:
+    model = _tiny_model()
+    wrapped = CudaGraphModel(model, graph_factory=EagerStaticGraph)
+    kernels = model.make_kernels(model.template_features(_crop(127, 0)))
+    with pytest.raises(TypeError, match="crops, not from PyTorch features"):
+        wrapped.head(model.search_features(_crop(255, 1)), kernels)
+    with pytest.raises(RuntimeError, match="before head"):
+        wrapped.pool_cls_kernel(wrapped.search_features(_crop(255, 1)), torch.zeros(4))
+    with pytest.raises(ValueError, match="max_graphs"):
+        CudaGraphModel(model, max_graphs=-1, graph_factory=EagerStaticGraph)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="need CUDA"):
+            CudaGraphModel(model)
+
+
+class FailingGraph(EagerStaticGraph):
+    def capture(self, fn: Callable[[], list[torch.Tensor]]) -> list[torch.Tensor]:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_failed_capture_warns_once_and_tracks_eagerly() -> None:
+    eager = _bundled()
+    wrapped = CudaGraphModel(_bundled().model, graph_factory=FailingGraph)
+    frames, gt = textured_sequence(n_frames=6)
+    eager.init(frames[0], gt[0])
+    with pytest.warns(RuntimeWarning, match="capture of the search branch failed") as caught:
+        graphed = Tracker(wrapped, eager.config)
+        graphed.init(frames[0], gt[0])
+        results = [(eager.track(f), graphed.track(f)) for f in frames[1:]]
+    assert len(caught) == 1 and "not permitted" in str(wrapped.failure)
+    assert wrapped.captured_shapes == [] and len(wrapped.eager_shapes) == 2
+    for a, b in results:
+        np.testing.assert_array_equal(a.box, b.box)
+
+
+def test_cpu_tracker_ignores_the_cuda_graphs_setting() -> None:
+    base = _bundled()
+    cfg = dataclasses.replace(base.config, cuda_graphs=True)
+    assert not isinstance(Tracker(base.model, cfg, device="cpu").model, CudaGraphModel)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize(("config", "precision"), [("bundled", "fp32"), ("bundled", "fp16"),
+                                                   ("siamrpn_mobilev2_l234.yaml", "bf16")])
+def test_cuda_graphs_match_eager_cuda(config: str, precision: str) -> None:
+    """The real ``torch.cuda.CUDAGraph`` path against eager CUDA, every mechanism on."""
+    torch.manual_seed(0)
+    if config == "bundled":
+        base = _bundled()
+    else:
+        path: Path = ROOT / "config" / "models" / config
+        base = Tracker.from_config(path, device="cpu")
+    cfg = dataclasses.replace(base.config, mechanisms=ALL_ON, precision=precision, device="cuda")
+    eager = Tracker(base.model, cfg)
+    graphed = Tracker(base.model, dataclasses.replace(cfg, cuda_graphs=True))
+    assert isinstance(graphed.model, CudaGraphModel)
+    frames, gt = textured_sequence(n_frames=16)
+    assert len(graphed.model.captured_shapes) == 2
+    eager.init(frames[0], gt[0])
+    graphed.init(frames[0], gt[0])
+    tol = 1e-3 if precision == "fp32" else 0.5
+    for frame in frames[1:]:
+        a, b = eager.track(frame), graphed.track(frame)
+        np.testing.assert_allclose(b.box, a.box, atol=tol)
+        assert b.state == a.state
+    assert graphed.online.updates == eager.online.updates
