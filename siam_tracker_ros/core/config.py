@@ -35,7 +35,9 @@ __all__ = [
     "TrackerConfig",
     "TrackingConfig",
     "config_from_dict",
+    "REBUILD_KEYS",
     "load_config",
+    "settings_with_overrides",
     "tracker_config_from_dict",
 ]
 
@@ -397,3 +399,59 @@ def load_config(path: str | Path) -> TrackingConfig:
         return config_from_dict(data if data is not None else {})
     except ValueError as exc:
         raise ValueError(f"{p}: {exc}") from None
+
+
+#: ``tracker:`` keys that size or build the network, its runtime or the template: changing one
+#: needs a new ``Tracker`` (and a new ``init``), so :func:`settings_with_overrides` refuses them.
+#: A key ending in ``.`` covers its whole section.
+REBUILD_KEYS: tuple[str, ...] = (
+    "exemplar_size",
+    "instance_size",
+    "base_size",
+    "context_amount",
+    "anchor.",
+    "point.",
+    "device",
+    "precision",
+    "channels_last",
+    "cuda_graphs",
+    "runtime",
+    "cpu_threads",
+    "channel_order",
+    "search_scale",
+    "opencv_compat",
+    "mechanisms.adaptive_search.large_instance_size",
+    "mechanisms.lost_state.max_instance_size",
+)
+
+
+def _needs_rebuild(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in REBUILD_KEYS)
+
+
+def settings_with_overrides(config: TrackerConfig, overrides: Mapping[str, Any]) -> TrackerConfig:
+    """``config`` with dotted-key ``overrides`` applied, validated as a YAML ``tracker:`` section
+    would be (``ValueError`` naming ``tracker.<key>``). Only single settings (not whole sections)
+    that can change without rebuilding the tracker are accepted (see :data:`REBUILD_KEYS`)."""
+    if not isinstance(overrides, Mapping):
+        raise ValueError(f"tracker settings: expected a mapping, got {type(overrides).__name__}")
+    data = config.to_dict()
+    for raw_key, value in overrides.items():
+        key = str(raw_key).removeprefix("tracker.")
+        dotted = f"tracker.{key}"
+        if _needs_rebuild(key):
+            raise ValueError(f"{dotted}: cannot change while running (build a new tracker)")
+        *parents, leaf = key.split(".")
+        node = data
+        for i, part in enumerate(parents):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                where = ".".join(["tracker", *parents[: i + 1]])
+                raise ValueError(f"{where}: unknown section")
+            node = child
+        if leaf not in node:
+            raise ValueError(f"{dotted}: unknown key")
+        if isinstance(node[leaf], dict):
+            raise ValueError(f"{dotted}: is a section; name one setting in it")
+        node[leaf] = to_plain(value)
+    return tracker_config_from_dict(data)

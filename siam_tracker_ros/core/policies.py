@@ -86,6 +86,10 @@ class OnlineUpdatePolicy:
         self._current: Kernels | None = None
         self.updates = 0
 
+    def configure(self, config: OnlineUpdateConfig) -> None:
+        """New settings from the next step on; the per-target state is kept."""
+        self.config = config
+
     @property
     def enabled(self) -> bool:
         return self.config.enabled
@@ -140,6 +144,10 @@ class AdaptiveSearchPolicy:
     def __init__(self, config: AdaptiveSearchConfig) -> None:
         self.config = config
 
+    def configure(self, config: AdaptiveSearchConfig) -> None:
+        """New settings from the next step on; the per-target state is kept."""
+        self.config = config
+
     def instance_size(
         self,
         base: int,
@@ -161,6 +169,10 @@ class OneMoreSearchPolicy:
     """A second search at ``pos + motion_factor * last_motion`` when the best score is very low."""
 
     def __init__(self, config: OneMoreSearchConfig) -> None:
+        self.config = config
+
+    def configure(self, config: OneMoreSearchConfig) -> None:
+        """New settings from the next step on; the per-target state is kept."""
         self.config = config
 
     def retry_center(
@@ -189,6 +201,10 @@ class LostStatePolicy:
         self.state = TrackState.IDLE
         self.low_frames = 0
         self.lost_frames = 0
+
+    def configure(self, config: LostStateConfig) -> None:
+        """New settings from the next step on; the per-target state is kept."""
+        self.config = config
 
     @property
     def enabled(self) -> bool:

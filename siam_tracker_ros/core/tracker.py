@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from siam_tracker_ros.core.config import (
     TrackerConfig,
     config_from_dict,
     load_config,
+    settings_with_overrides,
 )
 from siam_tracker_ros.core.decoding import (
     Candidate,
@@ -121,6 +123,8 @@ class Tracker:
         self.one_more = OneMoreSearchPolicy(mech.one_more_search)
         self.lost_state = LostStatePolicy(mech.lost_state)
         self._grids: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._settings_lock = threading.Lock()
+        self._pending_config: TrackerConfig | None = None
         self.reset()
         if isinstance(model, CudaGraphModel):
             self._capture_graphs(model)
@@ -179,6 +183,38 @@ class Tracker:
         model = build_model(cfg.model)
         load_into(model, state_dict)
         return cls(model, _with_overrides(cfg.tracker, runtime, cpu_threads), device=device)
+
+    # ------------------------------------------------------------------ settings at run time
+    def update_settings(self, overrides: Mapping[str, Any]) -> None:
+        """Change tracking settings while running (e.g. from ROS ``ros2 param set``).
+
+        ``overrides`` maps dotted ``tracker:`` keys (``"window_influence"``,
+        ``"mechanisms.lost_state.lost_threshold"``; a leading ``"tracker."`` is accepted) to new
+        values. All of them are validated together through the same typed-config builder as a
+        YAML file, so a bad value raises ``ValueError`` naming its dotted key and nothing changes;
+        cross-key rules (``found_threshold >= lost_threshold``) see the other pending values.
+        Keys that size or build the network (:data:`REBUILD_KEYS`) are refused: they need a new
+        ``Tracker``. The new settings apply from the next :meth:`track` call (a frame is never
+        tracked with half of them); the target and the policies' state are kept. Safe to call
+        from another thread than the one tracking.
+        """
+        with self._settings_lock:
+            base = self._pending_config if self._pending_config is not None else self.config
+            self._pending_config = settings_with_overrides(base, overrides)
+
+    def _apply_pending_settings(self) -> None:
+        with self._settings_lock:
+            pending, self._pending_config = self._pending_config, None
+        if pending is None or pending == self.config:
+            return
+        if pending.window_exponent != self.config.window_exponent:
+            self._grids.clear()
+        self.config = pending
+        mech = pending.mechanisms
+        self.online.configure(mech.online_update)
+        self.adaptive.configure(mech.adaptive_search)
+        self.one_more.configure(mech.one_more_search)
+        self.lost_state.configure(mech.lost_state)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -377,6 +413,7 @@ class Tracker:
         if not self.initialized:
             raise RuntimeError("Tracker.track() called before init()")
         image = validate_image(image)
+        self._apply_pending_settings()
         with torch.inference_mode():
             return self._track(image)
 
