@@ -50,7 +50,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split",
         default="val",
-        help="val (sequences/), train (train-videos/) or a sub-folder; '' = --data itself",
+        help="dev (= val + dev-videos, the set defaults are decided on), val (sequences/), "
+        "train (train-videos/) or a sub-folder; '' = --data itself",
     )
     p.add_argument("--sequences", default="", help="comma-separated subset of sequence names")
     p.add_argument(
@@ -106,6 +107,18 @@ def add_parser(subparsers: Any) -> None:
     ev.add_argument(
         "--experiments", default=DEFAULT_EXPERIMENTS, help="comma list of ope, supervised, realtime"
     )
+    ev.add_argument(
+        "--baseline",
+        default="",
+        metavar="LABEL",
+        help="tracker (its label in --trackers) every other one is compared with, per sequence: "
+        "delta and paired bootstrap 95%% interval over sequences for AUC, failures, EAO and "
+        "confident-wrong frames",
+    )
+    ev.add_argument(
+        "--bootstrap", type=int, default=2000, help="bootstrap resamples for --baseline"
+    )
+    ev.add_argument("--seed", type=int, default=0, help="bootstrap seed for --baseline")
     ev.add_argument("--videos", action="store_true", help="also write overlay videos per sequence")
     ev.add_argument(
         "--got10k",
@@ -142,11 +155,34 @@ def add_parser(subparsers: Any) -> None:
     ab.set_defaults(func=cmd_ablate, out=Path("results/ablation"))
 
 
-def _load(args: argparse.Namespace) -> list[Any]:
-    from siam_tracker_ros.evaluation.sequences import load_dataset
+#: ``--split`` names made of several folders of the shared data layout: the dev set on which
+#: defaults are decided is ``val`` + ``dev-videos`` (../shared/data/README.md).
+COMPOSITE_SPLITS: dict[str, tuple[str, ...]] = {"dev": ("val", "dev-videos")}
 
-    names = [n for n in args.sequences.split(",") if n] or None
-    return load_dataset(args.data, args.split or None, names)
+
+def load_split(data: Path, split: str, sequences: str = "") -> list[Any]:
+    """The sequences of ``split`` (a composite such as ``dev``, a split name or a sub-folder;
+    ``""`` = ``data`` itself), optionally only the comma-separated ``sequences``. Names asked
+    for that exist in none of the split's folders are an error, not a silent subset."""
+    from siam_tracker_ros.datasets import load_dataset
+
+    names = [n for n in sequences.split(",") if n] or None
+    parts = COMPOSITE_SPLITS.get(split, (split,))
+    if len(parts) == 1:
+        return list(load_dataset(data, parts[0] or None, names))
+    out: list[Any] = []
+    for part in parts:
+        seqs = list(load_dataset(data, part))
+        out.extend(s for s in seqs if names is None or s.name in names)
+    if names is not None:
+        missing = sorted(set(names) - {s.name for s in out})
+        if missing:
+            raise ValueError(f"sequences not in split {split!r}: {', '.join(missing)}")
+    return out
+
+
+def _load(args: argparse.Namespace) -> list[Any]:
+    return load_split(args.data, args.split, args.sequences)
 
 
 def _run_all(args: argparse.Namespace, specs: Any, sequences: Any, experiments: Any) -> Any:
@@ -167,8 +203,36 @@ def _params(args: argparse.Namespace) -> ExperimentParams:
     return ExperimentParams(skip=args.skip, fps=args.rt_fps, grace=args.grace)
 
 
+def _commit() -> str:
+    """The repository's commit (``+dirty`` with uncommitted changes), or ``""`` outside git."""
+    import subprocess
+
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty=+dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return rev
+
+
+def _machine() -> str:
+    import platform
+
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+
+
 def _meta(args: argparse.Namespace, experiments: list[str]) -> dict[str, Any]:
+    import datetime
+
     return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "commit": _commit(),
+        "machine": _machine(),
         "command": "siam-tracker " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if Path(sys.argv[0]).name in ("siam-tracker", "__main__.py")
         else shlex.join(sys.argv),
@@ -199,15 +263,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     specs = [dataclasses.replace(s, device=args.device) for s in specs]
     results = _run_all(args, specs, sequences, experiments)
     names = [s.name for s in specs]
+    if args.baseline and args.baseline not in names:
+        print(f"error: --baseline {args.baseline!r} is not among the trackers {names}")
+        return 2
     settings = ScoreSettings(burnin=args.burnin, eao_interval=args.eao_interval)
     summaries = summarize(results, sequences, names, settings)
     print(format_table(summaries))
     for name, reason in results.skipped.items():
         print(f"note: {name} skipped: {reason}")
     meta = _meta(args, experiments)
+    paired = []
+    if args.baseline and args.baseline in summaries:
+        from siam_tracker_ros.evaluation.paired import paired_comparison
+        from siam_tracker_ros.evaluation.reports import format_paired_table
+
+        paired = [
+            paired_comparison(
+                results,
+                sequences,
+                n,
+                args.baseline,
+                args.eao_interval,
+                args.bootstrap,
+                args.seed,
+            )
+            for n in summaries
+            if n != args.baseline
+        ]
+        meta.update(bootstrap_resamples=args.bootstrap, bootstrap_seed=args.seed)
+        print(format_paired_table(paired))
     if args.got10k:
         meta["got10k_crosscheck"] = _got10k_crosscheck(results, sequences, list(summaries))
-    paths = write_reports(summaries, results, sequences, args.out, meta)
+    paths = write_reports(summaries, results, sequences, args.out, meta, paired=paired)
     if args.videos:
         write_overlay_videos(results, sequences, names, args.out / "videos")
     print(f"wrote {paths['markdown']} and {paths['json']}")

@@ -27,6 +27,7 @@ __all__ = [
     "center_error",
     "eao",
     "eao_curve",
+    "eao_curve_parts",
     "iou",
     "normalized_center_error",
     "ope_frame_mask",
@@ -267,8 +268,13 @@ def reset_segments(
     return segments
 
 
-def eao_curve(segments: SequenceABC[tuple[np.ndarray, bool]], max_length: int) -> np.ndarray:
-    """Expected average overlap Phi(L) for L = 0..max_length (index 0 unused, NaN).
+def eao_curve_parts(
+    segments: SequenceABC[tuple[np.ndarray, bool]], max_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Phi(L) sums and counts for L = 0..max_length: :func:`eao_curve` is ``sums / counts``.
+
+    Kept apart so segments of several sequences (or a bootstrap resample of sequences, see
+    ``evaluation.paired``) combine by adding their parts.
 
     For each segment the init frame is dropped; a segment at least L frames long contributes the
     mean overlap of its first L frames; a shorter one that ended in a failure contributes its
@@ -292,6 +298,14 @@ def eao_curve(segments: SequenceABC[tuple[np.ndarray, bool]], max_length: int) -
             longer = np.arange(n + 1, max_length + 1)
             phi[longer] += csum[n] / lengths[longer]
             count[longer] += 1
+    phi[0] = count[0] = 0.0
+    return phi, count
+
+
+def eao_curve(segments: SequenceABC[tuple[np.ndarray, bool]], max_length: int) -> np.ndarray:
+    """Expected average overlap Phi(L) for L = 0..max_length (index 0 unused, NaN); see
+    :func:`eao_curve_parts` for how segments contribute."""
+    phi, count = eao_curve_parts(segments, max_length)
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = np.where(count > 0, phi / np.maximum(count, 1), np.nan)
     curve[0] = np.nan

@@ -59,6 +59,19 @@ class SupportsTracking(Protocol):
     def track(self, image: np.ndarray) -> TrackOutput: ...
 
 
+#: ``core.result.TrackState`` values as plain ints (the evaluation runs any tracker, and peers
+#: have no state: the protocol derives one from their presence flag)
+STATE_TRACKING = 1
+STATE_LOST = 2
+
+
+def _state_of(result: TrackOutput) -> int:
+    state = getattr(result, "state", None)
+    if state is None:
+        return STATE_TRACKING if bool(result.present) else STATE_LOST
+    return int(state)
+
+
 class FrameEvent(enum.IntEnum):
     """Per-frame event codes written beside the boxes (``events.txt``)."""
 
@@ -78,12 +91,28 @@ class RunRecord:
     present: np.ndarray  # (N,) bool
     events: np.ndarray  # (N,) int8 FrameEvent
     times: np.ndarray  # (N,) seconds of the init/track call, NaN where none was made
+    #: (N,) the tracker's state per frame (``core.result.TrackState`` values: 1 TRACKING, 2 LOST,
+    #: 3 AMBIGUOUS); trackers without a state (peers) and older records: 1 if present, else 2
+    states: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
-        for name in ("scores", "present", "events", "times"):
+        if self.states is None:
+            self.states = np.where(np.asarray(self.present, bool), STATE_TRACKING, STATE_LOST)
+        self.states = np.asarray(self.states, dtype=np.int8)
+        for name in ("scores", "present", "events", "times", "states"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"RunRecord.{name} has {len(getattr(self, name))} rows, boxes {n}")
+
+    def confident(self, min_score: float) -> np.ndarray:
+        """Per frame: the tracker says TRACKING (present, not lost, not ambiguous) with a score
+        of at least ``min_score``."""
+        assert self.states is not None
+        return (
+            np.asarray(self.present, bool)
+            & (self.states == STATE_TRACKING)
+            & (np.asarray(self.scores, np.float64) >= min_score)
+        )
 
     @classmethod
     def empty(cls, n: int) -> RunRecord:
@@ -93,6 +122,7 @@ class RunRecord:
             present=np.zeros(n, dtype=bool),
             events=np.full(n, FrameEvent.SKIPPED, dtype=np.int8),
             times=np.full(n, np.nan),
+            states=np.full(n, STATE_LOST, dtype=np.int8),
         )
 
     @property
@@ -147,6 +177,7 @@ def run_one_pass(
     first = seq.frame(0)
     rec.times[0] = _timed_init(timer, tracker, first, seq.init_box)
     rec.boxes[0], rec.scores[0], rec.present[0] = seq.init_box, 1.0, True
+    rec.states[0] = STATE_TRACKING  # type: ignore[index]
     rec.events[0] = FrameEvent.INIT
     for i in range(1, len(seq)):
         if on_frame is not None:
@@ -155,6 +186,7 @@ def run_one_pass(
         result, rec.times[i] = _timed_track(timer, tracker, image)
         rec.boxes[i] = _box_of(result)
         rec.scores[i], rec.present[i] = float(result.score), bool(result.present)
+        rec.states[i] = _state_of(result)  # type: ignore[index]
         rec.events[i] = FrameEvent.TRACKED
     return rec
 
@@ -188,6 +220,7 @@ def run_supervised(
             gt = seq.groundtruth[i]
             rec.times[i] = _timed_init(timer, tracker, image, gt)
             rec.boxes[i], rec.scores[i], rec.present[i] = gt, 1.0, True
+            rec.states[i] = STATE_TRACKING  # type: ignore[index]
             rec.events[i] = FrameEvent.INIT
             tracking = True
             continue
@@ -195,6 +228,7 @@ def run_supervised(
         result, rec.times[i] = _timed_track(timer, tracker, image)
         rec.boxes[i] = _box_of(result)
         rec.scores[i], rec.present[i] = float(result.score), bool(result.present)
+        rec.states[i] = _state_of(result)  # type: ignore[index]
         if _failed(rec.boxes[i], seq, i):
             rec.events[i] = FrameEvent.FAILURE
             tracking = False
@@ -234,6 +268,7 @@ def run_realtime(
     next_proc = 0  # next frame the tracker will get
     grace_left = 0
     last = (np.zeros(4), 0.0, False)
+    last_state = STATE_LOST
     for i in range(len(seq)):
         if on_frame is not None:
             on_frame()
@@ -244,9 +279,11 @@ def run_realtime(
             gt = seq.groundtruth[i]
             rec.times[i] = _timed_init(timer, tracker, image, gt)
             rec.boxes[i], rec.scores[i], rec.present[i] = gt, 1.0, True
+            rec.states[i] = STATE_TRACKING  # type: ignore[index]
             rec.events[i] = FrameEvent.INIT
             tracking, f0, t_free, next_proc, grace_left = True, i, 0.0, i + 1, grace
             last = (gt.copy(), 1.0, True)
+            last_state = STATE_TRACKING
             continue
         if i == next_proc:
             image = seq.frame(i)
@@ -260,10 +297,12 @@ def run_realtime(
             # newest frame that has arrived when the tracker is free (tolerate float round-off)
             next_proc = max(i + 1, f0 + int(math.floor(t_free / period + 1e-9)))
             last = (_box_of(result), float(result.score), bool(result.present))
+            last_state = _state_of(result)
             event = FrameEvent.TRACKED
         else:
             event = FrameEvent.HELD
         rec.boxes[i], rec.scores[i], rec.present[i] = last
+        rec.states[i] = last_state  # type: ignore[index]
         if _failed(rec.boxes[i], seq, i):
             rec.events[i] = FrameEvent.FAILURE
             tracking = False

@@ -30,6 +30,7 @@ from siam_tracker_ros.evaluation.metrics import (
     reset_accuracy,
     reset_segments,
 )
+from siam_tracker_ros.evaluation.paired import PairedComparison, confident_wrong_frames
 from siam_tracker_ros.evaluation.protocols import RunRecord
 from siam_tracker_ros.evaluation.runner import Results
 from siam_tracker_ros.evaluation.sequences import Sequence
@@ -37,6 +38,7 @@ from siam_tracker_ros.evaluation.sequences import Sequence
 __all__ = [
     "ScoreSettings",
     "TrackerSummary",
+    "format_paired_table",
     "format_table",
     "summarize",
     "write_overlay_videos",
@@ -64,6 +66,8 @@ class TrackerSummary:
     fps: float = float("nan")  # 1 / median per-frame track time (one-pass run)
     fps_mean: float = float("nan")  # frames / total track time
     median_ms: float = float("nan")
+    #: one-pass frames with the target visible, IoU 0, yet TRACKING with score >= 0.5
+    confident_wrong: int | None = None
     missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +81,7 @@ class TrackerSummary:
             "fps": self.fps,
             "fps_mean": self.fps_mean,
             "median_ms": self.median_ms,
+            "confident_wrong": self.confident_wrong,
             "missing": self.missing,
         }
 
@@ -131,6 +136,7 @@ def summarize(
             if rec is None:
                 continue
             summ.ope_per_sequence[seq.name] = ope_scores(rec.boxes, seq.groundtruth, seq.absent)
+            summ.confident_wrong = (summ.confident_wrong or 0) + confident_wrong_frames(rec, seq)
             preds.append(rec.boxes)
             gts.append(seq.groundtruth)
             absents.append(seq.absent)
@@ -180,6 +186,7 @@ TABLE_COLUMNS = (
     "RT EAO",
     "lost@absent",
     "LT-F",
+    "conf-wrong",
     "fps",
 )
 
@@ -202,9 +209,34 @@ def format_table(summaries: dict[str, TrackerSummary]) -> str:
             _fmt(s.realtime.eao if s.realtime else None),
             _fmt(s.presence.lost_when_absent if s.presence else None, 2),
             _fmt(s.presence.f_score if s.presence else None),
+            _fmt(s.confident_wrong),
             _fmt(s.fps, 1),
         ]
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def format_paired_table(comparisons: SequenceABC[PairedComparison]) -> str:
+    """Each tracker minus the baseline, per score, with the paired bootstrap 95 % interval over
+    sequences (``*``: the interval excludes zero)."""
+    if not comparisons:
+        return ""
+    base = comparisons[0].baseline
+    lines = [
+        f"| tracker - {base} | sequences | AUC | failures | EAO | conf-wrong |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in comparisons:
+        cells = [
+            "-" if d is None else d.format(digits)
+            for d, digits in (
+                (c.auc, 3),
+                (c.failures, 1),
+                (c.eao, 3),
+                (c.confident_wrong, 0),
+            )
+        ]
+        lines.append(f"| {c.name} | {c.sequences} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -408,13 +440,28 @@ def write_reports(
     out_dir: Path,
     meta: dict[str, Any],
     title: str = "Tracker comparison",
+    paired: SequenceABC[PairedComparison] = (),
 ) -> dict[str, Path]:
-    """Write ``report.md``, ``summary.json`` and the plots under ``out_dir``."""
+    """Write ``report.md``, ``summary.json`` and the plots under ``out_dir``. The report opens
+    with what produced it (command, data, split, date, commit), so every table names its run."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(summaries, out_dir / "plots")
     md = [f"# {title}", ""]
+    run = [
+        f"- {label}: {meta[key]}"
+        for label, key in (
+            ("date (UTC)", "date"),
+            ("data", "data"),
+            ("split", "split"),
+            ("commit", "commit"),
+            ("machine", "machine"),
+        )
+        if meta.get(key)
+    ]
     if meta.get("command"):
         md += ["Command:", "", f"    {meta['command']}", ""]
+    if run:
+        md += run + [""]
     frames = sum(len(s) for s in sequences)
     md += [
         f"{len(sequences)} sequences, {frames} frames"
@@ -425,6 +472,23 @@ def write_reports(
         "",
         format_table(summaries),
         "",
+        "conf-wrong: one-pass frames where the target is visible, the box has IoU 0 with the "
+        "ground truth, yet the tracker reports TRACKING with score >= 0.5.",
+        "",
+    ]
+    if paired:
+        md += [
+            f"## Paired against `{paired[0].baseline}` (bootstrap 95 % interval over sequences)",
+            "",
+            "Delta = tracker minus baseline (AUC: mean over sequences; failures and conf-wrong: "
+            "totals; EAO recomputed per resample); interval: 2.5 / 97.5 percentiles of "
+            f"{meta.get('bootstrap_resamples', '')} resamples of the sequences with "
+            f"replacement (seed {meta.get('bootstrap_seed', '')}); `*` = excludes zero.",
+            "",
+            format_paired_table(paired),
+            "",
+        ]
+    md += [
         "## One-pass success AUC per sequence",
         "",
         _per_sequence_table(summaries, sequences),
@@ -456,6 +520,7 @@ def write_reports(
             {"name": s.name, "frames": len(s), "absent": int(s.absent.sum())} for s in sequences
         ],
         "trackers": {n: s.to_dict() for n, s in summaries.items()},
+        "paired": {c.name: c.to_dict() for c in paired},
         "skipped": results.skipped,
         "errors": {"/".join(k): v for k, v in results.errors.items()},
     }

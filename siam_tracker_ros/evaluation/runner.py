@@ -8,6 +8,7 @@ Layout of the cache (also the predictions any other tool can re-score)::
         present.txt  one 0/1 presence flag per frame
         events.txt   one FrameEvent code per frame (0 tracked, 1 init, 2 failure, 3 skipped, 4 held)
         times.txt    seconds of the init/track call per frame ("nan" where no call was made)
+        states.txt   tracker state per frame (1 TRACKING, 2 LOST, 3 AMBIGUOUS; optional)
         meta.json    what produced it; a record is reused only if its fingerprint matches
 
 Sequences run in parallel in separate processes (``spawn``: no inherited torch / OpenCV thread
@@ -40,12 +41,12 @@ from siam_tracker_ros.evaluation.peers import (
     peer_unavailable_reason,
 )
 from siam_tracker_ros.evaluation.protocols import (
+from siam_tracker_ros.evaluation.sequences import Sequence
     EXPERIMENTS,
     RunRecord,
     SupportsTracking,
     run_experiment,
 )
-from siam_tracker_ros.evaluation.sequences import Sequence
 
 __all__ = [
     "DEFAULT_PROJECT_CONFIG",
@@ -184,15 +185,21 @@ def parse_tracker_specs(
     text: str, weights_dir: str | Path | None = None, default_config: str | Path | None = None
 ) -> list[TrackerSpec]:
     """Parse ``--trackers``: comma-separated ``project[:CONFIG[:WEIGHTS]]`` or peer names
-    (``csrt,kcf,mil,nanotrack,vittrack``); each may carry a ``LABEL=`` prefix."""
+    (``csrt,kcf,mil,nanotrack,vittrack``); each may carry a ``LABEL=`` prefix, and a project
+    spec ``+dotted.key=VALUE`` suffixes that override its tracker config (``VALUE`` read as
+    YAML), e.g. ``v3ou=project:config/models/nanotrack_v3.yaml:W.pth+mechanisms.online_update.
+    enabled=true``: one command compares mechanism settings without writing config files."""
     wd = str(weights_dir) if weights_dir is not None else None
     specs: list[TrackerSpec] = []
     for item in (t.strip() for t in text.split(",")):
         if not item:
             continue
         label = None
-        if "=" in item:
-            label, item = (s.strip() for s in item.split("=", 1))
+        head, eq, tail = item.partition("=")
+        if eq and ":" not in head and "+" not in head:
+            label, item = head.strip(), tail.strip()
+        item, *override_texts = item.split("+")
+        overrides = tuple(_parse_override(o) for o in override_texts)
         kind, _, rest = item.partition(":")
         kind = kind.lower()
         if kind == "project":
@@ -207,15 +214,29 @@ def parse_tracker_specs(
         elif kind in PEERS:
             if rest:
                 raise ValueError(f"peer {kind!r} takes no arguments, got {item!r}")
+            if overrides:
+                raise ValueError(f"peer {kind!r} takes no config overrides, got {item!r}")
             spec = TrackerSpec(kind, label or kind, weights_dir=wd)
         else:
             known = "project[:CONFIG[:WEIGHTS]] or one of " + ", ".join(sorted(PEERS))
             raise ValueError(f"unknown tracker {item!r}; use {known}")
+        if overrides:
+            spec = dataclasses.replace(spec, overrides=spec.overrides + overrides)
         specs.append(spec)
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"tracker names must be unique, got {names} (use LABEL=spec)")
     return specs
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    """``dotted.key=VALUE`` -> ``("dotted.key", value)`` with ``VALUE`` parsed as YAML."""
+    import yaml
+
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise ValueError(f"config override must be KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
 
 
 @dataclass(frozen=True)
@@ -250,16 +271,22 @@ def write_record(folder: Path, record: RunRecord, meta: dict[str, Any]) -> None:
     np.savetxt(folder / "present.txt", record.present.astype(int), fmt="%d")
     np.savetxt(folder / "events.txt", record.events.astype(int), fmt="%d")
     np.savetxt(folder / "times.txt", record.times, fmt="%.7f")
+    if record.states is not None:
+        np.savetxt(folder / "states.txt", record.states.astype(int), fmt="%d")
     meta_file.write_text(json.dumps(meta, indent=1, sort_keys=True))
 
 
 def read_record(folder: Path) -> RunRecord:
+    """One record; ``states.txt`` is optional (records written before it existed, where the
+    state is derived from the presence flag)."""
+    states = folder / "states.txt"
     return RunRecord(
         boxes=np.loadtxt(folder / "boxes.txt", delimiter=",", ndmin=2).reshape(-1, 4),
         scores=np.loadtxt(folder / "scores.txt", ndmin=1),
         present=np.loadtxt(folder / "present.txt", ndmin=1).astype(bool),
         events=np.loadtxt(folder / "events.txt", ndmin=1).astype(np.int8),
         times=np.loadtxt(folder / "times.txt", ndmin=1),
+        states=np.loadtxt(states, ndmin=1).astype(np.int8) if states.is_file() else None,
     )
 
 
