@@ -5,6 +5,12 @@
 - :class:`LatestSlot`: a one-element mailbox. A new frame replaces an unprocessed one, which is
   counted as dropped: the worker always processes the newest frame and latency stays bounded at
   any camera rate, instead of a queue growing behind a slow tracker.
+
+Clock jumps: a stamp more than ``jump_tolerance_ns`` *older* than the newest buffered one (a
+looping bag, a restarted camera driver, a simulator reset) is not a late frame but a new clock.
+The buffer then forgets the old clock's frames (an init stamped on the new clock must find its
+frame, and an init "on the newest frame" must not land on a stale one), starts a new *epoch* and
+reports the jump once, so the node logs it and the session applies its policy.
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
-__all__ = ["Frame", "FrameBuffer", "LatestSlot"]
+__all__ = ["ClockJump", "Filed", "Frame", "FrameBuffer", "LatestSlot"]
 
 
 @dataclass(frozen=True)
@@ -26,16 +32,46 @@ class Frame:
     msg: Any = field(repr=False)  # sensor_msgs/Image or CompressedImage
     compressed: bool = False
     received_ns: int = 0
+    #: Clock epoch, set by :meth:`FrameBuffer.add`: it grows by one at every backwards jump.
+    epoch: int = 0
+
+
+@dataclass(frozen=True)
+class ClockJump:
+    """Stamps went back from ``from_ns`` to ``to_ns``; frames from now on carry ``epoch``."""
+
+    from_ns: int
+    to_ns: int
+    epoch: int
+
+    def describe(self) -> str:
+        return (f"camera stamps jumped back by {(self.from_ns - self.to_ns) / 1e9:.3f} s "
+                f"({self.from_ns / 1e9:.3f} -> {self.to_ns / 1e9:.3f} s)")
+
+
+class Filed(NamedTuple):
+    """What :meth:`FrameBuffer.add` did: the frame as stored (its epoch set) and the jump it
+    revealed, if any."""
+
+    frame: Frame
+    jump: ClockJump | None
 
 
 class FrameBuffer:
-    """Thread-safe ring of the last ``capacity`` frames, ordered by stamp."""
+    """Thread-safe ring of the last ``capacity`` frames, ordered by stamp (see module doc for
+    clock jumps)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, jump_tolerance_ns: int = 1_000_000_000) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._frames: deque[Frame] = deque(maxlen=capacity)
         self._lock = threading.Lock()
+        self._epoch = 0
+        self.jump_tolerance_ns = jump_tolerance_ns
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
 
     @property
     def capacity(self) -> int:
@@ -47,17 +83,28 @@ class FrameBuffer:
         with self._lock:
             self._frames = deque(self._frames, maxlen=capacity)
 
-    def add(self, frame: Frame) -> None:
-        """Append ``frame``; a stamp older than the newest (out-of-order delivery) is inserted in
-        place so lookups stay correct."""
+    def add(self, frame: Frame) -> Filed:
+        """Store ``frame`` in the current epoch. A stamp older than the newest by at most the
+        jump tolerance (out-of-order delivery) is inserted in place so lookups stay correct; an
+        older one is a clock jump: the buffer is emptied and a new epoch starts."""
+        jump = None
         with self._lock:
-            if not self._frames or frame.stamp_ns >= self._frames[-1].stamp_ns:
+            newest = self._frames[-1].stamp_ns if self._frames else None
+            if newest is not None and frame.stamp_ns < newest - self.jump_tolerance_ns:
+                self._epoch += 1
+                self._frames.clear()
+                jump = ClockJump(newest, frame.stamp_ns, self._epoch)
+                newest = None
+            if frame.epoch != self._epoch:
+                frame = replace(frame, epoch=self._epoch)
+            if newest is None or frame.stamp_ns >= newest:
                 self._frames.append(frame)
-                return
-            items = list(self._frames)
-            idx = bisect.bisect_right([f.stamp_ns for f in items], frame.stamp_ns)
-            items.insert(idx, frame)
-            self._frames = deque(items[-self.capacity:], maxlen=self.capacity)
+            else:
+                items = list(self._frames)
+                idx = bisect.bisect_right([f.stamp_ns for f in items], frame.stamp_ns)
+                items.insert(idx, frame)
+                self._frames = deque(items[-self.capacity:], maxlen=self.capacity)
+        return Filed(frame, jump)
 
     def clear(self) -> None:
         with self._lock:

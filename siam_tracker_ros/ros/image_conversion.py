@@ -6,8 +6,15 @@ without starting ROS. Every malformed image (unknown encoding, zero size, a ``st
 a row, too little data) raises :class:`ValueError` with a message that names the problem: the
 node turns that into a throttled warning and keeps running, instead of dying on one bad frame.
 
-Row padding (``step > width * bytes_per_pixel``) is honoured by viewing the buffer as
-``height x step`` bytes and slicing each row, and 16-bit images honour ``is_bigendian``.
+Resource bounds: an image larger than :class:`ImageLimits` (default 8192 px a side), a ``step``
+with more row padding than :data:`MAX_ROW_PADDING` allows, or a compressed payload whose PNG/JPEG
+header declares too many pixels raises :class:`ImageLimitError` (a ``ValueError``) *before*
+anything is allocated: a 1x1 image declaring a 4 GiB ``step``, or a 69-byte PNG declaring
+40000x40000 pixels, costs nothing. Only PNG and JPEG payloads are decoded (their header is read
+first); anything else is refused.
+
+Row padding (``step > width * bytes_per_pixel``) is honoured by a strided view of the buffer
+(no copy, no padding of a short last row), and 16-bit images honour ``is_bigendian``.
 """
 
 from __future__ import annotations
@@ -19,10 +26,16 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "ENCODINGS",
+    "MAX_ROW_PADDING",
     "ImageLike",
+    "ImageLimitError",
+    "ImageLimits",
     "bgr_to_image_fields",
+    "check_compressed",
     "check_image",
+    "compressed_size",
     "compressed_to_bgr",
     "encode_bgr",
     "fill_image_msg",
@@ -37,6 +50,32 @@ class ImageLike(Protocol):
     step: int
     is_bigendian: int | bool
     data: Any
+
+
+class ImageLimitError(ValueError):
+    """An image (raw or compressed) whose declared size exceeds the configured limits, or whose
+    ``step`` implies absurd row padding; raised before any pixel buffer is allocated."""
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Largest accepted image (node parameters ``input.max_width`` / ``input.max_height``)."""
+
+    max_width: int = 8192
+    max_height: int = 8192
+
+    def check(self, width: int, height: int, what: str = "image") -> None:
+        if width > self.max_width or height > self.max_height:
+            raise ImageLimitError(
+                f"{what} of {width}x{height} px exceeds the limit of {self.max_width}x"
+                f"{self.max_height} (input.max_width / input.max_height)")
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+#: Most row padding accepted beyond one row of pixels: ``step <= row + max(row, 4096)`` bytes.
+#: Real cameras align rows to at most a page; a larger ``step`` is a corrupt header.
+MAX_ROW_PADDING = 4096
 
 
 @dataclass(frozen=True)
@@ -75,8 +114,10 @@ _TO_BGR = {
 }
 
 
-def check_image(msg: ImageLike) -> _Encoding:
-    """Validate the header fields against the data length; O(1), cheap enough for a callback."""
+def check_image(msg: ImageLike, limits: ImageLimits = DEFAULT_LIMITS) -> _Encoding:
+    """Validate the header fields against the limits and the data length; O(1), cheap enough for
+    a callback. The data must hold ``height`` rows of ``step`` bytes (the last row may omit its
+    padding) and no more."""
     enc = ENCODINGS.get(msg.encoding)
     if enc is None:
         raise ValueError(f"unsupported image encoding {msg.encoding!r}; "
@@ -84,32 +125,41 @@ def check_image(msg: ImageLike) -> _Encoding:
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h <= 0 or w <= 0:
         raise ValueError(f"empty image ({w}x{h})")
+    limits.check(w, h)
     row = w * enc.channels * enc.itemsize
     if step < row:
         raise ValueError(f"step {step} is shorter than one row of {w} {msg.encoding} pixels "
                          f"({row} bytes)")
+    if step - row > max(row, MAX_ROW_PADDING):
+        raise ImageLimitError(f"step {step} implies {step - row} bytes of padding after each "
+                              f"{row}-byte row of {w} {msg.encoding} pixels (at most "
+                              f"{max(row, MAX_ROW_PADDING)} accepted): corrupt header")
     if enc.channels == 2 and w % 2:
         raise ValueError(f"{msg.encoding} needs an even width, got {w}")
     n = len(msg.data)
     # The last row may omit its padding; anything less than that is truncated data.
     if n < step * (h - 1) + row:
         raise ValueError(f"image data too short: {n} bytes for {h} rows of step {step}")
+    if n > step * h:
+        raise ValueError(f"image data too long: {n} bytes for {h} rows of step {step} "
+                         f"({step * h} expected): corrupt header")
     return enc
 
 
-def image_to_bgr(msg: ImageLike) -> np.ndarray:
+def image_to_bgr(msg: ImageLike, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode an Image message into a contiguous ``H x W x 3`` uint8 BGR array.
 
     mono16 is scaled to 8 bits by ``1/257`` (full 16-bit range -> 0..255, as cv_bridge does), so
     a tracker sees the same contrast on every frame rather than a per-frame stretch.
     """
-    enc = check_image(msg)
+    enc = check_image(msg, limits)
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     buf = _as_bytes_array(msg.data)
     row = w * enc.channels * enc.itemsize
-    if len(buf) < step * h:  # unpadded last row: pad so the strided view below is valid
-        buf = np.concatenate([buf, np.zeros(step * h - len(buf), np.uint8)])
-    rows = buf[: step * h].reshape(h, step)[:, :row]
+    # A strided view: row i starts at i * step. check_image guaranteed that the last row's
+    # ``row`` bytes are inside the buffer (its padding may be missing), so nothing is padded.
+    rows = np.lib.stride_tricks.as_strided(buf, shape=(h, row), strides=(step, 1),
+                                           writeable=False)
     if enc.itemsize == 2:
         dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
         mono16 = np.ascontiguousarray(rows).view(dtype).reshape(h, w)
@@ -130,14 +180,82 @@ def _as_bytes_array(data: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def compressed_to_bgr(data: Any) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG/PNG) into BGR uint8."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: JPEG start-of-frame markers (SOF0..SOF15 without DHT, JPG and DAC), which carry the size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def compressed_size(data: Any) -> tuple[int, int]:
+    """``(width, height)`` declared by a PNG (IHDR) or JPEG (SOF segment) payload, read from its
+    header without decoding; :class:`ValueError` for anything else or a truncated header."""
+    arr = _as_bytes_array(data)
+    mv = arr.data  # a memoryview: int indexing without numpy scalars
+    n = len(mv)
+    if n >= 8 and bytes(mv[:8]) == _PNG_SIGNATURE:
+        if n < 24 or bytes(mv[12:16]) != b"IHDR":
+            raise ValueError(f"cannot decode compressed image ({n} bytes): PNG without an "
+                             "IHDR header")
+        return (int.from_bytes(mv[16:20], "big"), int.from_bytes(mv[20:24], "big"))
+    if n >= 2 and mv[0] == 0xFF and mv[1] == 0xD8:
+        i = 2
+        while i + 1 < n:
+            if mv[i] != 0xFF:
+                break
+            marker = mv[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # stand-alone markers
+                i += 2
+                continue
+            if marker in (0xD9, 0xDA) or i + 3 >= n:  # EOI / start of scan before any SOF
+                break
+            length = (mv[i + 2] << 8) | mv[i + 3]
+            if marker in _JPEG_SOF:
+                if length < 7 or i + 8 >= n:
+                    break
+                height = (mv[i + 5] << 8) | mv[i + 6]
+                width = (mv[i + 7] << 8) | mv[i + 8]
+                return width, height
+            if length < 2:
+                break
+            i += 2 + length
+        raise ValueError(f"cannot decode compressed image ({n} bytes): JPEG without a frame "
+                         "header")
+    raise ValueError(f"cannot decode compressed image ({n} bytes): not a PNG or JPEG payload")
+
+
+def check_compressed(data: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """``(width, height)`` of a PNG/JPEG payload from its header, checked against ``limits``
+    (:class:`ImageLimitError`); cheap enough for a callback (no decoding)."""
     arr = _as_bytes_array(data)
     if arr.size == 0:
         raise ValueError("empty compressed image")
-    img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
+    width, height = compressed_size(arr)
+    if width <= 0 or height <= 0:
+        raise ValueError(f"cannot decode compressed image ({arr.size} bytes): header declares "
+                         f"{width}x{height} px")
+    limits.check(width, height, "compressed image")
+    return width, height
+
+
+def compressed_to_bgr(data: Any, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` payload (JPEG/PNG) into BGR uint8.
+
+    The size declared in the header is checked against ``limits`` first
+    (:class:`ImageLimitError`), so a tiny payload declaring a huge image is never decoded."""
+    arr = _as_bytes_array(data)
+    width, height = check_compressed(arr, limits)
+    try:
+        img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # e.g. a header OpenCV itself refuses
+        raise ValueError(f"cannot decode compressed image ({arr.size} bytes): "
+                         f"{str(exc).strip().splitlines()[-1]}") from None
     if img is None:
         raise ValueError(f"cannot decode compressed image ({arr.size} bytes)")
+    if img.shape[:2] != (height, width):
+        raise ValueError(f"cannot decode compressed image ({arr.size} bytes): decoded "
+                         f"{img.shape[1]}x{img.shape[0]} px, header declares {width}x{height}")
     return img
 
 

@@ -1,4 +1,11 @@
-"""Tracker values <-> ROS messages (the node owns all ROS types; the core never sees them)."""
+"""Tracker values <-> ROS messages (the node owns all ROS types; the core never sees them).
+
+Message builders never fail on a value: rclpy checks field ranges only when the message is
+serialised, and then raises a ``SystemError`` that names the wrong field, from the publisher. So
+every number is brought into its field's range here first: unsigned counters are clamped to
+``[0, max]``, the score to ``[0, 1]`` (non-finite: 0), other float32 values to the float32 range
+(NaN kept: "unknown"), and the state to a valid ``TrackerStatus`` constant.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +49,52 @@ def time_from_ns(ns: int) -> Time:
     return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_UINT32_MAX = 2**32 - 1
+_UINT64_MAX = 2**64 - 1
+
+
+def _uint(value: Any, maximum: int) -> int:
+    """``value`` as an unsigned counter in ``[0, maximum]`` (non-finite or invalid: 0)."""
+    try:
+        v = float(value) if not isinstance(value, (int, np.integer)) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return maximum if v == math.inf else 0
+        v = int(v)
+    return min(max(v, 0), maximum)
+
+
+def _float32(value: Any) -> float:
+    """``value`` clamped to the float32 range (NaN stays NaN: an unknown measurement)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+    return v if math.isnan(v) else min(max(v, -_FLOAT32_MAX), _FLOAT32_MAX)
+
+
+def _score(value: Any) -> float:
+    """A score in ``[0, 1]``; non-finite scores become 0 (no confidence)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return min(max(v, 0.0), 1.0) if math.isfinite(v) else 0.0
+
+
+def _state(state: Any) -> int:
+    """A ``TrackState`` value (they match the ``TrackerStatus`` constants); anything unknown is
+    reported as LOST, the safe reading for a follower."""
+    try:
+        v = int(state)
+    except (TypeError, ValueError, OverflowError):
+        return int(TrackState.LOST)
+    return v if v in {int(s) for s in TrackState} else int(TrackState.LOST)
+
+
 def _copy_header(header: Header) -> Header:
     return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec),
                   frame_id=header.frame_id)
@@ -49,7 +102,9 @@ def _copy_header(header: Header) -> Header:
 
 def detection_from_result(result: TrackResult, header: Header, track_id: str) -> Detection2D:
     """Detection2D with the source image's header, box centre + size in pixels, the score in
-    ``results[0].hypothesis.score`` and the track id in ``id``."""
+    ``results[0].hypothesis.score`` (clamped to [0, 1]) and the track id in ``id``. Box values
+    are float64 fields: any finite value is valid; the session never hands over non-finite
+    boxes (it raises instead)."""
     x, y, w, h = (float(v) for v in np.asarray(result.box, dtype=np.float64).reshape(4))
     det = Detection2D(header=_copy_header(header), id=track_id)
     det.bbox.center.position.x = x + w / 2
@@ -58,7 +113,7 @@ def detection_from_result(result: TrackResult, header: Header, track_id: str) ->
     det.bbox.size_y = h
     hyp = ObjectHypothesisWithPose()
     hyp.hypothesis.class_id = CLASS_ID
-    hyp.hypothesis.score = float(result.score)
+    hyp.hypothesis.score = _score(result.score)
     hyp.pose.pose.position.x = x + w / 2
     hyp.pose.pose.position.y = y + h / 2
     det.results = [hyp]
@@ -68,11 +123,14 @@ def detection_from_result(result: TrackResult, header: Header, track_id: str) ->
 def status_msg(header: Header, state: TrackState, score: float, present: bool, track_id: str,
                frames_lost: int, latency_ms: float, processing_ms: float,
                frames_processed: int, frames_dropped: int, rate_hz: float) -> TrackerStatus:
+    """A TrackerStatus with every value brought into its field's range (see module doc)."""
     return TrackerStatus(
-        header=_copy_header(header), state=int(state), score=float(score), present=bool(present),
-        track_id=track_id, frames_lost=int(frames_lost), latency_ms=float(latency_ms),
-        processing_ms=float(processing_ms), frames_processed=int(frames_processed),
-        frames_dropped=int(frames_dropped), rate_hz=float(rate_hz))
+        header=_copy_header(header), state=_state(state), score=_score(score),
+        present=bool(present), track_id=str(track_id),
+        frames_lost=_uint(frames_lost, _UINT32_MAX), latency_ms=_float32(latency_ms),
+        processing_ms=_float32(processing_ms),
+        frames_processed=_uint(frames_processed, _UINT64_MAX),
+        frames_dropped=_uint(frames_dropped, _UINT64_MAX), rate_hz=_float32(rate_hz))
 
 
 def image_msg(bgr: np.ndarray, header: Header) -> Image:

@@ -164,6 +164,28 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("log.throttle_s", 2.0,
               "Minimum seconds between repeated warnings of one kind (malformed images, bad "
               "init boxes, tracker failures).", dynamic=True, range=(0.0, 3600.0)),
+    # -- input robustness (issue 21): size limits, clock jumps, stream changes. Read per frame,
+    # so they change at run time; policies are applied by ros/session.py.
+    ParamSpec("input.max_width", 8192,
+              "Widest accepted image in pixels (raw, or compressed as its header declares); "
+              "larger ones are dropped with a throttled warning before anything is allocated.",
+              dynamic=True, range=(1, 65535)),
+    ParamSpec("input.max_height", 8192,
+              "Tallest accepted image in pixels (raw, or compressed as its header declares).",
+              dynamic=True, range=(1, 65535)),
+    ParamSpec("input.clock_jump_tolerance_s", 1.0,
+              "A camera stamp this much older than the newest one is a clock jump (looping "
+              "bag, restarted driver, simulator reset), not a late frame: the frame buffer is "
+              "reset and the node follows the new clock.", dynamic=True, range=(0.0, 3600.0)),
+    ParamSpec("input.on_clock_jump", "keep_tracking",
+              "After a backwards clock jump: keep_tracking (same target on the new clock) or "
+              "reset (stop and wait for a new init).", dynamic=True,
+              choices=("keep_tracking", "reset")),
+    ParamSpec("input.on_resolution_change", "rescale",
+              "When the image size or encoding changes mid-track: rescale (box scaled to the "
+              "new size, tracker re-initialised on it) or lost (declare LOST, with the reason "
+              "in /diagnostics, until a new init).", dynamic=True,
+              choices=("rescale", "lost")),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
@@ -192,6 +214,12 @@ class NodeSettings:
     diagnostics_period_s: float
     diagnostics_max_latency_ms: float
     log_throttle_s: float
+    # input robustness (issue 21)
+    input_max_width: int
+    input_max_height: int
+    input_clock_jump_tolerance_s: float
+    input_on_clock_jump: str
+    input_on_resolution_change: str
 
     @classmethod
     def from_values(cls, values: Mapping[str, Value]) -> NodeSettings:

@@ -3,6 +3,19 @@
 The node owns ROS types and threads; this class owns "what happens to a frame": initialising on
 the buffered frame an init request refers to, catching up through newer buffered frames, never
 going back in time, validating init boxes, and counting frames lost in a row.
+
+It also owns what happens when the stream changes under a running track (:class:`StreamPolicy`):
+
+- a backwards clock jump (the frame buffer starts a new epoch, see ``frame_buffer``):
+  ``keep_tracking`` follows the new clock with the same target; ``reset`` stops the track and
+  waits for a new init;
+- a resolution or encoding change: ``rescale`` tracks the first new frame brought back to the
+  old geometry, scales that box to the new image size and re-initialises the tracker on it (the
+  template is taken again from the new stream);
+  ``lost`` declares the target LOST with the reason (:attr:`TrackingSession.lost_reason`) until
+  the next init.
+
+Each such event is described once in :meth:`TrackingSession.take_notices` for the node's log.
 """
 
 from __future__ import annotations
@@ -13,13 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer
 
-__all__ = ["InitError", "InitRequest", "SessionStep", "TrackerLike", "TrackingSession",
-           "validate_box"]
+__all__ = ["CLOCK_JUMP_POLICIES", "RESOLUTION_POLICIES", "InitError", "InitRequest",
+           "SessionStep", "StreamPolicy", "TrackerLike", "TrackingSession", "validate_box"]
+
+#: ``input.on_clock_jump`` values (first: default).
+CLOCK_JUMP_POLICIES = ("keep_tracking", "reset")
+#: ``input.on_resolution_change`` values (first: default).
+RESOLUTION_POLICIES = ("rescale", "lost")
 
 
 class TrackerLike(Protocol):
@@ -43,6 +62,22 @@ class InitRequest:
     stamp_ns: int
     box: tuple[float, float, float, float]
     track_id: str = ""
+
+
+@dataclass(frozen=True)
+class StreamPolicy:
+    """What a running track does when the stream changes (see module doc)."""
+
+    on_clock_jump: str = CLOCK_JUMP_POLICIES[0]
+    on_resolution_change: str = RESOLUTION_POLICIES[0]
+
+    def __post_init__(self) -> None:
+        if self.on_clock_jump not in CLOCK_JUMP_POLICIES:
+            raise ValueError(f"on_clock_jump must be one of {CLOCK_JUMP_POLICIES}, "
+                             f"got {self.on_clock_jump!r}")
+        if self.on_resolution_change not in RESOLUTION_POLICIES:
+            raise ValueError(f"on_resolution_change must be one of {RESOLUTION_POLICIES}, "
+                             f"got {self.on_resolution_change!r}")
 
 
 @dataclass(frozen=True)
@@ -84,15 +119,23 @@ class TrackingSession:
     malformed one). Not thread-safe: the node calls it from its worker thread, under a lock.
     """
 
-    def __init__(self, tracker: TrackerLike, decode: Callable[[Frame], np.ndarray]) -> None:
+    def __init__(self, tracker: TrackerLike, decode: Callable[[Frame], np.ndarray],
+                 policy: StreamPolicy | None = None) -> None:
         self._tracker = tracker
         self._decode = decode
+        self.policy = policy or StreamPolicy()
         self.state = TrackState.IDLE
         self.track_id = ""
         self.frames_lost = 0
         self.frames_processed = 0
         self.last_stamp_ns = -1
+        #: Why the target was declared LOST by a stream change ("" otherwise); until next init.
+        self.lost_reason = ""
         self._tracks_started = 0
+        self._epoch = 0
+        self._stream: tuple[int, int, str] | None = None  # width, height, encoding
+        self._last_box = np.zeros(4)
+        self._notices: list[str] = []
 
     @property
     def active(self) -> bool:
@@ -102,6 +145,12 @@ class TrackingSession:
         self._tracker.reset()
         self.state = TrackState.IDLE
         self.frames_lost = 0
+        self.lost_reason = ""
+
+    def take_notices(self) -> list[str]:
+        """Stream events handled since the last call, one line each (for the node's log)."""
+        notices, self._notices = self._notices, []
+        return notices
 
     def initialise(self, request: InitRequest, buffer: FrameBuffer, tolerance_ns: int,
                    catch_up_max: int) -> SessionStep | None:
@@ -128,6 +177,10 @@ class TrackingSession:
         self.frames_lost = 0
         self.frames_processed = 0
         self.last_stamp_ns = frame.stamp_ns
+        self.lost_reason = ""
+        self._epoch = frame.epoch
+        self._stream = _stream_of(frame, image)
+        self._last_box = box.copy()
         newer = buffer.after(frame.stamp_ns)
         if not newer or catch_up_max <= 0:
             return None
@@ -140,12 +193,29 @@ class TrackingSession:
         return step
 
     def step(self, frame: Frame) -> SessionStep | None:
-        """Track one frame; None when idle or when ``frame`` is not newer than the last one."""
-        if not self.active or frame.stamp_ns <= self.last_stamp_ns:
+        """Track one frame; None when idle or when ``frame`` is not newer than the last one (in
+        its clock epoch; a newer epoch is a clock jump handled by the policy)."""
+        if not self.active or frame.epoch < self._epoch:
+            return None
+        if frame.epoch > self._epoch:
+            self._epoch = frame.epoch
+            if self.policy.on_clock_jump == "reset":
+                self._notices.append(f"{self.track_id} stopped by a clock jump "
+                                     "(input.on_clock_jump=reset): send a new init")
+                self.stop()
+                return None
+            self.last_stamp_ns = -1  # follow the new clock with the same target
+        if frame.stamp_ns <= self.last_stamp_ns:
             return None
         image = self._decode(frame)
         t0 = time.perf_counter()
-        result = self._tracker.track(image)
+        stream = _stream_of(frame, image)
+        if self._stream is not None and stream != self._stream:
+            result = self._stream_changed(image, stream)
+        elif self.lost_reason:
+            result = self._lost_result()
+        else:
+            result = self._tracker.track(image)
         ms = (time.perf_counter() - t0) * 1e3
         if not np.all(np.isfinite(np.asarray(result.box, dtype=np.float64))) or not math.isfinite(
                 float(result.score)):
@@ -155,4 +225,50 @@ class TrackingSession:
         self.frames_processed += 1
         self.state = result.state if result.state != TrackState.IDLE else TrackState.TRACKING
         self.frames_lost = self.frames_lost + 1 if self.state == TrackState.LOST else 0
+        if result.present:
+            self._last_box = np.asarray(result.box, dtype=np.float64).copy()
         return SessionStep(frame, image, result, self.track_id, ms, self.frames_lost)
+
+    def _stream_changed(self, image: np.ndarray, stream: tuple[int, int, str]) -> TrackResult:
+        """Apply ``on_resolution_change`` to the first frame of a changed stream."""
+        assert self._stream is not None
+        (ow, oh, oenc), (nw, nh, nenc) = self._stream, stream
+        what = (f"resolution changed {ow}x{oh} -> {nw}x{nh}" if (ow, oh) != (nw, nh)
+                else f"encoding changed {oenc} -> {nenc}")
+        self._stream = stream
+        if self.policy.on_resolution_change == "lost" or self.lost_reason:
+            self._tracker.reset()
+            self.lost_reason = self.lost_reason or f"{what}; send a new init"
+            self._notices.append(f"{self.track_id}: {what}: target declared LOST "
+                                 "(input.on_resolution_change=lost) until a new init")
+            return self._lost_result()
+        scale = np.array([nw / ow, nh / oh, nw / ow, nh / oh])
+        try:
+            # Where is the target now? Track the new frame brought back to the old geometry
+            # (the template is from the old stream), then take that box to the new size.
+            back = image if (nw, nh) == (ow, oh) else cv2.resize(image, (ow, oh))
+            box = np.asarray(self._tracker.track(back).box, dtype=np.float64) * scale
+            self._tracker.reset()
+            box = validate_box(box, nw, nh)
+            self._tracker.init(image, box)
+        except Exception as exc:  # noqa: BLE001 - any failure: LOST with the reason, not a crash
+            self._tracker.reset()
+            self.lost_reason = (f"{what}; re-initialising on the rescaled box failed "
+                                f"({type(exc).__name__}: {exc}); send a new init")
+            self._notices.append(f"{self.track_id}: {self.lost_reason}")
+            return self._lost_result()
+        self._last_box = box.copy()
+        self._notices.append(f"{self.track_id}: {what}: box rescaled to "
+                             f"{np.round(box, 1).tolist()} and the tracker re-initialised "
+                             "(input.on_resolution_change=rescale)")
+        return self._tracker.track(image)
+
+    def _lost_result(self) -> TrackResult:
+        return TrackResult(self._last_box.copy(), 0.0, False, TrackState.LOST,
+                           np.zeros((0, 0), np.float32))
+
+
+def _stream_of(frame: Frame, image: np.ndarray) -> tuple[int, int, str]:
+    """Width, height and wire encoding of a frame (compressed payloads all decode to BGR)."""
+    encoding = "compressed" if frame.compressed else str(getattr(frame.msg, "encoding", ""))
+    return int(image.shape[1]), int(image.shape[0]), encoding

@@ -10,7 +10,10 @@ import pytest
 
 from siam_tracker_ros.ros.image_conversion import (
     ENCODINGS,
+    ImageLimitError,
+    ImageLimits,
     check_image,
+    compressed_size,
     compressed_to_bgr,
     encode_bgr,
     fill_image_msg,
@@ -135,3 +138,114 @@ def test_compressed_decoding_and_errors() -> None:
         compressed_to_bgr(b"")
     with pytest.raises(ValueError, match="cannot decode"):
         compressed_to_bgr(b"not an image")
+
+
+# ---------------------------------------------------------------------------- resource bounds
+def test_huge_step_on_a_tiny_image_is_refused_without_allocating() -> None:
+    """Issue 21.2: a 1x1 rgb8 image declaring step=4294967295 used to be padded to 4 GiB."""
+    import tracemalloc
+
+    msg = SimpleNamespace(encoding="rgb8", height=1, width=1, step=4294967295, is_bigendian=0,
+                          data=bytes(3))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageLimitError, match="padding"):
+            image_to_bgr(msg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+
+
+def test_image_larger_than_the_limits_is_refused_before_reading_data() -> None:
+    msg = SimpleNamespace(encoding="mono8", height=9000, width=10, step=10, is_bigendian=0,
+                          data=bytes(90000))
+    with pytest.raises(ImageLimitError, match="9000 px exceeds the limit of 8192x8192"):
+        check_image(msg)
+    # ...and with raised limits the same message is a valid image
+    assert image_to_bgr(msg, ImageLimits(8192, 9000)).shape == (9000, 10, 3)
+    small = ImageLimits(max_width=8, max_height=8)
+    with pytest.raises(ImageLimitError, match="input.max_width"):
+        check_image(msg, small)
+
+
+def test_data_longer_than_the_header_says_is_refused() -> None:
+    msg = _msg(RNG.integers(0, 256, (4, 6, 3), dtype=np.uint8), "bgr8")
+    msg.data = msg.data + bytes(18)
+    with pytest.raises(ValueError, match="data too long"):
+        image_to_bgr(msg)
+
+
+def test_moderate_row_padding_is_still_accepted() -> None:
+    img = RNG.integers(0, 256, (3, 2, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(image_to_bgr(_msg(img, "bgr8", step=6 + 4096)), img)
+    with pytest.raises(ImageLimitError):
+        check_image(_msg(img, "bgr8", step=6 + 4097))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk declaring ``width x height`` (no image data)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)))
+
+
+def test_tiny_png_declaring_40000_squared_raises_the_documented_error() -> None:
+    """Issue 21.2: a 69-byte PNG declaring 40000x40000 raised cv2.error."""
+    import struct
+    import zlib
+
+    idat = zlib.compress(b"\x00" * 16)
+    payload = (_png_header(40000, 40000) + struct.pack(">I", len(idat)) + b"IDAT" + idat
+               + struct.pack(">I", zlib.crc32(b"IDAT" + idat)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    assert len(payload) < 100
+    assert compressed_size(payload) == (40000, 40000)
+    with pytest.raises(ImageLimitError, match="40000x40000 px exceeds"):
+        compressed_to_bgr(payload)
+
+
+def test_large_real_png_and_jpeg_are_refused_from_their_header() -> None:
+    import cv2
+
+    big = np.zeros((300, 500, 3), np.uint8)
+    limits = ImageLimits(max_width=400, max_height=400)
+    for ext in (".png", ".jpg"):
+        ok, buf = cv2.imencode(ext, big)
+        assert ok
+        assert compressed_size(buf.tobytes()) == (500, 300)
+        with pytest.raises(ImageLimitError, match="500x300"):
+            compressed_to_bgr(buf.tobytes(), limits)
+        assert compressed_to_bgr(buf.tobytes()).shape == (300, 500, 3)
+
+
+def test_jpeg_size_is_found_after_app_segments() -> None:
+    import cv2
+
+    img = RNG.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", img)
+    data = buf.tobytes()
+    app = b"\xff\xe1" + (2 + 1000).to_bytes(2, "big") + bytes(1000)  # a 1000-byte APP1 segment
+    data = data[:2] + app + data[2:]
+    assert compressed_size(data) == (40, 24)
+    assert compressed_to_bgr(data).shape == (24, 40, 3)
+
+
+@pytest.mark.parametrize(("payload", "match"), [
+    (b"\xff\xd8 definitely not a JPEG", "JPEG without a frame header"),
+    (b"\xff\xd8\xff\xda\x00\x02", "JPEG without a frame header"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG without an IHDR"),
+    (b"GIF89a" + bytes(20), "not a PNG or JPEG"),
+])
+def test_compressed_payloads_without_a_readable_size_are_refused(payload: bytes,
+                                                                 match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        compressed_to_bgr(payload)
+
+
+def test_png_header_with_a_corrupt_body_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="cannot decode compressed image"):
+        compressed_to_bgr(_png_header(64, 64) + bytes(40))

@@ -152,3 +152,67 @@ def test_num_threads_sets_the_network_threads() -> None:
         assert build_tracker(NodeSettings.from_values({})).config.cpu_threads == 1  # 0: default
     finally:
         torch.set_num_threads(before)
+
+
+def _serialised(msg: object) -> bytes:
+    from rclpy.serialization import serialize_message
+
+    return serialize_message(msg)
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("frames_dropped", -1, 0),                   # used to raise SystemError naming rate_hz
+    ("frames_processed", 2**70, 2**64 - 1),
+    ("frames_lost", 2**40, 2**32 - 1),
+    ("frames_lost", float("nan"), 0),
+    ("score", float("nan"), 0.0),
+    ("score", 7.5, 1.0),
+    ("score", -1e300, 0.0),
+    ("latency_ms", 1e300, float(np.finfo(np.float32).max)),
+    ("latency_ms", -float("inf"), -float(np.finfo(np.float32).max)),
+    ("rate_hz", float("nan"), "nan"),
+    ("state", 99, 2),                            # unknown state: reported LOST
+])
+def test_status_values_out_of_range_are_clamped_and_serialise(field: str, value: object,
+                                                              expected: object) -> None:
+    """Issue 21.5: out-of-range values made serialisation raise SystemError (wrong field)."""
+    from std_msgs.msg import Header
+
+    from siam_tracker_ros.ros import messages
+
+    args = {"header": Header(frame_id="cam"), "state": TrackState.TRACKING, "score": 0.5,
+            "present": True, "track_id": "t", "frames_lost": 0, "latency_ms": 1.0,
+            "processing_ms": 1.0, "frames_processed": 1, "frames_dropped": 0, "rate_hz": 30.0}
+    args[field] = value
+    st = messages.status_msg(**args)
+    assert len(_serialised(st)) > 0
+    got = getattr(st, field)
+    if expected == "nan":
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_detection_score_is_clamped_and_serialises() -> None:
+    from std_msgs.msg import Header
+
+    from siam_tracker_ros.ros import messages
+
+    for score, expected in ((float("nan"), 0.0), (3.0, 1.0), (-2.0, 0.0)):
+        r = TrackResult(np.array([1e300, -1e300, 30.0, 40.0]), score, True, TrackState.TRACKING,
+                        np.zeros((2, 2), np.float32))
+        det = messages.detection_from_result(r, Header(), "x")
+        assert det.results[0].hypothesis.score == expected and len(_serialised(det)) > 0
+
+
+def test_input_robustness_parameters_match_the_session_policies() -> None:
+    from siam_tracker_ros.ros.session import CLOCK_JUMP_POLICIES, RESOLUTION_POLICIES
+
+    for name, choices in (("input.on_clock_jump", CLOCK_JUMP_POLICIES),
+                          ("input.on_resolution_change", RESOLUTION_POLICIES)):
+        assert SPECS[name].choices == choices and SPECS[name].default == choices[0]
+    s = NodeSettings.from_values({})
+    assert (s.input_max_width, s.input_max_height, s.input_clock_jump_tolerance_s) == (
+        8192, 8192, 1.0)
+    assert check_update(s.as_values(), {"input.on_clock_jump": "reset"}) is None
+    assert "one of" in check_update(s.as_values(), {"input.on_resolution_change": "zoom"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,13 @@ from ros_fakes import TemplateTracker, textured_target_frames
 
 from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
-from siam_tracker_ros.ros.session import InitError, InitRequest, TrackingSession, validate_box
+from siam_tracker_ros.ros.session import (
+    InitError,
+    InitRequest,
+    StreamPolicy,
+    TrackingSession,
+    validate_box,
+)
 
 MS = 1_000_000
 
@@ -171,3 +178,191 @@ def test_non_finite_tracker_output_is_an_error_not_a_detection() -> None:
     tracker.track = lambda image: nan_result  # type: ignore[method-assign]
     with pytest.raises(ValueError, match="non-finite"):
         session.step(frames[1])
+
+
+# ----------------------------------------------------------------------------- clock jumps
+SEC = 1_000_000_000
+
+
+def _jumping_stream(n_before: int, n_after: int, jump_to_ns: int
+                    ) -> tuple[list[Frame], np.ndarray]:
+    """A moving target whose stamps go back to ``jump_to_ns`` after ``n_before`` frames (a
+    looping bag / restarted driver), the scene itself continuing."""
+    images, boxes = textured_target_frames(n_before + n_after)
+    frames = [Frame(100 * SEC + i * 33 * MS, img) for i, img in enumerate(images[:n_before])]
+    frames += [Frame(jump_to_ns + i * 33 * MS, img)
+               for i, img in enumerate(images[n_before:])]
+    return frames, boxes
+
+
+def test_backwards_stamp_jump_resets_the_buffer_and_tracking_follows_the_new_clock() -> None:
+    """Issue 21.1: after a 10 s backwards jump the node published nothing until the stamps
+    passed the old ones."""
+    frames, boxes = _jumping_stream(6, 10, 90 * SEC)
+    buf = FrameBuffer(30, jump_tolerance_ns=SEC)
+    session, tracker = _session()
+    jumps = [buf.add(f).jump for f in frames[:6]]
+    session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, MS, 10)
+    assert not any(jumps) and session.state == TrackState.TRACKING
+    steps = []
+    for i, f in enumerate(frames[6:], start=6):
+        filed = buf.add(f)
+        if i == 6:
+            assert filed.jump is not None and filed.jump.epoch == 1
+            assert "jumped back by 10.165 s" in filed.jump.describe()
+            assert len(buf) == 1  # the old clock's frames are gone
+        else:
+            assert filed.jump is None
+        steps.append(session.step(filed.frame))
+    assert all(s is not None for s in steps), "every frame after the jump is tracked"
+    for s, truth in zip(steps, boxes[6:], strict=True):
+        np.testing.assert_allclose(s.result.box, truth, atol=1.0)
+    assert session.state == TrackState.TRACKING and session.take_notices() == []
+
+
+def test_clock_jump_with_reset_policy_stops_and_waits_for_a_new_init() -> None:
+    frames, boxes = _jumping_stream(4, 4, 0)
+    buf = FrameBuffer(30)
+    tracker = TemplateTracker()
+    session = TrackingSession(tracker, lambda f: f.msg, StreamPolicy(on_clock_jump="reset"))
+    for f in frames[:4]:
+        buf.add(f)
+    session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, MS, 10)
+    assert session.step(buf.add(frames[4]).frame) is None
+    assert session.state == TrackState.IDLE
+    assert session.take_notices() == ["track-1 stopped by a clock jump "
+                                      "(input.on_clock_jump=reset): send a new init"]
+    # a new init stamped on the new clock finds its frame and tracking resumes
+    buf.add(frames[5])
+    session.initialise(InitRequest(frames[5].stamp_ns, tuple(boxes[5])), buf, MS, 10)
+    step = session.step(buf.add(frames[6]).frame)
+    assert step is not None and session.state == TrackState.TRACKING
+    np.testing.assert_allclose(step.result.box, boxes[6], atol=1.0)
+
+
+def test_init_after_a_jump_finds_its_frame_and_stamp_zero_is_not_stale() -> None:
+    frames, boxes = _jumping_stream(5, 3, 2 * SEC)
+    buf = FrameBuffer(30)
+    for f in frames:
+        buf.add(f)
+    session, tracker = _session()
+    # stamped on the new clock (older than every pre-jump stamp): found
+    session.initialise(InitRequest(frames[6].stamp_ns, tuple(boxes[6])), buf, MS, 10)
+    assert tracker.inits[-1][0] is frames[6].msg
+    # stamp 0 = newest: the newest frame of the *new* clock, not the highest stamp ever seen
+    session.initialise(InitRequest(0, tuple(boxes[7])), buf, MS, 10)
+    assert tracker.inits[-1][0] is frames[7].msg
+    # an init stamped on the old clock is refused with the buffered span in the reason
+    with pytest.raises(InitError, match="buffered stamps 2.000..2.066 s"):
+        session.initialise(InitRequest(frames[1].stamp_ns, tuple(boxes[1])), buf, MS, 10)
+
+
+def test_small_reordering_is_not_a_clock_jump() -> None:
+    buf = FrameBuffer(10, jump_tolerance_ns=SEC)
+    for s in (5 * SEC, 6 * SEC, 5 * SEC + 500 * MS):
+        assert buf.add(Frame(s, s)).jump is None
+    assert [f.stamp_ns for f in buf.after(0)] == [5 * SEC, 5 * SEC + 500 * MS, 6 * SEC]
+    filed = buf.add(Frame(4 * SEC, 0))
+    assert filed.jump is not None and buf.epoch == 1 and filed.frame.epoch == 1
+
+
+def test_frames_of_an_older_epoch_are_ignored() -> None:
+    frames, boxes = _jumping_stream(3, 3, 0)
+    buf = FrameBuffer(30)
+    for f in frames[:3]:
+        buf.add(f)
+    session, tracker = _session()
+    session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, MS, 10)
+    stale = frames[1]  # epoch 0, e.g. still in the mailbox
+    assert session.step(buf.add(frames[3]).frame) is not None
+    assert session.step(stale) is None
+
+
+# ------------------------------------------------------------------ resolution / encoding change
+def _scene(n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    return textured_target_frames(n, size=(720, 1280), box_size=120, step=(6.0, 3.0),
+                                  start=(300.0, 200.0))
+
+
+def _resized(img: np.ndarray, box: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    sx, sy = w / img.shape[1], h / img.shape[0]
+    return (cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA),
+            box * np.array([sx, sy, sx, sy]))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _resolution_run(policy: str) -> tuple[TrackingSession, list, list[np.ndarray], list[str]]:
+    """1280x720 -> 320x240 -> 640x480 (issue 21.4), 6 frames each."""
+    images, boxes = _scene(18)
+    sizes = [(1280, 720)] * 6 + [(320, 240)] * 6 + [(640, 480)] * 6
+    frames, truths = [], []
+    for i, (img, box, (w, h)) in enumerate(zip(images, boxes, sizes, strict=True)):
+        im, b = _resized(img, box, w, h)
+        frames.append(Frame((i + 1) * 33 * MS, im))
+        truths.append(b)
+    buf = FrameBuffer(30)
+    buf.add(frames[0])
+    session = TrackingSession(TemplateTracker(), lambda f: f.msg,
+                              StreamPolicy(on_resolution_change=policy))
+    session.initialise(InitRequest(frames[0].stamp_ns, tuple(truths[0])), buf, MS, 10)
+    steps = [session.step(f) for f in frames[1:]]
+    return session, steps, truths[1:], session.take_notices()
+
+
+def test_resolution_change_with_rescale_policy_keeps_tracking() -> None:
+    session, steps, truths, notices = _resolution_run("rescale")
+    assert all(s is not None and s.result.present for s in steps)
+    ious = [_iou(s.result.box, t) for s, t in zip(steps, truths, strict=True)]
+    assert min(ious) > 0.9, ious
+    assert session.state == TrackState.TRACKING and session.lost_reason == ""
+    assert len(notices) == 2, notices  # logged once per change
+    assert "resolution changed 1280x720 -> 320x240: box rescaled" in notices[0]
+    assert "resolution changed 320x240 -> 640x480" in notices[1]
+
+
+def test_resolution_change_with_lost_policy_declares_lost_with_a_reason() -> None:
+    session, steps, _, notices = _resolution_run("lost")
+    assert all(s.result.present for s in steps[:5])  # frames 1..5 at 1280x720 (frame 0: init)
+    lost = steps[5:]
+    assert all(s.result.state == TrackState.LOST and not s.result.present for s in lost)
+    assert [s.frames_lost for s in lost] == list(range(1, len(lost) + 1))
+    assert session.lost_reason == "resolution changed 1280x720 -> 320x240; send a new init"
+    assert len(notices) == 2 and "declared LOST" in notices[0]
+
+
+def test_encoding_change_reinitialises_on_the_same_box() -> None:
+    import cv2
+
+    images, boxes = textured_target_frames(4)
+    msgs = [SimpleNamespace(encoding="bgr8", img=img) for img in images[:2]]
+    gray = [cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            for img in images[2:]]
+    msgs += [SimpleNamespace(encoding="mono8", img=img) for img in gray]
+    frames = [Frame((i + 1) * MS, m) for i, m in enumerate(msgs)]
+    buf = FrameBuffer(10)
+    buf.add(frames[0])
+    session = TrackingSession(TemplateTracker(), lambda f: f.msg.img)
+    session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, MS, 10)
+    steps = [session.step(f) for f in frames[1:]]
+    assert all(s.result.present for s in steps)
+    np.testing.assert_allclose(steps[-1].result.box, boxes[-1], atol=1.0)
+    assert session.take_notices()[0].startswith("track-1: encoding changed bgr8 -> mono8")
+
+
+def test_rescaled_box_that_cannot_be_used_declares_lost() -> None:
+    images, boxes = textured_target_frames(3)
+    frames = [Frame(MS, images[0]), Frame(2 * MS, images[1][:4, :4].copy())]
+    buf = FrameBuffer(10)
+    buf.add(frames[0])
+    session, tracker = _session()
+    session.initialise(InitRequest(MS, tuple(boxes[0])), buf, MS, 10)
+    step = session.step(frames[1])
+    assert step.result.state == TrackState.LOST and "failed (InitError" in session.lost_reason
