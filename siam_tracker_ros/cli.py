@@ -1,12 +1,19 @@
-"""The one ``siam-tracker`` command. Each area registers its sub-commands through an
+"""The one ``siam-tracker`` command: each area registers its sub-commands through an
 ``add_parser(subparsers)`` function in its own module, imported lazily so that, for example,
-``siam-tracker track`` works without the training dependencies."""
+``siam-tracker track`` works without the training dependencies.
+
+This module is also the CLI's one error edge: a mistake the user can fix (a missing file, a bad
+box, a config without weights) is one line on stderr and exit status 2, whichever sub-command hit
+it; the traceback is shown only with ``--debug``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 #: sub-command module -> provides ``add_parser(subparsers)``; each sets ``func`` on its parser.
 COMMAND_MODULES = (
@@ -15,10 +22,67 @@ COMMAND_MODULES = (
     "siam_tracker_ros.training.cli",  # train
 )
 
+#: Exit status of a user error (argparse's own usage errors use the same).
+USAGE_ERROR = 2
+
+DESCRIPTION = """\
+Track one target through a video with a Siamese tracker, and evaluate or train trackers.
+
+  track     follow a box through a video file or image folder; write an annotated video,
+            per-frame CSV or a MOT-challenge file
+  evaluate  compare trackers on a benchmark (OTB-100, LaSOT, GOT-10k, UAV123, VOT layouts)
+  ablate    switch each SiamMargin mechanism of the tracker on in turn, on a benchmark
+  train     train a model from one YAML file (resumable, multi-process)
+
+For a ROS 2 camera topic use the tracker_node executable instead (see the README).
+"""
+
+EPILOG = """\
+examples:
+  siam-tracker track --video in.mp4 --init 120,80,40,60 --output out.mp4 --csv boxes.csv
+  siam-tracker track --video in.mp4 --select-roi --mot result.txt
+  siam-tracker evaluate --data ~/data/OTB100 --split '' --trackers project,csrt --out results/
+  siam-tracker train --config config/train/bundled.yaml
+
+'siam-tracker COMMAND --help' lists a command's options; --debug shows the full traceback of
+an error.
+"""
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad argument, missing file): printed as one line, exit 2."""
+
+
+#: What the library raises for bad input; at this edge each becomes a :class:`UserError` line.
+#: (IsADirectoryError / PermissionError are OSErrors about a path the user named.)
+USER_ERROR_TYPES: tuple[type[BaseException], ...] = (
+    UserError,
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (``prog: error: ... (see prog --help)``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="siam-tracker", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(
+        prog="siam-tracker",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -27,12 +91,50 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.add_parser(sub)
+    for command in sub.choices.values():
+        # also accepted after the command; SUPPRESS keeps the top-level value when absent
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     return parser
+
+
+def error_line(command: str, exc: BaseException) -> str:
+    """The one line a user error prints: the command, then the library's own message."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        text = f"{exc.strerror}: {exc.filename}"  # e.g. "No such file or directory: x.yaml"
+    else:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"siam-tracker {command}: error: {text}"
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """:data:`USER_ERROR_TYPES` plus YAML syntax errors (a config the user wrote)."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - pyyaml is a dependency
+        return USER_ERROR_TYPES
+    return (*USER_ERROR_TYPES, yaml.YAMLError)
+
+
+def run_guarded(command: str, func: Callable[[], int | None], debug: bool) -> int:
+    """Run one sub-command: its return value is the exit status; a user error is one line on
+    stderr and status 2 (re-raised with ``debug``, for the traceback)."""
+    try:
+        return int(func() or 0)
+    except user_error_types() as exc:
+        if debug:
+            raise
+        print(error_line(command, exc), file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"siam-tracker {command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return run_guarded(args.command, lambda: args.func(args), args.debug)
 
 
 if __name__ == "__main__":

@@ -1,59 +1,106 @@
 """``siam-tracker track``: run the tracker on a video file or an image folder (no ROS).
 
-Writes an optional annotated video (green box while tracking, red while lost) and prints the
+Writes the per-frame results a user needs to use the trajectory without Python (``--csv``: frame,
+time, x, y, w, h, score, presence, state; ``--mot``: a MOT-challenge file), an optional annotated
+video at the source's frame rate (green box while tracking, red while lost), and prints the
 tracking speed, so a config and its weights can be tried without a robot.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import IO, Any
 
 import cv2
 import numpy as np
 
+from siam_tracker_ros.core.geometry import validate_box
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+#: Frame rate assumed when a source does not report one (image folders, some containers).
+DEFAULT_FPS = 30.0
+CSV_COLUMNS = ("frame", "time", "x", "y", "w", "h", "score", "presence", "state")
+#: Track id in the MOT file (one target per run).
+MOT_TRACK_ID = 1
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``"x,y,w,h"`` -> four floats (argparse type)."""
+    """``"x,y,w,h"`` -> four floats with a positive size (argparse type)."""
     parts = text.replace(" ", "").split(",")
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--init expects x,y,w,h numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h numbers, got {text!r}") from None
     if len(values) != 4:
-        raise argparse.ArgumentTypeError(f"--init expects 4 values x,y,w,h, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 4 values x,y,w,h, got {text!r}")
+    try:
+        validate_box(values)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
     return values  # type: ignore[return-value]
 
 
-def iter_frames(video: str | None, images: str | None) -> Iterator[np.ndarray]:
-    """BGR uint8 frames from a video file or the sorted images of a folder."""
-    if images is not None:
-        folder = Path(images)
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
-        for p in files:
-            frame = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if frame is None:
-                raise ValueError(f"cannot read image {p}")
-            yield frame
-        return
-    assert video is not None
-    cap = cv2.VideoCapture(video)
-    if not cap.isOpened():
-        raise ValueError(f"cannot open video {video}")
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield frame
-    finally:
-        cap.release()
+def frame_rate(reported: float | None) -> float:
+    """The video's own rate, or :data:`DEFAULT_FPS` when it reports none: some containers give
+    0, NaN or absurd rates (e.g. 90000, a stream's time base)."""
+    fps = float(reported or 0.0)
+    return fps if 0.0 < fps <= 1000.0 else DEFAULT_FPS
+
+
+class FrameSource:
+    """BGR uint8 frames from a video file or the sorted images of a folder, with the source's
+    frame rate (``CAP_PROP_FPS`` for a video, else :data:`DEFAULT_FPS`) and per-frame time.
+
+    Opening checks the path at once, so a missing input is an error before any model loads."""
+
+    def __init__(self, video: str | None, images: str | None) -> None:
+        self._cap: Any = None
+        self._files: list[Path] = []
+        self.fps = DEFAULT_FPS
+        if images is not None:
+            folder = Path(images)
+            if not folder.is_dir():
+                raise FileNotFoundError(f"image folder not found: {folder}")
+            self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._files:
+                raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+            return
+        if video is None:
+            raise ValueError("give --video or --images")
+        if not Path(video).is_file():
+            raise FileNotFoundError(f"video not found: {video}")
+        self._cap = cv2.VideoCapture(video)
+        if not self._cap.isOpened():
+            raise ValueError(f"cannot read video {video} (not a video OpenCV can decode)")
+        self.fps = frame_rate(self._cap.get(cv2.CAP_PROP_FPS))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._cap is None:
+            for p in self._files:
+                frame = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if frame is None:
+                    raise ValueError(f"cannot read image {p}")
+                yield frame
+            return
+        try:
+            while True:
+                ok, frame = self._cap.read()
+                if not ok:
+                    break
+                yield frame
+        finally:
+            self._cap.release()
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
 
 
 def draw(frame: np.ndarray, box: np.ndarray, present: bool, score: float) -> np.ndarray:
@@ -65,7 +112,115 @@ def draw(frame: np.ndarray, box: np.ndarray, present: bool, score: float) -> np.
     return out
 
 
+def display_problem() -> str | None:
+    """Why no ROI selection window can open here, or None when one can."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return "--select-roi needs a display (no DISPLAY is set); pass --init x,y,w,h instead"
+    gui = [
+        line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")
+    ]
+    if gui and gui[0].split(":", 1)[1].strip().upper() in ("", "NONE"):
+        return (
+            "--select-roi needs OpenCV with a GUI (this is a headless build: pip install "
+            "opencv-contrib-python instead of the -headless wheel); pass --init x,y,w,h instead"
+        )
+    return None
+
+
+def select_roi(frame: np.ndarray) -> tuple[float, float, float, float]:
+    """The box the user drags on ``frame`` in OpenCV's ROI window (Enter/Space confirms)."""
+    problem = display_problem()
+    if problem:
+        raise ValueError(problem)
+    try:
+        x, y, w, h = cv2.selectROI("siam-tracker: select the target", frame, showCrosshair=True)
+    except cv2.error as exc:
+        raise ValueError(f"--select-roi: cannot open a window ({exc.msg.strip()})") from None
+    finally:
+        cv2.destroyAllWindows()
+    if w <= 0 or h <= 0:
+        raise ValueError("--select-roi: no box was selected (drag a box, then press Enter)")
+    return float(x), float(y), float(w), float(h)
+
+
+class ResultWriters:
+    """The per-frame outputs (CSV, MOT file, annotated video), each optional."""
+
+    def __init__(self, args: argparse.Namespace, fps: float, stack: ExitStack) -> None:
+        self._video_path: str | None = args.output
+        self._video_fps = args.fps if args.fps is not None else fps
+        self._video: cv2.VideoWriter | None = None
+        self._csv: Any = None
+        self._mot: IO[str] | None = None
+        if args.csv:
+            fh = stack.enter_context(_open_out(args.csv))
+            self._csv = csv.writer(fh)
+            self._csv.writerow(CSV_COLUMNS)
+        if args.mot:
+            self._mot = stack.enter_context(_open_out(args.mot))
+        stack.callback(self._close_video)
+
+    def write(
+        self,
+        index: int,
+        t: float,
+        frame: np.ndarray,
+        box: np.ndarray,
+        score: float,
+        present: bool,
+        state: str,
+    ) -> None:
+        x, y, w, h = (float(v) for v in box)
+        if self._csv is not None:
+            self._csv.writerow(
+                [
+                    index,
+                    f"{t:.4f}",
+                    f"{x:.2f}",
+                    f"{y:.2f}",
+                    f"{w:.2f}",
+                    f"{h:.2f}",
+                    f"{score:.4f}",
+                    int(present),
+                    state,
+                ]
+            )
+        if self._mot is not None and present:
+            # MOT challenge: frame (1-based), id, left, top, width, height, conf, x, y, z
+            self._mot.write(
+                f"{index + 1},{MOT_TRACK_ID},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
+            )
+        if self._video_path:
+            if self._video is None:
+                Path(self._video_path).parent.mkdir(parents=True, exist_ok=True)
+                fourcc = cv2.VideoWriter.fourcc(*"mp4v")
+                size = (frame.shape[1], frame.shape[0])
+                self._video = cv2.VideoWriter(self._video_path, fourcc, self._video_fps, size)
+                if not self._video.isOpened():
+                    raise ValueError(f"cannot write video {self._video_path}")
+            self._video.write(draw(frame, box, present, score))
+
+    def _close_video(self) -> None:
+        if self._video is not None:
+            self._video.release()
+
+
+def _open_out(path: str) -> IO[str]:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return open(p, "w", newline="")  # noqa: SIM115 - closed by the caller's ExitStack
+
+
 def run_track(args: argparse.Namespace) -> int:
+    source = FrameSource(args.video, args.images)  # missing input fails before the model loads
+    if args.images is not None and args.fps is not None:
+        source.fps = args.fps  # an image folder has no rate of its own
+    if args.select_roi and display_problem():
+        source.close()
+        raise ValueError(display_problem())
+
     import torch
 
     from siam_tracker_ros.core.defaults import load_tracker
@@ -78,33 +233,25 @@ def run_track(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         cpu_threads=args.threads,
     )
-    writer: cv2.VideoWriter | None = None
     n, elapsed = 0, 0.0
-    for i, frame in enumerate(iter_frames(args.video, args.images)):
-        if args.max_frames is not None and i >= args.max_frames:
-            break
-        if i == 0:
-            tracker.init(frame, args.init)
-            x, y, w, h = args.init
-            box, present, score = np.array([x, y, w, h]), True, 1.0
-        else:
+    with ExitStack() as stack:
+        out = ResultWriters(args, source.fps, stack)
+        for i, frame in enumerate(source):
+            if args.max_frames is not None and i >= args.max_frames:
+                break
+            t = i / source.fps
+            if i == 0:
+                init = select_roi(frame) if args.select_roi else args.init
+                tracker.init(frame, init)
+                out.write(i, t, frame, np.asarray(init, dtype=np.float64), 1.0, True, "init")
+                continue
             t0 = time.perf_counter()
             res = tracker.track(frame)
             elapsed += time.perf_counter() - t0
             n += 1
-            box, present, score = res.box, res.present, res.score
-        if args.output:
-            if writer is None:
-                Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-                fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-                size = (frame.shape[1], frame.shape[0])
-                writer = cv2.VideoWriter(str(args.output), fourcc, args.fps, size)
-            writer.write(draw(frame, box, present, score))
-    if writer is not None:
-        writer.release()
+            out.write(i, t, frame, res.box, res.score, res.present, res.state.name.lower())
     if n == 0:
-        print("no frames tracked (need at least 2 frames)")
-        return 1
+        raise ValueError("no frames tracked: the input needs at least 2 frames")
     print(
         f"tracked {n} frames on {tracker.device}: {n / elapsed:.1f} fps "
         f"({1000 * elapsed / n:.2f} ms/frame)"
@@ -112,8 +259,34 @@ def run_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("track", help="track a target through a video or image folder")
+    p = subparsers.add_parser(
+        "track",
+        help="track a target through a video or image folder",
+        description=__doc__,
+        epilog="example: siam-tracker track --video in.mp4 --init 120,80,40,60 "
+        "--output out.mp4 --csv boxes.csv --mot mot.txt",
+    )
     p.add_argument(
         "--config",
         default=None,
@@ -124,12 +297,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="video file")
     src.add_argument("--images", help="folder of frames (sorted by name)")
-    p.add_argument("--init", required=True, type=parse_box, help="first-frame box x,y,w,h")
+    first = p.add_mutually_exclusive_group(required=True)
+    first.add_argument("--init", type=parse_box, help="first-frame box x,y,w,h (pixels)")
+    first.add_argument(
+        "--select-roi",
+        action="store_true",
+        help="draw the first-frame box with the mouse (needs a display)",
+    )
     p.add_argument("--output", default=None, help="annotated video to write (.mp4)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: config)")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of the output video")
     p.add_argument(
-        "--threads", type=int, default=1, help="CPU threads (ONNX Runtime per run, and torch)"
+        "--csv",
+        default=None,
+        help="per-frame results: frame,time,x,y,w,h,score,presence,state (frame 0 = init, "
+        "time = seconds into the source, presence 1/0, state init/tracking/lost)",
+    )
+    p.add_argument(
+        "--mot",
+        default=None,
+        help="MOT-challenge file: frame,id,x,y,w,h,conf,-1,-1,-1 (1-based frames, id 1, "
+        "frames where the target is lost are left out)",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: config)")
+    p.add_argument(
+        "--fps",
+        type=_positive_float,
+        default=None,
+        help=f"frame rate of --output (default: the source's, {DEFAULT_FPS:g} for images)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="CPU threads (ONNX Runtime per run, and torch)",
     )
     p.add_argument(
         "--runtime",
@@ -137,5 +336,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="network runtime (default: tracker.runtime of the config)",
     )
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument(
+        "--max-frames", type=_positive_int, default=None, help="stop after this many frames"
+    )
     p.set_defaults(func=run_track)

@@ -96,7 +96,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry for ``python -m siam_tracker_ros.training`` (and torchrun ``-m``)."""
+    from siam_tracker_ros.cli import run_guarded
+
     parser = argparse.ArgumentParser(prog="python -m siam_tracker_ros.training",
                                      description=__doc__)
     _add_arguments(parser)
-    return run_train(parser.parse_args(argv))
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    args = parser.parse_args(argv)
+    # the same error edge as `siam-tracker train`: a user error is one line, exit status 2
+    return run_guarded("train", lambda: run_train(args), args.debug)

@@ -1,34 +1,62 @@
-"""``siam-tracker track`` end to end on a small image folder."""
+"""``siam-tracker``: ``track`` end to end on generated frames and videos (CSV, MOT, the source's
+frame rate, ROI selection), and the CLI's error edge (one line on stderr, exit status 2)."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import ROOT
 from core_fakes import textured_sequence
 
+from siam_tracker_ros import cli
 from siam_tracker_ros.cli import main
-from siam_tracker_ros.core.cli import parse_box
+from siam_tracker_ros.core import cli as core_cli
+from siam_tracker_ros.core.cli import CSV_COLUMNS, parse_box
 
 
 def test_parse_box() -> None:
     assert parse_box("1,2.5, 3,4") == (1.0, 2.5, 3.0, 4.0)
-    for bad in ("1,2,3", "a,b,c,d", "1,2,3,4,5"):
+    for bad in ("1,2,3", "a,b,c,d", "1,2,3,4,5", "1,2,-3,4", "1,2,3,0", "nan,1,2,3"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_box(bad)
 
 
-def _frames(tmp_path: Path) -> tuple[Path, str]:
-    frames, gt = textured_sequence(n_frames=4, height=160, width=200)
+def _frames(tmp_path: Path, n: int = 4) -> tuple[Path, str]:
+    frames, gt = textured_sequence(n_frames=n, height=160, width=200)
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, f in enumerate(frames):
         cv2.imwrite(str(folder / f"{i:04d}.png"), f)
     x, y, w, h = gt[0]
     return folder, f"{x},{y},{w},{h}"
+
+
+def _video(tmp_path: Path, fps: float, n: int = 6) -> tuple[Path, np.ndarray]:
+    """An MJPG .avi of the textured sequence at ``fps`` and its ground truth."""
+    frames, gt = textured_sequence(n_frames=n, height=160, width=200)
+    path = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (200, 160))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path, gt
+
+
+def _count_and_fps(path: Path) -> tuple[int, float]:
+    cap = cv2.VideoCapture(str(path))
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    return count, fps
 
 
 def test_track_images_writes_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,37 +80,200 @@ def test_track_images_writes_video(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert rc == 0
     assert "tracked 3 frames on cpu" in capsys.readouterr().out
-    cap = cv2.VideoCapture(str(out))
-    count = 0
-    while cap.read()[0]:
-        count += 1
-    cap.release()
+    count, fps = _count_and_fps(out)
     assert count == 4
+    assert fps == pytest.approx(core_cli.DEFAULT_FPS)  # an image folder has no rate of its own
 
 
-def test_track_refuses_a_config_without_weights(tmp_path: Path) -> None:
-    """A YAML that names no weights would track on random weights: refused, naming the file."""
-    config = ROOT / "config" / "models" / "siamrpn_alex.yaml"
-    folder, init = _frames(tmp_path)
-    with pytest.raises(ValueError, match="names no model.weights"):
-        main(["track", "--config", str(config), "--images", str(folder), "--init", init])
+def test_track_video_writes_csv_mot_and_keeps_the_frame_rate(tmp_path: Path) -> None:
+    video, gt = _video(tmp_path, fps=12.5, n=6)
+    out, csv_path, mot_path = tmp_path / "o" / "out.mp4", tmp_path / "b.csv", tmp_path / "m.txt"
+    x, y, w, h = gt[0]
+    rc = main(
+        [
+            "track",
+            "--video",
+            str(video),
+            "--init",
+            f"{x},{y},{w},{h}",
+            "--output",
+            str(out),
+            "--csv",
+            str(csv_path),
+            "--mot",
+            str(mot_path),
+        ]
+    )
+    assert rc == 0
+    count, fps = _count_and_fps(out)
+    assert (count, fps) == (6, pytest.approx(12.5))
+
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [int(r["frame"]) for r in rows] == list(range(6))
+    assert [float(r["time"]) for r in rows] == pytest.approx([i / 12.5 for i in range(6)])
+    assert rows[0]["state"] == "init"
+    assert [float(rows[0][k]) for k in "xywh"] == pytest.approx([x, y, w, h])
+    for r, truth in zip(rows[1:], gt[1:], strict=True):
+        assert r["state"] in ("tracking", "lost")
+        assert r["presence"] in ("0", "1")
+        assert 0.0 <= float(r["score"]) <= 1.0
+        # the textured target is easy: the tracked centre stays within 10 px of the truth
+        box = np.array([float(r[k]) for k in "xywh"])
+        assert np.abs((box[:2] + box[2:] / 2) - (truth[:2] + truth[2:] / 2)).max() < 10
+
+    mot = [line.split(",") for line in mot_path.read_text().splitlines()]
+    present = [r for r in rows if r["presence"] == "1"]
+    assert len(mot) == len(present) >= 1
+    for fields, r in zip(mot, present, strict=True):
+        assert len(fields) == 10
+        assert int(fields[0]) == int(r["frame"]) + 1  # MOT frames are 1-based
+        assert fields[1] == "1" and fields[7:] == ["-1", "-1", "-1"]
+        assert [float(v) for v in fields[2:6]] == pytest.approx([float(r[k]) for k in "xywh"])
+        assert float(fields[6]) == pytest.approx(float(r["score"]))
 
 
-def test_track_reports_missing_inputs(tmp_path: Path) -> None:
+def test_frame_rate_falls_back_to_30_when_the_source_reports_none() -> None:
+    assert core_cli.frame_rate(12.5) == 12.5
+    for bad in (0.0, None, float("nan"), -1.0, 90000.0):
+        assert core_cli.frame_rate(bad) == core_cli.DEFAULT_FPS == 30.0
+
+
+def test_select_roi_takes_the_first_frame_box(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a display, the box drawn in OpenCV's ROI window on frame 0 is the init box."""
+    video, gt = _video(tmp_path, fps=10.0, n=3)
+    x, y, w, h = (int(v) for v in gt[0])
+    seen: list[tuple[int, ...]] = []
+
+    def fake_select(title: str, frame: np.ndarray, showCrosshair: bool = True) -> tuple:
+        seen.append(frame.shape)
+        return (x, y, w, h)
+
+    monkeypatch.setattr(core_cli, "display_problem", lambda: None)
+    monkeypatch.setattr(core_cli.cv2, "selectROI", fake_select)
+    monkeypatch.setattr(core_cli.cv2, "destroyAllWindows", lambda: None)
+    csv_path = tmp_path / "b.csv"
+    assert main(["track", "--video", str(video), "--select-roi", "--csv", str(csv_path)]) == 0
+    assert seen == [(160, 200, 3)]  # called once, on the first frame
+    with open(csv_path, newline="") as fh:
+        first = next(csv.DictReader(fh))
+    assert [float(first[k]) for k in "xywh"] == [x, y, w, h]
+
+
+def test_select_roi_without_a_display_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video, _ = _video(tmp_path, fps=10.0, n=2)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(core_cli.sys, "platform", "linux")
+    assert main(["track", "--video", str(video), "--select-roi"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a display" in err and "--init" in err
+
+
+def test_select_roi_with_headless_opencv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(core_cli.cv2, "getBuildInformation", lambda: "  GUI:    NONE\n")
+    problem = core_cli.display_problem()
+    assert problem is not None and "headless" in problem
+
+
+# --------------------------------------------------------------------------- user errors
+def _user_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the CLI; assert exit status 2 and exactly one stderr line; return that line."""
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        rc = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("siam-tracker"), lines[0]
+    return lines[0]
+
+
+def test_user_errors_are_one_line_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, init = _frames(tmp_path, n=2)
+    video, _ = _video(tmp_path, fps=10.0, n=2)
+    alex = ROOT / "config" / "models" / "siamrpn_alex.yaml"
+    track = ["track", "--images", str(folder)]
+    cases = {
+        "negative width": ([*track, "--init", "10,10,-5,20"], "width and height must be > 0"),
+        "malformed --init": ([*track, "--init", "10,10,20"], "expected 4 values"),
+        "box outside the image": ([*track, "--init", "500,500,20,20"], "outside"),
+        "missing video": (
+            ["track", "--video", str(tmp_path / "nope.mp4"), "--init", init],
+            "video not found",
+        ),
+        "missing weights": (
+            [*track, "--init", init, "--config", str(alex), "--weights", str(tmp_path / "w.pth")],
+            "w.pth",
+        ),
+        "YAML without weights": ([*track, "--init", init, "--config", str(alex)], "weights"),
+        "missing model file": (
+            [*track, "--init", init, "--config", str(tmp_path / "nope.yaml")],
+            "model file not found",
+        ),
+        "empty image folder": (
+            ["track", "--images", str(tmp_path / "empty"), "--init", init],
+            "no images",
+        ),
+        "missing train config": (["train", "--config", str(tmp_path / "t.yaml")], "t.yaml"),
+        "no source": (["track", "--init", init], "one of the arguments --video --images"),
+    }
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no images"):
-        main(["track", "--images", str(tmp_path / "empty"), "--init", "1,2,3,4"])
-    with pytest.raises(FileNotFoundError, match="model file not found"):
-        main(
-            [
-                "track",
-                "--config",
-                str(tmp_path / "nope.yaml"),
-                "--images",
-                str(tmp_path),
-                "--init",
-                "1,2,3,4",
-            ]
-        )
-    with pytest.raises(SystemExit):
-        main(["track", "--init", "1,2,3,4"])  # no source
+    for name, (argv, expected) in cases.items():
+        line = _user_error(argv, capsys)
+        assert expected in line, f"{name}: {line}"
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    """--debug (before or after the command) re-raises the library's own exception."""
+    missing = str(tmp_path / "nope.mp4")
+    for argv in (
+        ["--debug", "track", "--video", missing, "--init", "1,2,3,4"],
+        ["track", "--video", missing, "--init", "1,2,3,4", "--debug"],
+    ):
+        with pytest.raises(FileNotFoundError, match="video not found"):
+            main(argv)
+
+
+def test_console_entry_prints_no_traceback(tmp_path: Path) -> None:
+    """The real process: one stderr line and status 2 (not only the in-process function)."""
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "siam_tracker_ros.cli",
+            "track",
+            "--video",
+            "x.mp4",
+            "--init",
+            "1,2,3,4",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert res.stderr == "siam-tracker track: error: video not found: x.mp4\n"
+
+
+def test_top_level_help_is_for_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("track", "evaluate", "ablate", "train"):
+        assert f"\n  {command} " in out
+    assert "examples:" in out and "siam-tracker track --video" in out
+    assert "add_parser" not in out  # the code's structure is not the user's business
+    assert cli.USAGE_ERROR == 2
