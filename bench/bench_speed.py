@@ -278,7 +278,7 @@ def variants(threads: int, light: Path | None) -> list[Variant]:
 
 def load_frames(seq_dir: Path, max_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Decoded frames (up to ``max_frames``; 0 = all) and the first ground-truth box."""
-    from siam_tracker_ros.evaluation.sequences import load_sequence
+    from siam_tracker_ros.datasets import load_sequence
 
     seq = load_sequence(seq_dir)
     n = min(len(seq), max_frames) if max_frames > 0 else len(seq)

@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
 
+    from siam_tracker_ros.datasets import load_dataset
     from siam_tracker_ros.evaluation.reports import ScoreSettings, summarize
     from siam_tracker_ros.evaluation.runner import ExperimentParams, run_all
-    from siam_tracker_ros.evaluation.sequences import load_dataset
 
     weights = args.weights or args.weights_dir / "nanotrack" / "pretrained_nanotrackv2.pth"
     names = [n for n in args.sequences.split(",") if n] or None

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from siam_tracker_ros.datasets import shared_dir
 from siam_tracker_ros.evaluation.runner import (
     DEFAULT_PROJECT_CONFIG,
     REPO_ROOT,
@@ -23,11 +24,6 @@ from siam_tracker_ros.evaluation.runner import (
 
 DEFAULT_TRACKERS = "project,csrt,kcf,mil,nanotrack,vittrack"
 DEFAULT_EXPERIMENTS = "ope,supervised,realtime"
-
-
-def shared_dir() -> Path:
-    """``$SIAM_SHARED_DIR`` or ``<repo>/../shared`` (read-only data and weights)."""
-    return Path(os.environ.get("SIAM_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
 def _interval(text: str) -> tuple[int, int]:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from siam_tracker_ros.datasets import Sequence
 from siam_tracker_ros.evaluation.metrics import eao_curve_parts, iou, reset_segments
 from siam_tracker_ros.evaluation.protocols import FrameEvent, RunRecord
 from siam_tracker_ros.evaluation.runner import Results
-from siam_tracker_ros.evaluation.sequences import Sequence
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",

@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from siam_tracker_ros.datasets import Sequence
 from siam_tracker_ros.evaluation.metrics import iou
-from siam_tracker_ros.evaluation.sequences import Sequence
 
 __all__ = [
     "EXPERIMENTS",

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from siam_tracker_ros.datasets import Sequence
 from siam_tracker_ros.evaluation.metrics import (
     IOU_THRESHOLDS,
     PRECISION_THRESHOLDS,
@@ -33,7 +34,6 @@ from siam_tracker_ros.evaluation.metrics import (
 from siam_tracker_ros.evaluation.paired import PairedComparison, confident_wrong_frames
 from siam_tracker_ros.evaluation.protocols import RunRecord
 from siam_tracker_ros.evaluation.runner import Results
-from siam_tracker_ros.evaluation.sequences import Sequence
 
 __all__ = [
     "ScoreSettings",

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", default="", help="file for libtrax's protocol log")
     args = parser.parse_args(argv)
     if args.weights_dir is None:
-        from siam_tracker_ros.evaluation.cli import shared_dir
+        from siam_tracker_ros.datasets import shared_dir
 
         args.weights_dir = shared_dir() / "weights"
     specs = parse_tracker_specs(args.tracker, args.weights_dir, args.project_config)

@@ -30,10 +30,10 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from siam_tracker_ros.datasets import open_source, read_boxes
 from siam_tracker_ros.msg import InitTarget
 from siam_tracker_ros.ros.image_conversion import ENCODINGS, encode_bgr
 from siam_tracker_ros.ros.messages import time_from_ns
-from siam_tracker_ros.ros.sources import load_boxes, open_source
 
 __all__ = ["build_parser", "main"]
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, node: Node) -> int:
         pub = node.create_publisher(Image, args.topic, reliable)
     init_box = args.init_box
     if init_box is None and args.groundtruth:
-        boxes = load_boxes(args.groundtruth)
+        boxes = read_boxes(args.groundtruth)
         init_box = tuple(boxes[args.start + args.init_frame].tolist())
     init_pub = (node.create_publisher(InitTarget, args.init_topic, reliable)
                 if init_box is not None else None)
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace, node: Node) -> int:
     t0 = time.monotonic()
     src_t0: float | None = None
     published = 0
-    for i, (img, src_t) in enumerate(source.frames):
+    for i, (img, src_t) in enumerate(source.timed()):
         if i < args.start:
             continue
         if args.max_frames and published >= args.max_frames:

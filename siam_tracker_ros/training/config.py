@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import yaml
 
+from siam_tracker_ros.datasets import shared_dir
 from siam_tracker_ros.training.augment import AugmentConfig
 from siam_tracker_ros.training.losses import LossConfig
-from siam_tracker_ros.training.readers import shared_dir
 from siam_tracker_ros.typed_config import build_dataclass, to_plain
 
 __all__ = [

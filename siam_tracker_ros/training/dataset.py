@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from siam_tracker_ros.datasets import TrackSequence
 from siam_tracker_ros.training.augment import AugmentConfig, crop_view, to_gray
-from siam_tracker_ros.training.readers import TrackSequence
 
 __all__ = ["PairDataset", "PairSource", "SequenceSource", "SourceSpec"]
 

@@ -13,7 +13,8 @@ big public datasets):
   ``real_targets`` (default true): use the annotated objects and frames of the other (real)
   sources as targets and backgrounds.
 
-``shared/data/sequences`` (the validation split) is refused by every reader.
+The evaluation-only splits (``shared/data/sequences`` = val and ``shared/data/dev-videos``) are
+refused by every reader (:func:`siam_tracker_ros.datasets.forbid_eval_split`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from siam_tracker_ros.training.config import DataConfig, expand_path
-from siam_tracker_ros.training.dataset import SequenceSource, SourceSpec
-from siam_tracker_ros.training.readers import (
+from siam_tracker_ros.datasets import (
     TrackSequence,
-    forbid_val_split,
+    forbid_eval_split,
     read_coco,
     read_got10k,
     read_image_folder_sequences,
@@ -38,6 +37,8 @@ from siam_tracker_ros.training.readers import (
     read_vid,
     read_video_sequences,
 )
+from siam_tracker_ros.training.config import DataConfig, expand_path
+from siam_tracker_ros.training.dataset import SequenceSource, SourceSpec
 from siam_tracker_ros.training.synthetic import PhotoPool, SyntheticConfig, SyntheticSource
 
 __all__ = ["build_sources"]
@@ -60,12 +61,12 @@ _KEYS: dict[str, set[str]] = {
 def _read_real(kind: str, e: Mapping[str, Any], cache_dir: str | None) -> list[TrackSequence]:
     if kind == "coco":
         ann, img_dir = expand_path(str(e["ann_file"])), expand_path(str(e["image_dir"]))
-        forbid_val_split(img_dir)
+        forbid_eval_split(img_dir)
         if not Path(ann).is_file():
             raise FileNotFoundError(ann)
         return read_coco(ann, img_dir, float(e.get("min_size", 8.0)))
     root = expand_path(str(e["root"]))
-    forbid_val_split(root)
+    forbid_eval_split(root)
     if not Path(root).is_dir():
         raise FileNotFoundError(root)
     names = e.get("names")

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from siam_tracker_ros.evaluation.sequences import Sequence
+from siam_tracker_ros.datasets import Sequence
 
 
 class IndexedFrames:

@@ -11,10 +11,10 @@ import pytest
 from conftest import shared_path
 from eval_helpers import write_otb_sequence
 
+from siam_tracker_ros.datasets import load_dataset, load_sequence
 from siam_tracker_ros.evaluation.metrics import ope_scores
 from siam_tracker_ros.evaluation.peers import OpenCVPeer, peer_unavailable_reason
 from siam_tracker_ros.evaluation.protocols import run_one_pass
-from siam_tracker_ros.evaluation.sequences import load_dataset, load_sequence
 
 
 class _Stub:

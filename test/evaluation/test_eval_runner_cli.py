@@ -11,6 +11,7 @@ from eval_helpers import write_otb_sequence
 
 from siam_tracker_ros.cli import main
 from siam_tracker_ros.core.config import TrackerConfig
+from siam_tracker_ros.datasets import load_dataset
 from siam_tracker_ros.evaluation.cli import ablation_specs
 from siam_tracker_ros.evaluation.runner import (
     ExperimentParams,
@@ -20,7 +21,6 @@ from siam_tracker_ros.evaluation.runner import (
     read_record,
     run_all,
 )
-from siam_tracker_ros.evaluation.sequences import load_dataset
 
 
 @pytest.fixture
@@ -174,9 +174,9 @@ def test_project_tracker_runs_in_the_harness_with_config_overrides() -> None:
     """The real Tracker (default config + shared NanoTrack v2 weights) under the protocols."""
     from conftest import shared_path
 
+    from siam_tracker_ros.datasets import ImageFrames, Sequence
     from siam_tracker_ros.evaluation.protocols import run_one_pass, run_supervised
     from siam_tracker_ros.evaluation.runner import DEFAULT_PROJECT_CONFIG, default_project_spec
-    from siam_tracker_ros.evaluation.sequences import ImageFrames, Sequence
 
     if not DEFAULT_PROJECT_CONFIG.is_file():
         pytest.skip(f"{DEFAULT_PROJECT_CONFIG} not written yet")

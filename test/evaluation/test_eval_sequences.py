@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from eval_helpers import write_otb_sequence
 
-from siam_tracker_ros.evaluation.sequences import (
+from siam_tracker_ros.datasets import (
     VideoFrames,
     detect_layout,
     load_dataset,

@@ -238,7 +238,7 @@ def test_cpu_threads_reach_the_onnx_runtime_sessions() -> None:
 
 
 def _val_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
-    from siam_tracker_ros.evaluation.sequences import load_sequence
+    from siam_tracker_ros.datasets import load_sequence
 
     seq = load_sequence(shared_path("data", "sequences", name))
     return [seq.frame(i) for i in range(count)], seq.init_box

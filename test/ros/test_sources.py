@@ -1,5 +1,6 @@
-"""Replay sources: a video file, an image folder (OTB layout) and ROS 2 bags (MCAP and SQLite3)
-that the test writes with ``rosbags`` (raw Image in several encodings and CompressedImage)."""
+"""Replay sources (``datasets.open_source``): a video file, an image folder (OTB layout) and ROS 2
+bags (MCAP and SQLite3) that the test writes with ``rosbags`` (raw Image in several encodings and
+CompressedImage), streamed with their source times and read by index."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 from ros_fakes import textured_target_frames
 
+from siam_tracker_ros.datasets import open_source, read_boxes
 from siam_tracker_ros.ros.image_conversion import encode_bgr
-from siam_tracker_ros.ros.sources import load_boxes, open_source
 
 FRAMES, BOXES = textured_target_frames(6, size=(48, 64), box_size=16, step=(2.0, 1.0),
                                        start=(4.0, 4.0))
@@ -52,12 +53,20 @@ def test_bag_source_yields_frames_and_rate(tmp_path: Path, storage: str, compres
     bag = tmp_path / "bag"
     _write_bag(bag, storage, compressed, encoding)
     src = open_source(bag)
-    got = list(src.frames)
+    got = list(src.timed())
     assert len(got) == len(FRAMES)
     assert src.fps == pytest.approx(10.0)
     for (img, _), ref in zip(got, FRAMES, strict=True):
         np.testing.assert_array_equal(img, ref)
     assert [round(t, 3) for _, t in got] == [round(1.0 + 0.1 * i, 3) for i in range(6)]
+    # random access, the way evaluation reads: forwards, then back (the bag is re-opened)
+    assert len(src) == len(FRAMES)
+    np.testing.assert_array_equal(src[4], FRAMES[4])
+    assert src.time(4) == pytest.approx(1.4)
+    np.testing.assert_array_equal(src[1], FRAMES[1])
+    with pytest.raises(IndexError):
+        src[len(FRAMES)]
+    src.close()
 
 
 def test_bag_topic_selection_errors(tmp_path: Path) -> None:
@@ -65,7 +74,7 @@ def test_bag_topic_selection_errors(tmp_path: Path) -> None:
     _write_bag(bag, "mcap", False)
     with pytest.raises(ValueError, match="no sensor_msgs"):
         open_source(bag, bag_topic="/other")
-    assert len(list(open_source(bag, bag_topic="/camera/image").frames)) == len(FRAMES)
+    assert len(list(open_source(bag, bag_topic="/camera/image").timed())) == len(FRAMES)
 
 
 def test_image_folder_in_otb_layout_natural_order(tmp_path: Path) -> None:
@@ -76,10 +85,10 @@ def test_image_folder_in_otb_layout_natural_order(tmp_path: Path) -> None:
     (seq / "groundtruth_rect.txt").write_text(
         "\n".join("\t".join(str(int(v)) for v in b) for b in BOXES))
     src = open_source(seq, fps=25.0)
-    got = [img for img, _ in src.frames]
+    got = [img for img, _ in src.timed()]
     assert src.fps == 25.0 and len(got) == len(FRAMES)
     np.testing.assert_array_equal(got[3], FRAMES[3])
-    np.testing.assert_array_equal(load_boxes(seq / "groundtruth_rect.txt"), BOXES)
+    np.testing.assert_array_equal(read_boxes(seq / "groundtruth_rect.txt"), BOXES)
 
 
 def test_video_file(tmp_path: Path) -> None:
@@ -89,7 +98,7 @@ def test_video_file(tmp_path: Path) -> None:
         vw.write(img)
     vw.release()
     src = open_source(path)
-    got = list(src.frames)
+    got = list(src.timed())
     assert src.fps == pytest.approx(15.0) and len(got) == len(FRAMES)
     assert np.abs(got[2][0].astype(int) - FRAMES[2]).mean() < 10  # lossy codec
     assert got[2][1] == pytest.approx(2 / 15.0)
@@ -102,7 +111,7 @@ def test_missing_or_empty_sources(tmp_path: Path) -> None:
         open_source(tmp_path)
 
 
-def test_load_boxes_comma_and_space(tmp_path: Path) -> None:
+def test_read_boxes_comma_and_space(tmp_path: Path) -> None:
     f = tmp_path / "gt.txt"
     f.write_text("1,2,3,4\n5 6 7 8\n\n")
-    np.testing.assert_array_equal(load_boxes(f), [[1, 2, 3, 4], [5, 6, 7, 8]])
+    np.testing.assert_array_equal(read_boxes(f), [[1, 2, 3, 4], [5, 6, 7, 8]])

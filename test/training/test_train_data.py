@@ -9,19 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
-from siam_tracker_ros.training.augment import AugmentConfig, context_size, crop_view
-from siam_tracker_ros.training.dataset import PairDataset, SequenceSource, SourceSpec
-from siam_tracker_ros.training.readers import (
+from siam_tracker_ros.datasets import (
     TrackSequence,
-    forbid_val_split,
+    data_dir,
+    forbid_eval_split,
     read_coco,
     read_got10k,
     read_image_folder_sequences,
     read_lasot,
     read_vid,
     read_video_sequences,
-    shared_dir,
 )
+from siam_tracker_ros.training.augment import AugmentConfig, context_size, crop_view
+from siam_tracker_ros.training.dataset import PairDataset, SequenceSource, SourceSpec
 from siam_tracker_ros.training.synthetic import SyntheticConfig, SyntheticSource
 
 NO_AUG = AugmentConfig(shift=0, scale=0, blur=0, color=0)
@@ -58,12 +58,15 @@ def test_search_crop_shift_moves_the_box_and_padding_is_the_image_mean() -> None
     np.testing.assert_allclose(crop[0, 0], mean, atol=1.0)  # outside the image (top-left)
 
 
-def test_never_trains_on_the_validation_split(tmp_path: Path) -> None:
+def test_never_trains_on_the_validation_or_dev_videos_split(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="validation split"):
-        forbid_val_split(shared_dir() / "data" / "sequences")
+        forbid_eval_split(data_dir() / "sequences")
     with pytest.raises(ValueError, match="validation split"):
-        forbid_val_split(shared_dir() / "data" / "sequences" / "Woman")
-    forbid_val_split(tmp_path)  # anything else is fine
+        forbid_eval_split(data_dir() / "sequences" / "Woman")
+    with pytest.raises(ValueError, match="dev-videos split"):
+        forbid_eval_split(data_dir() / "dev-videos" / "otb_Coke")
+    forbid_eval_split(tmp_path)  # anything else is fine
+    forbid_eval_split(data_dir() / "train-videos")
 
 
 def _write_frames(folder: Path, n: int, pattern: str = "{:04d}.jpg") -> None:

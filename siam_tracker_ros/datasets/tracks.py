@@ -1,13 +1,14 @@
-"""Readers for the usual single-object-tracking training sets, all into one shape.
+"""Training readers: the usual single-object-tracking training sets, all into one shape.
 
-Every reader returns :class:`TrackSequence` objects (frame paths + one ``x, y, w, h`` box per
+Every reader returns :class:`TrackSequence` objects (frame *paths* + one ``x, y, w, h`` box per
 frame, absent frames with zero size), so the pair sampler never needs to know where a sequence
-came from. Still-image sets (COCO) become one-frame sequences; ImageNet VID becomes one sequence
-per track id.
+came from, and DataLoader workers get cheap random access. Still-image sets (COCO) become
+one-frame sequences; ImageNet VID becomes one sequence per track id. Videos
+(``<name>/video.mp4`` + ``groundtruth_rect.txt``) are decoded once into a JPEG frame cache outside
+the repository, because seeking in H.264 is slow and not frame-exact.
 
-Videos (``<name>/video.mp4`` + ``groundtruth_rect.txt``) are decoded once into a JPEG frame cache
-outside the repository, because DataLoader workers need random access to frames and seeking in
-H.264 is slow and not frame-exact.
+Frames are listed in natural order and boxes parsed by the same code evaluation uses, and every
+reader refuses the evaluation-only splits (:func:`~.splits.forbid_eval_split`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -26,23 +26,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from siam_tracker_ros.datasets.boxes import read_boxes, read_flags
+from siam_tracker_ros.datasets.paths import list_images
+from siam_tracker_ros.datasets.sequences import find_video
+from siam_tracker_ros.datasets.splits import forbid_eval_split
+
 __all__ = [
     "TrackSequence",
     "default_cache_dir",
-    "forbid_val_split",
-    "parse_boxes",
     "read_coco",
     "read_got10k",
     "read_image_folder_sequences",
     "read_lasot",
-    "read_video_sequences",
     "read_vid",
-    "shared_dir",
+    "read_video_sequences",
 ]
 
 log = logging.getLogger(__name__)
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG")
 
 
 @dataclass
@@ -56,9 +56,7 @@ class TrackSequence:
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
         if len(self.frames) != len(self.boxes):
-            raise ValueError(
-                f"{self.name}: {len(self.frames)} frames but {len(self.boxes)} boxes"
-            )
+            raise ValueError(f"{self.name}: {len(self.frames)} frames but {len(self.boxes)} boxes")
 
     @property
     def visible(self) -> np.ndarray:
@@ -68,76 +66,50 @@ class TrackSequence:
         return np.flatnonzero(ok)
 
 
-def shared_dir() -> Path:
-    """``$SIAM_SHARED_DIR`` or ``<repo>/../shared`` (read-only reference material)."""
-    env = os.environ.get("SIAM_SHARED_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def default_cache_dir() -> Path:
     """Where decoded video frames go (never inside the repository)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "siam_tracker_ros" / "frames"
 
 
-def forbid_val_split(path: str | Path) -> None:
-    """Refuse to train on ``shared/data/sequences`` -- the validation split figures come from.
+def _paths(frames: Iterable[Path]) -> list[str]:
+    return [str(p) for p in frames]
 
-    Training on it would make every reported accuracy meaningless, so this is a hard error and not
-    a warning.
-    """
-    p = Path(path).resolve()
-    val = (shared_dir() / "data" / "sequences").resolve()
-    if p == val or val in p.parents or (p.name == "sequences" and p.parent.name == "data"):
-        raise ValueError(
-            f"{path} is the validation split (shared/data/sequences); never train on it -- use "
-            "shared/data/train-videos"
+
+def _common_prefix(name: str, frames: list[str], boxes: np.ndarray) -> TrackSequence | None:
+    """Frames and boxes cut to the shorter of the two (a warning when they differ)."""
+    if len(frames) != len(boxes):
+        log.warning(
+            "%s: %d frames but %d boxes; using the common prefix", name, len(frames), len(boxes)
         )
+    n = min(len(frames), len(boxes))
+    return TrackSequence(name, frames[:n], boxes[:n]) if n else None
 
 
-def parse_boxes(path: str | Path) -> np.ndarray:
-    """``x,y,w,h`` lines separated by commas, tabs or spaces; unparsable lines become NaN."""
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        parts = [p for p in re.split(r"[,\s]+", line) if p]
-        try:
-            vals = [float(v) for v in parts[:4]]
-        except ValueError:
-            vals = [float("nan")] * 4
-        if len(vals) < 4:
-            vals = [float("nan")] * 4
-        rows.append(vals)
-    return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
-
-
-def _images_in(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.iterdir() if p.suffix in IMAGE_EXTS)
-
-
-def read_image_folder_sequences(root: str | Path, names: Iterable[str] | None = None) -> list[
-    TrackSequence
-]:
-    """OTB-style folders: ``<root>/<Name>/img/*.jpg`` + ``groundtruth_rect.txt``."""
-    root = Path(root)
-    forbid_val_split(root)
+def _sequence_dirs(root: Path, names: Iterable[str] | None) -> list[Path]:
+    """Sub-folders of ``root`` (only ``names`` if given), each checked against the eval splits."""
+    forbid_eval_split(root)
     wanted = set(names) if names is not None else None
+    dirs = [
+        p for p in sorted(root.iterdir()) if p.is_dir() and (wanted is None or p.name in wanted)
+    ]
+    for d in dirs:
+        forbid_eval_split(d)  # a symlink into an evaluation split is refused too
+    return dirs
+
+
+def read_image_folder_sequences(
+    root: str | Path, names: Iterable[str] | None = None
+) -> list[TrackSequence]:
+    """OTB-style folders: ``<root>/<Name>/img/*.jpg`` + ``groundtruth_rect.txt``."""
     seqs = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        if wanted is not None and d.name not in wanted:
-            continue
+    for d in _sequence_dirs(Path(root), names):
         gt, img = d / "groundtruth_rect.txt", d / "img"
         if not gt.is_file() or not img.is_dir():
             continue
-        frames, boxes = _images_in(img), parse_boxes(gt)
-        n = min(len(frames), len(boxes))
-        if n == 0:
-            continue
-        seqs.append(TrackSequence(d.name, frames[:n], boxes[:n]))
+        seq = _common_prefix(d.name, _paths(list_images(img)), read_boxes(gt))
+        if seq is not None:
+            seqs.append(seq)
     return seqs
 
 
@@ -171,35 +143,26 @@ def read_video_sequences(
     root: str | Path, cache_dir: str | Path | None = None, names: Iterable[str] | None = None
 ) -> list[TrackSequence]:
     """``<root>/<Name>/video.mp4`` + ``groundtruth_rect.txt`` (one line per decoded frame)."""
-    root = Path(root)
-    forbid_val_split(root)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    wanted = set(names) if names is not None else None
     seqs = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        if wanted is not None and d.name not in wanted:
-            continue
-        video, gt = d / "video.mp4", d / "groundtruth_rect.txt"
-        if not video.is_file() or not gt.is_file():
+    for d in _sequence_dirs(Path(root), names):
+        video, gt = find_video(d), d / "groundtruth_rect.txt"
+        if video is None or not gt.is_file():
             continue
         stamp = f"{video.stat().st_size}_{int(video.stat().st_mtime)}"
         out_dir = cache / f"{d.name}_{stamp}"
         if not (out_dir / "COMPLETE").is_file():
             log.info("decoding %s into %s", video, out_dir)
             _decode_video(video, out_dir)
-        frames = _images_in(out_dir)
-        boxes = parse_boxes(gt)
-        if len(frames) != len(boxes):
-            log.warning("%s: %d frames but %d boxes; using the common prefix", d.name,
-                        len(frames), len(boxes))
-        n = min(len(frames), len(boxes))
-        if n:
-            seqs.append(TrackSequence(d.name, frames[:n], boxes[:n]))
+        seq = _common_prefix(d.name, _paths(list_images(out_dir)), read_boxes(gt))
+        if seq is not None:
+            seqs.append(seq)
     return seqs
 
 
 def read_got10k(root: str | Path, split: str = "train") -> list[TrackSequence]:
     """GOT-10k: ``<root>/<split>/<seq>/{00000001.jpg, groundtruth.txt, absence.label}``."""
+    forbid_eval_split(root)
     base = Path(root) / split if (Path(root) / split).is_dir() else Path(root)
     listing = base / "list.txt"
     dirs = (
@@ -212,43 +175,33 @@ def read_got10k(root: str | Path, split: str = "train") -> list[TrackSequence]:
         gt = d / "groundtruth.txt"
         if not gt.is_file():
             continue
-        frames, boxes = _images_in(d), parse_boxes(gt)
-        n = min(len(frames), len(boxes))
-        boxes = boxes[:n].copy()
+        boxes = read_boxes(gt)
         absence = d / "absence.label"
         if absence.is_file():
-            flags = np.array([int(v) for v in absence.read_text().split()][:n], dtype=bool)
-            boxes[: len(flags)][flags] = 0.0
-        if n:
-            seqs.append(TrackSequence(d.name, frames[:n], boxes))
+            boxes[read_flags(absence, len(boxes))] = 0.0
+        seq = _common_prefix(d.name, _paths(list_images(d)), boxes)
+        if seq is not None:
+            seqs.append(seq)
     return seqs
-
-
-def _flags(path: Path, n: int) -> np.ndarray:
-    if not path.is_file():
-        return np.zeros(n, dtype=bool)
-    vals = [int(v) for v in re.split(r"[,\s]+", path.read_text().strip()) if v]
-    out = np.zeros(n, dtype=bool)
-    out[: min(n, len(vals))] = np.asarray(vals[:n], dtype=bool)
-    return out
 
 
 def read_lasot(root: str | Path) -> list[TrackSequence]:
     """LaSOT: ``<root>/<class>/<class>-<n>/img/*.jpg``, ``groundtruth.txt`` and the occlusion /
     out-of-view flags (flagged frames count as absent)."""
+    forbid_eval_split(root)
     seqs = []
     for cls_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         for d in sorted(p for p in cls_dir.iterdir() if p.is_dir()):
             gt, img = d / "groundtruth.txt", d / "img"
             if not gt.is_file() or not img.is_dir():
                 continue
-            frames, boxes = _images_in(img), parse_boxes(gt)
-            n = min(len(frames), len(boxes))
-            boxes = boxes[:n].copy()
-            hidden = _flags(d / "full_occlusion.txt", n) | _flags(d / "out_of_view.txt", n)
-            boxes[hidden] = 0.0
-            if n:
-                seqs.append(TrackSequence(d.name, frames[:n], boxes))
+            boxes = read_boxes(gt)
+            for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
+                if (d / flag_file).is_file():
+                    boxes[read_flags(d / flag_file, len(boxes))] = 0.0
+            seq = _common_prefix(d.name, _paths(list_images(img)), boxes)
+            if seq is not None:
+                seqs.append(seq)
     return seqs
 
 
@@ -256,6 +209,7 @@ def read_coco(
     ann_file: str | Path, image_dir: str | Path, min_size: float = 8.0
 ) -> list[TrackSequence]:
     """COCO detection json: every non-crowd object becomes a one-frame sequence."""
+    forbid_eval_split(image_dir)
     data = json.loads(Path(ann_file).read_text())
     files = {img["id"]: img["file_name"] for img in data.get("images", [])}
     seqs = []
@@ -276,6 +230,7 @@ def read_vid(root: str | Path, split: str = "train") -> list[TrackSequence]:
     Frames where a track is not annotated are left out of that track's sequence, so a frame
     range counts annotated frames (close enough for pair sampling).
     """
+    forbid_eval_split(root)
     root = Path(root)
     ann_root = root / "Annotations" / "VID" / split
     data_root = root / "Data" / "VID" / split

@@ -1,0 +1,145 @@
+"""The split policy: training readers refuse the evaluation-only folders (val = ``sequences/``
+and ``dev-videos/``), and ``dev`` = val + dev-videos for evaluation.
+
+A miniature shared data root is built in ``tmp_path`` (``SIAM_SHARED_DIR`` points at it), with
+the real layouts: OTB image folders in ``sequences/`` and video + ground truth in
+``train-videos/`` and ``dev-videos/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from siam_tracker_ros.datasets import (
+    SPLITS,
+    data_dir,
+    forbid_eval_split,
+    load_dataset,
+    read_got10k,
+    read_image_folder_sequences,
+    read_lasot,
+    read_video_sequences,
+    sequence_folders,
+)
+from siam_tracker_ros.training.config import train_config_from_dict
+from siam_tracker_ros.training.sources import build_sources
+
+
+def _video_sequence(d: Path, n: int = 4) -> None:
+    d.mkdir(parents=True)
+    writer = cv2.VideoWriter(str(d / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(n):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    (d / "groundtruth_rect.txt").write_text("".join(f"{5 + i},5,20,20\n" for i in range(n)))
+
+
+def _otb_sequence(d: Path, n: int = 3) -> None:
+    (d / "img").mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(d / "img" / f"{i + 1:04d}.jpg"), np.full((48, 64, 3), 9, np.uint8))
+    (d / "groundtruth_rect.txt").write_text("5,5,20,20\n" * n)
+
+
+@pytest.fixture
+def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A shared folder with one sequence per split; returns its data root."""
+    root = tmp_path / "shared"
+    monkeypatch.setenv("SIAM_SHARED_DIR", str(root))
+    data = root / "data"
+    _video_sequence(data / "train-videos" / "TrainClip")
+    _otb_sequence(data / "sequences" / "ValSeq")
+    _video_sequence(data / "dev-videos" / "DevClip")
+    assert data_dir() == data
+    return data
+
+
+def test_split_names_map_to_the_shared_folders() -> None:
+    assert SPLITS["train"] == ("train-videos",)
+    assert SPLITS["val"] == ("sequences",)
+    assert SPLITS["dev"] == ("sequences", "dev-videos")
+
+
+def test_dev_split_is_val_plus_dev_videos_and_train_is_separate(shared: Path) -> None:
+    assert [s.name for s in load_dataset(shared, "dev")] == ["ValSeq", "DevClip"]
+    assert [s.name for s in load_dataset(shared, "dev-videos")] == ["DevClip"]
+    assert [s.name for s in load_dataset(shared, "train")] == ["TrainClip"]
+    assert [s.name for s in load_dataset(shared, "dev", ["DevClip"])] == ["DevClip"]
+    with pytest.raises(ValueError, match="unknown sequence"):
+        load_dataset(shared, "dev", ["TrainClip"])
+
+
+@pytest.mark.parametrize(
+    ("folder", "label"), [("sequences", "validation split"), ("dev-videos", "dev-videos split")]
+)
+def test_every_training_reader_refuses_evaluation_folders(
+    shared: Path, tmp_path: Path, folder: str, label: str
+) -> None:
+    split = shared / folder
+    cache = tmp_path / "cache"
+    readers = [
+        lambda: read_video_sequences(split, cache_dir=cache),
+        lambda: read_image_folder_sequences(split),
+        lambda: read_got10k(split),
+        lambda: read_lasot(split),
+        lambda: read_video_sequences(split / next(iter(sequence_folders(split))).name),
+    ]
+    for read in readers:
+        with pytest.raises(ValueError, match=label):
+            read()
+    assert not cache.exists()  # refused before decoding anything
+
+
+def test_a_symlink_into_dev_videos_is_refused(shared: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "TrainClip").symlink_to(shared / "train-videos" / "TrainClip")
+    (mixed / "DevClip").symlink_to(shared / "dev-videos" / "DevClip")
+    with pytest.raises(ValueError, match="dev-videos split"):
+        read_video_sequences(mixed, cache_dir=tmp_path / "cache")
+    # the same folder without the dev sequence trains
+    (mixed / "DevClip").unlink()
+    (seq,) = read_video_sequences(mixed, cache_dir=tmp_path / "cache")
+    assert seq.name == "TrainClip" and len(seq.frames) == 4
+
+
+def test_a_copy_of_the_shared_layout_elsewhere_is_refused_by_its_shape(tmp_path: Path) -> None:
+    copy = tmp_path / "elsewhere" / "data" / "dev-videos" / "Clip"
+    _video_sequence(copy)
+    with pytest.raises(ValueError, match="dev-videos split"):
+        forbid_eval_split(copy)
+    forbid_eval_split(tmp_path / "elsewhere" / "data" / "train-videos")
+
+
+def test_training_config_pointing_at_dev_videos_is_refused(shared: Path) -> None:
+    cfg = train_config_from_dict(
+        {
+            "model": {"family": "nanotrack"},
+            "data": {"sources": [{"type": "video", "root": "${SHARED}/data/dev-videos"}]},
+        }
+    )
+    with pytest.raises(ValueError, match="dev-videos split"):
+        build_sources(cfg.data)
+
+
+@pytest.mark.shared
+def test_the_real_shared_dev_set_is_refused_for_training() -> None:
+    data = shared_path("data", "dev-videos").parent
+    dev = {p.name for p in sequence_folders(data / "dev-videos")}
+    val = {p.name for p in sequence_folders(data / "sequences")}
+    train = {p.name for p in sequence_folders(data / "train-videos")}
+    assert len(dev) >= 20 and len(val) >= 6 and len(train) >= 20
+    assert not (dev | val) & train  # no sequence is in both
+    for folder in ("sequences", "dev-videos"):
+        with pytest.raises(ValueError, match="evaluation only"):
+            read_video_sequences(data / folder, cache_dir="/nonexistent/never-written")
+        one = sequence_folders(data / folder)[0]
+        with pytest.raises(ValueError, match="evaluation only"):
+            read_video_sequences(one.parent, names=[one.name], cache_dir="/nonexistent/x")
+        with pytest.raises(ValueError, match="evaluation only"):
+            forbid_eval_split(one)
