@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from train_helpers import TINY
@@ -14,6 +15,7 @@ from train_helpers import TINY
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # 29 s on the 2-core VM (2026-12-03)
 def test_ddp_smoke_two_cpu_processes(tmp_path: Path) -> None:
     cfg = {**TINY, "output_dir": str(tmp_path / "ddp"),
            "data": {**TINY["data"], "samples_per_epoch": 16, "batch_size": 2},

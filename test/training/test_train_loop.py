@@ -15,6 +15,7 @@ from siam_tracker_ros.training.objective import HeadGeometry, TrainModule
 from siam_tracker_ros.training.trainer import train
 
 
+@pytest.mark.slow  # 14-21 s per head on the 2-core VM (2026-12-03)
 @pytest.mark.parametrize("head", ["anchor", "point"])
 def test_a_few_steps_on_tiny_data_reduce_the_loss(tmp_path: Path, head: str) -> None:
     torch.manual_seed(0)
