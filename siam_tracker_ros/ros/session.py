@@ -99,9 +99,12 @@ def validate_box(box: tuple[float, ...] | np.ndarray, width: int, height: int) -
         raise InitError(f"init box needs 4 values (x, y, w, h), got {b.size}")
     if not np.all(np.isfinite(b)):
         raise InitError(f"init box has non-finite values: {b.tolist()}")
-    x, y, w, h = b
+    x, y, w, h = (float(v) for v in b)  # Python floats: 1e300 + 1e300 is inf, not a warning
     if w < 2 or h < 2:
         raise InitError(f"init box too small ({w:.1f}x{h:.1f} px, need >= 2x2)")
+    if w > 4 * width or h > 4 * height:
+        raise InitError(f"init box {w:.6g}x{h:.6g} px is far larger than the {width}x{height} "
+                        "image (at most 4x its width and height)")
     # At least a quarter of the box (and its centre) must be inside the image.
     ix = max(0.0, min(x + w, width) - max(x, 0.0))
     iy = max(0.0, min(y + h, height) - max(y, 0.0))
@@ -169,7 +172,8 @@ class TrackingSession:
                             "raise input.buffer_size or init.stamp_tolerance_ms")
         image = self._decode(frame)
         box = validate_box(request.box, image.shape[1], image.shape[0])
-        self._tracker.reset()
+        # No reset() first: Tracker.init replaces the target only once the new template is
+        # built, so an init the tracker refuses (ValueError) keeps the previous target.
         self._tracker.init(image, box)
         self._tracks_started += 1
         self.track_id = request.track_id or f"track-{self._tracks_started}"

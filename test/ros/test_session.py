@@ -149,6 +149,18 @@ def test_bad_init_boxes_are_rejected(box: tuple[float, ...], match: str) -> None
         validate_box(box, 320, 240)
 
 
+@pytest.mark.parametrize("box", [
+    (0, 0, 100, 1e300),       # OverflowError in the library before (issue 21.5)
+    (0, 0, 1e15, 1e15),       # cv2.error
+    (190, 111, 1e5, 50),      # MemoryError (21 GiB)
+    (0, 0, 10000, 400),       # 10000 px wide on a 640x480 image: accepted before
+    (-1e300, -1e300, 1e300, 1e300),
+])
+def test_issue_boxes_are_init_errors(box: tuple[float, ...]) -> None:
+    with pytest.raises(InitError):
+        validate_box(box, 640, 480)
+
+
 def test_box_partly_outside_is_accepted() -> None:
     np.testing.assert_array_equal(validate_box((-5, -5, 20, 20), 320, 240), [-5, -5, 20, 20])
 

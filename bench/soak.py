@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Soak test of the real ``tracker_node``: hours-long behaviour in minutes-long tables.
+
+    .venv/bin/python bench/soak.py --rates 30 60 --minutes 15
+    .venv/bin/python bench/soak.py --rates 60 --minutes 2 --size 320x240   # a quick look
+
+For each rate a fresh ``tracker_node`` (the bundled model unless ``--config``/``--weights``) is
+fed generated 640x480 bgr8 frames (a textured target on a slow Lissajous path over a gradient,
+drawn on the fly so this process stays small) at that rate, like a camera driver (best-effort,
+depth 1, stamps from the clock). One init target is sent at the start. Every 10 s the node
+process's resident memory (``/proc/<pid>/status`` VmRSS) is sampled together with the
+image-stamp -> Detection2D-received latencies of that window and the node's own drop counter
+(TrackerStatus.frames_dropped: frames replaced while the tracker was busy). The output is a
+per-minute table (frames sent, detections, node drops, latency p50/p95/p99, RSS) and a
+memory-growth verdict over the samples after ``--warmup-min`` minutes: a least-squares slope in
+MiB/min, and "flat" when that slope extrapolated over the measured span stays under 2 % of the
+RSS and under 20 MiB, "GROWING" otherwise. Everything runs inside a loopback-only network
+namespace (the script re-executes itself there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SAMPLE_S = 10.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
+    p.add_argument("--minutes", type=float, default=15.0, help="soak length per rate")
+    p.add_argument("--warmup-min", type=float, default=2.0,
+                   help="minutes excluded from the memory-growth verdict")
+    p.add_argument("--size", default="640x480", help="frame size WxH")
+    p.add_argument("--config", default="")
+    p.add_argument("--weights", default="")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of the node's network")
+    p.add_argument("--json", default=None, help="also write samples and tables as JSON here")
+    p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.inside:
+        return _inside(args)
+    from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+
+    if not isolation_available():
+        print("soak: no loopback-only network namespace here", file=sys.stderr)
+        return 3
+    limit = len(args.rates) * (args.minutes * 60 + 180) + 60
+    res = run_isolated([sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
+                       timeout=limit, cwd=Path.cwd())
+    sys.stdout.write(res.stdout)
+    sys.stderr.write(res.stderr[-4000:])
+    return res.returncode
+
+
+@dataclass
+class Sample:
+    """One 10 s window of one rate's run."""
+
+    t_s: float
+    rss_mib: float
+    sent: int
+    detections: int
+    node_dropped: int  # cumulative TrackerStatus.frames_dropped at the end of the window
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class Scene:
+    """Generated frames: a textured square on a slow Lissajous path over a colour gradient."""
+
+    def __init__(self, width: int, height: int) -> None:
+        import cv2
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        yy, xx = np.mgrid[0:height, 0:width]
+        bg = 0.5 * np.stack([xx * 255 / width, yy * 255 / height, np.full_like(xx, 90.0)], -1)
+        self.bg = (bg + 40).astype(np.uint8)
+        self.size = max(24, min(width, height) // 8)
+        small = rng.integers(0, 256, (self.size // 4, self.size // 4, 3), dtype=np.uint8)
+        self.patch = cv2.resize(small, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
+        self.w, self.h = width, height
+
+    def box(self, t: float) -> tuple[int, int, int, int]:
+        import math
+
+        mx, my = self.w - self.size - 20, self.h - self.size - 20
+        x = 10 + 0.5 * mx * (1 + math.sin(2 * math.pi * t / 13.0))
+        y = 10 + 0.5 * my * (1 + math.sin(2 * math.pi * t / 17.0))
+        return int(x), int(y), self.size, self.size
+
+    def frame(self, t: float) -> bytes:
+        img = self.bg.copy()
+        x, y, s, _ = self.box(t)
+        img[y:y + s, x:x + s] = self.patch
+        return img.tobytes()
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Sample]:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from siam_tracker_ros.msg import InitTarget, TrackerStatus
+    from std_msgs.msg import Header
+    from vision_msgs.msg import Detection2D
+
+    from siam_tracker_ros.ros.harness import NodeProcess
+    from siam_tracker_ros.ros.messages import stamp_to_ns, time_from_ns
+    from siam_tracker_ros.ros.params import model_param_args, resolve_path
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    scene = Scene(w, h)
+    workdir.mkdir(parents=True, exist_ok=True)
+    node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
+                 *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
+                 "-p", f"model.device:={args.device}", "-p", f"model.num_threads:={args.threads}"]
+    if not rclpy.ok():
+        rclpy.init()
+    node = rclpy.create_node(f"soak_camera_{int(rate)}")
+    camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                            reliability=ReliabilityPolicy.BEST_EFFORT,
+                            durability=qos_profile_sensor_data.durability)
+    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                          reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(Image, "image", camera_qos)
+    init_pub = node.create_publisher(InitTarget, "init_target", reliable)
+    state: dict[str, Any] = {"sent": 0, "dets": 0, "dropped": 0, "lat": [], "t0": None,
+                             "stamps": {}}
+
+    def now_ns() -> int:
+        return int(node.get_clock().now().nanoseconds)
+
+    def on_det(m: Detection2D) -> None:
+        state["dets"] += 1
+        state["lat"].append((now_ns() - stamp_to_ns(m.header.stamp)) / 1e6)
+
+    def on_status(m: TrackerStatus) -> None:
+        state["dropped"] = int(m.frames_dropped)
+
+    node.create_subscription(Detection2D, "detection", on_det, reliable)
+    node.create_subscription(TrackerStatus, "status", on_status, reliable)
+
+    def publish() -> None:
+        if state["t0"] is None:
+            return
+        t = time.monotonic() - state["t0"]
+        stamp = now_ns()
+        pub.publish(Image(header=Header(stamp=time_from_ns(stamp), frame_id="soak_cam"),
+                          height=h, width=w, encoding="bgr8", step=3 * w,
+                          data=scene.frame(t)))
+        state["sent"] += 1
+        if state["sent"] == 1:
+            state["init"] = (stamp, scene.box(t))
+
+    node.create_timer(1.0 / rate, publish)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    proc = NodeProcess("siam_tracker_ros.ros.node", node_args, workdir / "node.log")
+    samples: list[Sample] = []
+    try:
+        end_wait = time.monotonic() + 120
+        while pub.get_subscription_count() == 0 or init_pub.get_subscription_count() == 0:
+            if time.monotonic() > end_wait or not proc.running():
+                raise RuntimeError("tracker_node did not subscribe:\n" + proc.output()[-3000:])
+            executor.spin_once(timeout_sec=0.1)
+        state["t0"] = time.monotonic()
+        while "init" not in state:
+            executor.spin_once(timeout_sec=0.01)
+        stamp, box = state["init"]
+        init_pub.publish(InitTarget(header=Header(stamp=time_from_ns(stamp),
+                                                  frame_id="soak_cam"),
+                                    x=float(box[0]), y=float(box[1]), width=float(box[2]),
+                                    height=float(box[3]), track_id="soak"))
+        t0 = state["t0"]
+        end = t0 + args.minutes * 60
+        next_sample = t0 + SAMPLE_S
+        last = {"sent": 0, "dets": 0}
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.005)
+            if time.monotonic() >= next_sample:
+                samples.append(Sample(
+                    t_s=round(next_sample - t0, 1), rss_mib=_rss_mib(proc.proc.pid),
+                    sent=state["sent"] - last["sent"], detections=state["dets"] - last["dets"],
+                    node_dropped=state["dropped"], latencies_ms=state["lat"]))
+                last = {"sent": state["sent"], "dets": state["dets"]}
+                state["lat"] = []
+                next_sample += SAMPLE_S
+                if not proc.running():
+                    raise RuntimeError("tracker_node exited:\n" + proc.output()[-3000:])
+    finally:
+        proc.stop()
+        executor.remove_node(node)
+        node.destroy_node()
+    return samples
+
+
+def minute_table(samples: list[Sample]) -> list[dict[str, Any]]:
+    """Per-minute rows from 10 s samples."""
+    import numpy as np
+
+    rows = []
+    per_min = int(round(60 / SAMPLE_S))
+    prev_dropped = 0
+    for m in range(0, len(samples), per_min):
+        chunk = samples[m:m + per_min]
+        lat = np.array([v for s in chunk for v in s.latencies_ms])
+        p50, p95, p99 = (np.percentile(lat, [50, 95, 99]) if lat.size
+                         else (float("nan"),) * 3)
+        rows.append({
+            "minute": m // per_min + 1, "sent": sum(s.sent for s in chunk),
+            "detections": sum(s.detections for s in chunk),
+            "node_dropped": chunk[-1].node_dropped - prev_dropped,
+            "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
+            "rss_mib": chunk[-1].rss_mib,
+            "rss_min_mib": min(s.rss_mib for s in chunk),
+            "rss_max_mib": max(s.rss_mib for s in chunk)})
+        prev_dropped = chunk[-1].node_dropped
+    return rows
+
+
+def memory_verdict(samples: list[Sample], warmup_min: float) -> dict[str, Any]:
+    """Least-squares RSS slope after warm-up and the flat/GROWING rule of the module doc."""
+    import numpy as np
+
+    kept = [s for s in samples if s.t_s > warmup_min * 60]
+    if len(kept) < 3:
+        return {"verdict": "too short", "samples": len(kept)}
+    t = np.array([s.t_s for s in kept]) / 60.0
+    rss = np.array([s.rss_mib for s in kept])
+    slope = float(np.polyfit(t, rss, 1)[0])
+    span = float(t[-1] - t[0])
+    extrapolated = slope * span
+    flat = extrapolated < 0.02 * float(rss[0]) and extrapolated < 20.0
+    return {"verdict": "flat" if flat else "GROWING", "slope_mib_per_min": slope,
+            "span_min": span, "growth_fit_mib": extrapolated,
+            "first_mib": float(rss[0]), "last_mib": float(rss[-1]),
+            "min_mib": float(rss.min()), "max_mib": float(rss.max())}
+
+
+def _inside(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import rclpy
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="soak_") as tmp:
+        for rate in args.rates:
+            samples = _soak_one(rate, args, Path(tmp) / f"rate_{rate:g}")
+            rows = minute_table(samples)
+            verdict = memory_verdict(samples, args.warmup_min)
+            results.append({"rate_hz": rate, "rows": rows, "memory": verdict,
+                             "samples": [asdict(s) | {"latencies_ms": len(s.latencies_ms)}
+                                         for s in samples]})
+            _print(rate, args, rows, verdict)
+    if rclpy.ok():
+        rclpy.shutdown()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0 if all(r["rows"] and r["memory"]["verdict"] != "GROWING" for r in results) else 1
+
+
+def _print(rate: float, args: argparse.Namespace, rows: list[dict[str, Any]],
+           verdict: dict[str, Any]) -> None:
+    print(f"\ntracker_node soak at {rate:g} Hz, {args.size} bgr8, {args.minutes:g} min, "
+          f"{args.device}, {args.threads} network thread(s); latency = image stamp -> "
+          "Detection2D received")
+    print(f"{'min':>4} {'sent':>6} {'dets':>6} {'dropped':>8} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'p99 ms':>7} {'RSS MiB':>8}")
+    for r in rows:
+        print(f"{r['minute']:4d} {r['sent']:6d} {r['detections']:6d} {r['node_dropped']:8d} "
+              f"{r['p50_ms']:7.1f} {r['p95_ms']:7.1f} {r['p99_ms']:7.1f} {r['rss_mib']:8.1f}")
+    if verdict["verdict"] == "too short":
+        print(f"memory: too short for a verdict after {args.warmup_min:g} min warm-up")
+        return
+    print(f"memory after {args.warmup_min:g} min warm-up: {verdict['verdict']} "
+          f"(slope {verdict['slope_mib_per_min']:+.3f} MiB/min over {verdict['span_min']:.1f} "
+          f"min = {verdict['growth_fit_mib']:+.1f} MiB; RSS {verdict['first_mib']:.1f} -> "
+          f"{verdict['last_mib']:.1f} MiB, range {verdict['min_mib']:.1f}.."
+          f"{verdict['max_mib']:.1f})")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
