@@ -11,7 +11,6 @@ over all tracked frames. Data and weights come from ``$SIAM_SHARED_DIR`` (defaul
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.datasets import load_sequence, shared_dir
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("config")
     ap.add_argument("sequences", nargs="*", help="default: every val sequence")
     ap.add_argument("--frames", type=int, default=None, help="cap frames per sequence")
-    ap.add_argument("--shared", default=os.environ.get("SIAM_SHARED_DIR", "../shared"))
+    ap.add_argument("--shared", default=str(shared_dir()))
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -46,9 +46,10 @@ def main() -> None:
     ious = []
     for name in names:
         start = time.perf_counter()
-        paths = sorted((root / name / "img").glob("*.jpg"))[: args.frames]
-        frames = [cv2.imread(str(p)) for p in paths]
-        gt = np.loadtxt(root / name / "groundtruth_rect.txt", delimiter=",")[: len(frames)]
+        seq = load_sequence(root / name)
+        n = len(seq) if args.frames is None else min(len(seq), args.frames)
+        frames = [seq.frame(i) for i in range(n)]
+        gt = seq.groundtruth[:n]
         params = cv2.TrackerNano_Params()
         params.backbone = str(weights / "nanotrackv2_nanotrack_backbone_sim.onnx")
         params.neckhead = str(weights / "nanotrackv2_nanotrack_head_sim.onnx")
