@@ -135,6 +135,8 @@ def test_the_real_shared_dev_set_is_refused_for_training() -> None:
     train = {p.name for p in sequence_folders(data / "train-videos")}
     assert len(dev) >= 20 and len(val) >= 6 and len(train) >= 20
     assert not (dev | val) & train  # no sequence is in both
+    # the dev split loads (every video's frame count matches its ground truth) and is val + dev
+    assert {s.name for s in load_dataset(data, "dev")} == dev | val
     for folder in ("sequences", "dev-videos"):
         with pytest.raises(ValueError, match="evaluation only"):
             read_video_sequences(data / folder, cache_dir="/nonexistent/never-written")
