@@ -95,7 +95,6 @@ def _ours(
     def build() -> StepTracker:
         from siam_tracker_ros.core.config import MechanismsConfig, load_config
         from siam_tracker_ros.core.tracker import Tracker
-        from siam_tracker_ros.models.onnx_backend import OnnxRuntimeModel, OnnxRuntimeOptions
 
         if source == "nanotrack":
             base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
@@ -114,18 +113,8 @@ def _ours(
             )
         elif mechanisms != "config":
             raise ValueError(mechanisms)
-        model = base.model
-        if runtime == "onnxruntime":
-            sizes = [cfg.instance_size]
-            if cfg.mechanisms.adaptive_search.enabled:
-                sizes.append(cfg.mechanisms.adaptive_search.large_instance_size)
-            model = OnnxRuntimeModel.from_model(
-                model,
-                exemplar_size=cfg.exemplar_size,
-                search_sizes=sizes,
-                options=OnnxRuntimeOptions(intra_op_threads=threads),
-            )
-        return Tracker(model, dataclasses.replace(cfg, runtime=runtime), device="cpu")
+        cfg = dataclasses.replace(cfg, runtime=runtime, cpu_threads=threads)
+        return Tracker(base.model, cfg, device="cpu")
 
     return build
 
@@ -285,50 +274,41 @@ def load_frames(seq_dir: Path, max_frames: int) -> tuple[list[np.ndarray], np.nd
     return [seq.frame(i) for i in range(n)], seq.init_box
 
 
-class UpdateTimer:
-    """Time spent inside ``Tracker._online_update`` (pooling + moving average).
+class StepStats:
+    """What our tracker's steps did, from its public per-step record (``Tracker.last_step``):
+    network searches (one a frame, plus the one-more searches; the adaptive search changes their
+    size, not their number) and the time inside the online update (pooling + moving average).
 
     The update also changes what the tracker does next (new kernels -> other scores -> other
     one-more searches, lost-state widenings, box sizes), so a plain "with vs without" step time
     mixes its cost with its effect; the time inside the update is its cost alone.
     """
 
-    def __init__(self, tracker: Any) -> None:
-        self.seconds = 0.0
-        self.calls = 0
-        inner = tracker._online_update
+    def __init__(self) -> None:
+        self.searches = 0
+        self.steps = 0
+        self.update_seconds = 0.0
+        self.updates = 0
 
-        def timed(*args: Any) -> None:
-            t0 = time.perf_counter()
-            inner(*args)
-            self.seconds += time.perf_counter() - t0
-            self.calls += 1
-
-        tracker._online_update = timed
-
-
-class SearchCounter:
-    """How many network searches (crop + forward) ``Tracker._search`` ran: one a frame, plus
-    the one-more searches; the adaptive search changes their size, not their number."""
-
-    def __init__(self, tracker: Any) -> None:
-        self.calls = 0
-        inner = tracker._search
-
-        def counted(*args: Any) -> Any:
-            self.calls += 1
-            return inner(*args)
-
-        tracker._search = counted
+    def record(self, step: Any) -> None:
+        self.steps += 1
+        self.searches += len(step.searches)
+        if step.online_update:
+            self.updates += 1
+            self.update_seconds += step.timings["online_update"]
 
 
-def time_steps(tracker: StepTracker, frames: list[np.ndarray], box: np.ndarray) -> list[float]:
+def time_steps(
+    tracker: StepTracker, frames: list[np.ndarray], box: np.ndarray, stats: StepStats | None = None
+) -> list[float]:
     tracker.init(frames[0], box)
     times = []
     for frame in frames[1:]:
         t0 = time.perf_counter()
         tracker.track(frame)
         times.append(time.perf_counter() - t0)
+        if stats is not None:
+            stats.record(tracker.last_step)  # type: ignore[attr-defined]
     return times
 
 
@@ -418,9 +398,7 @@ def machine() -> str:
         pass
     desc = f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
     if torch.cuda.is_available():
-        gpus = ", ".join(
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        )
+        gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         desc += f"; GPU {gpus} (torch {torch.__version__}, CUDA {torch.version.cuda})"
     return desc
 
@@ -497,8 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                 built[v.key] = v.build()
         except (ValueError, RuntimeError, FileNotFoundError, OSError) as exc:
             print(f"skipping {v.label}: {exc}", file=sys.stderr)
-    timers = {k: UpdateTimer(t) for k, t in built.items() if k.endswith("online")}
-    searches = {k: SearchCounter(t) for k, t in built.items() if hasattr(t, "_search")}
+    stats = {k: StepStats() for k, t in built.items() if hasattr(t, "last_step")}
     seq_dirs = sorted(p for p in args.data.iterdir() if p.is_dir())
     times: dict[str, list[list[float]]] = {k: [[] for _ in range(args.repeats)] for k in built}
     n_frames = 0
@@ -508,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeats):
             for key, tracker in built.items():
                 with opencv_threads(by_variant[key].cv2_threads):
-                    times[key][rep] += time_steps(tracker, frames, box)
+                    times[key][rep] += time_steps(tracker, frames, box, stats.get(key))
         print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
     load_after = os.getloadavg()
     memory = {} if args.no_memory else {k: measure_memory(k, args) for k in built}
@@ -574,18 +551,19 @@ def main(argv: list[str] | None = None) -> int:
             + gpu
         )
     print()
-    total_frames = n_frames * args.repeats
-    for key, counter in searches.items():
-        per = counter.calls / max(total_frames, 1)
+    for key, st in stats.items():
+        per = st.searches / max(st.steps, 1)
         by_key[key]["searches_per_frame"] = per
         print(f"searches per frame ({key}): {per:.3f}")
-    for key, timer in timers.items():
+    for key, st in stats.items():
+        if not key.endswith("online"):
+            continue
         total = sum(sum(r) for r in times[key])
-        share = timer.seconds / total if total else 0.0
-        per = 1e6 * timer.seconds / max(timer.calls, 1)
+        share = st.update_seconds / total if total else 0.0
+        per = 1e6 * st.update_seconds / max(st.updates, 1)
         by_key[key]["update_share"] = share
         print(
-            f"online update ({key}): {per:.0f} us per update, {timer.calls} updates, "
+            f"online update ({key}): {per:.0f} us per update, {st.updates} updates, "
             f"{100 * share:.1f}% of the step time (time inside the update / step time)"
         )
     for on, off in (("ort-online", "ort-config"), ("light-ort-online", "light-ort")):

@@ -22,7 +22,6 @@ import cv2
 import numpy as np
 import torch
 
-from siam_tracker_ros.core.policies import peak_to_sidelobe
 from siam_tracker_ros.core.tracker import Tracker
 
 
@@ -39,17 +38,8 @@ def read_video(path: Path, cap: int) -> list[np.ndarray]:
 
 def features(tracker: Tracker, image: np.ndarray) -> tuple[float, float, float]:
     """(score, PSR, appearance) of one search from the tracker's current state (state kept)."""
-    cfg = tracker.config
-    s_z = tracker._template_extent()
-    scale_z = cfg.exemplar_size / s_z
-    search = tracker._search(
-        image, tracker.center_pos, cfg.instance_size, s_z, scale_z, cfg.window_influence
-    )
-    cand = search.candidate
-    box = cand.box / scale_z
-    cx, cy = box[0] + search.center[0], box[1] + search.center[1]
-    app = tracker._appearance(search, cx, cy, max(box[2], 1.0), max(box[3], 1.0))
-    return cand.score, peak_to_sidelobe(cand.response), app
+    cues = tracker.probe(image)
+    return cues.score, cues.psr, cues.appearance
 
 
 def main() -> None:
@@ -109,12 +99,16 @@ def main() -> None:
     prob_v = presence_probability(vis, weights, bias)
     prob_a = presence_probability(ab, weights, bias)
     print("lost_state (presence: combined):")
-    print(f"  presence_weights: [{', '.join(f'{w:.2f}' for w in weights)}]"
-          "   # raw score, ln PSR, appearance similarity")
+    print(
+        f"  presence_weights: [{', '.join(f'{w:.2f}' for w in weights)}]"
+        "   # raw score, ln PSR, appearance similarity"
+    )
     print(f"  presence_bias: {bias:.2f}")
     for thr in (0.1, 0.3, 0.5):
-        print(f"  threshold {thr}: visible below {np.mean(prob_v < thr):.3f},"
-              f" absent below {np.mean(prob_a < thr):.3f}")
+        print(
+            f"  threshold {thr}: visible below {np.mean(prob_v < thr):.3f},"
+            f" absent below {np.mean(prob_a < thr):.3f}"
+        )
 
 
 def _design(x: np.ndarray) -> np.ndarray:
@@ -134,8 +128,10 @@ def fit_presence(visible: np.ndarray, absent: np.ndarray) -> tuple[np.ndarray, f
     def closure() -> torch.Tensor:
         opt.zero_grad()
         logits = x @ w + b
-        loss = (sample_w * torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, y, reduction="none")).sum() + 1e-4 * (w**2).sum()
+        loss = (
+            sample_w
+            * torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        ).sum() + 1e-4 * (w**2).sum()
         loss.backward()
         return loss
 

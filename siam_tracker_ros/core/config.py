@@ -264,11 +264,11 @@ class TrackerConfig:
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = True
     #: CUDA only, PyTorch runtime: replay each search crop size's whole search branch as a CUDA
-    #: graph (one launch instead of hundreds; ``models/cuda_graph.py``). Ignored on CPU.
+    #: graph (one launch instead of hundreds; ``runtime/cuda_graph.py``). Ignored on CPU.
     cuda_graphs: bool = False
     mechanisms: MechanismsConfig = field(default_factory=MechanismsConfig)
     #: network runtime: ``torch`` (eager PyTorch) or ``onnxruntime`` (the model exported to ONNX
-    #: and run by ONNX Runtime, several times faster on CPU; see ``models/onnx_backend.py``)
+    #: and run by ONNX Runtime, several times faster on CPU; see ``runtime/onnx_backend.py``)
     runtime: Literal["torch", "onnxruntime"] = "torch"
     #: CPU threads of one ONNX Runtime graph run (0 = ``torch.get_num_threads()``). 1 by default:
     #: a second thread speeds an idle 2-core machine up ~1.2x but collapses when another process

@@ -30,6 +30,7 @@ __all__ = [
     "subwindow_origin",
     "validate_box",
     "validate_image",
+    "validate_target",
     "xywh_to_cxcywh",
     "xywh_to_xyxy",
     "xyxy_to_cxcywh",
@@ -113,6 +114,52 @@ def validate_box(box: object, image_shape: Sequence[int] | None = None) -> np.nd
         height, width = int(image_shape[0]), int(image_shape[1])
         if x >= width or y >= height or x + w <= 0 or y + h <= 0:
             raise ValueError(f"box {arr.tolist()} lies fully outside the {width}x{height} image")
+    return arr
+
+
+#: an init box may be at most this many times the image's side (a target filling the frame, plus
+#: the part of it beyond the border); beyond it the template would be mostly padding and its
+#: crop gigabytes (issue 21: a 1e5 px wide box asked for 21 GiB)
+MAX_TARGET_TO_IMAGE = 4.0
+#: the smallest init box side in pixels (below it the template crop has no pixels)
+MIN_TARGET_SIDE = 1.0
+#: the most elongated init box accepted (w / h or h / w)
+MAX_ASPECT = 100.0
+#: the least part of an init box's area that must lie inside the image
+MIN_VISIBLE_FRACTION = 0.25
+
+
+def validate_target(box: object, image_shape: Sequence[int]) -> np.ndarray:
+    """:func:`validate_box`, plus the limits of what the tracker can track from an init box:
+    sides of at least :data:`MIN_TARGET_SIDE` px and at most :data:`MAX_TARGET_TO_IMAGE` times
+    the image's width / height, an aspect ratio of at most :data:`MAX_ASPECT`, and at least
+    :data:`MIN_VISIBLE_FRACTION` of the box inside the image. ``ValueError`` says which limit,
+    with the numbers."""
+    arr = validate_box(box, image_shape)
+    x, y, w, h = (float(v) for v in arr)
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if w < MIN_TARGET_SIDE or h < MIN_TARGET_SIDE:
+        raise ValueError(
+            f"box width and height must be at least {MIN_TARGET_SIDE:g} px, got {w:g}x{h:g}"
+        )
+    if w > MAX_TARGET_TO_IMAGE * width or h > MAX_TARGET_TO_IMAGE * height:
+        raise ValueError(
+            f"box {w:g}x{h:g} is too large for the {width}x{height} image "
+            f"(at most {MAX_TARGET_TO_IMAGE:g}x its width and height)"
+        )
+    aspect = max(w / h, h / w)
+    if aspect > MAX_ASPECT:
+        raise ValueError(
+            f"box {w:g}x{h:g} has an aspect ratio of {aspect:.3g}:1 (at most {MAX_ASPECT:g}:1)"
+        )
+    visible_w = max(0.0, min(x + w, width) - max(x, 0.0))
+    visible_h = max(0.0, min(y + h, height) - max(y, 0.0))
+    fraction = visible_w * visible_h / (w * h)
+    if fraction < MIN_VISIBLE_FRACTION:
+        raise ValueError(
+            f"box {arr.tolist()} lies mostly outside the {width}x{height} image "
+            f"({fraction:.0%} inside, at least {MIN_VISIBLE_FRACTION:.0%} needed)"
+        )
     return arr
 
 

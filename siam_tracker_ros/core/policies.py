@@ -148,6 +148,13 @@ class AdaptiveSearchPolicy:
         """New settings from the next step on; the per-target state is kept."""
         self.config = config
 
+    def sizes_used(self, base: int) -> list[int]:
+        """Every network input size this policy picks between (the base crop, and the large one
+        when enabled): the sizes a runtime prepares before the first frame."""
+        if not self.config.enabled:
+            return [base]
+        return list(dict.fromkeys([base, max(base, self.config.large_instance_size)]))
+
     def instance_size(
         self,
         base: int,
@@ -211,9 +218,45 @@ class LostStatePolicy:
         return self.config.enabled
 
     def reset(self) -> None:
+        """A new target: tracking it."""
         self.state = TrackState.TRACKING
         self.low_frames = 0
         self.lost_frames = 0
+
+    def clear(self) -> None:
+        """No target at all (``Tracker.reset``)."""
+        self.reset()
+        self.state = TrackState.IDLE
+
+    @property
+    def keep_tracking(self) -> bool:
+        """While lost, go on following the best candidate (``LostStateConfig.keep_tracking``)."""
+        return self.config.keep_tracking
+
+    @property
+    def searching_wide(self) -> bool:
+        """Whether the next search is a re-detection (lost, and not keep-tracking)."""
+        return self.lost and not self.config.keep_tracking
+
+    def search_region(
+        self, instance_size: int, window_influence: float, exemplar_size: int, stride: int
+    ) -> tuple[int, float]:
+        """Network input size and cosine-window weight of the next search: unchanged while
+        tracking; widened (whole score maps, at most ``max_instance_size`` unless the base is
+        larger) with a nearly flat window while re-detecting."""
+        if not self.searching_wide:
+            return instance_size, window_influence
+        widened = valid_instance_size(instance_size * self.widen_factor(), exemplar_size, stride)
+        size = min(widened, max(self.config.max_instance_size, instance_size))
+        return size, self.config.lost_window_influence
+
+    def follows(self, state: TrackState) -> bool:
+        """Whether the tracker moves its state to this frame's candidate."""
+        return state == TrackState.TRACKING or self.config.keep_tracking
+
+    def confident(self, signal: float) -> bool:
+        """Whether this frame's box is one to fall back on when the target is lost later."""
+        return not self.config.enabled or signal >= self.config.lost_threshold
 
     @property
     def lost(self) -> bool:

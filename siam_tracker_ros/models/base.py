@@ -18,27 +18,6 @@ Features = list[torch.Tensor]
 """Multi-level feature maps (one tensor per level; single-level models use a one-element list)."""
 
 
-class LazyFeatures(list[torch.Tensor]):
-    """Stands in for ``Features`` between ``search_features`` and ``head`` in backends that run
-    the search branch as one piece (ONNX Runtime graphs, CUDA graphs).
-
-    Holds the crop (``self[0]``); after ``head`` has run, ``computed`` holds the real search
-    features it produced (what the online update pools from).
-    """
-
-    computed: list[torch.Tensor] | None = None
-
-
-def lazy_crop(feats: Features, where: str) -> torch.Tensor:
-    """The crop a :class:`LazyFeatures` holds; a clear error for real features."""
-    if not isinstance(feats, LazyFeatures) or len(feats) != 1:
-        raise TypeError(
-            f"{where} takes what this backend's template_features/search_features return "
-            "(it runs from crops, not from PyTorch features)"
-        )
-    return feats[0]
-
-
 @dataclass
 class Kernels:
     """Template-derived correlation kernels, one tensor per level.

@@ -6,16 +6,13 @@ the dispatcher queue the next operator. A CUDA graph records the whole search on
 and replays it with one launch. The template branch (once per target) and the online update's
 pooling (a few small operators) stay eager.
 
-How it maps the contract (the same shape as :mod:`models.onnx_backend`, so ``Tracker`` is
-unchanged):
-
-* ``search_features(x)`` does no work and returns :class:`LazyFeatures` holding the crop;
-* ``head(xf, kernels)`` copies the crop and the kernels into the graph's static inputs, replays
-  the graph of that crop size (captured on first use: warm-up on a side stream, then capture,
-  as PyTorch's CUDA-graph notes prescribe), and returns *clones* of its static outputs: the
-  tracker keeps a first search's features while it runs a second one (one more search), and the
-  next replay overwrites the static outputs in place;
-* ``pool_cls_kernel`` pools from the features ``head`` stored, with the eager model.
+How: :class:`CudaGraphBackend` is the eager :class:`runtime.base.TorchBackend` with its search
+step replaced. A search copies the crop and the kernels into the graph's static inputs, replays
+the graph of that crop size (captured by :meth:`CudaGraphBackend.prepare` or on first use:
+warm-up on a side stream, then capture, as PyTorch's CUDA-graph notes prescribe), and returns
+*clones* of its static outputs: the tracker keeps a first search's features while it runs a
+second one (one more search), and the next replay overwrites the static outputs in place. Pooling
+(the online update) runs the eager model on those features.
 
 Replays read the kernels from static buffers, so SiamMargin's online update (new classification
 kernels every few frames) needs no new capture. Autocast (fp16/bf16) is recorded into the graph
@@ -39,18 +36,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
-from siam_tracker_ros.models.base import (
-    Features,
-    HeadOutput,
-    Kernels,
-    LazyFeatures,
-    SiameseModel,
-    lazy_crop,
-)
+from siam_tracker_ros.models.base import Kernels, SiameseModel
+from siam_tracker_ros.runtime.base import TorchBackend
+from siam_tracker_ros.runtime.config import RuntimeConfig
 
-__all__ = ["CudaGraphModel", "StaticGraph", "TorchCudaGraph"]
+__all__ = ["CudaGraphBackend", "StaticGraph", "TorchCudaGraph"]
 
 
 class StaticGraph(Protocol):
@@ -105,32 +98,29 @@ class _Captured:
             static.copy_(k)
 
 
-class CudaGraphModel(SiameseModel):
+class CudaGraphBackend(TorchBackend):
     """Runs ``model``'s search branch (backbone + neck + correlation + head) as CUDA graphs.
 
-    ``amp_dtype``: the autocast dtype recorded into the graphs (``None``: float32), the tracker's
-    ``precision``. ``graph_factory``: makes one :class:`StaticGraph` (default: a
-    :class:`TorchCudaGraph` in a pool shared by this model's graphs; requires CUDA).
+    The autocast dtype recorded into the graphs is ``config.precision``'s (float32 on CPU, where
+    only a stand-in ``graph_factory`` makes sense). ``graph_factory``: makes one
+    :class:`StaticGraph` (default: a :class:`TorchCudaGraph` in a pool shared by this backend's
+    graphs; requires CUDA).
     """
 
     def __init__(
         self,
         model: SiameseModel,
-        amp_dtype: torch.dtype | None = None,
+        config: RuntimeConfig,
         max_graphs: int = 8,
         graph_factory: Callable[[], StaticGraph] | None = None,
     ) -> None:
-        super().__init__()
         if max_graphs < 0:
             raise ValueError(f"max_graphs must be >= 0, got {max_graphs}")
-        self.inner = model.eval()
-        self.stride = model.stride
-        self.head_type = model.head_type
-        self.amp_dtype = amp_dtype
+        if graph_factory is None and not torch.cuda.is_available():
+            raise RuntimeError("CUDA graphs need CUDA (torch.cuda.is_available() is False)")
+        super().__init__(model, config)
         self.max_graphs = max_graphs
         if graph_factory is None:
-            if not torch.cuda.is_available():
-                raise RuntimeError("CUDA graphs need CUDA (torch.cuda.is_available() is False)")
             pool = torch.cuda.graph_pool_handle()
 
             def graph_factory() -> StaticGraph:
@@ -147,16 +137,22 @@ class CudaGraphModel(SiameseModel):
     def captured_shapes(self) -> list[tuple[int, ...]]:
         return sorted(self._graphs)
 
+    def __repr__(self) -> str:
+        return (
+            f"CudaGraphBackend(device={self.device}, precision={self.config.precision}, "
+            f"captured={self.captured_shapes})"
+        )
+
     # ------------------------------------------------------------------ capture
-    def _autocast(self, device_type: str) -> contextlib.AbstractContextManager[object]:
-        if self.amp_dtype is None:
+    def _graph_autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self._amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type, dtype=self.amp_dtype, cache_enabled=False)
+        return torch.autocast(self.device.type, dtype=self._amp_dtype, cache_enabled=False)
 
     def _eager(self, x: torch.Tensor, kernels: Kernels) -> list[torch.Tensor]:
-        with self._autocast(x.device.type):
-            xf = self.inner.search_features(x)
-            out = self.inner.head(xf, kernels)
+        with self._graph_autocast():
+            xf = self.model.search_features(x)
+            out = self.model.head(xf, kernels)
         return [out.cls, out.loc, *xf]
 
     def _capture(self, x: torch.Tensor, kernels: Kernels) -> _Captured:
@@ -171,25 +167,20 @@ class CudaGraphModel(SiameseModel):
         )
         return static
 
-    def warm_up(self, kernels: Kernels, crops: Sequence[torch.Tensor]) -> None:
-        """Capture the graphs for these example search crops now (the tracker passes its base
-        and adaptive-search sizes at ``init``), so the first frames do not pay for capture."""
-        for x in crops:
-            self.head(self.search_features(x), kernels)
+    def prepare(self, exemplar_size: int, search_sizes: Sequence[int]) -> None:
+        """Capture the graphs of these search sizes now (the tracker passes its base and
+        adaptive-search sizes when it is built), so the first frames do not pay for capture. The
+        graphs read the kernels from buffers, so a blank template's do."""
+        missing = [s for s in dict.fromkeys(search_sizes) if (1, 3, s, s) not in self._graphs]
+        if not missing:
+            return
+        kernels = self.template(np.zeros((exemplar_size, exemplar_size, 3), np.uint8))
+        with torch.inference_mode():
+            for size in missing:
+                self.run_search(self.tensor(np.zeros((size, size, 3), np.uint8)), kernels)
 
-    # ------------------------------------------------------------------ SiameseModel
-    def template_features(self, z: torch.Tensor) -> Features:
-        return self.inner.template_features(z)
-
-    def make_kernels(self, zf: Features) -> Kernels:
-        return self.inner.make_kernels(zf)
-
-    def search_features(self, x: torch.Tensor) -> Features:
-        return LazyFeatures([x])
-
-    @torch.inference_mode()
-    def head(self, xf: Features, kernels: Kernels) -> HeadOutput:
-        x = lazy_crop(xf, "CudaGraphModel.head")
+    # ------------------------------------------------------------------ search
+    def run_search(self, x: torch.Tensor, kernels: Kernels) -> tuple[torch.Tensor, ...]:
         key = tuple(x.shape)
         captured = self._graphs.get(key)
         if captured is None and len(self._graphs) < self.max_graphs and self.failure is None:
@@ -205,24 +196,7 @@ class CudaGraphModel(SiameseModel):
                 )
         if captured is None:
             self.eager_shapes.add(key)
-            cls, loc, *features = self._eager(x, kernels)
-        else:
-            captured.feed(x, kernels)
-            captured.graph.replay()
-            cls, loc, *features = (t.clone() for t in captured.outputs)
-        if isinstance(xf, LazyFeatures):
-            xf.computed = features
-        return HeadOutput(cls=cls, loc=loc, corr=None)
-
-    def pool_cls_kernel(self, xf: Features, roi: torch.Tensor) -> list[torch.Tensor]:
-        feats = xf.computed if isinstance(xf, LazyFeatures) else xf
-        if feats is None:
-            raise RuntimeError("pool_cls_kernel before head() ran on these search features")
-        return self.inner.pool_cls_kernel(feats, roi)
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> HeadOutput:
-        return self.head(self.search_features(x), self.make_kernels(self.template_features(z)))
-
-    def extra_repr(self) -> str:
-        return f"amp_dtype={self.amp_dtype}, captured={self.captured_shapes}"
-
+            return tuple(self._eager(x, kernels))
+        captured.feed(x, kernels)
+        captured.graph.replay()
+        return tuple(t.clone() for t in captured.outputs)

@@ -1,64 +1,55 @@
-"""An ONNX Runtime-backed :class:`SiameseModel`, so the unchanged ``Tracker`` runs on ONNX Runtime.
+"""The ONNX Runtime backend: the model's exported graphs (:mod:`runtime.onnx_export`) run by ONNX
+Runtime.
 
 Why: on a small CPU the per-frame network is most of a tracking step, and ONNX Runtime runs the
 exported NanoTrack graph several times faster than eager PyTorch does (fused batch norm and
 activations, planned memory, no per-operator dispatch), which is what puts the tracker level with
 or ahead of OpenCV's C++ ``TrackerNano`` on the same weights.
 
-How it maps the contract onto the exported graphs (:mod:`models.export`):
+How: :meth:`OnnxRuntimeBackend.template` runs the template graph; :meth:`OnnxRuntimeBackend.search`
+runs the search graph -- backbone, correlation and head in one call -- which also returns the
+search features; :meth:`OnnxRuntimeBackend.pool` (SiamMargin's online update and appearance cue)
+pools from those with :class:`runtime.host_pool.HostPool` where it is verified for the model, else
+with the PyTorch model's own pooling, so the update is the same arithmetic as in the PyTorch path.
 
-* ``template_features(z)`` and ``search_features(x)`` do no work; they return :class:`LazyFeatures`
-  holding the crop, because the graphs take crops, not features.
-* ``make_kernels`` runs the template graph; ``head`` runs the search graph -- backbone,
-  correlation and head in one call -- and stores the search features it also returns on the
-  :class:`LazyFeatures` it was given.
-* ``pool_cls_kernel`` (SiamMargin's online update, only on update frames) runs the PyTorch model's
-  own pooling on those stored features, so the update is the same code as in the PyTorch path.
-
-Tensors cross between torch and numpy without copies (``Tensor.numpy()`` / ``torch.from_numpy``
-on CPU). On CUDA (ONNX Runtime's CUDA execution provider, ``onnxruntime-gpu``) the graphs read and
-write torch CUDA memory directly through I/O binding, on torch's current stream.
+Arrays cross between torch and numpy without copies on CPU (``Tensor.numpy()`` /
+``torch.from_numpy``). On CUDA (ONNX Runtime's CUDA execution provider, ``onnxruntime-gpu``) the
+graphs read and write torch CUDA memory directly through I/O binding, on torch's current stream.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+import logging
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import torch
 
-from siam_tracker_ros.models.base import (
-    Features,
-    HeadOutput,
-    Kernels,
-    LazyFeatures,
-    SiameseModel,
-    lazy_crop,
-)
+from siam_tracker_ros.models.base import Features, Kernels, SiameseModel
 from siam_tracker_ros.models.export import (
-    EXPORT_FORMAT,
     SEARCH_AXIS,
     SEARCH_INPUT,
     TEMPLATE_INPUT,
-    ExportedModel,
-    export_model,
-    export_search,
     feature_name,
     kernel_names,
-    load_exported,
 )
-from siam_tracker_ros.models.host_pool import HostPool
+from siam_tracker_ros.runtime.base import Roi, SearchOutput, head_to_host
+from siam_tracker_ros.runtime.export_cache import cached_export, default_cache_dir
+from siam_tracker_ros.runtime.host_pool import HostPool
+from siam_tracker_ros.runtime.onnx_export import ExportedModel, export_model, export_search
 
-__all__ = ["LazyFeatures", "OnnxRuntimeModel", "OnnxRuntimeOptions", "onnxruntime_available"]
+__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeOptions", "onnxruntime_available"]
 
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
+_log = logging.getLogger(__name__)
 
 
 def onnxruntime_available(device: str = "cpu") -> bool:
@@ -102,12 +93,13 @@ class OnnxRuntimeOptions:
         return self.intra_op_threads or torch.get_num_threads()
 
 
-class OnnxRuntimeModel(SiameseModel):
+class OnnxRuntimeBackend:
     """Runs the exported graphs of a model; see the module docstring.
 
     ``torch_model`` (optional) is the model the graphs came from: the online update pools its
-    kernel with it, and search sizes without a graph are exported from it on first use. The
-    graphs are a snapshot of its weights at export time: load new weights, build a new backend.
+    kernel with it, and search sizes without a graph are exported from it on first use (into a
+    private temporary folder, never into the shared cache). The graphs are a snapshot of its
+    weights at export time: load new weights, build a new backend.
     """
 
     def __init__(
@@ -115,10 +107,8 @@ class OnnxRuntimeModel(SiameseModel):
         exported: ExportedModel,
         torch_model: SiameseModel | None = None,
         options: OnnxRuntimeOptions | None = None,
-        warm_sizes: Iterable[int] = (),
         device: str | torch.device = "cpu",
     ) -> None:
-        super().__init__()
         import onnxruntime as ort
 
         self._ort = ort
@@ -127,66 +117,73 @@ class OnnxRuntimeModel(SiameseModel):
         self.stride = exported.stride
         self.head_type = exported.head_type
         self.levels = exported.levels
-        # kept out of the module tree: ``Tracker`` moves this object with ``.to(device)``, and
-        # the pooling model must follow, but its parameters are not this model's parameters
-        self._torch_model = [torch_model.eval()] if torch_model is not None else []
+        self.device = torch.device(device)
+        if self.device.type not in ("cpu", "cuda"):
+            raise ValueError(f"the ONNX Runtime backend runs on cpu or cuda, not {self.device}")
+        self.torch_model = torch_model.eval().to(self.device) if torch_model is not None else None
         self._kernel_names = kernel_names(exported.levels)
         self._feature_names = [feature_name(i) for i in range(exported.levels)]
         self._sessions: dict[tuple[str, int], Any] = {}
         self._out_shapes: dict[tuple[str, int], list[tuple[int, ...]]] = {}
+        self._extra_dir: Path | None = None
         #: NumPy fast path of the online update's pooling (NanoTrack v1/v2), verified
         self._host_pool = HostPool.for_model(torch_model) if torch_model is not None else None
-        self._device = torch.device(device)
-        if self._device.type not in ("cpu", "cuda"):
-            raise ValueError(f"OnnxRuntimeModel runs on cpu or cuda, not {self._device}")
-        for m in self._torch_model:
-            m.to(self._device)
-        for size in warm_sizes:
-            self.warm_up(int(size))
 
-    def warm_up(self, size: int) -> None:
-        """Create (and run once) the sessions for a search size, so the first frame is not slow."""
+    def __repr__(self) -> str:
+        sizes = sorted(self.exported.search_paths)
+        return (
+            f"OnnxRuntimeBackend(device={self.device}, head_type={self.head_type}, "
+            f"levels={self.levels}, search_graphs={sizes})"
+        )
+
+    @property
+    def session_threads(self) -> set[int]:
+        """Intra-op threads of every session made so far (what ``threads`` asked for)."""
+        return {int(s.get_session_options().intra_op_num_threads) for s in self._sessions.values()}
+
+    def prepare(self, exemplar_size: int, search_sizes: Sequence[int]) -> None:
+        """Create (and run once) the sessions for these search sizes, so the first frame is not
+        slow."""
+        missing = [
+            s for s in dict.fromkeys(search_sizes) if (self.device.type, s) not in self._sessions
+        ]
+        if not missing:
+            return
         side = self.exported.exemplar_size
-        z = torch.zeros((1, 3, side, side), device=self._device)
-        kernels = self.make_kernels(self.template_features(z))
-        xf = self.search_features(torch.zeros((1, 3, size, size), device=self._device))
-        self.head(xf, kernels)
+        kernels = self.template(np.zeros((side, side, 3), np.uint8))
+        for size in missing:
+            self.search(np.zeros((size, size, 3), np.uint8), kernels)
 
-    # ------------------------------------------------------------------ construction
     @classmethod
     def from_model(
         cls,
         model: SiameseModel,
         *,
         exemplar_size: int = 127,
-        search_sizes: Sequence[int] = (255, 351),
+        search_sizes: Sequence[int] = (255,),
         options: OnnxRuntimeOptions | None = None,
         cache_dir: str | Path | None = None,
         device: str | torch.device = "cpu",
-    ) -> OnnxRuntimeModel:
-        """Export ``model`` and wrap the graphs.
+    ) -> OnnxRuntimeBackend:
+        """Export ``model`` (or find its graphs in the disk cache) and wrap the graphs.
 
-        With ``cache_dir`` the graphs are kept there under a hash of the model's class, weights
-        and export settings, so the next start (e.g. of the ROS node) skips the export; without
-        it they live in a temporary folder removed with this object.
+        ``cache_dir``: the cache folder (``None``: :func:`export_cache.default_cache_dir`; ``""``:
+        no disk cache, the graphs live in a temporary folder removed with this backend).
         """
-        if cache_dir is not None:
-            out = Path(cache_dir) / _model_key(model, exemplar_size)
+        if cache_dir != "":
+            root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
             try:
-                exported = load_exported(out)
-            except (FileNotFoundError, ValueError):
-                shutil.rmtree(out, ignore_errors=True)
-                exported = export_model(
-                    model, out, exemplar_size=exemplar_size, search_sizes=search_sizes
+                exported = cached_export(model, root, exemplar_size, search_sizes)
+            except OSError as exc:
+                _log.warning(
+                    "ONNX cache %s not usable (%s); exporting to a temporary folder", root, exc
                 )
-            backend = cls(exported, model, options, warm_sizes=search_sizes, device=device)
-        else:
-            tmp = tempfile.mkdtemp(prefix="siam_onnx_")
-            exported = export_model(
-                model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes
-            )
-            backend = cls(exported, model, options, warm_sizes=search_sizes, device=device)
-            weakref.finalize(backend, shutil.rmtree, tmp, True)
+            else:
+                return cls(exported, model, options, device=device)
+        tmp = tempfile.mkdtemp(prefix="siam_onnx_")
+        exported = export_model(model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes)
+        backend = cls(exported, model, options, device=device)
+        weakref.finalize(backend, shutil.rmtree, tmp, True)
         return backend
 
     # ------------------------------------------------------------------ sessions
@@ -218,8 +215,8 @@ class OnnxRuntimeModel(SiameseModel):
                 "runtime 'onnxruntime' on CUDA needs onnxruntime-gpu (CUDAExecutionProvider); "
                 f"available: {self._ort.get_available_providers()}"
             )
-        index = self._device.index if self._device.index is not None else 0
-        stream = torch.cuda.current_stream(self._device).cuda_stream
+        index = self.device.index if self.device.index is not None else 0
+        stream = torch.cuda.current_stream(self.device).cuda_stream
         cuda_opts = {"device_id": str(index), "user_compute_stream": str(stream)}
         return [("CUDAExecutionProvider", cuda_opts)]
 
@@ -238,38 +235,22 @@ class OnnxRuntimeModel(SiameseModel):
         if key not in self._sessions:
             path = self.exported.search_path_for(size)
             if path is None:
-                if not self._torch_model:
-                    raise ValueError(
-                        f"no exported search graph for size {size} (have "
-                        f"{sorted(self.exported.search_paths)}) and no PyTorch model to export one"
-                    )
-                self.exported = export_search(self._torch_model[0], self.exported, size)
-                path = self.exported.search_path_for(size)
-                assert path is not None
+                path = self._export_size(size)
             pin = size if self.exported.dynamic and size not in self.exported.search_paths else None
             self._sessions[key] = self._ort.InferenceSession(
                 str(path), self._session_options(pin), providers=self._providers(device_type)
             )
         return self._sessions[key]
 
-    def _run(
-        self, session: Any, key: tuple[str, int], feeds: dict[str, torch.Tensor]
-    ) -> list[torch.Tensor]:
-        """One graph run; torch tensors in and out (no copies on CPU)."""
-        if key[0] == "cpu":
-            arrays = {name: _as_numpy(t) for name, t in feeds.items()}
-            return [torch.from_numpy(a) for a in session.run(None, arrays)]
-        return self._run_cuda(session, key, feeds)
-
     def _run_cuda(
         self, session: Any, key: tuple[str, int], feeds: dict[str, torch.Tensor]
     ) -> list[torch.Tensor]:
         """I/O-bound run on torch CUDA memory, on torch's current stream."""
         binding = session.io_binding()
-        index = self._device.index if self._device.index is not None else 0
+        index = self.device.index if self.device.index is not None else 0
         keep = []
         for name, t in feeds.items():
-            t = t.detach().to(self._device, torch.float32).contiguous()
+            t = t.detach().to(self.device, torch.float32).contiguous()
             keep.append(t)
             binding.bind_input(name, "cuda", index, np.float32, tuple(t.shape), t.data_ptr())
         names = [o.name for o in session.get_outputs()]
@@ -281,100 +262,99 @@ class OnnxRuntimeModel(SiameseModel):
             session.run_with_iobinding(binding)
             values = binding.get_outputs()
             self._out_shapes[key] = [tuple(v.shape()) for v in values]
-            return [torch.from_numpy(v.numpy()).to(self._device) for v in values]
-        outs = [torch.empty(s, device=self._device, dtype=torch.float32) for s in shapes]
+            return [torch.from_numpy(v.numpy()).to(self.device) for v in values]
+        outs = [torch.empty(s, device=self.device, dtype=torch.float32) for s in shapes]
         for name, out in zip(names, outs, strict=True):
             binding.bind_output(name, "cuda", index, np.float32, tuple(out.shape), out.data_ptr())
         session.run_with_iobinding(binding)
         return outs
 
-    # ------------------------------------------------------------------ nn.Module plumbing
-    def _apply(self, fn: Any, recurse: bool = True) -> OnnxRuntimeModel:
-        """Follow ``.to(device)`` (the graphs run where the tensors live)."""
-        super()._apply(fn, recurse)
-        probe = fn(torch.empty(0, device=self._device))
-        if isinstance(probe, torch.Tensor):
-            self._device = probe.device
-        for m in self._torch_model:
-            m._apply(fn, recurse)
-        return self
+    def _export_size(self, size: int) -> Path:
+        """Export a static search graph for a size the exported graphs lack (into a private
+        temporary folder, removed with this backend)."""
+        if self.torch_model is None:
+            raise ValueError(
+                f"no exported search graph for size {size} (have "
+                f"{sorted(self.exported.search_paths)}) and no PyTorch model to export one"
+            )
+        if self._extra_dir is None:
+            self._extra_dir = Path(tempfile.mkdtemp(prefix="siam_onnx_extra_"))
+            weakref.finalize(self, shutil.rmtree, self._extra_dir, True)
+        target = dataclasses.replace(self.exported, out_dir=self._extra_dir)
+        path = export_search(self.torch_model, target, size).search_paths[size]
+        self.exported = self.exported.with_search(size, path)
+        return path
 
-    # ------------------------------------------------------------------ SiameseModel
-    def template_features(self, z: torch.Tensor) -> Features:
-        return LazyFeatures([z])
+    # ------------------------------------------------------------------ InferenceBackend
+    def _feed(self, crop: np.ndarray) -> np.ndarray | torch.Tensor:
+        """The contiguous NCHW float crop: OpenCV's plane split, then one cast of the uint8
+        planes (2.3x cheaper than a transposing NumPy cast, docs/speed.md); on CUDA uploaded as
+        uint8 and cast there."""
+        if self.device.type == "cpu":
+            return np.stack(cv2.split(crop)).astype(np.float32)[None]
+        if not crop.flags.writeable:
+            crop = crop.copy()
+        t = torch.from_numpy(crop).to(self.device, non_blocking=True)
+        return t.permute(2, 0, 1).unsqueeze(0).float().contiguous()
 
-    def search_features(self, x: torch.Tensor) -> Features:
-        return LazyFeatures([x])
+    def _run(
+        self, session: Any, key: tuple[str, int], feeds: dict[str, np.ndarray | torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """One graph run; torch tensors out (no copies on CPU)."""
+        if key[0] == "cpu":
+            arrays = {name: _as_numpy(t) for name, t in feeds.items()}
+            return [torch.from_numpy(a) for a in session.run(None, arrays)]
+        tensors = {
+            name: t if isinstance(t, torch.Tensor) else torch.from_numpy(t)
+            for name, t in feeds.items()
+        }
+        return self._run_cuda(session, key, tensors)
 
-    def make_kernels(self, zf: Features) -> Kernels:
-        z = lazy_crop(zf, "OnnxRuntimeModel.make_kernels")
-        dev = z.device.type
+    def template(self, crop: np.ndarray) -> Kernels:
+        dev = self.device.type
         session = self._template_session(dev)
-        outs = self._run(session, (dev, -1), {TEMPLATE_INPUT: z})
+        outs = self._run(session, (dev, -1), {TEMPLATE_INPUT: self._feed(crop)})
         n = self.levels
         return Kernels(cls=outs[:n], loc=outs[n:])
 
-    def head(self, xf: Features, kernels: Kernels) -> HeadOutput:
-        x = lazy_crop(xf, "OnnxRuntimeModel.head")
-        if x.shape[-1] != x.shape[-2]:
-            raise ValueError(f"search crops must be square, got {tuple(x.shape)}")
+    def search(self, crop: np.ndarray, kernels: Kernels) -> SearchOutput:
+        if crop.shape[0] != crop.shape[1]:
+            raise ValueError(f"search crops must be square, got {crop.shape}")
         if len(kernels.cls) != self.levels or len(kernels.loc) != self.levels:
             raise ValueError(
                 f"expected {self.levels} cls and loc kernels, got "
                 f"{len(kernels.cls)} and {len(kernels.loc)}"
             )
-        size = int(x.shape[-1])
-        dev = x.device.type
+        size = int(crop.shape[0])
+        dev = self.device.type
         session = self._search_session(size, dev)
-        feeds = {SEARCH_INPUT: x}
+        feeds: dict[str, np.ndarray | torch.Tensor] = {SEARCH_INPUT: self._feed(crop)}
         feeds.update(zip(self._kernel_names, [*kernels.cls, *kernels.loc], strict=True))
         cls, loc, *features = self._run(session, (dev, size), feeds)
-        if isinstance(xf, LazyFeatures):
-            xf.computed = features
-        return HeadOutput(cls=cls, loc=loc, corr=None)
+        cls_host, loc_host = head_to_host(cls, loc)
+        return SearchOutput(cls_host, loc_host, features)
 
-    def pool_cls_kernel(self, xf: Features, roi: torch.Tensor) -> list[torch.Tensor]:
-        if not self._torch_model:
+    def pool(self, features: Features, roi: Roi) -> list[torch.Tensor]:
+        if self.torch_model is None:
             raise RuntimeError(
                 "the online template update needs the PyTorch model the graphs came from; build "
-                "the backend with OnnxRuntimeModel.from_model(...) or pass torch_model="
+                "the backend with OnnxRuntimeBackend.from_model(...) or pass torch_model="
             )
-        if isinstance(xf, LazyFeatures):
-            if xf.computed is None:
-                raise RuntimeError("pool_cls_kernel before head() ran on these search features")
-            feats: Features = xf.computed
-        else:
-            feats = xf
-        if self._host_pool is not None and feats[0].device.type == "cpu" and len(feats) == 1:
-            box = roi.detach().cpu().numpy()
-            pooled = self._host_pool(_as_numpy(feats[0]), box)
+        if self._host_pool is not None and features[0].device.type == "cpu" and len(features) == 1:
+            pooled = self._host_pool(_as_numpy(features[0]), np.array(roi, np.float32))
             return [torch.from_numpy(pooled)]
+        box = torch.tensor(roi, dtype=torch.float32, device=self.device)
         with torch.inference_mode():
-            return self._torch_model[0].pool_cls_kernel(feats, roi)
+            return self.torch_model.pool_cls_kernel(features, box)
 
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> HeadOutput:
-        return self.head(self.search_features(x), self.make_kernels(self.template_features(z)))
-
-    def extra_repr(self) -> str:
-        sizes = sorted(self.exported.search_paths)
-        return f"head_type={self.head_type}, levels={self.levels}, search_graphs={sizes}"
+    def to_host(self, tensors: Sequence[torch.Tensor]) -> list[np.ndarray]:
+        return [t.detach().float().cpu().numpy() for t in tensors]
 
 
-def _as_numpy(t: torch.Tensor) -> np.ndarray:
+def _as_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
     """Zero-copy float32 C-contiguous view of a CPU tensor (copies only when it must)."""
+    if isinstance(t, np.ndarray):
+        return t
     if t.dtype != torch.float32 or t.requires_grad or not t.is_contiguous():
         t = t.detach().float().contiguous()
     return t.numpy()
-
-
-def _model_key(model: SiameseModel, exemplar_size: int) -> str:
-    """Cache key: class, export format, torch version and every parameter/buffer byte."""
-    h = hashlib.sha1()
-    h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
-    h.update(f"{EXPORT_FORMAT}:{torch.__version__}:{exemplar_size}".encode())
-    config = getattr(model, "config", None) or getattr(model, "cfg", None)
-    h.update(repr(config).encode())
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
-    return h.hexdigest()[:20]

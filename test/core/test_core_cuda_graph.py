@@ -1,4 +1,4 @@
-"""CUDA-graph search branch (``models/cuda_graph.py``).
+"""CUDA-graph search branch (``runtime/cuda_graph.py``).
 
 On CPU the graph primitive is replaced by :class:`EagerStaticGraph`, which has a CUDA graph's
 aliasing semantics -- outputs are fixed tensors that every replay overwrites in place, inputs are
@@ -27,8 +27,9 @@ from siam_tracker_ros.core.config import (
     OnlineUpdateConfig,
 )
 from siam_tracker_ros.core.tracker import Tracker
-from siam_tracker_ros.models.base import Kernels, LazyFeatures, SiameseModel
-from siam_tracker_ros.models.cuda_graph import CudaGraphModel
+from siam_tracker_ros.models.base import Kernels, SiameseModel
+from siam_tracker_ros.runtime import RuntimeConfig, TorchBackend
+from siam_tracker_ros.runtime.cuda_graph import CudaGraphBackend
 
 BUNDLED = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"
 ALL_ON = MechanismsConfig(
@@ -63,9 +64,19 @@ def _bundled(mechanisms: MechanismsConfig = ALL_ON) -> Tracker:
     return Tracker(base.model, dataclasses.replace(base.config, mechanisms=mechanisms))
 
 
-def _graphed(tracker: Tracker, max_graphs: int = 8) -> tuple[Tracker, CudaGraphModel]:
-    wrapped = CudaGraphModel(tracker.model, max_graphs=max_graphs, graph_factory=EagerStaticGraph)
-    return Tracker(wrapped, tracker.config, device=tracker.device), wrapped
+def _backend(
+    model: SiameseModel, max_graphs: int = 8, factory: type = EagerStaticGraph
+) -> CudaGraphBackend:
+    return CudaGraphBackend(model, RuntimeConfig(), max_graphs=max_graphs, graph_factory=factory)
+
+
+def _graphed(tracker: Tracker, max_graphs: int = 8) -> tuple[Tracker, CudaGraphBackend]:
+    wrapped = _backend(tracker.model, max_graphs)
+    return Tracker(tracker.model, tracker.config, runtime=wrapped), wrapped
+
+
+def _u8(size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
 def _crop(size: int, seed: int) -> torch.Tensor:
@@ -124,46 +135,38 @@ def test_outputs_are_not_aliased_and_kernels_are_read_at_replay() -> None:
     keeps them for the online update), and new kernels (online update) take effect without a new
     capture."""
     model = _tiny_model()
-    wrapped = CudaGraphModel(model, graph_factory=EagerStaticGraph)
-    with torch.inference_mode():
-        kernels = model.make_kernels(model.template_features(_crop(127, 0)))
-        x1, x2 = _crop(255, 1), _crop(255, 2)
-        f1, f2 = wrapped.search_features(x1), wrapped.search_features(x2)
-        out1 = wrapped.head(f1, kernels)
-        cls1 = out1.cls.clone()
-        out2 = wrapped.head(f2, kernels)
-        ref1 = model.head(model.search_features(x1), kernels)
-        ref2 = model.head(ref_f2 := model.search_features(x2), kernels)
-        assert isinstance(f1, LazyFeatures) and f1.computed is not None
-        torch.testing.assert_close(f1.computed[0], model.search_features(x1)[0])
-        torch.testing.assert_close(out1.cls, ref1.cls)
-        torch.testing.assert_close(out1.cls, cls1)
-        torch.testing.assert_close(out2.loc, ref2.loc)
-        # pooling reads the stored features, like the eager model on its own features
-        roi = torch.tensor([100.0, 100.0, 160.0, 170.0])
-        torch.testing.assert_close(wrapped.pool_cls_kernel(f2, roi)[0],
-                                   model.pool_cls_kernel(ref_f2, roi)[0])
-        # online update: other cls kernels, same graph
-        updated = Kernels(cls=[k * 0.5 + 0.1 for k in kernels.cls], loc=kernels.loc)
-        out3 = wrapped.head(wrapped.search_features(x1), updated)
-        torch.testing.assert_close(out3.cls, model.head(model.search_features(x1), updated).cls)
-        assert not torch.allclose(out3.cls, out1.cls)
+    wrapped = _backend(model)
+    eager = TorchBackend(model, RuntimeConfig())
+    kernels = wrapped.template(_u8(127, 0))
+    x1, x2 = _u8(255, 1), _u8(255, 2)
+    out1 = wrapped.search(x1, kernels)
+    cls1 = out1.cls.copy()
+    out2 = wrapped.search(x2, kernels)
+    ref1, ref2 = eager.search(x1, kernels), eager.search(x2, kernels)
+    torch.testing.assert_close(out1.features[0], ref1.features[0])
+    np.testing.assert_allclose(out1.cls, ref1.cls, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out1.cls, cls1)  # not overwritten by the second replay
+    np.testing.assert_allclose(out2.loc, ref2.loc, rtol=1e-5, atol=1e-5)
+    # pooling reads the search's features, like the eager backend on its own features
+    roi = (100.0, 100.0, 160.0, 170.0)
+    torch.testing.assert_close(
+        wrapped.pool(out2.features, roi)[0], eager.pool(ref2.features, roi)[0]
+    )
+    # online update: other cls kernels, same graph
+    updated = Kernels(cls=[k * 0.5 + 0.1 for k in kernels.cls], loc=kernels.loc)
+    out3 = wrapped.search(x1, updated)
+    np.testing.assert_allclose(out3.cls, eager.search(x1, updated).cls, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out3.cls, out1.cls)
     assert wrapped.captured_shapes == [(1, 3, 255, 255)]
 
 
 def test_contract_errors() -> None:
     model = _tiny_model()
-    wrapped = CudaGraphModel(model, graph_factory=EagerStaticGraph)
-    kernels = model.make_kernels(model.template_features(_crop(127, 0)))
-    with pytest.raises(TypeError, match="crops, not from PyTorch features"):
-        wrapped.head(model.search_features(_crop(255, 1)), kernels)
-    with pytest.raises(RuntimeError, match="before head"):
-        wrapped.pool_cls_kernel(wrapped.search_features(_crop(255, 1)), torch.zeros(4))
     with pytest.raises(ValueError, match="max_graphs"):
-        CudaGraphModel(model, max_graphs=-1, graph_factory=EagerStaticGraph)
+        _backend(model, max_graphs=-1)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="need CUDA"):
-            CudaGraphModel(model)
+            CudaGraphBackend(model, RuntimeConfig())
 
 
 class FailingGraph(EagerStaticGraph):
@@ -173,11 +176,12 @@ class FailingGraph(EagerStaticGraph):
 
 def test_failed_capture_warns_once_and_tracks_eagerly() -> None:
     eager = _bundled()
-    wrapped = CudaGraphModel(_bundled().model, graph_factory=FailingGraph)
+    model = _bundled().model
+    wrapped = _backend(model, factory=FailingGraph)
     frames, gt = textured_sequence(n_frames=6)
     eager.init(frames[0], gt[0])
     with pytest.warns(RuntimeWarning, match="capture of the search branch failed") as caught:
-        graphed = Tracker(wrapped, eager.config)
+        graphed = Tracker(model, eager.config, runtime=wrapped)
         graphed.init(frames[0], gt[0])
         results = [(eager.track(f), graphed.track(f)) for f in frames[1:]]
     assert len(caught) == 1 and "not permitted" in str(wrapped.failure)
@@ -189,13 +193,16 @@ def test_failed_capture_warns_once_and_tracks_eagerly() -> None:
 def test_cpu_tracker_ignores_the_cuda_graphs_setting() -> None:
     base = _bundled()
     cfg = dataclasses.replace(base.config, cuda_graphs=True)
-    assert not isinstance(Tracker(base.model, cfg, device="cpu").model, CudaGraphModel)
+    runtime = Tracker(base.model, cfg, device="cpu").runtime
+    assert isinstance(runtime, TorchBackend) and not isinstance(runtime, CudaGraphBackend)
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize(("config", "precision"), [("bundled", "fp32"), ("bundled", "fp16"),
-                                                   ("siamrpn_mobilev2_l234.yaml", "bf16")])
+@pytest.mark.parametrize(
+    ("config", "precision"),
+    [("bundled", "fp32"), ("bundled", "fp16"), ("siamrpn_mobilev2_l234.yaml", "bf16")],
+)
 def test_cuda_graphs_match_eager_cuda(config: str, precision: str) -> None:
     """The real ``torch.cuda.CUDAGraph`` path against eager CUDA, every mechanism on."""
     torch.manual_seed(0)
@@ -207,9 +214,9 @@ def test_cuda_graphs_match_eager_cuda(config: str, precision: str) -> None:
     cfg = dataclasses.replace(base.config, mechanisms=ALL_ON, precision=precision, device="cuda")
     eager = Tracker(base.model, cfg)
     graphed = Tracker(base.model, dataclasses.replace(cfg, cuda_graphs=True))
-    assert isinstance(graphed.model, CudaGraphModel)
+    assert isinstance(graphed.runtime, CudaGraphBackend)
     frames, gt = textured_sequence(n_frames=16)
-    assert len(graphed.model.captured_shapes) == 2
+    assert len(graphed.runtime.captured_shapes) == 2
     eager.init(frames[0], gt[0])
     graphed.init(frames[0], gt[0])
     tol = 1e-3 if precision == "fp32" else 0.5

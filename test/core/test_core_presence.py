@@ -180,36 +180,53 @@ def test_keep_tracking_flags_lost_but_follows_the_best_candidate() -> None:
 
 @pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
 def test_appearance_is_the_cosine_similarity_of_pooled_kernels(runtime: str) -> None:
-    """The per-frame appearance cue (computed on the host from vectors prepared at init) equals
-    ``torch.cosine_similarity`` of the kernel pooled at a box and the first frame's kernel."""
+    """The appearance cue of a step (computed on the host from vectors prepared at init) equals
+    ``torch.cosine_similarity`` of the kernel pooled at the tracked box and the first frame's
+    kernel; ``probe`` reports the same cues without moving the tracker."""
     from core_fakes import textured_sequence
 
     from siam_tracker_ros.core.defaults import load_tracker
 
     tracker = load_tracker(runtime=runtime)  # the bundled model, no ../shared needed
+    assert tracker.lost_state.uses_appearance
     frames, gt = textured_sequence(n_frames=3)
     tracker.init(frames[0], gt[0])
-    cfg = tracker.config
-    s_z = tracker._template_extent()
-    with torch.inference_mode():
-        search = tracker._search(
-            frames[1], tracker.center_pos, cfg.instance_size, s_z, 127 / s_z, cfg.window_influence
-        )
-    assert tracker._kernels is not None
-    cx, cy = gt[1, :2] + gt[1, 2:] / 2
-    values = []
-    for box in ((cx, cy, gt[1, 2], gt[1, 3]), (cx + 60, cy - 40, 30.0, 90.0)):
-        with torch.inference_mode():
-            roi = tracker._search_roi(search, *box)
-            pooled = tracker.model.pool_cls_kernel(search.features, roi)
+    first = tracker.runtime.template(_template_crop(tracker, frames[0], gt[0]))
+    pooled: list[list[torch.Tensor]] = []
+    pool = tracker.runtime.pool
+
+    def recording(*args: object) -> list[torch.Tensor]:
+        pooled.append(pool(*args))  # type: ignore[arg-type]
+        return pooled[-1]
+
+    tracker.runtime.pool = recording  # type: ignore[method-assign]
+    center, size = tracker.center_pos.copy(), tracker.size.copy()
+    cues = tracker.probe(frames[1])
+    assert np.array_equal(tracker.center_pos, center) and np.array_equal(tracker.size, size)
+    tracker.track(frames[1])
+    step = tracker.last_step
+    assert step is not None and step.appearance is not None
+    assert cues.score == pytest.approx(step.candidate.score, abs=1e-6)
+    assert len(pooled) == 2  # the probe's box (the raw candidate) and the step's (smoothed)
+
+    def cosine(kernels: list[torch.Tensor]) -> float:
         sims = [
-            torch.cosine_similarity(p.flatten(), k.flatten(), dim=0)
-            for p, k in zip(pooled, tracker._kernels.cls, strict=True)
+            torch.cosine_similarity(p.flatten().float(), k.flatten().float(), dim=0)
+            for p, k in zip(kernels, first.cls, strict=True)
         ]
-        want = float(torch.stack(sims).mean())
-        values.append(tracker._appearance(search, *box))
-        assert values[-1] == pytest.approx(want, abs=1e-5)
-    assert values[0] > values[1]  # the target looks more like the target than a box beside it
+        return float(torch.stack(sims).mean())
+
+    assert cues.appearance == pytest.approx(cosine(pooled[0]), abs=1e-5)
+    assert step.appearance == pytest.approx(cosine(pooled[1]), abs=1e-5)
+
+
+def _template_crop(tracker: Tracker, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+    from siam_tracker_ros.core.conventions import template_extent
+    from siam_tracker_ros.core.geometry import get_subwindow
+
+    center = np.array([box[0] + (box[2] - 1) / 2, box[1] + (box[3] - 1) / 2])
+    side = round(template_extent(box[2:], tracker.config.context_amount))
+    return get_subwindow(frame, center, 127, side, np.mean(frame, axis=(0, 1)))
 
 
 def test_appearance_and_online_update_pool_the_kernel_once_per_frame() -> None:
@@ -229,13 +246,13 @@ def test_appearance_and_online_update_pool_the_kernel_once_per_frame() -> None:
     tracker = Tracker(base.model, config)
     assert tracker.lost_state.uses_appearance
     calls = []
-    pool = tracker.model.pool_cls_kernel
+    pool = tracker.runtime.pool
 
     def counting(*args: object) -> list[torch.Tensor]:
         calls.append(1)
         return pool(*args)  # type: ignore[arg-type]
 
-    tracker.model.pool_cls_kernel = counting  # type: ignore[method-assign]
+    tracker.runtime.pool = counting  # type: ignore[method-assign]
     frames, gt = textured_sequence(n_frames=6)
     tracker.init(frames[0], gt[0])
     for frame in frames[1:]:

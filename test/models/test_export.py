@@ -25,19 +25,12 @@ from siam_tracker_ros.core.config import (
 )
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.models.base import Kernels
-from siam_tracker_ros.models.export import (
-    DYNAMIC,
-    export_model,
-    load_exported,
-    verify_export,
-)
-from siam_tracker_ros.models.host_pool import HostPool
-from siam_tracker_ros.models.onnx_backend import (
-    LazyFeatures,
-    OnnxRuntimeModel,
-    onnxruntime_available,
-)
+from siam_tracker_ros.models.export import DYNAMIC
 from siam_tracker_ros.models.registry import build_model
+from siam_tracker_ros.runtime import RuntimeConfig, TorchBackend
+from siam_tracker_ros.runtime.host_pool import HostPool
+from siam_tracker_ros.runtime.onnx_backend import OnnxRuntimeBackend, onnxruntime_available
+from siam_tracker_ros.runtime.onnx_export import export_model, load_exported, verify_export
 
 REL_TOL = 1e-4
 NANO_V2 = ROOT / "config" / "models" / "nanotrack_v2.yaml"
@@ -54,8 +47,12 @@ def nano_v2() -> torch.nn.Module:
 
 
 @pytest.fixture(scope="module")
-def nano_backend(nano_v2: torch.nn.Module) -> OnnxRuntimeModel:
-    return OnnxRuntimeModel.from_model(nano_v2, search_sizes=(255, 351))
+def nano_backend(nano_v2: torch.nn.Module) -> OnnxRuntimeBackend:
+    return OnnxRuntimeBackend.from_model(nano_v2, search_sizes=(255, 351), cache_dir="")
+
+
+def _u8(size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
 # ------------------------------------------------------------------------------- export
@@ -87,15 +84,21 @@ def test_static_export_and_missing_sizes(nano_v2: torch.nn.Module, tmp_path: Pat
     verify_export(nano_v2, exported, sizes=(255,))
     with pytest.raises(ValueError, match="no exported search graph for size 351"):
         verify_export(nano_v2, exported, sizes=(351,))
-    # the backend exports a missing size from the PyTorch model on first use ...
-    backend = OnnxRuntimeModel(exported, torch_model=nano_v2)
-    kernels = backend.make_kernels(backend.template_features(torch.zeros(1, 3, 127, 127)))
-    out = backend.head(backend.search_features(torch.zeros(1, 3, 351, 351)), kernels)
+    # the backend exports a missing size from the PyTorch model on first use (not into the
+    # folder it was given, which may be the shared cache) ...
+    backend = OnnxRuntimeBackend(exported, torch_model=nano_v2)
+    kernels = backend.template(_u8(127, 0))
+    out = backend.search(_u8(351, 1), kernels)
     assert out.cls.shape == (1, 2, 22, 22) and 351 in backend.exported.search_paths
+    assert backend.exported.search_paths[351].parent != tmp_path
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
+        "model_search_255.onnx",
+        "model_template.onnx",
+    ]
     # ... and refuses it without one
-    bare = OnnxRuntimeModel(load_exported(tmp_path))
+    bare = OnnxRuntimeBackend(load_exported(tmp_path))
     with pytest.raises(ValueError, match="no exported search graph for size 287"):
-        bare.head(bare.search_features(torch.zeros(1, 3, 287, 287)), kernels)
+        bare.search(_u8(287, 2), kernels)
 
 
 def test_export_leaves_model_untouched(nano_v2: torch.nn.Module, tmp_path: Path) -> None:
@@ -118,67 +121,40 @@ def test_load_exported_errors(tmp_path: Path, nano_v2: torch.nn.Module) -> None:
 
 # ------------------------------------------------------------------------------- backend
 def test_backend_implements_the_contract(
-    nano_v2: torch.nn.Module, nano_backend: OnnxRuntimeModel
+    nano_v2: torch.nn.Module, nano_backend: OnnxRuntimeBackend
 ) -> None:
-    torch.manual_seed(1)
-    z = torch.rand(1, 3, 127, 127) * 255
-    x = torch.rand(1, 3, 351, 351) * 255
-    with torch.inference_mode():
-        ref_k = nano_v2.make_kernels(nano_v2.template_features(z))
-        ref_xf = nano_v2.search_features(x)
-        ref = nano_v2.head(ref_xf, ref_k)
-    kernels = nano_backend.make_kernels(nano_backend.template_features(z))
-    xf = nano_backend.search_features(x)
-    out = nano_backend.head(xf, kernels)
+    z, x = _u8(127, 1), _u8(351, 2)
+    eager = TorchBackend(_model("nanotrack_v2.yaml"), RuntimeConfig(channels_last=False))
+    ref_k = eager.template(z)
+    ref = eager.search(x, ref_k)
+    kernels = nano_backend.template(z)
+    out = nano_backend.search(x, kernels)
     assert nano_backend.head_type == "point" and nano_backend.stride == 16
     for got, want in [
         (out.cls, ref.cls),
         (out.loc, ref.loc),
-        (kernels.cls[0], ref_k.cls[0]),
-        (kernels.loc[0], ref_k.loc[0]),
+        (kernels.cls[0].numpy(), ref_k.cls[0].numpy()),
+        (kernels.loc[0].numpy(), ref_k.loc[0].numpy()),
+        (out.features[0].numpy(), ref.features[0].numpy()),
     ]:
-        assert got.shape == want.shape and got.dtype == torch.float32
-        assert (got - want).abs().max() <= REL_TOL * want.abs().max()
-    assert isinstance(xf, LazyFeatures) and xf.computed is not None
-    assert (xf.computed[0] - ref_xf[0]).abs().max() <= REL_TOL * ref_xf[0].abs().max()
-    roi = torch.tensor([120.0, 100.0, 200.0, 260.0])
-    with torch.inference_mode():
-        want_pool = nano_v2.pool_cls_kernel(ref_xf, roi)[0]
-    got_pool = nano_backend.pool_cls_kernel(xf, roi)[0]
+        assert got.shape == want.shape and got.dtype == np.float32
+        assert np.abs(got - want).max() <= REL_TOL * np.abs(want).max()
+    roi = (120.0, 100.0, 200.0, 260.0)
+    want_pool = eager.pool(ref.features, roi)[0]
+    got_pool = nano_backend.pool(out.features, roi)[0]
     assert (got_pool - want_pool).abs().max() <= REL_TOL * want_pool.abs().max()
 
 
-def test_backend_rejects_misuse(nano_backend: OnnxRuntimeModel, tmp_path: Path) -> None:
-    z = torch.zeros(1, 3, 127, 127)
-    kernels = nano_backend.make_kernels(nano_backend.template_features(z))
-    with pytest.raises(TypeError, match="crops, not from PyTorch features"):
-        nano_backend.make_kernels([z])
+def test_backend_rejects_misuse(nano_backend: OnnxRuntimeBackend) -> None:
+    kernels = nano_backend.template(_u8(127, 0))
     with pytest.raises(ValueError, match="expected 1 cls and loc kernels"):
-        nano_backend.head(
-            nano_backend.search_features(torch.zeros(1, 3, 255, 255)),
-            Kernels(cls=kernels.cls * 2, loc=kernels.loc),
-        )
-    with pytest.raises(RuntimeError, match="before head"):
-        nano_backend.pool_cls_kernel(
-            nano_backend.search_features(torch.zeros(1, 3, 255, 255)), torch.zeros(4)
-        )
-    bare = OnnxRuntimeModel(nano_backend.exported)  # no PyTorch model: no online update
-    xf = bare.search_features(torch.zeros(1, 3, 255, 255))
-    bare.head(xf, kernels)
+        nano_backend.search(_u8(255, 1), Kernels(cls=kernels.cls * 2, loc=kernels.loc))
+    with pytest.raises(ValueError, match="must be square"):
+        nano_backend.search(np.zeros((255, 200, 3), np.uint8), kernels)
+    bare = OnnxRuntimeBackend(nano_backend.exported)  # no PyTorch model: no online update
+    out = bare.search(_u8(255, 1), kernels)
     with pytest.raises(RuntimeError, match="online template update needs the PyTorch model"):
-        bare.pool_cls_kernel(xf, torch.tensor([10.0, 10.0, 50.0, 50.0]))
-
-
-def test_export_cache_is_reused(nano_v2: torch.nn.Module, tmp_path: Path) -> None:
-    first = OnnxRuntimeModel.from_model(nano_v2, search_sizes=(255,), cache_dir=tmp_path)
-    stamp = first.exported.template_path.stat().st_mtime_ns
-    second = OnnxRuntimeModel.from_model(nano_v2, search_sizes=(255,), cache_dir=tmp_path)
-    assert second.exported.template_path == first.exported.template_path
-    assert second.exported.template_path.stat().st_mtime_ns == stamp  # not exported again
-    other = OnnxRuntimeModel.from_model(
-        _model("nanotrack_v2.yaml", seed=5), search_sizes=(255,), cache_dir=tmp_path
-    )
-    assert other.exported.out_dir != first.exported.out_dir  # other weights, other graphs
+        bare.pool(out.features, (10.0, 10.0, 50.0, 50.0))
 
 
 # ------------------------------------------------------------------------------- host pooling
@@ -206,8 +182,8 @@ def test_runtime_switch() -> None:
     model = _model("nanotrack_v2.yaml")
     cfg = load_config(NANO_V2).tracker
     tracker = Tracker(model, dataclasses.replace(cfg, runtime="onnxruntime"))
-    assert isinstance(tracker.model, OnnxRuntimeModel)
-    assert isinstance(Tracker(model, cfg).model, type(model))
+    assert isinstance(tracker.runtime, OnnxRuntimeBackend)
+    assert isinstance(Tracker(model, cfg).runtime, TorchBackend)
     with pytest.raises(ValueError, match="tracker.runtime"):
         from siam_tracker_ros.core.config import tracker_config_from_dict
 
@@ -224,10 +200,8 @@ def test_cpu_threads_reach_the_onnx_runtime_sessions() -> None:
     from siam_tracker_ros.core.defaults import load_tracker
 
     def session_threads(tracker: Tracker) -> set[int]:
-        assert isinstance(tracker.model, OnnxRuntimeModel)
-        sessions = tracker.model._sessions.values()
-        assert sessions
-        return {int(s.get_session_options().intra_op_num_threads) for s in sessions}
+        assert isinstance(tracker.runtime, OnnxRuntimeBackend)
+        return tracker.runtime.session_threads
 
     assert TrackerConfig().cpu_threads == 1
     assert session_threads(load_tracker()) == {1}  # the bundled model: ONNX Runtime
@@ -266,7 +240,7 @@ def test_onnxruntime_tracks_the_same_boxes(name: str) -> None:
         )
         trackers.append(Tracker(t.model, cfg))
     torch_t, ort_t = trackers
-    assert isinstance(ort_t.model, OnnxRuntimeModel)
+    assert isinstance(ort_t.runtime, OnnxRuntimeBackend)
     torch_t.init(frames[0], box)
     ort_t.init(frames[0], box)
     for frame in frames[1:]:
@@ -298,7 +272,7 @@ def test_onnxruntime_cuda_matches_cpu() -> None:
     frames = [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(5)]
     cpu = Tracker(model, cfg, device="cpu")
     gpu = Tracker(_model("nanotrack_v2.yaml"), cfg, device="cuda")
-    assert isinstance(gpu.model, OnnxRuntimeModel)
+    assert isinstance(gpu.runtime, OnnxRuntimeBackend)
     for t in (cpu, gpu):
         t.init(frames[0], (100, 80, 60, 50))
     for frame in frames[1:]:

@@ -1,0 +1,171 @@
+"""Exported ONNX graphs kept on disk between starts, so a robot's node (or any ``Tracker``) does
+not re-export the model on every start (a NanoTrack export takes seconds on a small CPU; loading
+the cached graphs takes milliseconds).
+
+Where: ``$SIAM_TRACKER_CACHE``, else ``$XDG_CACHE_HOME/siam_tracker_ros``, else
+``~/.cache/siam_tracker_ros``; ``RuntimeConfig.cache_dir`` overrides both. Each entry is a folder
+``onnx/<key>`` whose key hashes everything the graphs depend on: the model class and its config,
+every parameter and buffer byte, the template size, the export format, and the versions of this
+package, torch, onnx and onnxruntime. New weights or a library upgrade therefore never reuse stale
+graphs; old entries are simply no longer read (delete the folder to reclaim the space).
+
+Safety: an entry is exported into a private temporary folder beside it, described by a manifest
+with each file's SHA-256, and published with one atomic ``rename``; two processes starting at
+once both export, one rename wins and the other discards its copy and reads the winner's. An entry
+whose files do not match its manifest (a disk fault, an interrupted copy, a hand edit) is warned
+about once and exported again. A cache folder that cannot be written (a read-only home) costs an
+export per start into a temporary folder, with one warning, never a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from siam_tracker_ros.models.base import SiameseModel
+from siam_tracker_ros.models.export import EXPORT_FORMAT
+from siam_tracker_ros.runtime.onnx_export import ExportedModel, export_model, load_exported
+
+__all__ = ["ENV_VAR", "cache_key", "cached_export", "default_cache_dir"]
+
+ENV_VAR = "SIAM_TRACKER_CACHE"
+MANIFEST = "manifest.json"
+_log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """``$SIAM_TRACKER_CACHE``, else the user cache folder's ``siam_tracker_ros``."""
+    explicit = os.environ.get(ENV_VAR)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "siam_tracker_ros"
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def cache_key(model: SiameseModel, exemplar_size: int) -> str:
+    """Hash of everything the exported graphs depend on (see the module docstring)."""
+    h = hashlib.sha256()
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    config = getattr(model, "config", None) or getattr(model, "cfg", None)
+    h.update(repr(config).encode())
+    versions = [_version(d) for d in ("siam_tracker_ros", "onnx", "onnxruntime")]
+    h.update(f"{EXPORT_FORMAT}:{exemplar_size}:{torch.__version__}:{versions}".encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_manifest(folder: Path, key: str) -> None:
+    files = {p.name: _file_digest(p) for p in sorted(folder.glob("*.onnx"))}
+    (folder / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=1))
+
+
+def _check_entry(folder: Path, key: str) -> str | None:
+    """Why the entry cannot be used (``None``: it is intact)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = manifest["files"]
+        if manifest.get("key") != key or not isinstance(files, dict) or not files:
+            return "manifest does not describe this entry"
+        on_disk = {p.name for p in folder.glob("*.onnx")}
+        if on_disk != set(files):
+            return f"files {sorted(on_disk)} differ from the manifest's {sorted(files)}"
+        for name, digest in files.items():
+            if _file_digest(folder / name) != digest:
+                return f"{name} does not match its checksum"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable manifest ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _discard(folder: Path) -> None:
+    """Remove an entry: renamed aside first (atomic), so no reader sees it half deleted."""
+    aside = folder.with_name(f".{folder.name}.stale-{os.getpid()}")
+    try:
+        os.rename(folder, aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _load(folder: Path, key: str) -> ExportedModel | None:
+    if not folder.is_dir():
+        return None
+    problem = _check_entry(folder, key)
+    if problem is None:
+        try:
+            return load_exported(folder)
+        except (OSError, ValueError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+    _log.warning("ONNX cache entry %s is corrupt (%s); exporting it again", folder, problem)
+    _discard(folder)
+    return None
+
+
+def cached_export(
+    model: SiameseModel,
+    root: str | Path,
+    exemplar_size: int,
+    search_sizes: Sequence[int],
+) -> ExportedModel:
+    """The model's exported graphs from the cache under ``root``, exported there first if needed.
+
+    ``search_sizes`` are the sizes the export is verified at (and the static graphs made for,
+    should the model not export with a dynamic size). Raises ``OSError`` when ``root`` cannot be
+    written (the caller falls back to a temporary export).
+    """
+    key = cache_key(model, exemplar_size)
+    base = Path(root) / "onnx"
+    final = base / key
+    found = _load(final, key)
+    if found is not None:
+        return found
+    base.mkdir(parents=True, exist_ok=True)
+    _log.warning(
+        "exporting the model to ONNX for ONNX Runtime (once; cached in %s for later starts)", final
+    )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=base))
+    try:
+        export_model(model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes)
+        _write_manifest(tmp, key)
+        try:
+            os.replace(tmp, final)
+        except OSError as exc:  # another process published the entry first: use theirs
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    finally:
+        with contextlib.suppress(OSError):
+            if tmp.exists():
+                shutil.rmtree(tmp)
+    found = _load(final, key)
+    if found is None:
+        raise OSError(f"{final}: the ONNX cache entry vanished right after it was written")
+    return found
