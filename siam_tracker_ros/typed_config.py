@@ -96,6 +96,14 @@ def build_dataclass(cls: type[T], data: Mapping[str, Any], prefix: str) -> T:
         raise ValueError(
             f"{prefix}.{unknown[0]}: unknown key (known keys of {prefix}: {sorted(names)})"
         )
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ValueError(f"{prefix}.{missing[0]}: missing")
     kwargs = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)  # __post_init__ validates

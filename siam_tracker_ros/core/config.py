@@ -36,6 +36,8 @@ __all__ = [
     "TrackingConfig",
     "config_from_dict",
     "REBUILD_KEYS",
+    "SHARED_GEOMETRY_KEYS",
+    "check_geometry_agrees",
     "load_config",
     "settings_with_overrides",
     "tracker_config_from_dict",
@@ -98,14 +100,14 @@ class OnlineUpdateConfig:
     """SiamMargin online template update (classification kernel only).
 
     ``MA = (1 - l) * MA + l * new`` with ``l = rate * best_score``; the kernel used is
-    ``first_weight * first + ma_weight * MA``. Updates are skipped below ``min_score`` (0 = always,
-    as in the released SiamMargin code) and while the target is lost.
+    ``first_weight * first + (1 - first_weight) * MA``. Updates are skipped below ``min_score``
+    (0 = always, as in the released SiamMargin code) and while the target is lost. (Older files
+    also give ``ma_weight``; it must be ``1 - first_weight`` and is dropped when read.)
     """
 
     enabled: bool = False
     rate: float = 0.18
     first_weight: float = 0.6
-    ma_weight: float = 0.4
     min_score: float = 0.0
 
     def __post_init__(self) -> None:
@@ -114,12 +116,6 @@ class OnlineUpdateConfig:
     def validate(self) -> None:
         _check(0.0 <= self.rate <= 1.0, "rate", f"must be in [0, 1], got {self.rate}")
         _check(0.0 <= self.first_weight <= 1.0, "first_weight", "must be in [0, 1]")
-        _check(0.0 <= self.ma_weight <= 1.0, "ma_weight", "must be in [0, 1]")
-        _check(
-            abs(self.first_weight + self.ma_weight - 1.0) < 1e-6,
-            "first_weight",
-            f"first_weight + ma_weight must be 1, got {self.first_weight + self.ma_weight}",
-        )
         _check(0.0 <= self.min_score <= 1.0, "min_score", "must be in [0, 1]")
 
 
@@ -368,11 +364,50 @@ class TrackingConfig:
         return {"model": to_plain(dict(self.model)), "tracker": self.tracker.to_dict()}
 
 
+def _drop_legacy_ma_weight(data: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
+    """Files and checkpoints written before ``ma_weight`` was removed carry it: accept it when it
+    is the ``1 - first_weight`` the update uses, refuse it otherwise (it would not be applied)."""
+    mech = data.get("mechanisms")
+    online = mech.get("online_update") if isinstance(mech, Mapping) else None
+    if not isinstance(online, Mapping) or "ma_weight" not in online:
+        return data
+    key = f"{prefix}.mechanisms.online_update.ma_weight"
+    ma, first = online["ma_weight"], online.get("first_weight", OnlineUpdateConfig.first_weight)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ma, first))
+    if not numbers or abs(float(ma) + float(first) - 1.0) > 1e-6:
+        raise ValueError(
+            f"{key}: the moving average's weight is 1 - first_weight ({first!r}); got {ma!r} "
+            "(remove the key)"
+        )
+    online = {k: v for k, v in online.items() if k != "ma_weight"}
+    assert isinstance(mech, Mapping)
+    return {**data, "mechanisms": {**mech, "online_update": online}}
+
+
 def tracker_config_from_dict(
     data: Mapping[str, Any] | None, prefix: str = "tracker"
 ) -> TrackerConfig:
     """Strictly parse the ``tracker:`` section (``None``/empty -> all defaults)."""
-    return build_dataclass(TrackerConfig, data or {}, prefix)
+    data = data or {}
+    if isinstance(data, Mapping):
+        data = _drop_legacy_ma_weight(data, prefix)
+    return build_dataclass(TrackerConfig, data, prefix)
+
+
+#: keys the ``model:`` and ``tracker:`` sections both give: the template crop the tracker cuts
+#: must be the one the model was built for
+SHARED_GEOMETRY_KEYS = ("exemplar_size", "context_amount")
+
+
+def check_geometry_agrees(model: Mapping[str, Any], tracker: TrackerConfig) -> None:
+    """``ValueError`` naming both keys when ``model.<key>`` and ``tracker.<key>`` differ (for the
+    keys of :data:`SHARED_GEOMETRY_KEYS` that the model section gives)."""
+    for key in SHARED_GEOMETRY_KEYS:
+        if key in model and model[key] != getattr(tracker, key):
+            raise ValueError(
+                f"tracker.{key}: {getattr(tracker, key)!r} differs from model.{key} "
+                f"{model[key]!r}; the template crop must be the one the model was built for"
+            )
 
 
 def config_from_dict(data: Mapping[str, Any]) -> TrackingConfig:
@@ -387,7 +422,9 @@ def config_from_dict(data: Mapping[str, Any]) -> TrackingConfig:
         raise ValueError("model: missing or not a mapping (needs at least 'family')")
     if "family" not in model:
         raise ValueError("model.family: missing")
-    return TrackingConfig(model=dict(model), tracker=tracker_config_from_dict(data.get("tracker")))
+    tracker = tracker_config_from_dict(data.get("tracker"))
+    check_geometry_agrees(model, tracker)
+    return TrackingConfig(model=dict(model), tracker=tracker)
 
 
 def load_config(path: str | Path) -> TrackingConfig:

@@ -75,8 +75,8 @@ class OnlineUpdatePolicy:
 
     ``MA`` starts at the first-frame kernel; each accepted frame folds in the kernel pooled at the
     predicted box with weight ``rate * score``. The kernel used is ``first_weight * first +
-    ma_weight * MA``; regression always keeps the first-frame kernel (box regression drifts badly if
-    its template is updated from its own predictions).
+    (1 - first_weight) * MA``; regression always keeps the first-frame kernel (box regression
+    drifts badly if its template is updated from its own predictions).
     """
 
     def __init__(self, config: OnlineUpdateConfig) -> None:
@@ -125,8 +125,8 @@ class OnlineUpdatePolicy:
                     f"template kernel {tuple(ma.shape)}"
                 )
             # one fused op each (this runs every tracked frame; tiny tensors, so op count is cost):
-            # MA = (1 - rate) MA + rate new;  kernel = first_weight first + ma_weight MA, the
-            # weights summing to 1 (validated), i.e. lerp(MA, first, first_weight)
+            # MA = (1 - rate) MA + rate new;  kernel = first_weight first + (1 - first_weight) MA,
+            # i.e. lerp(MA, first, first_weight)
             ma.lerp_(new.to(ma.dtype), rate)
             first = self._first.cls[i]
             blended.append(torch.lerp(ma, first.to(ma.dtype), cfg.first_weight).to(first.dtype))

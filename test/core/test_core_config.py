@@ -75,9 +75,14 @@ def test_load_yaml_and_round_trip(tmp_path: Path) -> None:
         ({"anchor": {"stride": 0}}, "tracker.anchor.stride"),
         ({"mechanisms": {"online_update": {"rate": 2}}}, "tracker.mechanisms.online_update.rate"),
         (
-            {"mechanisms": {"online_update": {"first_weight": 0.5}}},
+            {"mechanisms": {"online_update": {"first_weight": 1.5}}},
             "tracker.mechanisms.online_update.first_weight",
         ),
+        (  # the removed key, from older files: only its one consistent value is accepted
+            {"mechanisms": {"online_update": {"first_weight": 0.5, "ma_weight": 0.4}}},
+            "tracker.mechanisms.online_update.ma_weight",
+        ),
+        ({"exemplar_size": 255}, "tracker.exemplar_size"),  # disagrees with model.exemplar_size
         ({"mechanisms": {"lost_state": {"patience": 0}}}, "tracker.mechanisms.lost_state.patience"),
         (
             {"mechanisms": {"lost_state": {"lost_threshold": 0.6, "found_threshold": 0.5}}},
@@ -95,7 +100,8 @@ def test_load_yaml_and_round_trip(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, tracker: dict, key: str) -> None:
-    path = _write(tmp_path, {"model": {"family": "siamrpn"}, "tracker": tracker})
+    model = {"family": "siamrpn", "exemplar_size": 127}
+    path = _write(tmp_path, {"model": model, "tracker": {"instance_size": 287, **tracker}})
     with pytest.raises(ValueError, match=key.replace(".", r"\.")) as info:
         load_config(path)
     assert str(path) in str(info.value)
@@ -135,3 +141,44 @@ def test_shipped_model_configs_load() -> None:
             checked += 1
     if checked == 0:
         pytest.skip("no model/tracker YAML configs shipped yet")
+
+
+def test_legacy_ma_weight_is_read_and_dropped() -> None:
+    online = {"first_weight": 0.7, "ma_weight": 0.3, "rate": 0.1}
+    cfg = tracker_config_from_dict({"mechanisms": {"online_update": online}})
+    assert cfg.mechanisms.online_update.first_weight == 0.7
+    assert "ma_weight" not in cfg.to_dict()["mechanisms"]["online_update"]
+
+
+def test_model_and_tracker_geometry_must_agree() -> None:
+    from siam_tracker_ros.core.tracker import Tracker
+    from siam_tracker_ros.models.nanotrack import NanoTrack, NanoTrackConfig
+
+    with pytest.raises(ValueError, match=r"tracker\.context_amount: 0\.4 differs from model"):
+        config_from_dict(
+            {
+                "model": {"family": "nanotrack", "context_amount": 0.5},
+                "tracker": {"context_amount": 0.4},
+            }
+        )
+    # also for a model built in code: its config is what the tracker checks
+    with pytest.raises(ValueError, match=r"tracker\.exemplar_size: 135 differs"):
+        Tracker(NanoTrack(NanoTrackConfig()), TrackerConfig(exemplar_size=135, instance_size=255))
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        ({"family": "siammargin_lite", "channels": 0}, r"model\.channels: must be >= 1"),
+        ({"family": "siammargin_lite", "out_blocks": [4, "x"]}, r"model\.out_blocks\[1\]"),
+        ({"family": "siammargin_lite", "head": "box"}, r"model\.head: must be one of"),
+        ({"family": "nanotrack", "version": True}, r"model\.version"),
+        ({"family": "nanotrack", "exemplar_size": 12.5}, r"model\.exemplar_size: expected an int"),
+        ({"family": "nanotrack", "weights": 3}, r"model\.weights"),
+    ],
+)
+def test_model_sections_parse_through_the_typed_builder(model: dict, match: str) -> None:
+    from siam_tracker_ros.models.registry import build_model
+
+    with pytest.raises(ValueError, match=match):
+        build_model(model)
