@@ -125,7 +125,8 @@ MAX_TARGET_TO_IMAGE = 4.0
 MIN_TARGET_SIDE = 1.0
 #: the most elongated init box accepted (w / h or h / w)
 MAX_ASPECT = 100.0
-#: the least part of an init box's area that must lie inside the image
+#: the least part of an init box's area (of the image's, for a box larger than the image) that
+#: must lie inside the image
 MIN_VISIBLE_FRACTION = 0.25
 
 
@@ -154,7 +155,8 @@ def validate_target(box: object, image_shape: Sequence[int]) -> np.ndarray:
         )
     visible_w = max(0.0, min(x + w, width) - max(x, 0.0))
     visible_h = max(0.0, min(y + h, height) - max(y, 0.0))
-    fraction = visible_w * visible_h / (w * h)
+    # of the box's area, or of the image's when the box is larger than the image
+    fraction = visible_w * visible_h / min(w * h, float(width * height))
     if fraction < MIN_VISIBLE_FRACTION:
         raise ValueError(
             f"box {arr.tolist()} lies mostly outside the {width}x{height} image "
