@@ -1,5 +1,13 @@
 """``tracker_node``: camera images + a stamped init box in, Detection2D + status + debug out.
 
+A managed (lifecycle) node. ``configure`` reads the parameters and loads and warms the model;
+``activate`` subscribes and starts the worker; ``deactivate`` stops all work (no subscriptions, no
+worker, no timers: the camera costs nothing); ``cleanup`` frees the model; ``shutdown`` works from
+any state and ends the process. With ``autostart`` (the default) the node configures and
+activates itself at start-up and exits non-zero, with one error line, when it cannot; with
+``autostart:=false`` it waits, unconfigured, for ``ros2 lifecycle set``, and a failed
+``configure`` leaves it unconfigured (one error line) so a fixed parameter can be tried again.
+
 Threads: the executor thread only files incoming frames (a cheap header check, the ring buffer,
 the one-frame mailbox) and init/stop requests; a worker thread decodes and tracks, always on the
 newest frame. Frames that arrive while the tracker is busy replace the waiting one and are counted
@@ -8,13 +16,19 @@ out-of-frame boxes, tracker exceptions) becomes a throttled warning; the node ke
 
 Topics (relative, remap as needed): subscribes ``image`` (or ``image/compressed``),
 ``init_target`` (InitTarget), ``init_detection`` (vision_msgs/Detection2D); publishes
-``detection`` (Detection2D), ``status`` (TrackerStatus), ``debug/image`` and ``debug/response``
-(bgr8, computed only while subscribed), ``/diagnostics``. Services ``~/stop`` (stop tracking)
-and ``~/reset`` (stop and also clear buffered frames and counters), both std_srvs/Trigger.
+``detection`` (Detection2D), ``detections`` (vision_msgs/Detection2DArray: the same detection, or
+an empty array when there is none), ``status`` (TrackerStatus), ``debug/image`` and
+``debug/response`` (bgr8, computed only while subscribed), ``/diagnostics``. Services ``~/stop``
+(stop tracking) and ``~/reset`` (stop and also clear buffered frames and counters), both
+std_srvs/Trigger, exist while active.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -26,24 +40,40 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2D
+from vision_msgs.msg import Detection2D, Detection2DArray
 
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.msg import InitTarget, TrackerStatus
 from siam_tracker_ros.process_memory import peak_rss_mib, rss_mib
 from siam_tracker_ros.ros import messages
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
-from siam_tracker_ros.ros.image_conversion import check_image, compressed_to_bgr, image_to_bgr
-from siam_tracker_ros.ros.params import PARAMS, NodeSettings, check_update, resolve_path
+from siam_tracker_ros.ros.image_conversion import (
+    DEFAULT_LIMITS,
+    ImageLimits,
+    check_compressed,
+    check_image,
+    compressed_to_bgr,
+    image_to_bgr,
+)
+from siam_tracker_ros.ros.params import (
+    PARAMS,
+    SPECS,
+    NodeSettings,
+    StartupError,
+    check_model_files,
+    check_update,
+    resolve_path,
+)
 from siam_tracker_ros.ros.session import (
     InitRequest,
     SessionStep,
+    StreamPolicy,
     TrackerLike,
     TrackingSession,
 )
@@ -52,47 +82,85 @@ from siam_tracker_ros.ros.visualization import draw_track, response_heatmap
 __all__ = ["TrackerNode", "build_tracker", "main"]
 
 TrackerFactory = Callable[[NodeSettings], TrackerLike]
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+#: Parameters rclpy itself declares on every node (never reported as unknown).
+ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
+#: Prefix of parameters declared by ``configure`` (tracker settings whose defaults are the loaded
+#: model's); their overrides are kept in ``_late_overrides`` until then, not reported as unknown.
+LATE_PREFIX = "tracker."
 
 
 def build_tracker(settings: NodeSettings) -> TrackerLike:
     """The real tracker from the model parameters (imported here: torch loads only when used).
 
     ``model.checkpoint`` wins over ``model.config`` (+ ``model.weights``); with neither set the
-    bundled model is used (``core.defaults``)."""
+    bundled model is used (``core.defaults``). Raises :class:`StartupError` with one line naming
+    the parameter, what is wrong and what to do (missing/empty file, CUDA without a GPU, a file
+    the loader refuses)."""
+    check_model_files(settings)
     import torch
 
     from siam_tracker_ros.core.defaults import load_tracker
 
+    if settings.model_device.startswith("cuda") and not torch.cuda.is_available():
+        why = ("this torch build has no CUDA" if torch.version.cuda is None
+               else "no CUDA device is visible")
+        raise StartupError(f"model.device:={settings.model_device}, but CUDA is not available "
+                           f"({why}; torch {torch.__version__}); set -p model.device:=cpu, or "
+                           "install a CUDA build of torch on a machine with a GPU")
     threads = settings.model_num_threads if settings.model_num_threads > 0 else None
     if threads is not None:
         torch.set_num_threads(threads)
     checkpoint = resolve_path(settings.model_checkpoint)
-    if checkpoint is not None:
-        return load_tracker(checkpoint, device=settings.model_device, cpu_threads=threads)
-    return load_tracker(resolve_path(settings.model_config), resolve_path(settings.model_weights),
-                        device=settings.model_device, cpu_threads=threads)
+    source = (f"model.checkpoint:={settings.model_checkpoint}" if checkpoint is not None else
+              f"model.config:={settings.model_config!r} model.weights:={settings.model_weights!r}")
+    try:
+        if checkpoint is not None:
+            return load_tracker(checkpoint, device=settings.model_device, cpu_threads=threads)
+        return load_tracker(resolve_path(settings.model_config),
+                            resolve_path(settings.model_weights),
+                            device=settings.model_device, cpu_threads=threads)
+    except StartupError:
+        raise
+    except Exception as exc:  # the loaders' own errors, stated as the node's start-up problem
+        detail = str(exc).strip() or "no details given"
+        raise StartupError(f"cannot load the model from {source}: {type(exc).__name__}: "
+                           f"{detail}; point model.* at a valid file (leave all three empty "
+                           "for the bundled model)") from exc
 
 
-def decode_frame(frame: Frame) -> np.ndarray:
-    return compressed_to_bgr(frame.msg.data) if frame.compressed else image_to_bgr(frame.msg)
+def decode_frame(frame: Frame, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
+    if frame.compressed:
+        return compressed_to_bgr(frame.msg.data, limits)
+    return image_to_bgr(frame.msg, limits)
 
 
-class TrackerNode(Node):
+class TrackerNode(LifecycleNode):
     def __init__(self, tracker_factory: TrackerFactory | None = None,
                  node_name: str = "tracker_node", **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
-        for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, spec.descriptor())
-        self.settings = NodeSettings.from_values(
-            {p.name: self.get_parameter(p.name).value for p in PARAMS})
+        # Overrides are declared as they come so that every one can be checked here: a wrong
+        # type becomes one clear line (not an rclpy traceback), an unknown name a warning.
+        super().__init__(node_name, automatically_declare_parameters_from_overrides=True,
+                         **kwargs)
+        self._factory = tracker_factory or build_tracker
+        #: start-up problems by parameter name; configure refuses while any is left
+        self._problems: dict[str, str] = {}
+        #: overrides of parameters that configure declares (``tracker.*``: their defaults come
+        #: from the loaded model), kept from the command line / params file until then
+        self._late_overrides: dict[str, Any] = {}
+        values = self._declare_parameters()
+        self.settings = NodeSettings.from_values(values)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._after_set_parameters)
 
-        tracker = (tracker_factory or build_tracker)(self.settings)
-        if self.settings.model_warmup:
-            self._warm_up(tracker)
-        self._session = TrackingSession(tracker, decode_frame)
+        # Everything below exists in every state, so any transition and destroy_node() work
+        # from wherever the node is (a half-configured node included).
+        self.finalized = threading.Event()
+        self._tracker: TrackerLike | None = None
+        self._session: TrackingSession | None = None
         self._buffer = FrameBuffer(self.settings.input_buffer_size)
+        self._limits = DEFAULT_LIMITS
+        self._apply_input_settings()
         self._slot = LatestSlot()
         self._lock = threading.Lock()  # held by the worker for one step; services take it too
         self._pending_init: InitRequest | None = None
@@ -107,58 +175,206 @@ class TrackerNode(Node):
         self._last_debug = 0.0
         self._warned: dict[str, tuple[float, int]] = {}
         self._warn_lock = threading.Lock()
-
-        reliability = (ReliabilityPolicy.RELIABLE if self.settings.input_reliability == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                                reliability=reliability,
-                                durability=qos_profile_sensor_data.durability)
-        if self.settings.input_compressed:
-            self.create_subscription(CompressedImage, "image/compressed",
-                                     self._on_compressed, camera_qos)
-        else:
-            self.create_subscription(Image, "image", self._on_image, camera_qos)
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                              reliability=ReliabilityPolicy.RELIABLE)
-        self.create_subscription(InitTarget, "init_target", self._on_init_target, reliable)
-        self.create_subscription(Detection2D, "init_detection", self._on_init_detection, reliable)
-        self._pub_det = self.create_publisher(Detection2D, "detection", reliable)
-        self._pub_status = self.create_publisher(TrackerStatus, "status", reliable)
-        self._pub_debug = self.create_publisher(Image, "debug/image", reliable)
-        self._pub_heat = self.create_publisher(Image, "debug/response", reliable)
-        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
-        self.create_service(Trigger, "~/stop", self._on_stop)
-        self.create_service(Trigger, "~/reset", self._on_reset)
-        self._diag_timer = self.create_timer(self.settings.diagnostics_period_s,
-                                             self._publish_diagnostics)
-
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
-        self._worker.start()
-        self.get_logger().info("ready: waiting for images on "
-                               f"{self.resolve_topic_name('image')} and an init target")
+        self._pubs: dict[str, Any] = {}
+        self._active_entities: list[Any] = []  # subscriptions and services while active
+        self._diag_timer: Any = None
+        self._worker: threading.Thread | None = None
+        self._running = False
 
     # ---------------------------------------------------------------- parameters
-    def _current_values(self) -> dict[str, Any]:
-        return self.settings.as_values()
+    def _declare_parameters(self) -> dict[str, Any]:
+        """Declare every parameter of the table with its descriptor, taking valid overrides and
+        recording one line per invalid one (configure then refuses). Unknown overrides are
+        warned about by name and dropped."""
+        given: dict[str, Any] = {}
+        for name in self.list_parameters([], 0).names:
+            if name in SPECS:
+                given[name] = self.get_parameter(name).value
+                self.undeclare_parameter(name)
+            elif name.startswith(LATE_PREFIX):  # declared by configure, once the model is known
+                self._late_overrides[name] = self.get_parameter(name).value
+                self.undeclare_parameter(name)
+            elif name not in ROS_OWN_PARAMS and not name.startswith("qos_overrides."):
+                self.get_logger().warning(
+                    f"unknown parameter '{name}' ignored: {self.get_name()} has no such "
+                    "parameter (see `ros2 param list` or config/tracker.yaml for the names)")
+                self.undeclare_parameter(name)
+        values: dict[str, Any] = {}
+        for spec in PARAMS:
+            value = spec.default
+            if spec.name in given:
+                try:
+                    value = spec.coerce(given[spec.name])
+                except ValueError as exc:
+                    self._problems[spec.name] = str(exc)
+            self.declare_parameter(spec.name, value, spec.descriptor(), ignore_override=True)
+            values[spec.name] = value
+        return values
+
+    @property
+    def configured(self) -> bool:
+        return self._tracker is not None
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        reason = check_update(self._current_values(), {p.name: p.value for p in params})
+        reason = check_update(self.settings.as_values(), {p.name: p.value for p in params},
+                              configured=self.configured)
         return SetParametersResult(successful=reason is None, reason=reason or "")
 
     def _after_set_parameters(self, params: list[Parameter]) -> None:
-        values = self._current_values()
+        values = self.settings.as_values()
         values.update({p.name: p.value for p in params})
         old, self.settings = self.settings, NodeSettings.from_values(values)
+        for p in params:
+            self._problems.pop(p.name, None)
         if self.settings.input_buffer_size != old.input_buffer_size:
             self._buffer.resize(self.settings.input_buffer_size)
-        if self.settings.diagnostics_period_s != old.diagnostics_period_s:
-            self._diag_timer.cancel()
+        self._apply_input_settings()
+        if self._diag_timer is not None and (
+                self.settings.diagnostics_period_s != old.diagnostics_period_s):
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(self.settings.diagnostics_period_s,
                                                  self._publish_diagnostics)
         self.get_logger().info("parameters updated: " + ", ".join(
             f"{p.name}={p.value}" for p in params))
+
+    def _apply_input_settings(self) -> None:
+        """Image size limits, clock-jump tolerance and stream-change policies (input.*, issue
+        21): read per frame, so a change applies at once."""
+        s = self.settings
+        self._limits = ImageLimits(s.input_max_width, s.input_max_height)
+        self._buffer.jump_tolerance_ns = int(s.input_clock_jump_tolerance_s * 1e9)
+        session = self._session
+        if session is not None:
+            session.policy = StreamPolicy(s.input_on_clock_jump, s.input_on_resolution_change)
+
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and warm the model; on any problem one error line and back to unconfigured."""
+        if self._problems:
+            for line in self._problems.values():
+                self.get_logger().error(f"cannot configure: {line}")
+            return FAILURE
+        try:
+            tracker = self._factory(self.settings)
+            if self.settings.model_warmup:
+                self._warm_up(tracker)
+        except StartupError as exc:
+            self.get_logger().error(f"cannot configure: {exc}")
+            return FAILURE
+        except Exception as exc:  # a fault in a custom factory or in the warm-up
+            detail = str(exc).strip() or "no details given"
+            self.get_logger().error(f"cannot configure: the model failed to start "
+                                    f"({type(exc).__name__}: {detail}); check the model.* "
+                                    "parameters")
+            return FAILURE
+        self._tracker = tracker
+        self._session = TrackingSession(tracker, lambda f: decode_frame(f, self._limits))
+        self._buffer = FrameBuffer(self.settings.input_buffer_size)
+        self._apply_input_settings()
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                              reliability=ReliabilityPolicy.RELIABLE)
+        for key, msg_type, topic in (
+                ("det", Detection2D, "detection"), ("dets", Detection2DArray, "detections"),
+                ("status", TrackerStatus, "status"), ("debug", Image, "debug/image"),
+                ("heat", Image, "debug/response"), ("diag", DiagnosticArray, "/diagnostics")):
+            self._pubs[key] = self.create_lifecycle_publisher(msg_type, topic, reliable)
+        self.get_logger().info("configured: model loaded on " + self.settings.model_device)
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        settings = self.settings
+        reliability = (ReliabilityPolicy.RELIABLE if settings.input_reliability == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                reliability=reliability,
+                                durability=qos_profile_sensor_data.durability)
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                              reliability=ReliabilityPolicy.RELIABLE)
+        if settings.input_compressed:
+            camera = self.create_subscription(CompressedImage, "image/compressed",
+                                              self._on_compressed, camera_qos)
+        else:
+            camera = self.create_subscription(Image, "image", self._on_image, camera_qos)
+        self._active_entities = [
+            camera,
+            self.create_subscription(InitTarget, "init_target", self._on_init_target, reliable),
+            self.create_subscription(Detection2D, "init_detection", self._on_init_detection,
+                                     reliable),
+            self.create_service(Trigger, "~/stop", self._on_stop),
+            self.create_service(Trigger, "~/reset", self._on_reset),
+        ]
+        self._diag_timer = self.create_timer(settings.diagnostics_period_s,
+                                             self._publish_diagnostics)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
+        self._worker.start()
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self.get_logger().info("active: waiting for images on "
+                               f"{self.resolve_topic_name(camera.topic_name)} and an init target")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_work()
+        self._publish_idle_status()
+        self.get_logger().info("inactive: not subscribed, not tracking")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("unconfigured: model released")
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_work()
+        self._release()
+        self.finalized.set()
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_work()
+        self._release()
+        return SUCCESS
+
+    def _stop_work(self) -> None:
+        """Stop the worker and drop subscriptions, services and the diagnostics timer; the
+        track ends (frames missed while inactive would make it stale)."""
+        self._running = False
+        self._slot.wake()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+        for entity in self._active_entities:
+            if hasattr(entity, "srv_type"):
+                self.destroy_service(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._active_entities = []
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        with self._lock:
+            with self._pending_lock:
+                self._pending_init = None
+            if self._session is not None:
+                self._session.stop()
+            self._buffer.clear()
+            self._slot.clear()
+
+    def _release(self) -> None:
+        """Free the model (and the publishers made by configure)."""
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        self._session = None
+        self._tracker = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+
+    def destroy_node(self) -> None:
+        self._stop_work()
+        super().destroy_node()
 
     # ---------------------------------------------------------------- input (executor thread)
     def _warn(self, kind: str, text: str) -> None:
@@ -177,7 +393,7 @@ class TrackerNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         try:
-            check_image(msg)
+            check_image(msg, self._limits)
         except ValueError as exc:
             self._frames_malformed += 1
             self._warn("image",
@@ -190,14 +406,28 @@ class TrackerNode(Node):
             self._frames_malformed += 1
             self._warn("image", "dropping empty compressed image")
             return
+        try:
+            check_compressed(msg.data, self._limits)  # size from the header, nothing decoded
+        except ValueError as exc:
+            self._frames_malformed += 1
+            self._warn("image", f"dropping malformed compressed image "
+                                f"({self._frames_malformed} so far): {exc}")
+            return
         self._file_frame(msg, compressed=True)
 
     def _file_frame(self, msg: Image | CompressedImage, compressed: bool) -> None:
+        session = self._session
+        if session is None:
+            return
         self._frames_received += 1
         frame = Frame(messages.stamp_to_ns(msg.header.stamp), msg, compressed,
                       self.get_clock().now().nanoseconds)
-        self._buffer.add(frame)
-        self._slot.put(frame, count_drop=self._session.active)
+        filed = self._buffer.add(frame)
+        if filed.jump is not None:  # one line per jump (session.step applies the policy)
+            self.get_logger().warning(
+                f"{filed.jump.describe()}: frame buffer reset, following the new clock "
+                f"(input.on_clock_jump={self.settings.input_on_clock_jump})")
+        self._slot.put(filed.frame, count_drop=session.active)
 
     def _on_init_target(self, msg: InitTarget) -> None:
         self._request_init(messages.init_target_to_request(msg))
@@ -217,8 +447,10 @@ class TrackerNode(Node):
         with self._lock:
             with self._pending_lock:
                 self._pending_init = None
-            was = self._session.state
-            self._session.stop()
+            was = TrackState.IDLE
+            if self._session is not None:
+                was = self._session.state
+                self._session.stop()
         self._publish_idle_status()
         resp.success, resp.message = True, f"stopped (was {was.name.lower()})"
         return resp
@@ -227,7 +459,8 @@ class TrackerNode(Node):
         with self._lock:
             with self._pending_lock:
                 self._pending_init = None
-            self._session.stop()
+            if self._session is not None:
+                self._session.stop()
             self._buffer.clear()
             self._slot.clear()
             self._slot.reset_count()
@@ -243,11 +476,14 @@ class TrackerNode(Node):
         while self._running:
             frame = self._slot.take(timeout=0.1)
             with self._lock:
+                session = self._session
+                if session is None or not self._running:
+                    continue
                 with self._pending_lock:
                     request, self._pending_init = self._pending_init, None
                 if request is not None:
-                    self._handle_init(request)
-                if frame is None or not self._session.active:
+                    self._handle_init(session, request)
+                if frame is None or not session.active:
                     continue
                 cap = self.settings.output_max_rate_hz
                 now = time.monotonic()
@@ -255,7 +491,7 @@ class TrackerNode(Node):
                     self._slot.note_dropped()
                     continue
                 try:
-                    step = self._session.step(frame)
+                    step = session.step(frame)
                 except ValueError as exc:
                     self._track_errors += 1
                     self._warn("track", f"skipping frame: {exc}")
@@ -265,13 +501,17 @@ class TrackerNode(Node):
                     self._warn("track",
                                f"tracker failed on a frame ({type(exc).__name__}: {exc})")
                     continue
+                for notice in session.take_notices():  # stream changes, once each
+                    self.get_logger().warning(notice)
                 if step is not None:
                     self._last_processed = now
-                    self._publish(step)
+                    self._publish(session, step)
+                elif not session.active:  # stopped by a clock jump (input.on_clock_jump=reset)
+                    self._publish_idle_status()
 
-    def _handle_init(self, request: InitRequest) -> None:
+    def _handle_init(self, session: TrackingSession, request: InitRequest) -> None:
         try:
-            step = self._session.initialise(
+            step = session.initialise(
                 request, self._buffer, int(self.settings.init_stamp_tolerance_ms * 1e6),
                 self.settings.init_catch_up_max_frames)
         except ValueError as exc:  # InitError, or a malformed buffered frame
@@ -282,87 +522,101 @@ class TrackerNode(Node):
             self._warn("init", f"tracker init failed ({type(exc).__name__}: {exc})")
             return
         self._slot.reset_count()
+        for notice in session.take_notices():
+            self.get_logger().warning(notice)
         self.get_logger().info(
-            f"tracking {self._session.track_id}: box {np.round(request.box, 1).tolist()} "
+            f"tracking {session.track_id}: box {np.round(request.box, 1).tolist()} "
             f"on frame stamped {request.stamp_ns / 1e9:.3f} s")
         if step is not None:
             self._last_processed = time.monotonic()
-            self._publish(step)
+            self._publish(session, step)
 
     # ---------------------------------------------------------------- output
-    def _publish(self, step: SessionStep) -> None:
+    def _publish(self, session: TrackingSession, step: SessionStep) -> None:
         header = step.frame.msg.header
         r = step.result
         latency = (self.get_clock().now().nanoseconds - step.frame.stamp_ns) / 1e6
         present = bool(r.present) and r.state != TrackState.LOST
+        detections = Detection2DArray(header=Header(stamp=header.stamp,
+                                                    frame_id=header.frame_id))
         if (present or self.settings.output_publish_lost) and (
                 r.score >= self.settings.output_min_score):
-            self._pub_det.publish(messages.detection_from_result(r, header, step.track_id))
+            det = messages.detection_from_result(r, header, step.track_id)
+            self._pubs["det"].publish(det)
+            detections.detections = [det]
+        self._pubs["dets"].publish(detections)  # empty when lost or below output.min_score
         now = time.monotonic()
         self._process_times.append(now)
         self._latencies.append(latency)
         self._processing.append(step.processing_ms)
-        self._pub_status.publish(messages.status_msg(
-            header, self._session.state, r.score, present, step.track_id, step.frames_lost,
-            latency, step.processing_ms, self._session.frames_processed, self._slot.dropped,
+        self._pubs["status"].publish(messages.status_msg(
+            header, session.state, r.score, present, step.track_id, step.frames_lost,
+            latency, step.processing_ms, session.frames_processed, self._slot.dropped,
             self._rate_hz(now)))
-        self._publish_debug(step, now)
+        self._publish_debug(session, step, now)
 
-    def _publish_debug(self, step: SessionStep, now: float) -> None:
+    def _publish_debug(self, session: TrackingSession, step: SessionStep, now: float) -> None:
         if not self.settings.debug_enabled:
             return
         cap = self.settings.debug_max_rate_hz
         if cap > 0 and now - self._last_debug < 1.0 / cap:
             return
-        want_image = self._pub_debug.get_subscription_count() > 0
-        want_heat = self._pub_heat.get_subscription_count() > 0
+        pub_image, pub_heat = self._pubs["debug"], self._pubs["heat"]
+        want_image = pub_image.get_subscription_count() > 0
+        want_heat = pub_heat.get_subscription_count() > 0
         if not (want_image or want_heat):
             return
         self._last_debug = now
         header = step.frame.msg.header
         r = step.result
         if want_image:
-            img = draw_track(step.image, r.box, r.score, self._session.state, step.track_id,
+            img = draw_track(step.image, r.box, r.score, session.state, step.track_id,
                              r.search_box)
-            self._pub_debug.publish(messages.image_msg(img, header))
+            pub_image.publish(messages.image_msg(img, header))
         if want_heat and r.response is not None and np.size(r.response) > 0:
             heat = response_heatmap(r.response, self.settings.debug_heatmap_size)
-            self._pub_heat.publish(messages.image_msg(heat, header))
+            pub_heat.publish(messages.image_msg(heat, header))
 
     def _publish_idle_status(self) -> None:
+        pub = self._pubs.get("status")
+        if pub is None:
+            return
         header = Header(stamp=self.get_clock().now().to_msg())
-        self._pub_status.publish(messages.status_msg(
+        pub.publish(messages.status_msg(
             header, TrackState.IDLE, 0.0, False, "", 0, 0.0, 0.0, 0, self._slot.dropped, 0.0))
 
     def _rate_hz(self, now: float) -> float:
         return float(sum(1 for t in self._process_times if now - t <= 1.0))
 
     def _publish_diagnostics(self) -> None:
+        session, pub = self._session, self._pubs.get("diag")
+        if session is None or pub is None:
+            return
         lat = np.asarray(self._latencies, dtype=np.float64)
         proc = np.asarray(self._processing, dtype=np.float64)
         p50, p95 = (np.percentile(lat, [50, 95]) if lat.size else (float("nan"),) * 2)
-        state = self._session.state
+        state = session.state
         level, text = 0, state.name.lower()
         if state == TrackState.LOST:
-            level, text = 1, "target lost"
+            level, text = 1, "target lost" + (f": {session.lost_reason}"
+                                              if session.lost_reason else "")
         if lat.size and p95 > self.settings.diagnostics_max_latency_ms:
             level, text = 1, f"p95 latency {p95:.0f} ms above limit"
         values = {
-            "state": state.name.lower(), "track_id": self._session.track_id,
+            "state": state.name.lower(), "track_id": session.track_id,
             "rate_hz": self._rate_hz(time.monotonic()),
             "latency_p50_ms": float(p50), "latency_p95_ms": float(p95),
             "processing_mean_ms": float(proc.mean()) if proc.size else float("nan"),
             "frames_received": self._frames_received,
-            "frames_processed": self._session.frames_processed,
+            "frames_processed": session.frames_processed,
             "frames_dropped": self._slot.dropped, "frames_malformed": self._frames_malformed,
             "tracker_errors": self._track_errors,
             "rss_mib": rss_mib(), "peak_rss_mib": peak_rss_mib(),
         }
-        self._pub_diag.publish(messages.diagnostics_msg(
+        pub.publish(messages.diagnostics_msg(
             self.get_clock().now().to_msg(), f"{self.get_name()}: tracking", level, text,
             values))
 
-    # ---------------------------------------------------------------- lifecycle
     @staticmethod
     def _warm_up(tracker: TrackerLike) -> None:
         rng = np.random.default_rng(0)
@@ -371,28 +625,34 @@ class TrackerNode(Node):
         tracker.track(img)
         tracker.reset()
 
-    def destroy_node(self) -> None:
-        self._running = False
-        self._slot.wake()
-        self._worker.join(timeout=2.0)
-        super().destroy_node()
-
 
 def main(args: list[str] | None = None, tracker_factory: TrackerFactory | None = None) -> int:
+    """Run the node until Ctrl-C, ``ros2 lifecycle set ... shutdown`` or, with ``autostart``, a
+    failed start (exit status 1 after one error line)."""
     rclpy.init(args=args)
     node: TrackerNode | None = None
+    status = 0
     try:
         node = TrackerNode(tracker_factory)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        if node.settings.autostart and (node.trigger_configure() != SUCCESS
+                                        or node.trigger_activate() != SUCCESS):
+            status = 1
+        if status == 0:
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while rclpy.ok() and not node.finalized.is_set():
+                executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        # Ctrl-C in a terminal running `ros2 launch` reaches this process twice (from the
+        # terminal and forwarded by launch): the second must not interrupt the teardown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with contextlib.suppress(KeyboardInterrupt):
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+    return status
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ __all__ = [
     "PARAMS",
     "NodeSettings",
     "ParamSpec",
+    "StartupError",
+    "check_model_files",
     "check_update",
     "load_params_file",
     "resolve_path",
@@ -88,6 +90,35 @@ class ParamSpec:
                                                             step=0.0)]
         return desc
 
+    @property
+    def ros_type(self) -> str:
+        """The ROS name of the parameter's type, as ``ros2 param describe`` prints it."""
+        return {bool: "bool", int: "integer", float: "double", str: "string"}[type(self.default)]
+
+    def coerce(self, value: Any) -> Value:
+        """``value`` as this parameter's type, or ``ValueError`` with one line that names the
+        parameter, says what is wrong and shows a valid setting. An integer is accepted for a
+        double (``-p output.min_score:=1`` is read as an integer by ROS)."""
+        if isinstance(self.default, float) and type(value) is int:
+            value = float(value)
+        if type(value) is not type(self.default):
+            got = {bool: "bool", int: "integer", float: "double", str: "string"}.get(
+                type(value), type(value).__name__)
+            raise ValueError(
+                f"parameter {self.name}:={value!r} is a {got}, but {self.name} is a "
+                f"{self.ros_type}; set e.g. -p {self.name}:={self._example()}")
+        reason = self.check(value)
+        if reason:
+            raise ValueError(f"parameter {reason}; set e.g. -p {self.name}:={self._example()}")
+        return value
+
+    def _example(self) -> str:
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        if isinstance(self.default, str):
+            return self.choices[0] if self.choices else (self.default or "''")
+        return repr(self.default)
+
     def check(self, value: Any) -> str | None:
         """Reason why ``value`` is invalid, or None (ranges are also enforced by rclpy)."""
         if type(value) is not type(self.default):
@@ -123,6 +154,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.warmup", True,
               "Run one init+track on a blank image at start-up so the first real frame is not "
               "slowed by lazy allocation.", dynamic=False),
+    ParamSpec("autostart", True,
+              "Configure and activate at start-up (a plain node that exits non-zero when it "
+              "cannot load its model); false = a managed node that waits, unconfigured, for "
+              "`ros2 lifecycle set <node> configure` / `activate`.", dynamic=False),
     ParamSpec("input.reliability", "best_effort",
               "QoS reliability of the camera subscription (depth 1). best_effort matches "
               "camera drivers' sensor-data QoS; reliable also receives from reliable-only "
@@ -200,6 +235,7 @@ class NodeSettings:
     model_device: str
     model_num_threads: int
     model_warmup: bool
+    autostart: bool
     input_reliability: str
     input_compressed: bool
     input_buffer_size: int
@@ -243,8 +279,11 @@ class NodeSettings:
 assert {f.name for f in fields(NodeSettings)} == {p.attr for p in PARAMS}
 
 
-def check_update(current: Mapping[str, Value], updates: Mapping[str, Value]) -> str | None:
-    """Why a run-time change must be rejected, or None to accept it."""
+def check_update(current: Mapping[str, Value], updates: Mapping[str, Value],
+                 configured: bool = True) -> str | None:
+    """Why a run-time change must be rejected, or None to accept it. While the lifecycle node is
+    unconfigured (``configured=False``) the start-up settings may change too: that is how a bad
+    model path is fixed before ``configure`` is tried again."""
     for name, value in updates.items():
         spec = SPECS.get(name)
         if spec is None:
@@ -252,10 +291,38 @@ def check_update(current: Mapping[str, Value], updates: Mapping[str, Value]) -> 
         reason = spec.check(value)
         if reason:
             return reason
-        if not spec.dynamic and value != current.get(name, spec.default):
+        if configured and not spec.dynamic and value != current.get(name, spec.default):
             return (f"{name} cannot change at run time (the model, device and subscriptions are "
-                    "set up once); restart the node with the new value")
+                    "set up once); deactivate and clean up the node (ros2 lifecycle set), set "
+                    "it, configure again, or restart the node with the new value")
     return None
+
+
+class StartupError(ValueError):
+    """The node cannot start with these settings; the message is the one line to show: which
+    parameter or file, what is wrong, what to do."""
+
+
+def check_model_files(settings: NodeSettings) -> None:
+    """Raise :class:`StartupError` for a model file that is set but missing, a folder or empty
+    (before any loader turns that into a traceback or an empty reason)."""
+    names = (("model.checkpoint",) if settings.model_checkpoint
+             else ("model.config", "model.weights"))
+    for name in names:
+        value = str(getattr(settings, SPECS[name].attr))
+        path = resolve_path(value)
+        if path is None:
+            continue
+        what = "a model + tracker YAML" if name == "model.config" else "a .pt/.pth file"
+        hint = (f"set {name} to {what}, or leave model.config, model.weights and "
+                "model.checkpoint empty for the bundled model")
+        if not path.exists():
+            raise StartupError(f"{name}:={value}: file not found ({path}); {hint}")
+        if not path.is_file():
+            raise StartupError(f"{name}:={value}: {path} is not a file; {hint}")
+        if path.stat().st_size == 0:
+            raise StartupError(f"{name}:={value}: {path} is empty (0 bytes; an interrupted "
+                               f"download or copy?); {hint}")
 
 
 def load_params_file(path: str | Path, node_name: str = "tracker_node") -> dict[str, Value]:

@@ -1,0 +1,119 @@
+"""Start-up faults of the real ``tracker_node`` (issue 21.3): a missing, corrupt or empty model
+file, CUDA on a machine without it, a string for a double, an out-of-range value. Each gives ONE
+error line that names the parameter or file, says what is wrong and what to do, no traceback
+(before: 31-75 lines ending in an unrelated ``AttributeError: ... '_slot'``), and exit status 1;
+an unknown parameter is warned about by name. The nodes run in a loopback-only namespace; the
+parameter checks themselves are unit-tested below without ROS processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.ros.params import (
+    SPECS,
+    NodeSettings,
+    StartupError,
+    check_model_files,
+    check_update,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
+
+
+def test_parameter_types_are_enforced_with_one_clear_line() -> None:
+    spec = SPECS["output.min_score"]
+    with pytest.raises(ValueError) as err:
+        spec.coerce("abc")
+    line = str(err.value)
+    assert "\n" not in line
+    assert "output.min_score:='abc' is a string" in line and "double" in line
+    assert "-p output.min_score:=0.0" in line  # what to do
+    assert spec.coerce(1) == 1.0 and type(spec.coerce(1)) is float  # ROS reads `:=1` as int
+    with pytest.raises(ValueError, match=r"debug.heatmap_size=5 outside \[16, 2048\]"):
+        SPECS["debug.heatmap_size"].coerce(5)
+    with pytest.raises(ValueError, match="is a double, but model.num_threads is a integer"):
+        SPECS["model.num_threads"].coerce(1.5)
+    with pytest.raises(ValueError, match="one of: best_effort, reliable"):
+        SPECS["input.reliability"].coerce("sometimes")
+
+
+def test_model_files_are_checked_before_loading(tmp_path: Path) -> None:
+    empty = tmp_path / "w.pth"
+    empty.write_bytes(b"")
+    cases = [({"model.checkpoint": str(tmp_path / "nope.pt")}, "model.checkpoint", "not found"),
+             ({"model.weights": str(empty)}, "model.weights", "is empty (0 bytes"),
+             ({"model.config": str(tmp_path)}, "model.config", "is not a file")]
+    for values, name, what in cases:
+        with pytest.raises(StartupError) as err:
+            check_model_files(NodeSettings.from_values(values))
+        assert str(err.value).startswith(f"{name}:=") and what in str(err.value)
+        assert "bundled model" in str(err.value)
+    check_model_files(NodeSettings.from_values({}))  # the bundled model: nothing to check
+
+
+def test_start_up_settings_change_only_while_unconfigured() -> None:
+    cur = NodeSettings.from_values({}).as_values()
+    update = {"model.checkpoint": "other.pt"}
+    assert check_update(cur, update, configured=False) is None  # fix a bad path, configure again
+    assert "lifecycle" in check_update(cur, update, configured=True)
+
+
+@pytest.fixture(scope="module")
+def startup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not isolation_available():
+        pytest.skip("no loopback-only namespace here")
+    work = tmp_path_factory.mktemp("startup")
+    res = run_isolated([sys.executable, str(SCENARIOS), "startup", str(work)], timeout=150,
+                       cwd=ROOT)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return json.loads((work / "result.json").read_text())
+
+
+def _one_error(case: dict[str, Any]) -> str:
+    out = case["output"]
+    assert case["rc"] == 1, out
+    assert "Traceback" not in out and "AttributeError" not in out, out
+    errors = [ln for ln in out.splitlines() if "[ERROR]" in ln]
+    assert len(errors) == 1, out
+    return errors[0]
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("case, expected", [
+    ("missing", r"model\.checkpoint:=/nonexistent/model\.pt: file not found"),
+    ("corrupt", r"cannot load the model from model\.checkpoint:=\S+corrupt\.pt: \w+: \S"),
+    ("empty_weights", r"model\.weights:=\S+empty\.pth: \S+ is empty \(0 bytes"),
+    ("bad_type", r"output\.min_score:='abc' is a string, but output\.min_score is a double"),
+    ("bad_range", r"debug\.heatmap_size=5 outside \[16, 2048\]"),
+])
+def test_start_up_fault_gives_one_line_and_exit_status_1(startup: dict[str, Any], case: str,
+                                                        expected: str) -> None:
+    line = _one_error(startup[case])
+    assert re.search(expected, line), line
+    assert line.rstrip()[-1] != ":"  # never an empty reason
+
+
+@pytest.mark.ros
+def test_cuda_on_a_cpu_machine_says_so(startup: dict[str, Any]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    line = _one_error(startup["cuda"])
+    assert "model.device:=cuda, but CUDA is not available" in line
+    assert "model.device:=cpu" in line
+
+
+@pytest.mark.ros
+def test_unknown_parameter_is_warned_about_by_name(startup: dict[str, Any]) -> None:
+    out = startup["bad_type"]["output"]
+    warnings = [ln for ln in out.splitlines() if "[WARN]" in ln and "foo.bar" in ln]
+    assert len(warnings) == 1 and "unknown parameter 'foo.bar'" in warnings[0], out
