@@ -116,18 +116,18 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _load(folder: Path, key: str) -> ExportedModel | None:
+def _load(folder: Path, key: str) -> tuple[ExportedModel | None, str | None]:
+    """The entry's graphs, or ``None`` and why the entry was unusable (``None``: no entry)."""
     if not folder.is_dir():
-        return None
+        return None, None
     problem = _check_entry(folder, key)
     if problem is None:
         try:
-            return load_exported(folder)
+            return load_exported(folder), None
         except (OSError, ValueError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
-    _log.warning("ONNX cache entry %s is corrupt (%s); exporting it again", folder, problem)
     _discard(folder)
-    return None
+    return None, problem
 
 
 def cached_export(
@@ -145,13 +145,19 @@ def cached_export(
     key = cache_key(model, exemplar_size)
     base = Path(root) / "onnx"
     final = base / key
-    found = _load(final, key)
+    found, problem = _load(final, key)
     if found is not None:
         return found
     base.mkdir(parents=True, exist_ok=True)
-    _log.warning(
-        "exporting the model to ONNX for ONNX Runtime (once; cached in %s for later starts)", final
-    )
+    if problem is not None:
+        _log.warning(
+            "ONNX cache entry %s is corrupt (%s); exporting the model to ONNX again", final, problem
+        )
+    else:
+        _log.warning(
+            "exporting the model to ONNX for ONNX Runtime (once; cached in %s for later starts)",
+            final,
+        )
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=base))
     try:
         export_model(model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes)
@@ -165,7 +171,7 @@ def cached_export(
         with contextlib.suppress(OSError):
             if tmp.exists():
                 shutil.rmtree(tmp)
-    found = _load(final, key)
+    found, problem = _load(final, key)
     if found is None:
-        raise OSError(f"{final}: the ONNX cache entry vanished right after it was written")
+        raise OSError(f"{final}: the ONNX cache entry is unusable right after writing ({problem})")
     return found
