@@ -103,7 +103,9 @@ def main() -> int:
     python = args.python or prefix / "bin" / "python"
     changed = install_layout(prefix, python)
     if changed:
-        print(f"[ros-layout] {PACKAGE} laid out in {prefix}: {', '.join(changed)}")
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4
+                                          else "")
+        print(f"[ros-layout] {PACKAGE} laid out in {prefix}: {shown}")
     return 0
 
 

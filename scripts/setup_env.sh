@@ -94,4 +94,23 @@ fi
 
 # Interfaces: msg/ (this package) and, unless a real one is importable, vision_msgs.
 "$VENV/bin/python" "$ROOT/scripts/build_interfaces.py" --venv "$VENV"
+
+# ROS 2 command-line and launch tools (ros2 launch/run/topic/param/lifecycle, launch_testing):
+# on no package registry; installed from their sources in ../shared/ros or $ROS_TOOLS_DIR.
+ROS_TOOLS_DIR=${ROS_TOOLS_DIR:-$ROOT/../shared/ros}
+if [ -f "$ROS_TOOLS_DIR/install_ros_tools.sh" ]; then
+  [ -e "$VENV/.ros_tools_installed" ] \
+    || echo "[setup] installing the ROS 2 CLI and launch tools from $ROS_TOOLS_DIR (~40 s)" >&2
+  if ! out=$(bash "$ROS_TOOLS_DIR/install_ros_tools.sh" "$VENV" 2>&1); then
+    echo "$out" | grep -v "^WARNING: Location" >&2
+    echo "[setup] installing the ROS 2 tools from $ROS_TOOLS_DIR failed (output above)" >&2
+    exit 1
+  fi
+else
+  echo "[setup] no ROS 2 CLI/launch tools: $ROS_TOOLS_DIR/install_ros_tools.sh not found (set" \
+       "ROS_TOOLS_DIR); 'ros2 launch/run' unavailable, run the node as $VENV/bin/tracker_node" >&2
+fi
+# The colcon layout in the venv prefix (share/siam_tracker_ros/{launch,config}, lib/... executables)
+# for `ros2 launch siam_tracker_ros tracker.launch.py` and `ros2 run siam_tracker_ros tracker_node`.
+"$VENV/bin/python" "$ROOT/scripts/ros_layout.py" --prefix "$VENV"
 echo "[setup] ready: $VENV"
