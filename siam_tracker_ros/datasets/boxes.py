@@ -38,6 +38,11 @@ def read_boxes(path: str | Path) -> np.ndarray:
         lines.pop()
     for lineno, line in enumerate(lines, 1):
         tokens = [t for t in _SPLIT.split(line.strip()) if t]
+        if tokens and tokens[0].startswith("m"):
+            raise ValueError(
+                f"{path}:{lineno}: a VOT segmentation mask; only box and polygon ground truth "
+                "is read (use a VOT edition with rectangle annotations, e.g. VOT2019 or earlier)"
+            )
         try:
             values = np.array([float(t) for t in tokens], dtype=np.float64)
         except ValueError as exc:

@@ -32,17 +32,16 @@ from siam_tracker_ros.datasets.paths import IMAGE_EXTS, VIDEO_EXTS, list_images
 from siam_tracker_ros.datasets.splits import split_folders
 
 __all__ = [
-    "GT_FILES",
+    "OTB_FRAME_RANGES",
     "Sequence",
     "detect_layout",
     "find_video",
+    "gt_files",
     "load_dataset",
     "load_sequence",
     "sequence_folders",
+    "sequence_targets",
 ]
-
-#: Ground-truth file names, in the order they are looked for.
-GT_FILES = ("groundtruth_rect.txt", "groundtruth_rect.1.txt", "groundtruth.txt")
 
 
 @dataclass
@@ -111,12 +110,43 @@ class Sequence:
         return h.hexdigest()[:16]
 
 
-def _first_existing(folder: Path, names: SequenceABC[str]) -> Path | None:
-    for name in names:
-        p = folder / name
-        if p.is_file():
-            return p
-    return None
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and bool(path.read_text(errors="replace").strip())
+
+
+def _otb_gt_index(path: Path) -> int:
+    parts = path.name.split(".")  # groundtruth_rect.2.txt -> 2
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+
+
+def gt_files(folder: str | Path) -> list[Path]:
+    """The ground-truth files of a sequence folder, one per annotated target.
+
+    ``groundtruth_rect.txt`` (OTB), else the non-empty ``groundtruth_rect.N.txt`` files (OTB-100
+    folders with two targets: Jogging, Skating2; Human4 has an empty ``.1``), else
+    ``groundtruth.txt`` (VOT, GOT-10k, LaSOT); empty when there is none.
+    """
+    d = Path(folder)
+    if (d / "groundtruth_rect.txt").is_file():
+        return [d / "groundtruth_rect.txt"]
+    numbered = sorted(
+        (p for p in d.glob("groundtruth_rect.*.txt") if _otb_gt_index(p) and _nonempty(p)),
+        key=_otb_gt_index,
+    )
+    if numbered:
+        return numbered
+    return [d / "groundtruth.txt"] if (d / "groundtruth.txt").is_file() else []
+
+
+#: OTB-100 sequences whose ``img/`` holds more frames than the ground truth annotates, and the
+#: 1-based inclusive frame range it does annotate (the OTB toolkit's and ``got10k``'s slicing).
+OTB_FRAME_RANGES: dict[str, tuple[int, int]] = {
+    "david": (300, 770),
+    "football1": (1, 74),
+    "freeman3": (1, 460),
+    "freeman4": (1, 283),
+    "diving": (1, 215),
+}
 
 
 def find_video(folder: str | Path) -> Path | None:
@@ -133,16 +163,16 @@ def detect_layout(folder: str | Path) -> str | None:
     d = Path(folder)
     if not d.is_dir():
         return None
-    gt_otb = _first_existing(d, GT_FILES[:2])
+    gts = gt_files(d)
     gt = d / "groundtruth.txt"
     if (d / "img").is_dir():
         if gt.is_file() and (
             (d / "full_occlusion.txt").is_file() or (d / "out_of_view.txt").is_file()
         ):
             return "lasot"
-        if gt_otb is not None or gt.is_file():
+        if gts:
             return "otb"
-    if (gt_otb is not None or gt.is_file()) and find_video(d) is not None:
+    if gts and find_video(d) is not None:
         return "video"
     if gt.is_file():
         if (d / "color").is_dir():
@@ -154,20 +184,28 @@ def detect_layout(folder: str | Path) -> str | None:
     return None
 
 
-def load_sequence(folder: str | Path, name: str | None = None) -> Sequence:
-    """Load one sequence folder of any supported layout (see the module docstring)."""
+def load_sequence(
+    folder: str | Path, name: str | None = None, gt_file: str | Path | None = None
+) -> Sequence:
+    """Load one sequence folder of any supported layout (see the module docstring).
+
+    ``gt_file`` picks one target of a folder with several (default: the first of
+    :func:`gt_files`); :func:`load_dataset` loads each target as its own sequence.
+    """
     d = Path(folder)
     layout = detect_layout(d)
     name = name or d.name
     if layout is None:
         raise ValueError(f"{d}: not a sequence folder (no known images + ground-truth layout)")
-    gt_file = _first_existing(d, GT_FILES)
-    assert gt_file is not None
-    gt = read_boxes(gt_file)
+    gt = read_boxes(Path(gt_file) if gt_file is not None else gt_files(d)[0])
     absent = np.zeros(len(gt), dtype=bool)
     frames: FrameSource
     if layout in ("otb", "lasot"):
-        frames = ImageFrames(list_images(d / "img"), name=name)
+        paths = list_images(d / "img")
+        span = OTB_FRAME_RANGES.get(d.name.lower())
+        if layout == "otb" and span is not None and len(paths) != len(gt):
+            paths = paths[span[0] - 1 : span[1]]
+        frames = ImageFrames(paths, name=name)
         for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
             if layout == "lasot" and (d / flag_file).is_file():
                 absent |= read_flags(d / flag_file, len(gt))
@@ -205,30 +243,47 @@ def sequence_folders(base: str | Path) -> list[Path]:
     return folders
 
 
+def sequence_targets(folder: Path) -> list[tuple[str, Path]]:
+    """``(name, ground-truth file)`` per target of a sequence folder: the folder name, or
+    ``<name>.1``, ``<name>.2`` where it annotates several targets (OTB-100 Jogging and Skating2,
+    named as the OTB toolkit and ``got10k`` name them)."""
+    files = gt_files(folder)
+    if len(files) == 1:
+        return [(folder.name, files[0])]
+    return [(f"{folder.name}.{i}", f) for i, f in enumerate(files, 1)]
+
+
 def load_dataset(
     root: str | Path, split: str | None = None, names: SequenceABC[str] | None = None
 ) -> list[Sequence]:
     """All sequences of ``split`` under ``root`` (sorted by name within each folder).
 
     ``split`` is a name from :data:`~siam_tracker_ros.datasets.splits.SPLITS` (``train``,
-    ``val``, ``dev-videos``, ``dev`` = ``val`` + ``dev-videos``) or any other sub-folder name;
-    ``None`` / ``""`` reads ``root`` itself. ``root`` may also be a single sequence folder or a
-    dataset whose sequences sit one level deeper (LaSOT categories). ``names`` keeps only those
-    sequences, in that order (an unknown name is an error, not silently dropped).
+    ``val``, ``dev-videos``, ``dev`` = ``val`` + ``dev-videos``) or any other sub-folder name; a
+    split name whose shared-layout folders are absent but that exists as a sub-folder (GOT-10k's
+    ``val/``, ``train/``) is that sub-folder; ``None`` / ``""`` reads ``root`` itself. ``root`` may
+    also be a single sequence folder or a dataset whose sequences sit one level deeper (LaSOT
+    categories). ``names`` keeps only those sequences, in that order (an unknown name is an
+    error, not silently dropped).
     """
     root = Path(root)
-    bases = [root / f for f in split_folders(split)] if split else [root]
-    folders: list[Path] = []
+    bases = [root]
+    if split:
+        bases = [root / f for f in split_folders(split)]
+        if not any(b.is_dir() for b in bases) and (root / split).is_dir():
+            bases = [root / split]
+    targets: list[tuple[str, Path, Path]] = []
     for base in bases:
         if not base.is_dir():
             raise FileNotFoundError(f"{base}: no such data folder")
-        folders.extend(sequence_folders(base))
+        for folder in sequence_folders(base):
+            targets.extend((name, folder, gt) for name, gt in sequence_targets(folder))
     if names:
-        by_name = {f.name: f for f in folders}
+        by_name = {t[0]: t for t in targets}
         missing = [n for n in names if n not in by_name]
         if missing:
             raise ValueError(f"unknown sequence(s) {missing}; available: {sorted(by_name)}")
-        folders = [by_name[n] for n in names]
-    if not folders:
+        targets = [by_name[n] for n in names]
+    if not targets:
         raise ValueError(f"{', '.join(map(str, bases))}: no sequences found")
-    return [load_sequence(f) for f in folders]
+    return [load_sequence(folder, name, gt) for name, folder, gt in targets]
