@@ -64,11 +64,17 @@ from siam_tracker_ros.ros.image_conversion import (
 from siam_tracker_ros.ros.params import (
     PARAMS,
     SPECS,
+    TUNABLE_NAMES,
+    TUNABLES,
     NodeSettings,
     StartupError,
+    TunableTracker,
     check_model_files,
     check_update,
     resolve_path,
+    tunable_overrides,
+    tunable_reason,
+    tunable_values,
 )
 from siam_tracker_ros.ros.session import (
     InitRequest,
@@ -148,6 +154,7 @@ class TrackerNode(LifecycleNode):
         #: overrides of parameters that configure declares (``tracker.*``: their defaults come
         #: from the loaded model), kept from the command line / params file until then
         self._late_overrides: dict[str, Any] = {}
+        self._declaring_tunables = False
         values = self._declare_parameters()
         self.settings = NodeSettings.from_values(values)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -216,13 +223,60 @@ class TrackerNode(LifecycleNode):
         return self._tracker is not None
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        reason = check_update(self.settings.as_values(), {p.name: p.value for p in params},
+        tunables = {p.name: p.value for p in params if p.name in TUNABLE_NAMES}
+        reason = check_update(self.settings.as_values(),
+                              {p.name: p.value for p in params if p.name not in TUNABLE_NAMES},
                               configured=self.configured)
+        if reason is None and tunables:
+            reason = self._set_tunables(tunables)
         return SetParametersResult(successful=reason is None, reason=reason or "")
+
+    def _set_tunables(self, updates: dict[str, Any]) -> str | None:
+        """Hand ``tracker.*`` changes to the tracker (applied from its next frame, the target
+        kept); the reason they are refused, or None."""
+        tracker = self._tracker
+        if not isinstance(tracker, TunableTracker):
+            return "tracker.* settings exist only while a model is loaded (configure the node)"
+        try:
+            tracker.update_settings(tunable_overrides(updates))
+        except ValueError as exc:
+            return tunable_reason(exc)
+        return None
+
+    def _declare_tunables(self, tracker: TrackerLike) -> str | None:
+        """Declare ``tracker.*`` with the loaded model's values as defaults. A value given on the
+        command line / params file, or set before an earlier cleanup, wins and goes to the
+        tracker; the reason it cannot, or None."""
+        for name in sorted(set(self._late_overrides) - TUNABLE_NAMES):
+            self.get_logger().warning(
+                f"unknown parameter '{name}' ignored: the tracker.* settings are "
+                + ", ".join(sorted(TUNABLE_NAMES)))
+            del self._late_overrides[name]
+        if not isinstance(tracker, TunableTracker):
+            return None  # a stand-in tracker without run-time settings
+        model = tunable_values(tracker.config.to_dict())
+        wanted = {t.name: (self.get_parameter(t.name).value if self.has_parameter(t.name)
+                           else self._late_overrides.get(t.name, model[t.name]))
+                  for t in TUNABLES}
+        try:
+            tracker.update_settings(tunable_overrides(wanted))  # all checked together
+        except ValueError as exc:
+            return f"parameter {tunable_reason(exc)}"
+        new = [(t.name, value, t.param(value).descriptor()) for t in TUNABLES
+               if not self.has_parameter(t.name)
+               for value in [float(wanted[t.name]) if t.kind is float else wanted[t.name]]]
+        self._declaring_tunables = True
+        try:
+            self.declare_parameters("", new, ignore_override=True)
+        finally:
+            self._declaring_tunables = False
+        self.get_logger().info("tracker settings: " + ", ".join(
+            f"{t.name}={self.get_parameter(t.name).value}" for t in TUNABLES))
+        return None
 
     def _after_set_parameters(self, params: list[Parameter]) -> None:
         values = self.settings.as_values()
-        values.update({p.name: p.value for p in params})
+        values.update({p.name: p.value for p in params if p.name not in TUNABLE_NAMES})
         old, self.settings = self.settings, NodeSettings.from_values(values)
         for p in params:
             self._problems.pop(p.name, None)
@@ -234,8 +288,9 @@ class TrackerNode(LifecycleNode):
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(self.settings.diagnostics_period_s,
                                                  self._publish_diagnostics)
-        self.get_logger().info("parameters updated: " + ", ".join(
-            f"{p.name}={p.value}" for p in params))
+        if not self._declaring_tunables:  # configure reports those in one line
+            self.get_logger().info("parameters updated: " + ", ".join(
+                f"{p.name}={p.value}" for p in params))
 
     def _apply_input_settings(self) -> None:
         """Image size limits, clock-jump tolerance and stream-change policies (input.*, issue
@@ -268,6 +323,11 @@ class TrackerNode(LifecycleNode):
                                     "parameters")
             return FAILURE
         self._tracker = tracker
+        problem = self._declare_tunables(tracker)
+        if problem:
+            self.get_logger().error(f"cannot configure: {problem}")
+            self._tracker = None
+            return FAILURE
         self._session = TrackingSession(tracker, lambda f: decode_frame(f, self._limits))
         self._buffer = FrameBuffer(self.settings.input_buffer_size)
         self._apply_input_settings()

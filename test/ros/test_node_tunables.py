@@ -1,0 +1,58 @@
+"""``tracker.*`` node parameters on the real tracker_node (bundled model) in real ROS 2 processes,
+inside a loopback-only network namespace: the model's values as defaults, a ``-p`` override,
+refused changes with their reason, and a threshold change that turns the next frames LOST."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+
+pytestmark = [
+    pytest.mark.ros,
+    pytest.mark.skipif(not isolation_available(), reason="no loopback-only namespace here"),
+]
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = Path(__file__).with_name("tunables_scenario.py")
+
+
+def _run(tmp_path: Path) -> dict[str, Any]:
+    res = run_isolated([sys.executable, str(SCENARIO), str(tmp_path)], timeout=150, cwd=ROOT)
+    result_file = tmp_path / "result.json"
+    assert res.returncode == 0 and result_file.exists(), res.stdout[-3000:] + res.stderr[-3000:]
+    return json.loads(result_file.read_text())
+
+
+def test_tracker_parameters_change_the_running_tracker(tmp_path: Path) -> None:
+    r = _run(tmp_path)
+    log = r["node_log"]
+    # defaults: the bundled model's own values; the -p override wins
+    assert r["start"] == {
+        "tracker.patience": 7,
+        "tracker.lost_threshold": pytest.approx(0.1),
+        "tracker.found_threshold": pytest.approx(0.3),
+        "tracker.search_while_lost": "redetect",
+        "tracker.window_influence": pytest.approx(0.49),
+    }, log[-2000:]
+    # refused, with the reason in parameter names
+    ok, reason = r["bad_cross"]
+    assert not ok and "tracker.found_threshold" in reason and "mechanisms" not in reason, reason
+    assert r["bad_range"][0] is False
+    ok, reason = r["bad_word"]
+    assert not ok and "redetect" in reason and "follow" in reason, reason
+    # tracking before the change, LOST after it (no re-init)
+    assert r["set_found"] == [True, ""] and r["set_lost"] == [True, ""], (r, log[-2000:])
+    assert r["set_patience"] == [True, ""]
+    index = {s: i for i, s in enumerate(r["stamps"])}
+    states = [(index[s["stamp_ns"]], s["state"]) for s in r["statuses"] if s["stamp_ns"] in index]
+    before = [st for i, st in states if 3 <= i < r["switch_at"]]
+    after = [st for i, st in states if i >= r["switch_at"] + 1]
+    assert before and all(st == 1 for st in before), states
+    assert after and all(st == 2 for st in after), states
+    assert r["end"]["tracker.lost_threshold"] == pytest.approx(1.0)
+    assert r["end"]["tracker.patience"] == 1
