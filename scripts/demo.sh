@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up .venv (idempotent), fetch Debian's real sample videos
 # (opencv-doc) if missing, and track a real video through the real ROS 2 tracker node (inside a
-# loopback-only network namespace). Results (annotated video, response maps, detections) land in
-# demo_out/. Extra arguments go to scripts/run_demo.py (see --help).
+# loopback-only network namespace; started by `ros2 launch` when the ROS 2 tools are installed).
+# Results (annotated video, response maps, detections) land in demo_out/. Extra arguments go to
+# scripts/run_demo.py (see --help).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/setup_env.sh"
@@ -12,4 +13,9 @@ if [ ! -e /usr/share/doc/opencv-doc/examples/data/vtest.avi ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq opencv-doc >/dev/null
 fi
 cd "$ROOT"
+# With the ROS 2 tools in the venv (setup_env.sh installs them from ../shared/ros) the node is
+# started the way a user starts it: ros2 launch siam_tracker_ros tracker.launch.py
+if [ -x .venv/bin/ros2 ] && [ -e .venv/share/siam_tracker_ros/launch/tracker.launch.py ]; then
+  exec .venv/bin/python scripts/run_demo.py --ros2-launch "$@"
+fi
 exec .venv/bin/python scripts/run_demo.py "$@"

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after N frames (0 = to the end)")
     p.add_argument("--response-every", type=int, default=25,
                    help="save every N-th response map and annotated frame as PNG")
+    p.add_argument("--ros2-launch", action="store_true",
+                   help="start the node with `ros2 launch siam_tracker_ros tracker.launch.py` "
+                        "(needs the ROS 2 tools in the venv: scripts/setup_env.sh)")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -124,8 +127,9 @@ def _inside(args: argparse.Namespace) -> int:
         replay_args += ["--fps", str(args.fps)]
     if args.max_frames:
         replay_args += ["--max-frames", str(args.max_frames)]
+    command, env = _ros2_launch(out / "logs", node_args) if args.ros2_launch else (None, None)
     res = run_scenario(out / "logs", node_args, replay_args, image_sink=sink, timeout=3000,
-                       settle=2.0)
+                       settle=2.0, node_command=command, node_env=env)
     if "video" in writer:
         writer["video"].release()
     _write_csv(out / "detections.csv", res.detections)
@@ -139,6 +143,33 @@ def _inside(args: argparse.Namespace) -> int:
         print("demo: no detections; see logs/node.log and logs/replay.log", file=sys.stderr)
         return 1
     return 0
+
+
+def _ros2_launch(logs: Path, node_args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The same node settings through the user's command, ``ros2 launch siam_tracker_ros
+    tracker.launch.py``: the ``-p`` overrides go into a params file next to the logs."""
+    import yaml
+
+    from siam_tracker_ros.ros.params import load_params_file
+
+    values: dict[str, Any] = dict(load_params_file(ROOT / "config" / "tracker.yaml"))
+    for flag, arg in zip(node_args, node_args[1:], strict=False):
+        if flag == "-p":
+            name, _, text = arg.partition(":=")
+            values[name] = yaml.safe_load(text) if text else ""
+    logs.mkdir(parents=True, exist_ok=True)
+    params = logs / "tracker_params.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
+    venv = Path(sys.prefix)
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(venv),
+               PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
+    # the launch file's model/weights/device arguments override the params file: pass them on
+    # (`name:=` with an empty value is refused by ros2 launch; empty is their default anyway)
+    launch_args = [f"{arg}:={values[name]}" for arg, name in (
+        ("model", "model.config"), ("weights", "model.weights"), ("device", "model.device"))
+        if values.get(name)]
+    return ([str(venv / "bin" / "ros2"), "launch", "siam_tracker_ros", "tracker.launch.py",
+             "camera_topic:=image", f"params_file:={params}", *launch_args], env)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -43,12 +43,16 @@ class NodeProcess:
     log file; stopped by SIGINT (clean rclpy shutdown), then SIGKILL if it does not exit."""
 
     def __init__(self, module: str, args: Sequence[str], log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 command: Sequence[str] | None = None) -> None:
+        """``command``, when given, is run as it is instead of ``python -m module args`` (e.g.
+        ``ros2 launch ...``: launch forwards the SIGINT of :meth:`stop` to its nodes)."""
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         target = [module] if module.endswith(".py") else ["-m", module]
-        self.proc = subprocess.Popen([sys.executable, *target, *args], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=env or dict(os.environ))
+        cmd = list(command) if command else [sys.executable, *target, *args]
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env or dict(os.environ))
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -162,11 +166,14 @@ def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[
                  image_sink: ImageSink | None = None,
                  timeout: float = 60.0, settle: float = 1.0,
                  during: Callable[[Node, NodeProcess, Recorder], None] | None = None,
-                 record_camera: bool = False) -> ScenarioResult:
+                 record_camera: bool = False,
+                 node_command: Sequence[str] | None = None,
+                 node_env: dict[str, str] | None = None) -> ScenarioResult:
     """Start the node, record its outputs while ``replay_node`` plays, stop both.
 
     ``node_args``/``replay_args`` are the command lines after the module (ROS args included);
     ``during`` runs in a thread while the replay plays (to call services or set parameters).
+    ``node_command`` (with ``node_env``) starts the node another way, e.g. ``ros2 launch``.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     stamps_file = workdir / "stamps.csv"
@@ -176,7 +183,8 @@ def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[
     recorder = Recorder(rec_node, image_sink=image_sink, record_camera=record_camera)
     executor = SingleThreadedExecutor()
     executor.add_node(rec_node)
-    tracker = NodeProcess(node_module, node_args, workdir / "node.log")
+    tracker = NodeProcess(node_module, node_args, workdir / "node.log", env=node_env,
+                          command=node_command)
     replay: NodeProcess | None = None
     try:
         replay = NodeProcess("siam_tracker_ros.ros.replay",
