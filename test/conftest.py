@@ -25,6 +25,7 @@ try:  # hypothesis profiles for the fuzz tests (test/**/test_fuzz_*.py)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is a test dependency; without it the fuzz tests skip
     pass
+
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
 
 # Exported ONNX graphs (runtime/export_cache.py) go to a cache private to this test session, not
