@@ -1,9 +1,12 @@
 """The ROS 2 workspace install path: ``colcon build`` of this package (ament_cmake: interfaces,
 the Python package, node executables, launch and config), using the venv's ROS wheels as the
-underlay. It proves the CMakeLists.txt/package.xml pair that a Jazzy/Kilted user builds."""
+underlay. It proves the CMakeLists.txt/package.xml pair that a Jazzy/Kilted user builds, and that
+the installed ``tracker_node`` starts and tracks with nothing from the source tree on its path
+(every runtime dependency it imports is installed, not borrowed from the repository)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,8 +15,76 @@ from pathlib import Path
 
 import pytest
 
+from siam_tracker_ros.ros.isolation import IsolationUnavailable, ros_environment, run_isolated
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
+
+
+#: Runs inside the loopback-only namespace with only the install space on PYTHONPATH: starts the
+#: installed tracker_node and replay_node executables (a generated video with an init box) and
+#: prints what the node published as JSON.
+DRIVER = r"""
+import json, subprocess, sys, time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+import siam_tracker_ros
+from siam_tracker_ros.ros.harness import Recorder
+
+prefix, work = Path(sys.argv[1]), Path(sys.argv[2])
+# a textured 40x40 square moving right 4 px per frame over a textured background
+rng = np.random.default_rng(0)
+bg = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (320, 240))
+tex = cv2.resize(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8), (40, 40),
+                 interpolation=cv2.INTER_NEAREST)
+video = work / "moving.avi"
+writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (320, 240))
+truth = []
+for i in range(40):
+    frame, x = bg.copy(), 60 + 4 * i
+    frame[100:140, x:x + 40] = tex
+    writer.write(frame)
+    truth.append((x + 20.0, 120.0))
+writer.release()
+
+rclpy.init()
+node = rclpy.create_node("install_space_probe")
+rec = Recorder(node)
+executor = SingleThreadedExecutor()
+executor.add_node(node)
+lib = prefix / "lib" / "siam_tracker_ros"
+logs = {n: open(work / f"{n}.log", "w") for n in ("tracker", "replay")}
+tracker = subprocess.Popen([str(lib / "tracker_node")], stdout=logs["tracker"],
+                           stderr=subprocess.STDOUT)
+replay = subprocess.Popen([str(lib / "replay_node"), str(video), "--init-box", "60,100,40,40",
+                           "--fps", "10", "--wait-subscribers", "120",
+                           "--stamps-out", str(work / "stamps.csv")],
+                          stdout=logs["replay"], stderr=subprocess.STDOUT)
+end = time.monotonic() + 200
+while time.monotonic() < end and replay.poll() is None and tracker.poll() is None:
+    executor.spin_once(timeout_sec=0.05)  # a node that exits (no model) ends the wait at once
+settle = time.monotonic() + 1.0
+while time.monotonic() < settle:
+    executor.spin_once(timeout_sec=0.05)
+for proc in (replay, tracker):
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+frame_of = {}
+if (work / "stamps.csv").exists():
+    rows = (work / "stamps.csv").read_text().split()[1:]
+    frame_of = {int(r.split(",")[1]): int(r.split(",")[0]) for r in rows}
+dets = [dict(d, frame=frame_of.get(d["stamp_ns"])) for d in rec.detections]
+print(json.dumps({"package": siam_tracker_ros.__file__, "detections": dets, "truth": truth}))
+"""
 
 
 @pytest.mark.slow
@@ -94,3 +165,46 @@ def test_colcon_build_installs_a_working_package(tmp_path: Path) -> None:
         check=True,
     ).stdout.split()
     assert out[0].startswith(str(site)) and out[1] == "2"
+
+    _installed_node_tracks(tmp_path, prefix, site, env)
+
+
+def _installed_node_tracks(tmp_path: Path, prefix: Path, site: Path, env: dict[str, str]) -> None:
+    """The installed node gets a detection on target with only the install space importable (the
+    part of ``source install/setup.bash`` a Python node needs: PYTHONPATH, libraries, ament)."""
+    work = tmp_path / "run"
+    work.mkdir()
+    driver = work / "driver.py"
+    driver.write_text(DRIVER)
+    run_env = ros_environment(
+        dict(
+            env,
+            PYTHONPATH=str(site),
+            AMENT_PREFIX_PATH=f"{prefix}:{VENV}",
+            LD_LIBRARY_PATH=":".join(
+                p for p in (str(prefix / "lib"), os.environ.get("LD_LIBRARY_PATH", "")) if p
+            ),
+            XDG_CACHE_HOME=str(tmp_path / "cache"),  # exported graphs stay in the test's folder
+        ),
+        log_dir=work / "ros",
+    )
+    try:
+        res = run_isolated(
+            [sys.executable, str(driver), str(prefix), str(work)],
+            timeout=300,
+            env=run_env,
+            cwd=work,
+        )
+    except IsolationUnavailable as exc:
+        pytest.skip(f"no loopback-only network namespace here: {exc}")
+    logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(work.glob("*.log")))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:] + logs
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["package"].startswith(str(site)), report["package"]
+    assert report["detections"], "no Detection2D from the installed node" + logs
+    truth = report["truth"]
+    for det in report["detections"]:
+        assert det["frame"] is not None, det  # every detection carries a published frame's stamp
+        cx, cy = truth[det["frame"]]
+        assert abs(det["cx"] - cx) < 12 and abs(det["cy"] - cy) < 12, (det, (cx, cy))
+        assert 25 < det["w"] < 60 and 25 < det["h"] < 60, det
