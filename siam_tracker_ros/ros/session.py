@@ -29,6 +29,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from siam_tracker_ros.core.geometry import validate_target
 from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer
 
@@ -93,24 +94,27 @@ class SessionStep:
 
 
 def validate_box(box: tuple[float, ...] | np.ndarray, width: int, height: int) -> np.ndarray:
-    """Return the box as float64 ``(x, y, w, h)`` or raise :class:`InitError` with the reason."""
+    """Return the box as float64 ``(x, y, w, h)`` or raise :class:`InitError` with the reason.
+
+    The tracker's own rule decides (:func:`core.geometry.validate_target`: finite, at most 4x the
+    image, aspect at most 100:1, a quarter inside), checked here on the buffered frame so a bad
+    box is refused before the running track is touched. The node also wants sides of at least
+    2 px and the box centre inside the image (a click or detection centred off-image is a
+    mistake, not a target)."""
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.size != 4:
         raise InitError(f"init box needs 4 values (x, y, w, h), got {b.size}")
     if not np.all(np.isfinite(b)):
         raise InitError(f"init box has non-finite values: {b.tolist()}")
-    x, y, w, h = (float(v) for v in b)  # Python floats: 1e300 + 1e300 is inf, not a warning
+    try:
+        validate_target(b, (height, width))
+    except ValueError as exc:
+        raise InitError(f"init {exc}") from None
+    x, y, w, h = (float(v) for v in b)
     if w < 2 or h < 2:
         raise InitError(f"init box too small ({w:.1f}x{h:.1f} px, need >= 2x2)")
-    if w > 4 * width or h > 4 * height:
-        raise InitError(f"init box {w:.6g}x{h:.6g} px is far larger than the {width}x{height} "
-                        "image (at most 4x its width and height)")
-    # At least a quarter of the box (and its centre) must be inside the image.
-    ix = max(0.0, min(x + w, width) - max(x, 0.0))
-    iy = max(0.0, min(y + h, height) - max(y, 0.0))
-    cx, cy = x + w / 2, y + h / 2
-    if ix * iy < 0.25 * w * h or not (0 <= cx < width and 0 <= cy < height):
-        raise InitError(f"init box {b.round(1).tolist()} lies (mostly) outside the "
+    if not (0 <= x + w / 2 < width and 0 <= y + h / 2 < height):
+        raise InitError(f"init box {b.round(1).tolist()} has its centre outside the "
                         f"{width}x{height} image")
     return b
 

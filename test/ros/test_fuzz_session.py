@@ -35,11 +35,12 @@ def test_validate_box_accepts_only_usable_boxes(box: tuple[float, ...], width: i
         b = validate_box(box, width, height)
     except InitError:
         return
-    x, y, w, h = b
+    x, y, w, h = (float(v) for v in b)
     assert np.all(np.isfinite(b)) and w >= 2 and h >= 2
     assert 0 <= x + w / 2 < width and 0 <= y + h / 2 < height
-    # at least a quarter inside, so never more than 4x the image in either direction
-    assert w <= 4 * width and h <= 4 * height
+    assert w <= 4 * width and h <= 4 * height and max(w / h, h / w) <= 100
+    visible = max(0.0, min(x + w, width) - max(x, 0.0)) * max(0.0, min(y + h, height) - max(y, 0.0))
+    assert visible >= 0.25 * min(w * h, width * height) * (1 - 1e-9)
 
 
 class _StrictTracker(TemplateTracker):
