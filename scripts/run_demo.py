@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The main demo: a real video through the real ROS 2 pipeline, recorded to files.
 
-    .venv/bin/python scripts/run_demo.py            # vtest.avi (Debian's opencv-doc), the bundled model
+    .venv/bin/python scripts/run_demo.py   # vtest.avi (Debian's opencv-doc), the bundled model
 
 ``replay_node`` plays the video as a camera topic at its real rate, ``tracker_node`` (the real
 Tracker) is initialised on a fixed box by a stamped ``InitTarget``, and a recorder subscribes to
