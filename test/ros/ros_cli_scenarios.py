@@ -174,8 +174,17 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     spinner.start()
     now = lambda: node.get_clock().now().nanoseconds  # noqa: E731
     log: dict[str, Any] = {}
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:  # rviz:=true is exercised only where rviz2 is absent (it would open a window)
+        os.environ["AMENT_PREFIX_PATH"] = tools_env()["AMENT_PREFIX_PATH"]
+        get_package_share_directory("rviz2")
+        log["rviz_absent"] = False
+    except PackageNotFoundError:
+        log["rviz_absent"] = True
     ros_launch = Background([str(VENV / "bin" / "ros2"), "launch", "siam_tracker_ros",
-                            "tracker.launch.py", "camera_topic:=/camera/image_raw"],
+                            "tracker.launch.py", "camera_topic:=/camera/image_raw",
+                            *(["rviz:=true"] if log["rviz_absent"] else [])],
                            work / "launch.log")
     replay = Background([str(VENV / "bin" / "ros2"), "run", "siam_tracker_ros", "replay_node",
                          str(seq), "--topic", "/camera/image_raw", "--fps", "12",

@@ -31,6 +31,7 @@ REAL = SHARED / "data" / "sequences" / "Crossing"
 
 pytestmark = [
     pytest.mark.ros,
+    pytest.mark.slow,
     pytest.mark.skipif(not TOOLS, reason="ROS 2 CLI/launch not installed (scripts/setup_env.sh)"),
     pytest.mark.skipif(not LAID_OUT, reason="package not laid out in the venv prefix "
                        "(scripts/setup_env.sh runs scripts/ros_layout.py)"),
@@ -77,6 +78,18 @@ def test_ros2_launch_tracks_the_replayed_video_from_a_stamped_init(run: dict[str
     assert min(index[d["stamp_ns"]] for d in first) > run["init_frame"]
     assert all(d["frame_id"] == "cam" for d in first)
     assert _on_target(run, first) >= 0.8, (run["real"], run["launch_log"][-2000:])
+
+
+def test_rviz_argument_without_rviz2_is_one_log_line(run: dict[str, Any]) -> None:
+    if not run["rviz_absent"]:
+        pytest.skip("rviz2 is installed: rviz:=true would open its window")
+    log = run["launch_log"]
+    assert "rviz:=true, but rviz2 is not installed" in log and "Traceback" not in log, log
+    import yaml
+
+    rviz = yaml.safe_load((ROOT / "config" / "tracker.rviz").read_text())
+    topics = {d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"]}
+    assert {"/debug/image", "/debug/response"} <= topics
 
 
 def test_ros2_node_topic_list_and_echo_status(run: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ LAID_OUT = (PREFIX / "share" / "siam_tracker_ros" / "launch" / "tracker.launch.p
 
 pytestmark = [
     pytest.mark.ros,
+    pytest.mark.slow,
     pytest.mark.skipif(not TOOLS, reason="launch_testing not installed (scripts/setup_env.sh)"),
     pytest.mark.skipif(not LAID_OUT, reason="package not laid out in the venv prefix "
                        "(scripts/setup_env.sh runs scripts/ros_layout.py)"),

@@ -25,6 +25,7 @@ TOOLS = (Path(sys.prefix) / "bin" / "ros2").exists() and importlib.util.find_spe
 
 pytestmark = [
     pytest.mark.ros,
+    pytest.mark.slow,
     pytest.mark.skipif(not TOOLS, reason="ROS 2 CLI not installed (scripts/setup_env.sh)"),
 ]
 
