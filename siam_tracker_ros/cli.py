@@ -30,7 +30,8 @@ Track one target through a video with a Siamese tracker, and evaluate or train t
 
   track     follow a box through a video file or image folder; write an annotated video,
             per-frame CSV or a MOT-challenge file
-  evaluate  compare trackers on a benchmark (OTB-100, LaSOT, GOT-10k, UAV123, VOT layouts)
+  evaluate  compare trackers on a benchmark as downloaded (OTB-100, LaSOT, GOT-10k, VOT;
+            UAV123 after scripts/uav123_to_otb.py)
   ablate    switch each SiamMargin mechanism of the tracker on in turn, on a benchmark
   train     train a model from one YAML file (resumable, multi-process)
 
@@ -75,13 +76,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="siam-tracker",
+        usage="%(prog)s [--debug] COMMAND [options]   (COMMAND: track, evaluate, ablate, train)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    sub = parser.add_subparsers(  # listed in DESCRIPTION, in users' words
+        prog="siam-tracker",  # sub-command usage and errors read "siam-tracker track: ..."
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        parser_class=_Parser,
+        help=argparse.SUPPRESS,
     )
     for name in COMMAND_MODULES:
         try:
