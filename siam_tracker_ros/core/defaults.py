@@ -25,6 +25,7 @@ def load_tracker(
     device: str | None = None,
     runtime: str | None = None,
     cpu_threads: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Tracker:
     """Build a tracker from ``model``: a self-describing checkpoint (``.pt``), a model+tracker
     YAML (with ``weights`` overriding its ``model.weights``), or ``None``/``""`` for the bundled
@@ -45,7 +46,7 @@ def load_tracker(
         if weights:
             raise ValueError(f"{path} is a checkpoint with its own weights; pass no weights")
         return Tracker.from_checkpoint(
-            path, device=device, runtime=runtime, cpu_threads=cpu_threads
+            path, device=device, runtime=runtime, cpu_threads=cpu_threads, cache_dir=cache_dir
         )
     if not weights:
         from siam_tracker_ros.core.config import load_config
@@ -54,5 +55,10 @@ def load_tracker(
             # a tracker on random weights "tracks" nothing: never build one silently
             raise ValueError(f"{path} names no model.weights; pass the weights file to use")
     return Tracker.from_config(
-        path, weights=weights, device=device, runtime=runtime, cpu_threads=cpu_threads
+        path,
+        weights=weights,
+        device=device,
+        runtime=runtime,
+        cpu_threads=cpu_threads,
+        cache_dir=cache_dir,
     )

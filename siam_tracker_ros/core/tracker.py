@@ -17,6 +17,7 @@ own their state. What a step did is :attr:`Tracker.last_step`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -39,11 +40,14 @@ from siam_tracker_ros.core.config import (
 from siam_tracker_ros.core.conventions import geometry_for
 from siam_tracker_ros.core.decoding import (
     Candidate,
+    Decoded,
+    candidate_at,
     decode_anchor,
     decode_point,
     grid_shift,
     select_best,
 )
+from siam_tracker_ros.core.distractors import DistractorPolicy
 from siam_tracker_ros.core.geometry import (
     clip_box_cxcywh,
     subwindow_origin,
@@ -79,6 +83,7 @@ class _Search:
     instance_size: int
     candidate: Candidate
     features: Features
+    decoded: Decoded | None = None
     #: the classification kernel last pooled from ``features``, and the box it was pooled at
     pooled: tuple[tuple[float, float, float, float], list[torch.Tensor]] | None = None
 
@@ -116,7 +121,9 @@ class Tracker:
     ``image``: ``H x W x 3`` uint8 BGR. ``box``: ``(x, y, w, h)`` in pixels. ``device`` overrides
     ``config.device``. ``runtime``: an inference backend already built for ``model`` (e.g. to
     share one between trackers, or a test's stand-in); by default one is built from the runtime
-    keys of ``config`` (:meth:`RuntimeConfig.from_tracker_config`).
+    keys of ``config`` (:meth:`RuntimeConfig.from_tracker_config`). ``cache_dir``: where the ONNX
+    Runtime backend keeps exported graphs (default ``$SIAM_TRACKER_CACHE`` or the user cache;
+    ``""``: no disk cache).
     """
 
     def __init__(
@@ -126,6 +133,7 @@ class Tracker:
         device: str | torch.device | None = None,
         *,
         runtime: InferenceBackend | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.config = config if config is not None else TrackerConfig()
         cfg = self.config
@@ -134,6 +142,8 @@ class Tracker:
         self.adaptive = AdaptiveSearchPolicy(mech.adaptive_search)
         self.one_more = OneMoreSearchPolicy(mech.one_more_search)
         self.lost_state = LostStatePolicy(mech.lost_state)
+        self.distractors = DistractorPolicy(mech.distractors)
+        self._ambiguous = False
         self.geometry = geometry_for(cfg.opencv_compat)
         model_config = getattr(model, "config", None)
         if model_config is not None:
@@ -147,9 +157,12 @@ class Tracker:
             )
         self.model = model
         if runtime is None:
+            runtime_config = RuntimeConfig.from_tracker_config(cfg, device)
+            if cache_dir is not None:
+                runtime_config = dataclasses.replace(runtime_config, cache_dir=str(cache_dir))
             runtime = build_runtime(
                 model,
-                RuntimeConfig.from_tracker_config(cfg, device),
+                runtime_config,
                 exemplar_size=cfg.exemplar_size,
                 search_sizes=self.adaptive.sizes_used(cfg.instance_size),
             )
@@ -176,6 +189,7 @@ class Tracker:
         device: str | torch.device | None = None,
         runtime: str | None = None,
         cpu_threads: int | None = None,
+        cache_dir: str | Path | None = None,
     ) -> Tracker:
         """Build the model named in a YAML config, load weights, wrap it.
 
@@ -183,7 +197,7 @@ class Tracker:
         state dicts or our checkpoints) overrides ``model.weights`` from the config; a relative
         ``model.weights`` is resolved against the config file's folder first, then the cwd.
         ``runtime`` (``"torch"`` / ``"onnxruntime"``) overrides ``tracker.runtime``,
-        ``cpu_threads`` ``tracker.cpu_threads``.
+        ``cpu_threads`` ``tracker.cpu_threads``; ``cache_dir`` as in the constructor.
         """
         from siam_tracker_ros.models.checkpoint import load_into, load_state_dict_file
         from siam_tracker_ros.models.registry import build_model
@@ -197,7 +211,8 @@ class Tracker:
                 weights = config_path.parent / weights
         if weights is not None:
             load_into(model, load_state_dict_file(weights))
-        return cls(model, _with_overrides(cfg.tracker, runtime, cpu_threads), device=device)
+        config = _with_overrides(cfg.tracker, runtime, cpu_threads)
+        return cls(model, config, device=device, cache_dir=cache_dir)
 
     @classmethod
     def from_checkpoint(
@@ -206,9 +221,10 @@ class Tracker:
         device: str | torch.device | None = None,
         runtime: str | None = None,
         cpu_threads: int | None = None,
+        cache_dir: str | Path | None = None,
     ) -> Tracker:
         """Build from a checkpoint that carries its own config (``model`` + ``tracker``);
-        ``runtime`` and ``cpu_threads`` override its tracker settings as in :meth:`from_config`."""
+        ``runtime``, ``cpu_threads`` and ``cache_dir`` as in :meth:`from_config`."""
         from siam_tracker_ros.models.checkpoint import load_checkpoint, load_into
         from siam_tracker_ros.models.registry import build_model
 
@@ -220,7 +236,8 @@ class Tracker:
         cfg = config_from_dict(config_dict)
         model = build_model(cfg.model)
         load_into(model, state_dict)
-        return cls(model, _with_overrides(cfg.tracker, runtime, cpu_threads), device=device)
+        config = _with_overrides(cfg.tracker, runtime, cpu_threads)
+        return cls(model, config, device=device, cache_dir=cache_dir)
 
     # ------------------------------------------------------------------ settings at run time
     def update_settings(self, overrides: Mapping[str, Any]) -> None:
@@ -253,6 +270,7 @@ class Tracker:
         self.adaptive.configure(mech.adaptive_search)
         self.one_more.configure(mech.one_more_search)
         self.lost_state.configure(mech.lost_state)
+        self.distractors.configure(mech.distractors)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -267,6 +285,8 @@ class Tracker:
         self._confident = np.zeros(4)  # cx, cy, w, h of the last confident state
         self.online.reset(None)
         self.lost_state.clear()
+        self.distractors.reset()
+        self._ambiguous = False
         self.frame_index = 0
         self.last_step = None
 
@@ -276,7 +296,10 @@ class Tracker:
 
     @property
     def state(self) -> TrackState:
-        return self.lost_state.state
+        """The state of the last step (AMBIGUOUS while a look-alike competes; see
+        ``core.distractors``)."""
+        state = self.lost_state.state
+        return TrackState.AMBIGUOUS if self._ambiguous and state == TrackState.TRACKING else state
 
     @property
     def stride(self) -> int:
@@ -363,7 +386,8 @@ class Tracker:
             reference_sz=self.geometry.reference_size(self.center_pos),
         )
         timer.lap("decode")
-        return _Search(np.asarray(center, np.float64), crop_size, instance_size, cand, out.features)
+        center_xy = np.asarray(center, np.float64)
+        return _Search(center_xy, crop_size, instance_size, cand, out.features, decoded)
 
     # ------------------------------------------------------------------ API
     def init(self, image: np.ndarray, box: Sequence[float] | np.ndarray) -> None:
@@ -463,6 +487,9 @@ class Tracker:
             if second.candidate.score > search.candidate.score:
                 search = second
 
+        ambiguous = False
+        if self.distractors.enabled:
+            search.candidate, ambiguous = self._choose(search, scale_z)
         cand = search.candidate
         bbox = cand.box / scale_z
         lr = cand.penalty * cand.score * cfg.lr
@@ -488,9 +515,11 @@ class Tracker:
             self._last_motion = new_center - self.center_pos
             self.center_pos = new_center
             self.size = np.array([width, height])
-            if self.lost_state.confident(signal):
+            if self.lost_state.confident(signal) and not ambiguous:
                 self._confident = np.array([cx, cy, width, height])
-            if self.online.wants_update(cand.score, tracking=state == TrackState.TRACKING):
+            # never fold a frame into the template while a look-alike competes (drift source)
+            tracking = state == TrackState.TRACKING and not ambiguous
+            if self.online.wants_update(cand.score, tracking=tracking):
                 self.online.update(self._pool(search, cx, cy, width, height), cand.score)
                 updated = True
         else:
@@ -501,6 +530,9 @@ class Tracker:
         timer.lap("online_update")
 
         present = state == TrackState.TRACKING
+        self._ambiguous = ambiguous
+        if ambiguous and state == TrackState.TRACKING:
+            state = TrackState.AMBIGUOUS
         ccx, ccy, cw, ch = (cx, cy, width, height) if follow else tuple(self._confident)
         box = np.array([ccx - cw / 2, ccy - ch / 2, cw, ch], dtype=np.float64)
         if cfg.box_rounding == "truncate":
@@ -524,6 +556,23 @@ class Tracker:
             response=cand.response,
             search_box=np.array([sx0, sy0, search.crop_size, search.crop_size], np.float64),
         )
+
+    def _choose(self, search: _Search, scale_z: float) -> tuple[Candidate, bool]:
+        """The distractor policy's pick among this search's candidates, and whether the frame is
+        ambiguous (``core.distractors``). Candidate centres go to image pixels so the policy's
+        memory of look-alikes survives the crop moving."""
+        dec, cand = search.decoded, search.candidate
+        if dec is None or cand.pscores is None:
+            return cand, False
+        n = int(dec.response.shape[-1])
+        maps = len(dec.score) // (n * n)
+        positions = dec.boxes[:2].T.astype(np.float64) / scale_z + search.center
+        choice = self.distractors.choose(
+            cand.pscores, dec.score, positions, (maps, n, n), self.center_pos, self.size
+        )
+        if choice.changed:
+            cand = candidate_at(dec, cand, choice.index)
+        return cand, choice.ambiguous
 
     def _pool(
         self, search: _Search, cx: float, cy: float, w: float, h: float
@@ -578,8 +627,4 @@ def _with_overrides(
         changes["runtime"] = runtime
     if cpu_threads is not None:
         changes["cpu_threads"] = cpu_threads
-    if not changes:
-        return config
-    import dataclasses
-
-    return dataclasses.replace(config, **changes)
+    return dataclasses.replace(config, **changes) if changes else config

@@ -5,9 +5,10 @@ the cached graphs takes milliseconds).
 Where: ``$SIAM_TRACKER_CACHE``, else ``$XDG_CACHE_HOME/siam_tracker_ros``, else
 ``~/.cache/siam_tracker_ros``; ``RuntimeConfig.cache_dir`` overrides both. Each entry is a folder
 ``onnx/<key>`` whose key hashes everything the graphs depend on: the model class and its config,
-every parameter and buffer byte, the template size, the export format, and the versions of this
-package, torch, onnx and onnxruntime. New weights or a library upgrade therefore never reuse stale
-graphs; old entries are simply no longer read (delete the folder to reclaim the space).
+every parameter and buffer byte, the template size, the export format, the source of
+``models/`` and ``runtime/``, and the versions of this package, torch, onnx and onnxruntime.
+New weights, edited code or a library upgrade therefore never reuse stale graphs; old entries
+are simply no longer read (delete the folder to reclaim the space).
 
 Safety: an entry is exported into a private temporary folder beside it, described by a manifest
 with each file's SHA-256, and published with one atomic ``rename``; two processes starting at
@@ -20,6 +21,7 @@ export per start into a temporary folder, with one warning, never a failure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import importlib.metadata
@@ -35,7 +37,8 @@ import torch
 
 from siam_tracker_ros.models.base import SiameseModel
 from siam_tracker_ros.models.export import EXPORT_FORMAT
-from siam_tracker_ros.runtime.onnx_export import ExportedModel, export_model, load_exported
+from siam_tracker_ros.runtime.host_pool import HostPool
+from siam_tracker_ros.runtime.onnx_export import ExportedModel, export_model
 
 __all__ = ["ENV_VAR", "cache_key", "cached_export", "default_cache_dir"]
 
@@ -68,11 +71,24 @@ def cache_key(model: SiameseModel, exemplar_size: int) -> str:
     h.update(repr(config).encode())
     versions = [_version(d) for d in ("siam_tracker_ros", "onnx", "onnxruntime")]
     h.update(f"{EXPORT_FORMAT}:{exemplar_size}:{torch.__version__}:{versions}".encode())
+    h.update(_code_digest())
     for name, t in model.state_dict().items():
         h.update(name.encode())
         h.update(str(t.dtype).encode())
         h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
     return h.hexdigest()[:24]
+
+
+def _code_digest() -> bytes:
+    """Hash of the code that defines the networks and the export (``models/``, ``runtime/``), so
+    that an edited checkout with the same version number never reuses the old code's graphs."""
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for folder in ("models", "runtime"):
+        for path in sorted((package / folder).rglob("*.py")):
+            h.update(path.relative_to(package).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.digest()
 
 
 def _file_digest(path: Path) -> str:
@@ -83,27 +99,33 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_manifest(folder: Path, key: str) -> None:
+def _write_manifest(folder: Path, key: str, exported: ExportedModel) -> None:
     files = {p.name: _file_digest(p) for p in sorted(folder.glob("*.onnx"))}
-    (folder / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=1))
+    manifest = {"key": key, "files": files, "exported": exported.describe()}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
 
 
-def _check_entry(folder: Path, key: str) -> str | None:
-    """Why the entry cannot be used (``None``: it is intact)."""
+def _read_entry(folder: Path, key: str) -> tuple[ExportedModel | None, str]:
+    """The entry's graphs, described by its manifest (no ONNX parsing: a hit stays fast), or
+    ``None`` and why the entry cannot be used."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         files = manifest["files"]
         if manifest.get("key") != key or not isinstance(files, dict) or not files:
-            return "manifest does not describe this entry"
+            return None, "manifest does not describe this entry"
         on_disk = {p.name for p in folder.glob("*.onnx")}
         if on_disk != set(files):
-            return f"files {sorted(on_disk)} differ from the manifest's {sorted(files)}"
+            return None, f"files {sorted(on_disk)} differ from the manifest's {sorted(files)}"
         for name, digest in files.items():
             if _file_digest(folder / name) != digest:
-                return f"{name} does not match its checksum"
+                return None, f"{name} does not match its checksum"
+        exported = ExportedModel.from_description(folder, manifest["exported"])
+        named = {exported.template_path.name, *(p.name for p in exported.search_paths.values())}
+        if not named <= set(files):
+            return None, "manifest names graphs it has no checksum for"
+        return exported, ""
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable manifest ({type(exc).__name__}: {exc})"
-    return None
+        return None, f"unreadable manifest ({type(exc).__name__}: {exc})"
 
 
 def _discard(folder: Path) -> None:
@@ -120,12 +142,9 @@ def _load(folder: Path, key: str) -> tuple[ExportedModel | None, str | None]:
     """The entry's graphs, or ``None`` and why the entry was unusable (``None``: no entry)."""
     if not folder.is_dir():
         return None, None
-    problem = _check_entry(folder, key)
-    if problem is None:
-        try:
-            return load_exported(folder), None
-        except (OSError, ValueError) as exc:
-            problem = f"{type(exc).__name__}: {exc}"
+    exported, problem = _read_entry(folder, key)
+    if exported is not None:
+        return exported, None
     _discard(folder)
     return None, problem
 
@@ -160,8 +179,9 @@ def cached_export(
         )
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=base))
     try:
-        export_model(model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes)
-        _write_manifest(tmp, key)
+        exported = export_model(model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes)
+        exported = dataclasses.replace(exported, host_pool=HostPool.for_model(model) is not None)
+        _write_manifest(tmp, key, exported)
         try:
             os.replace(tmp, final)
         except OSError as exc:  # another process published the entry first: use theirs

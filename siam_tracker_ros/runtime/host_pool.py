@@ -78,8 +78,14 @@ class HostPool:
         self._grids: dict[int, np.ndarray] = {}
 
     @classmethod
-    def for_model(cls, model: SiameseModel) -> HostPool | None:
-        """A verified host pooling for ``model``, or ``None`` if it is not a model it covers."""
+    def for_model(cls, model: SiameseModel, verified: bool | None = None) -> HostPool | None:
+        """A verified host pooling for ``model``, or ``None`` if it is not a model it covers.
+
+        ``verified``: the outcome of an earlier verification for these very weights and this
+        code (the export cache keeps it; the check costs ~0.2 s of a cold start); ``None``:
+        verify now."""
+        if verified is False:
+            return None
         from siam_tracker_ros.models.nanotrack import NanoTrack
 
         if not isinstance(model, NanoTrack):
@@ -98,6 +104,8 @@ class HostPool:
             model.template_feat,
             affine,
         )
+        if verified:
+            return pool
         return pool if pool._agrees_with(model, spec.in_channels) else None
 
     def __call__(self, feature: np.ndarray, roi: np.ndarray) -> np.ndarray:

@@ -127,7 +127,11 @@ class OnnxRuntimeBackend:
         self._out_shapes: dict[tuple[str, int], list[tuple[int, ...]]] = {}
         self._extra_dir: Path | None = None
         #: NumPy fast path of the online update's pooling (NanoTrack v1/v2), verified
-        self._host_pool = HostPool.for_model(torch_model) if torch_model is not None else None
+        self._host_pool = (
+            HostPool.for_model(torch_model, verified=exported.host_pool)
+            if torch_model is not None
+            else None
+        )
 
     def __repr__(self) -> str:
         sizes = sorted(self.exported.search_paths)

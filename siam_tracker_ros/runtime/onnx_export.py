@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
@@ -71,6 +70,9 @@ class ExportedModel:
     exemplar_size: int
     out_dir: Path = field(default=Path("."))
     prefix: str = "model"
+    #: whether :class:`runtime.host_pool.HostPool` was verified against the model these graphs
+    #: came from (kept by the export cache so a cached start skips the check); ``None``: unknown
+    host_pool: bool | None = None
 
     @property
     def dynamic(self) -> bool:
@@ -84,6 +86,44 @@ class ExportedModel:
         paths = dict(self.search_paths)
         paths[size] = path
         return dataclasses.replace(self, search_paths=paths)
+
+    def describe(self) -> dict[str, object]:
+        """The description :meth:`from_description` reads back (file names relative to
+        ``out_dir``), so a cache can reopen the graphs without parsing them."""
+        return {
+            "template": self.template_path.name,
+            "search": {str(k): p.name for k, p in self.search_paths.items()},
+            "levels": self.levels,
+            "head_type": self.head_type,
+            "stride": self.stride,
+            "exemplar_size": self.exemplar_size,
+            "prefix": self.prefix,
+            "host_pool": self.host_pool,
+            "format": EXPORT_FORMAT,
+        }
+
+    @classmethod
+    def from_description(cls, folder: Path, desc: Mapping[str, object]) -> ExportedModel:
+        """Inverse of :meth:`describe` (``ValueError`` for another export format)."""
+        if desc.get("format") != EXPORT_FORMAT:
+            raise ValueError(f"export format {desc.get('format')}, expected {EXPORT_FORMAT}")
+        head_type = str(desc["head_type"])
+        if head_type not in ("anchor", "point"):
+            raise ValueError(f"unknown head_type {head_type!r}")
+        search = desc["search"]
+        if not isinstance(search, Mapping) or not search:
+            raise ValueError("no search graphs")
+        return cls(
+            template_path=folder / str(desc["template"]),
+            search_paths={int(k): folder / str(v) for k, v in search.items()},
+            levels=int(str(desc["levels"])),
+            head_type=head_type,  # type: ignore[arg-type]
+            stride=int(str(desc["stride"])),
+            exemplar_size=int(str(desc["exemplar_size"])),
+            out_dir=folder,
+            prefix=str(desc["prefix"]),
+            host_pool=host_pool if isinstance(host_pool := desc.get("host_pool"), bool) else None,
+        )
 
     def _meta(self, branch: str, size: int = DYNAMIC) -> dict[str, object]:
         return {
@@ -130,6 +170,8 @@ def _legacy_export(
 
 
 def _write_metadata(path: Path, meta: dict[str, object]) -> None:
+    import onnx  # imported when used: ~0.9 s of start-up that a cache hit does not need
+
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key = _META_KEY
@@ -138,6 +180,8 @@ def _write_metadata(path: Path, meta: dict[str, object]) -> None:
 
 
 def _read_metadata(path: Path) -> dict[str, object]:
+    import onnx
+
     proto = onnx.load(str(path), load_external_data=False)
     found = [p.value for p in proto.metadata_props if p.key == _META_KEY]
     if not found:
