@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from siam_tracker_ros.core.distractors import DistractorConfig
 from siam_tracker_ros.typed_config import build_dataclass, to_plain
 
 __all__ = [
@@ -229,6 +230,7 @@ class MechanismsConfig:
     adaptive_search: AdaptiveSearchConfig = field(default_factory=AdaptiveSearchConfig)
     one_more_search: OneMoreSearchConfig = field(default_factory=OneMoreSearchConfig)
     lost_state: LostStateConfig = field(default_factory=LostStateConfig)
+    distractors: DistractorConfig = field(default_factory=DistractorConfig)
 
     def __post_init__(self) -> None:
         self.validate()

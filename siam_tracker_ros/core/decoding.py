@@ -15,7 +15,7 @@ then row, then column. Point heads have 2 cls channels and l/t/r/b distances.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -168,6 +168,26 @@ class Candidate:
     pscore: float
     box: np.ndarray
     response: np.ndarray
+    #: every candidate's penalised score and shape penalty (``(K,)``), for policies that choose
+    #: among candidates (``core.distractors``)
+    pscores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    penalties: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def candidate_at(decoded: Decoded, chosen: Candidate, index: int) -> Candidate:
+    """Candidate ``index`` of the same search as ``chosen`` (which carries the arrays)."""
+    if chosen.pscores is None or chosen.penalties is None:
+        raise ValueError("candidate_at needs a Candidate from select_best (with its arrays)")
+    return Candidate(
+        index=index,
+        score=float(decoded.score[index]),
+        penalty=float(chosen.penalties[index]),
+        pscore=float(chosen.pscores[index]),
+        box=decoded.boxes[:, index].astype(np.float64),
+        response=decoded.response,
+        pscores=chosen.pscores,
+        penalties=chosen.penalties,
+    )
 
 
 def select_best(
@@ -207,4 +227,6 @@ def select_best(
         pscore=float(pscore[best]),
         box=decoded.boxes[:, best].astype(np.float64),
         response=decoded.response,
+        pscores=pscore,
+        penalties=penalty,
     )

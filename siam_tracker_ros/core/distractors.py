@@ -17,7 +17,9 @@ network call):
   where the target was, and a candidate near the target scores at least ``near_ratio`` of it,
   the near one is kept.
 - **Ambiguity**: when a candidate away from the chosen one scores at least ``ambiguity_ratio`` of
-  it (after the penalties above), the frame is *ambiguous*: the tracker reports
+  its raw score, the frame is *ambiguous*, and stays so for ``ambiguity_hold`` frames after the
+  competitor was last seen (when the look-alike and the target overlap there is one peak for
+  both: that is when a swap happens). The tracker reports
   ``TrackState.AMBIGUOUS`` and does not fold the frame into its template, so a follower can
   slow down instead of chasing the wrong person.
 
@@ -51,6 +53,9 @@ class DistractorConfig:
     max_memory: int = 8
     jump_factor: float = 2.0  # a move farther than this ...
     near_ratio: float = 0.6  # ... loses to a near candidate scoring at least this
+    #: frames the ambiguous flag stays up after the last frame with a competitor: a look-alike
+    #: that just merged with the target (one peak for both) is the moment a swap happens
+    ambiguity_hold: int = 5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -64,8 +69,9 @@ class DistractorConfig:
             value = float(getattr(self, key))
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{key}: must be a positive number, got {value}")
-        if self.memory_frames < 0 or self.max_memory < 0:
-            raise ValueError("memory_frames, max_memory: must be >= 0")
+        for key in ("memory_frames", "max_memory", "ambiguity_hold"):
+            if int(getattr(self, key)) < 0:
+                raise ValueError(f"{key}: must be >= 0, got {getattr(self, key)}")
 
 
 def local_peaks(scores: np.ndarray, min_value: float) -> np.ndarray:
@@ -120,6 +126,7 @@ class DistractorPolicy:
     def __init__(self, config: DistractorConfig) -> None:
         self.config = config
         self._memory: list[_Memory] = []
+        self._since_rival = 1 << 30  # frames since a competitor was last seen
 
     @property
     def enabled(self) -> bool:
@@ -130,6 +137,7 @@ class DistractorPolicy:
 
     def reset(self) -> None:
         self._memory = []
+        self._since_rival = 1 << 30
 
     @property
     def remembered(self) -> list[np.ndarray]:
@@ -200,6 +208,8 @@ class DistractorPolicy:
             r = int(np.argmax(np.where(away, cand_raw, -np.inf)))
             rival = cand_pos[r].copy()
             ambiguous = bool(cand_raw[r] >= cfg.ambiguity_ratio * cand_raw[chosen])
+        self._since_rival = 0 if ambiguous else self._since_rival + 1
+        ambiguous = self._since_rival <= cfg.ambiguity_hold
 
         self._remember(cand_pos[away], sep)
         index = int(cand_idx[chosen])

@@ -23,6 +23,9 @@ class TrackState(enum.IntEnum):
     IDLE = 0
     TRACKING = 1
     LOST = 2
+    #: the target is believed visible but another candidate competes with it (a look-alike):
+    #: the box may be on the wrong one, so a follower should slow down (``core.distractors``)
+    AMBIGUOUS = 3
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def test_local_peaks_are_3x3_maxima_best_first() -> None:
 
 
 def test_a_single_peak_is_not_ambiguous_two_equal_separate_peaks_are() -> None:
-    policy = DistractorPolicy(DistractorConfig(enabled=True))
+    policy = DistractorPolicy(DistractorConfig(enabled=True, ambiguity_hold=0))
     assert _choose(policy, {(4, 4): 0.99}, (40, 40)) == (_cell(4, 4), False)
     policy.reset()
     index, ambiguous = _choose(policy, {(4, 4): 0.99, (4, 8): 0.95}, (40, 40))
@@ -61,6 +61,14 @@ def test_a_single_peak_is_not_ambiguous_two_equal_separate_peaks_are() -> None:
     assert _choose(policy, {(4, 4): 0.99, (4, 8): 0.5}, (40, 40)) == (_cell(4, 4), False)
     assert len(policy.remembered) == 1
     np.testing.assert_allclose(policy.remembered[0], [80.0, 40.0])
+
+
+def test_ambiguity_stays_up_for_the_hold_frames_after_the_competitor_merges() -> None:
+    policy = DistractorPolicy(DistractorConfig(enabled=True, ambiguity_hold=2))
+    assert _choose(policy, {(4, 2): 0.99, (4, 7): 0.95}, (20, 40))[1]
+    # the look-alike merges with the target (one peak): flagged for 2 more frames, then clear
+    flags = [_choose(policy, {(4, 2): 0.99}, (20, 40))[1] for _ in range(4)]
+    assert flags == [True, True, False, False]
 
 
 def test_motion_gate_keeps_a_near_candidate_over_a_slightly_better_far_one() -> None:
@@ -101,7 +109,13 @@ def test_memory_forgets_unseen_look_alikes() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"peak_ratio": 1.5}, {"ambiguity_ratio": -0.1}, {"separation": 0.0}, {"memory_frames": -1}],
+    [
+        {"peak_ratio": 1.5},
+        {"ambiguity_ratio": -0.1},
+        {"separation": 0.0},
+        {"memory_frames": -1},
+        {"ambiguity_hold": -1},
+    ],
 )
 def test_config_rejects_out_of_range_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
