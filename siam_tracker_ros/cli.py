@@ -55,15 +55,8 @@ class UserError(Exception):
 
 
 #: What the library raises for bad input; at this edge each becomes a :class:`UserError` line.
-#: (IsADirectoryError / PermissionError are OSErrors about a path the user named.)
-USER_ERROR_TYPES: tuple[type[BaseException], ...] = (
-    UserError,
-    ValueError,
-    FileNotFoundError,
-    IsADirectoryError,
-    NotADirectoryError,
-    PermissionError,
-)
+#: OSError: a file the user named is missing, unreadable, not a video, or cannot be written.
+USER_ERROR_TYPES: tuple[type[BaseException], ...] = (UserError, ValueError, OSError)
 
 
 class _Parser(argparse.ArgumentParser):

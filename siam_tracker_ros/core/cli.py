@@ -13,17 +13,18 @@ import csv
 import os
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from siam_tracker_ros.core.geometry import validate_box
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+if TYPE_CHECKING:
+    from siam_tracker_ros.datasets import FrameSource
+
 #: Frame rate assumed when a source does not report one (image folders, some containers).
 DEFAULT_FPS = 30.0
 CSV_COLUMNS = ("frame", "time", "x", "y", "w", "h", "score", "presence", "state")
@@ -54,53 +55,22 @@ def frame_rate(reported: float | None) -> float:
     return fps if 0.0 < fps <= 1000.0 else DEFAULT_FPS
 
 
-class FrameSource:
-    """BGR uint8 frames from a video file or the sorted images of a folder, with the source's
-    frame rate (``CAP_PROP_FPS`` for a video, else :data:`DEFAULT_FPS`) and per-frame time.
+def open_frames(video: str | None, images: str | None, fps: float | None) -> FrameSource:
+    """The frames of ``--video`` (a video file or a ROS 2 bag) or ``--images`` (a folder, natural
+    order), through the one reader the evaluation and ``replay_node`` use, with a usable rate:
+    the source's own (:func:`frame_rate`), ``fps`` for an image folder, which has none. Checks
+    the path at once, so a missing input is an error before any model loads."""
+    from siam_tracker_ros.datasets import open_source
 
-    Opening checks the path at once, so a missing input is an error before any model loads."""
-
-    def __init__(self, video: str | None, images: str | None) -> None:
-        self._cap: Any = None
-        self._files: list[Path] = []
-        self.fps = DEFAULT_FPS
-        if images is not None:
-            folder = Path(images)
-            if not folder.is_dir():
-                raise FileNotFoundError(f"image folder not found: {folder}")
-            self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self._files:
-                raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
-            return
-        if video is None:
-            raise ValueError("give --video or --images")
-        if not Path(video).is_file():
-            raise FileNotFoundError(f"video not found: {video}")
-        self._cap = cv2.VideoCapture(video)
-        if not self._cap.isOpened():
-            raise ValueError(f"cannot read video {video} (not a video OpenCV can decode)")
-        self.fps = frame_rate(self._cap.get(cv2.CAP_PROP_FPS))
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        if self._cap is None:
-            for p in self._files:
-                frame = cv2.imread(str(p), cv2.IMREAD_COLOR)
-                if frame is None:
-                    raise ValueError(f"cannot read image {p}")
-                yield frame
-            return
-        try:
-            while True:
-                ok, frame = self._cap.read()
-                if not ok:
-                    break
-                yield frame
-        finally:
-            self._cap.release()
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
+    path = Path(video if video is not None else str(images))
+    what = "video" if video is not None else "image folder"
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if images is not None and not path.is_dir():
+        raise ValueError(f"--images {path}: not a folder (use --video for a video file)")
+    source = open_source(path, fps=fps or DEFAULT_FPS)
+    source.fps = frame_rate(source.fps)
+    return source
 
 
 def draw(frame: np.ndarray, box: np.ndarray, present: bool, score: float) -> np.ndarray:
@@ -214,11 +184,8 @@ def _open_out(path: str) -> IO[str]:
 
 
 def run_track(args: argparse.Namespace) -> int:
-    source = FrameSource(args.video, args.images)  # missing input fails before the model loads
-    if args.images is not None and args.fps is not None:
-        source.fps = args.fps  # an image folder has no rate of its own
+    source = open_frames(args.video, args.images, args.fps)  # before the model loads
     if args.select_roi and display_problem():
-        source.close()
         raise ValueError(display_problem())
 
     import torch
@@ -236,10 +203,10 @@ def run_track(args: argparse.Namespace) -> int:
     n, elapsed = 0, 0.0
     with ExitStack() as stack:
         out = ResultWriters(args, source.fps, stack)
-        for i, frame in enumerate(source):
+        for i, (frame, clock) in enumerate(source.timed()):
             if args.max_frames is not None and i >= args.max_frames:
                 break
-            t = i / source.fps
+            t = clock if clock is not None else i / source.fps
             if i == 0:
                 init = select_roi(frame) if args.select_roi else args.init
                 tracker.init(frame, init)
@@ -295,8 +262,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights", default=None, help="weights file for a YAML config")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--video", help="video file")
-    src.add_argument("--images", help="folder of frames (sorted by name)")
+    src.add_argument("--video", help="video file (or a ROS 2 bag folder / .mcap / .db3)")
+    src.add_argument("--images", help="folder of frames (natural order: 2.jpg before 10.jpg)")
     first = p.add_mutually_exclusive_group(required=True)
     first.add_argument("--init", type=parse_box, help="first-frame box x,y,w,h (pixels)")
     first.add_argument(
