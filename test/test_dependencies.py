@@ -172,3 +172,14 @@ def test_the_node_and_track_need_only_install_requires() -> None:
             }
             for name in top & set(THIRD_PARTY):
                 assert THIRD_PARTY[name][0] in install_requires, (path, name)
+
+
+def test_rosdep_yaml_keys_install_what_setup_py_requires() -> None:
+    """Each key of rosdep.yaml is a pip rule (the shape rosdep's own parser resolves, checked
+    with rosdep2.lookup.RosdepDefinition on 2026-12-03) for a package of install_requires."""
+    install_requires, _ = _setup_requirements()
+    for key, rules in yaml.safe_load((ROOT / "rosdep.yaml").read_text()).items():
+        assert key.endswith("-pip"), key
+        for os_name in ("debian", "ubuntu"):
+            packages = rules[os_name]["pip"]["packages"]
+            assert packages and set(packages) <= install_requires, (key, os_name, packages)

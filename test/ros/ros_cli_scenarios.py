@@ -182,8 +182,18 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         log["rviz_absent"] = False
     except PackageNotFoundError:
         log["rviz_absent"] = True
+    # the package's parameters, with 10 s of frames buffered: on a loaded 2-core machine the
+    # stamped re-init through `ros2 topic pub` arrives seconds after its frame
+    import yaml
+
+    from siam_tracker_ros.ros.params import DEFAULT_PARAMS_FILE
+
+    params = yaml.safe_load(DEFAULT_PARAMS_FILE.read_text())
+    params["/**"]["ros__parameters"]["input"]["buffer_size"] = 120
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
     ros_launch = Background([str(VENV / "bin" / "ros2"), "launch", "siam_tracker_ros",
                             "tracker.launch.py", "camera_topic:=/camera/image_raw",
+                            f"params_file:={work / 'params.yaml'}",
                             *(["rviz:=true"] if log["rviz_absent"] else [])],
                            work / "launch.log")
     replay = Background([str(VENV / "bin" / "ros2"), "run", "siam_tracker_ros", "replay_node",
@@ -228,11 +238,15 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
                              f"{{header: {{stamp: {{sec: {sec}, nanosec: {nsec}}}, frame_id: cam}},"
                              f" x: {x:.1f}, y: {y:.1f}, width: {w:.1f}, height: {h:.1f}}}")
         wait_until(lambda: sum(d["id"] == "track-2" for d in rec.detections) >= 8, 30)
-    finally:
         log["replay_rc"] = replay.stop()
-        time.sleep(0.5)
+        # shutdown from ACTIVE: the node exits 0 and the launch ends with it (on_exit)
+        log["shutdown"] = ros2("lifecycle", "set", "/tracker_node", "shutdown")
+        log["launch_exited_by_itself"] = ros_launch.wait(30) is not None
+    finally:
+        replay.stop()
         log["launch_rc"] = ros_launch.stop()
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5)
+        spinner.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown()
     log.update(detections=rec.detections, statuses=rec.statuses, arrays=arrays, stamps=camera,

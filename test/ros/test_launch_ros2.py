@@ -149,3 +149,9 @@ def test_detection_array_and_track_id_stable_then_new_after_reinit(run: dict[str
         assert a["frame_id"] == "cam"
         arrays.setdefault(a["stamp_ns"], []).append(a["ids"])
     assert all([d["id"]] in arrays.get(d["stamp_ns"], []) for d in dets)
+
+
+def test_lifecycle_shutdown_from_active_ends_node_and_launch(run: dict[str, Any]) -> None:
+    assert "Transitioning successful" in run["shutdown"]["out"], run["shutdown"]
+    assert run["launch_exited_by_itself"] and run["launch_rc"] == 0, run["launch_log"][-2000:]
+    assert "process has finished cleanly" in run["launch_log"]
