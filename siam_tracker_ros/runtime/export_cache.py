@@ -38,7 +38,7 @@ import torch
 from siam_tracker_ros.models.base import SiameseModel
 from siam_tracker_ros.models.export import EXPORT_FORMAT
 from siam_tracker_ros.runtime.host_pool import HostPool
-from siam_tracker_ros.runtime.onnx_export import ExportedModel, export_model
+from siam_tracker_ros.runtime.onnx_export import ExportedModel, cpu_float_copy, export_model
 
 __all__ = ["ENV_VAR", "cache_key", "cached_export", "default_cache_dir"]
 
@@ -180,7 +180,9 @@ def cached_export(
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=base))
     try:
         exported = export_model(model, tmp, exemplar_size=exemplar_size, search_sizes=search_sizes)
-        exported = dataclasses.replace(exported, host_pool=HostPool.for_model(model) is not None)
+        # verified on an eval-mode copy: pooling in training mode would update batch-norm stats
+        verified = HostPool.for_model(cpu_float_copy(model)) is not None
+        exported = dataclasses.replace(exported, host_pool=verified)
         _write_manifest(tmp, key, exported)
         try:
             os.replace(tmp, final)

@@ -158,3 +158,17 @@ def test_unwritable_cache_falls_back_to_a_temporary_export(
     assert any("not usable" in r.getMessage() for r in caplog.records)
     assert not str(backend.exported.out_dir).startswith(str(blocker))
     backend.prepare(127, (255,))
+
+
+def test_export_leaves_a_training_mode_model_untouched(tmp_path: Path) -> None:
+    """``build_model`` returns a training-mode network; the export and the checks done for the
+    cache must not run it in that mode (batch norm would update its running statistics, and the
+    next start would hash other weights)."""
+    model = _model()
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    key = cache_key(model, 127)
+    cached_export(model, tmp_path, 127, (255,))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert cache_key(model, 127) == key
