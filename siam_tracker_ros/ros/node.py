@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -433,7 +435,8 @@ class TrackerNode(LifecycleNode):
             torch.cuda.empty_cache()
 
     def destroy_node(self) -> None:
-        self._stop_work()
+        if hasattr(self, "_running"):  # not when __init__ itself failed half-way
+            self._stop_work()
         super().destroy_node()
 
     # ---------------------------------------------------------------- input (executor thread)
@@ -686,10 +689,42 @@ class TrackerNode(LifecycleNode):
         tracker.reset()
 
 
+def params_file_problem(argv: list[str]) -> str | None:
+    """Why a ``--params-file`` in ``argv`` cannot be read (missing, not YAML), or None. Checked
+    before ``rclpy.init``, whose own refusal is a traceback after an rcl error line."""
+    import yaml
+
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag != "--params-file":
+            continue
+        path = Path(value)
+        if not path.is_file():
+            return f"params file {value} not found"
+        try:
+            yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            what = getattr(exc, "problem", None) or type(exc).__name__
+            return f"params file {value} is not valid YAML ({what}{line})"
+    return None
+
+
 def main(args: list[str] | None = None, tracker_factory: TrackerFactory | None = None) -> int:
     """Run the node until Ctrl-C, ``ros2 lifecycle set ... shutdown`` or, with ``autostart``, a
     failed start (exit status 1 after one error line)."""
-    rclpy.init(args=args)
+    problem = params_file_problem(sys.argv if args is None else args)
+    if problem is None:
+        try:
+            rclpy.init(args=args)
+        except Exception as exc:  # anything else rcl refuses in the --ros-args
+            problem = re.sub(r",? at /\S+", "", str(exc)).replace(
+                "failed to initialize rcl: ", "")
+    if problem is not None:
+        print(f"[ERROR] tracker_node: cannot start: {problem}; fix the --ros-args (a params "
+              "file is YAML: '/**: {ros__parameters: {output: {min_score: 0.3}}}')",
+              file=sys.stderr)
+        return 1
     node: TrackerNode | None = None
     status = 0
     try:

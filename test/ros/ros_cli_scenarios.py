@@ -304,6 +304,8 @@ def startup(work: Path) -> dict[str, Any]:
     corrupt = work / "corrupt.pt"
     corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)
                         .tobytes())
+    bad_yaml = work / "bad.yaml"
+    bad_yaml.write_text("/**:\n  ros__parameters:\n    output: {min_score: [1, 2\n")
     cases = {
         "missing": ["model.checkpoint:=/nonexistent/model.pt"],
         "corrupt": [f"model.checkpoint:={corrupt}"],
@@ -312,12 +314,14 @@ def startup(work: Path) -> dict[str, Any]:
         "cuda": ["model.device:=cuda"],
         "bad_type": ["output.min_score:=abc", "foo.bar:=1"],
         "bad_range": ["debug.heatmap_size:=5"],
+        "no_params_file": ["--params-file", "/nonexistent/params.yaml"],
+        "bad_yaml": ["--params-file", str(bad_yaml)],
     }
     procs = {}
     for name, params in cases.items():
         args = [sys.executable, "-m", "siam_tracker_ros.ros.node", "--ros-args"]
         for p in params:
-            args += ["-p", p]
+            args += [p] if p.startswith("-") or p.startswith("/") else ["-p", p]
         procs[name] = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True)
     out: dict[str, Any] = {}

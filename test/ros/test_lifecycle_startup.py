@@ -93,6 +93,8 @@ def _one_error(case: dict[str, Any]) -> str:
     ("empty_weights", r"model\.weights:=\S+empty\.pth: \S+ is empty \(0 bytes"),
     ("bad_type", r"output\.min_score:='abc' is a string, but output\.min_score is a double"),
     ("bad_range", r"debug\.heatmap_size=5 outside \[16, 2048\]"),
+    ("no_params_file", r"cannot start: params file /nonexistent/params\.yaml not found"),
+    ("bad_yaml", r"params file \S+bad\.yaml is not valid YAML \(.+ at line \d+\)"),
 ])
 def test_start_up_fault_gives_one_line_and_exit_status_1(startup: dict[str, Any], case: str,
                                                         expected: str) -> None:
