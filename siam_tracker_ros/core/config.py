@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from siam_tracker_ros.core.distractors import DistractorConfig
+from siam_tracker_ros.runtime.config import RuntimeConfig
 from siam_tracker_ros.typed_config import build_dataclass, to_plain
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "SHARED_GEOMETRY_KEYS",
     "check_geometry_agrees",
     "load_config",
+    "runtime_config",
     "settings_with_overrides",
     "tracker_config_from_dict",
 ]
@@ -494,3 +496,17 @@ def settings_with_overrides(config: TrackerConfig, overrides: Mapping[str, Any])
             raise ValueError(f"{dotted}: is a section; name one setting in it")
         node[leaf] = to_plain(value)
     return tracker_config_from_dict(data)
+
+
+def runtime_config(config: TrackerConfig, device: str | None = None) -> RuntimeConfig:
+    """The inference-runtime settings a model file keeps in its ``tracker:`` section (``runtime``,
+    ``device``, ``precision``, ``channels_last``, ``cuda_graphs``, ``cpu_threads``), kept apart
+    from the tracking settings; ``device`` overrides ``tracker.device``."""
+    return RuntimeConfig(
+        backend=config.runtime,
+        device=device if device is not None else config.device,
+        precision=config.precision,
+        channels_last=config.channels_last,
+        cuda_graphs=config.cuda_graphs,
+        threads=config.cpu_threads,
+    )

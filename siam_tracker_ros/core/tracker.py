@@ -35,6 +35,7 @@ from siam_tracker_ros.core.config import (
     check_geometry_agrees,
     config_from_dict,
     load_config,
+    runtime_config,
     settings_with_overrides,
 )
 from siam_tracker_ros.core.conventions import geometry_for
@@ -69,7 +70,7 @@ from siam_tracker_ros.core.result import (
     TrackState,
 )
 from siam_tracker_ros.models.base import Features, Kernels, SiameseModel
-from siam_tracker_ros.runtime import InferenceBackend, RuntimeConfig, build_runtime, resolve_device
+from siam_tracker_ros.runtime import InferenceBackend, build_runtime, resolve_device
 
 __all__ = ["Tracker", "resolve_device"]
 
@@ -121,7 +122,7 @@ class Tracker:
     ``image``: ``H x W x 3`` uint8 BGR. ``box``: ``(x, y, w, h)`` in pixels. ``device`` overrides
     ``config.device``. ``runtime``: an inference backend already built for ``model`` (e.g. to
     share one between trackers, or a test's stand-in); by default one is built from the runtime
-    keys of ``config`` (:meth:`RuntimeConfig.from_tracker_config`). ``cache_dir``: where the ONNX
+    keys of ``config`` (:func:`core.config.runtime_config`). ``cache_dir``: where the ONNX
     Runtime backend keeps exported graphs (default ``$SIAM_TRACKER_CACHE`` or the user cache;
     ``""``: no disk cache).
     """
@@ -157,12 +158,12 @@ class Tracker:
             )
         self.model = model
         if runtime is None:
-            runtime_config = RuntimeConfig.from_tracker_config(cfg, device)
+            settings = runtime_config(cfg, None if device is None else str(device))
             if cache_dir is not None:
-                runtime_config = dataclasses.replace(runtime_config, cache_dir=str(cache_dir))
+                settings = dataclasses.replace(settings, cache_dir=str(cache_dir))
             runtime = build_runtime(
                 model,
-                runtime_config,
+                settings,
                 exemplar_size=cfg.exemplar_size,
                 search_sizes=self.adaptive.sizes_used(cfg.instance_size),
             )

@@ -5,19 +5,16 @@ CUDA graphs, ONNX Runtime): device, precision, memory layout, threads, the expor
 them changes a tracked box beyond float round-off, which is why they are not tracking settings.
 Model files still carry them in their ``tracker:`` section (``runtime``, ``device``,
 ``precision``, ``channels_last``, ``cuda_graphs``, ``cpu_threads``), so existing checkpoints and
-YAML files keep working; :meth:`RuntimeConfig.from_tracker_config` is the one place that reads
-them, and the tracking step never does.
+YAML files keep working; ``core.config.runtime_config`` is the one place that reads them, and
+the tracking step never does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
-
-if TYPE_CHECKING:
-    from siam_tracker_ros.core.config import TrackerConfig
 
 __all__ = ["Backend", "Precision", "RuntimeConfig", "resolve_device"]
 
@@ -71,18 +68,3 @@ class RuntimeConfig:
     def amp_dtype(self) -> torch.dtype | None:
         """The autocast dtype on CUDA (``None``: float32)."""
         return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
-
-    @classmethod
-    def from_tracker_config(
-        cls, config: TrackerConfig, device: str | torch.device | None = None
-    ) -> RuntimeConfig:
-        """The runtime keys of a model file's ``tracker:`` section; ``device`` overrides its
-        ``device``."""
-        return cls(
-            backend=config.runtime,
-            device=str(device) if device is not None else config.device,
-            precision=config.precision,
-            channels_last=config.channels_last,
-            cuda_graphs=config.cuda_graphs,
-            threads=config.cpu_threads,
-        )
