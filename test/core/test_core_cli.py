@@ -197,41 +197,43 @@ def _user_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
+#: name -> (arguments with {frames} / {tmp} / {alex} / {init} placeholders, expected text)
+USER_ERRORS = {
+    "negative width": (
+        "track --images {frames} --init 10,10,-5,20",
+        "width and height must be > 0",
+    ),
+    "malformed --init": ("track --images {frames} --init 10,10,20", "expected 4 values"),
+    "box outside the image": ("track --images {frames} --init 500,500,20,20", "outside"),
+    "missing video": ("track --video {tmp}/nope.mp4 --init {init}", "video not found"),
+    "missing weights": (
+        "track --images {frames} --init {init} --config {alex} --weights {tmp}/w.pth",
+        "w.pth",
+    ),
+    "YAML without weights": ("track --images {frames} --init {init} --config {alex}", "weights"),
+    "missing model file": (
+        "track --images {frames} --init {init} --config {tmp}/nope.yaml",
+        "model file not found",
+    ),
+    "empty image folder": ("track --images {tmp}/empty --init {init}", "no images"),
+    "images is a file": ("track --images {tmp}/in.avi --init {init}", "not a folder"),
+    "missing train config": ("train --config {tmp}/t.yaml", "t.yaml"),
+    "no source": ("track --init {init}", "one of the arguments --video --images"),
+}
+
+
+@pytest.mark.parametrize("case", list(USER_ERRORS))
 def test_user_errors_are_one_line_with_status_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder, init = _frames(tmp_path, n=2)
-    video, _ = _video(tmp_path, fps=10.0, n=2)
-    alex = ROOT / "config" / "models" / "siamrpn_alex.yaml"
-    track = ["track", "--images", str(folder)]
-    cases = {
-        "negative width": ([*track, "--init", "10,10,-5,20"], "width and height must be > 0"),
-        "malformed --init": ([*track, "--init", "10,10,20"], "expected 4 values"),
-        "box outside the image": ([*track, "--init", "500,500,20,20"], "outside"),
-        "missing video": (
-            ["track", "--video", str(tmp_path / "nope.mp4"), "--init", init],
-            "video not found",
-        ),
-        "missing weights": (
-            [*track, "--init", init, "--config", str(alex), "--weights", str(tmp_path / "w.pth")],
-            "w.pth",
-        ),
-        "YAML without weights": ([*track, "--init", init, "--config", str(alex)], "weights"),
-        "missing model file": (
-            [*track, "--init", init, "--config", str(tmp_path / "nope.yaml")],
-            "model file not found",
-        ),
-        "empty image folder": (
-            ["track", "--images", str(tmp_path / "empty"), "--init", init],
-            "no images",
-        ),
-        "missing train config": (["train", "--config", str(tmp_path / "t.yaml")], "t.yaml"),
-        "no source": (["track", "--init", init], "one of the arguments --video --images"),
-    }
+    _video(tmp_path, fps=10.0, n=2)
     (tmp_path / "empty").mkdir()
-    for name, (argv, expected) in cases.items():
-        line = _user_error(argv, capsys)
-        assert expected in line, f"{name}: {line}"
+    template, expected = USER_ERRORS[case]
+    alex = ROOT / "config" / "models" / "siamrpn_alex.yaml"
+    argv = template.format(frames=folder, tmp=tmp_path, alex=alex, init=init).split()
+    line = _user_error(argv, capsys)
+    assert expected in line, line
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
