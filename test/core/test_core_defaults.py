@@ -77,7 +77,11 @@ def test_cuda_device_selects_the_pytorch_runtime(monkeypatch: pytest.MonkeyPatch
     seen: dict[str, object] = {}
 
     def fake_from_checkpoint(
-        path: object, device: object = None, runtime: object = None, cpu_threads: object = None
+        path: object,
+        device: object = None,
+        runtime: object = None,
+        cpu_threads: object = None,
+        cache_dir: object = None,
     ) -> str:
         seen.update(device=device, runtime=runtime)
         return "built"
