@@ -218,6 +218,11 @@ USER_ERRORS = {
     "empty image folder": ("track --images {tmp}/empty --init {init}", "no images"),
     "images is a file": ("track --images {tmp}/in.avi --init {init}", "not a folder"),
     "missing train config": ("train --config {tmp}/t.yaml", "t.yaml"),
+    "missing evaluate data": (
+        "evaluate --data {tmp}/nodata --trackers csrt --out {tmp}/r",
+        "no such data folder",
+    ),
+    "missing ablate data": ("ablate --data {tmp}/nodata --out {tmp}/r", "no such data folder"),
     "no source": ("track --init {init}", "one of the arguments --video --images"),
 }
 
