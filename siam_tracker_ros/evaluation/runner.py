@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
-from siam_tracker_ros.datasets import Sequence
 from siam_tracker_ros.evaluation.peers import (
     PEERS,
     WRAPPER_VERSION,
@@ -42,6 +41,7 @@ from siam_tracker_ros.evaluation.peers import (
     peer_unavailable_reason,
 )
 from siam_tracker_ros.evaluation.protocols import (
+from siam_tracker_ros.evaluation.sequences import Sequence
     EXPERIMENTS,
     RunRecord,
     SupportsTracking,
@@ -85,24 +85,41 @@ def _file_digest(path: str | Path | None) -> str | None:
     return f"{st.st_size}:{int(st.st_mtime)}"
 
 
-def _set_path(obj: Any, dotted: str, value: Any) -> Any:
-    head, _, rest = dotted.partition(".")
+def _replace_nested(obj: Any, changes: dict[str, Any], where: str = "") -> Any:
+    """``obj`` with ``changes`` (a nested dict of new values) applied in one ``replace`` per
+    section, so keys validated together (e.g. two weights that must sum to 1) change together."""
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
-        raise ValueError(
-            f"cannot override {dotted!r}: {type(obj).__name__} is not a config section"
+        raise ValueError(f"cannot override {where!r}: {type(obj).__name__} is not a config section")
+    names = {f.name for f in dataclasses.fields(obj)}
+    new: dict[str, Any] = {}
+    for head, value in changes.items():
+        if head not in names:
+            raise ValueError(f"unknown config key {head!r} in override {where + head!r}")
+        new[head] = (
+            _replace_nested(getattr(obj, head), value, f"{where}{head}.")
+            if isinstance(value, _Section)
+            else value
         )
-    if head not in {f.name for f in dataclasses.fields(obj)}:
-        raise ValueError(f"unknown config key {head!r} in override {dotted!r}")
-    new = _set_path(getattr(obj, head), rest, value) if rest else value
-    return dataclasses.replace(obj, **{head: new})
+    return dataclasses.replace(obj, **new)
+
+
+class _Section(dict):  # type: ignore[type-arg]
+    """A nested group of overrides (a plain dict value is a value, not a section)."""
 
 
 def apply_overrides(config: Any, overrides: SequenceABC[tuple[str, Any]]) -> Any:
     """Apply dotted-key overrides (``("mechanisms.online_update.enabled", False)``) to a frozen
     ``TrackerConfig`` with ``dataclasses.replace`` (the dataclasses validate the result)."""
+    tree = _Section()
     for key, value in overrides:
-        config = _set_path(config, key, value)
-    return config
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, _Section())
+            if not isinstance(node, _Section):
+                raise ValueError(f"override {key!r} conflicts with another override")
+        node[leaf] = value
+    return _replace_nested(config, tree) if tree else config
 
 
 @dataclass(frozen=True)

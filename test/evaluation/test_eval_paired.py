@@ -185,3 +185,24 @@ def test_dev_split_is_val_plus_dev_videos(tmp_path: Path) -> None:
     assert [s.name for s in load_split(tmp_path, "dev", "B")] == ["B"]
     with pytest.raises(ValueError, match="C"):
         load_split(tmp_path, "dev", "A,C")
+
+
+def test_overrides_of_one_section_are_applied_together() -> None:
+    from siam_tracker_ros.core.config import TrackerConfig
+    from siam_tracker_ros.evaluation.runner import apply_overrides
+
+    cfg = apply_overrides(
+        TrackerConfig(),
+        [
+            ("mechanisms.online_update.enabled", True),
+            ("mechanisms.online_update.first_weight", 0.8),
+            ("mechanisms.online_update.rate", 0.05),
+            ("lr", 0.3),
+        ],
+    )
+    ou = cfg.mechanisms.online_update
+    assert (ou.enabled, ou.first_weight, ou.rate, cfg.lr) == (True, 0.8, 0.05, 0.3)
+    with pytest.raises(ValueError, match="bogus"):
+        apply_overrides(TrackerConfig(), [("mechanisms.bogus.enabled", True)])
+    with pytest.raises(ValueError):
+        apply_overrides(TrackerConfig(), [("lr", 0.3), ("lr.x", 1)])
