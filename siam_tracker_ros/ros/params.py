@@ -431,9 +431,12 @@ class TunableSpec:
 
 _LOST = "mechanisms.lost_state."
 TUNABLES: tuple[TunableSpec, ...] = (
+    TunableSpec("tracker.detect_lost", _LOST + "enabled", bool,
+                "Report LOST when the target's presence drops (the lost-state mechanism); false: "
+                "always TRACKING, the thresholds below unused."),
     TunableSpec("tracker.lost_threshold", _LOST + "lost_threshold", float,
                 "Presence below this for tracker.patience frames declares the target LOST "
-                "(when the model's lost_state mechanism is on).", range=(0.0, 1.0)),
+                "(with tracker.detect_lost).", range=(0.0, 1.0)),
     TunableSpec("tracker.found_threshold", _LOST + "found_threshold", float,
                 "Presence above this while LOST: TRACKING again (>= tracker.lost_threshold).",
                 range=(0.0, 1.0)),

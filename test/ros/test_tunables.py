@@ -4,6 +4,8 @@ the next frame on. No ROS process is started here (the table is plain data)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import pytest
@@ -34,10 +36,18 @@ def _scene(shift: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def tracker() -> Tracker:
-    t = load_tracker()  # the bundled model: lost_state on, presence "combined"
+def bundled() -> Tracker:
+    t = load_tracker()  # the bundled model (loaded once for this module)
     assert isinstance(t, TunableTracker)
     return t
+
+
+@pytest.fixture
+def tracker(bundled: Tracker) -> Iterator[Tracker]:
+    """The bundled tracker, its settings put back to the model's own after each test."""
+    model = tunable_values(bundled.config.to_dict())
+    yield bundled
+    bundled.update_settings(tunable_overrides(model))
 
 
 def test_names_do_not_clash_with_the_node_table() -> None:
@@ -49,6 +59,7 @@ def test_names_do_not_clash_with_the_node_table() -> None:
 def test_defaults_are_the_models_own_values(tracker: Tracker) -> None:
     values = tunable_values(tracker.config.to_dict())
     lost = tracker.config.mechanisms.lost_state
+    assert values["tracker.detect_lost"] == lost.enabled
     assert values["tracker.lost_threshold"] == lost.lost_threshold
     assert values["tracker.found_threshold"] == lost.found_threshold
     assert values["tracker.patience"] == lost.patience
@@ -92,11 +103,8 @@ def test_a_threshold_change_applies_on_the_next_frame(tracker: Tracker) -> None:
     model = tunable_values(tracker.config.to_dict())
     tracker.init(_scene(), (120, 96, 48, 48))
     assert tracker.track(_scene(2)).state == TrackState.TRACKING
-    tracker.update_settings(
-        tunable_overrides(
-            {"tracker.lost_threshold": 1.0, "tracker.found_threshold": 1.0, "tracker.patience": 1}
-        )
-    )
+    high = {"tracker.lost_threshold": 1.0, "tracker.found_threshold": 1.0, "tracker.patience": 1}
+    tracker.update_settings(tunable_overrides({**high, "tracker.detect_lost": True}))
     result = tracker.track(_scene(4))
     assert result.state == TrackState.LOST and not result.present
     assert tunable_values(tracker.config.to_dict())["tracker.lost_threshold"] == 1.0
@@ -107,6 +115,16 @@ def test_a_threshold_change_applies_on_the_next_frame(tracker: Tracker) -> None:
     )
     states = [tracker.track(_scene(4)).state for _ in range(3)]
     assert states[-1] == TrackState.TRACKING
+
+
+def test_detect_lost_off_keeps_tracking_whatever_the_thresholds(tracker: Tracker) -> None:
+    tracker.init(_scene(), (120, 96, 48, 48))
+    high = {"tracker.lost_threshold": 1.0, "tracker.found_threshold": 1.0, "tracker.patience": 1}
+    tracker.update_settings(tunable_overrides({**high, "tracker.detect_lost": False}))
+    results = [tracker.track(_scene(2 * i)) for i in range(1, 4)]
+    assert all(r.state == TrackState.TRACKING and r.present for r in results)
+    tracker.update_settings(tunable_overrides({"tracker.detect_lost": True}))
+    assert tracker.track(_scene(8)).state == TrackState.LOST  # the same thresholds now apply
 
 
 def test_mode_and_window_changes_reach_the_tracker(tracker: Tracker) -> None:

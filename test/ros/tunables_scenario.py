@@ -3,7 +3,8 @@
 
     python tunables_scenario.py <workdir>
 
-The real tracker_node (bundled model) is started with ``-p tracker.patience:=7``; this driver reads
+The real tracker_node (bundled model) is started with ``-p tracker.patience:=7`` and
+``tracker.detect_lost:=true``; this driver reads
 the ``tracker.*`` parameters, tries invalid changes, tracks a textured target, then raises the
 lost/found thresholds above any presence and records the states before and after.
 """
@@ -24,8 +25,14 @@ from ros_scenarios import RELIABLE, Driver, set_param_sync  # noqa: E402
 from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
 from siam_tracker_ros.ros.messages import time_from_ns  # noqa: E402
 
-NAMES = ["tracker.patience", "tracker.lost_threshold", "tracker.found_threshold",
-         "tracker.search_while_lost", "tracker.window_influence"]
+NAMES = [
+    "tracker.patience",
+    "tracker.lost_threshold",
+    "tracker.found_threshold",
+    "tracker.search_while_lost",
+    "tracker.window_influence",
+    "tracker.detect_lost",
+]
 
 
 def get_params(drv: Driver, names: list[str]) -> dict[str, Any]:
@@ -50,15 +57,20 @@ def run(work: Path) -> dict[str, Any]:
     from sensor_msgs.msg import Image
 
     frames, boxes = textured_target_frames(40)
-    drv = Driver(work, "tunables_driver", "", "", "tracker.patience:=7")
+    drv = Driver(
+        work, "tunables_driver", "", "", "tracker.patience:=7", "tracker.detect_lost:=true"
+    )
     img_pub = drv.node.create_publisher(Image, "image", RELIABLE)
     out: dict[str, Any] = {"stamps": []}
 
     def send(i: int) -> None:
         stamp = drv.now()
         data, step = encode_bgr(frames[i], "bgr8")
-        img_pub.publish(Image(header=_header(stamp), height=240, width=320, encoding="bgr8",
-                              step=step, data=data))
+        img_pub.publish(
+            Image(
+                header=_header(stamp), height=240, width=320, encoding="bgr8", step=step, data=data
+            )
+        )
         out["stamps"].append(stamp)
         drv.spin(0.15)
 
