@@ -284,3 +284,16 @@ def test_top_level_help_is_for_users(capsys: pytest.CaptureFixture[str]) -> None
     assert "examples:" in out and "siam-tracker track --video" in out
     assert "add_parser" not in out  # the code's structure is not the user's business
     assert cli.USAGE_ERROR == 2
+
+
+def test_training_module_entry_has_the_same_error_edge(tmp_path: Path) -> None:
+    """``python -m siam_tracker_ros.training`` (what torchrun runs) reports like siam-tracker."""
+    res = subprocess.run(
+        [sys.executable, "-m", "siam_tracker_ros.training", "--config", "missing.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2
+    assert res.stderr == "siam-tracker train: error: No such file or directory: missing.yaml\n"
