@@ -248,9 +248,11 @@ def test_reinit_resets_all_state() -> None:
     assert tracker.state == TrackState.TRACKING and tracker.online.updates == 0
     assert tracker.frame_index == 0
     np.testing.assert_array_equal(tracker.size, [50, 70])
-    np.testing.assert_array_equal(tracker._last_motion, [0, 0])
     res = tracker.track(other)
     assert res.present and model.search_sizes == [255]  # no leftover widening / fast motion
+    # searched at the new target (no motion carried over, no one-more search from old motion)
+    assert tracker.last_step is not None
+    assert [s.center for s in tracker.last_step.searches] == [(124.5, 134.5)]
     # fresh template kernels from the new image, no moving average carried over
     assert model.seen_cls[0] == model.seen_loc[0] != old_kernel
     tracker.reset()
