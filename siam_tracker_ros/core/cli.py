@@ -200,13 +200,17 @@ def run_track(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         cpu_threads=args.threads,
     )
-    n, elapsed = 0, 0.0
+    n, elapsed, first_clock = 0, 0.0, 0.0
     with ExitStack() as stack:
         out = ResultWriters(args, source.fps, stack)
         for i, (frame, clock) in enumerate(source.timed()):
             if args.max_frames is not None and i >= args.max_frames:
                 break
-            t = clock if clock is not None else i / source.fps
+            if clock is None:
+                clock = i / source.fps
+            if i == 0:  # a bag's clock starts anywhere: time counts from frame 0
+                first_clock = clock
+            t = clock - first_clock
             if i == 0:
                 init = select_roi(frame) if args.select_roi else args.init
                 tracker.init(frame, init)
