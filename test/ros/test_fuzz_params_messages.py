@@ -88,7 +88,7 @@ def test_status_message_always_serialises(state: int, score: float, present: boo
                               track_id, frames_lost, latency, processing,  # type: ignore[arg-type]
                               processed, dropped, rate)  # type: ignore[arg-type]
     back = deserialize_message(serialize_message(msg), TrackerStatus)
-    assert back.state in (0, 1, 2) and 0.0 <= back.score <= 1.0
+    assert back.state in {int(s) for s in TrackState} and 0.0 <= back.score <= 1.0
     assert back.track_id == track_id.split("\x00")[0] or back.track_id == track_id
     assert 0 <= back.frames_lost < 2**32 and back.present == present
 
