@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from siam_tracker_ros.core.tracker import Tracker
 
-#: The bundled SiamMargin model (model card: ``siam_tracker_ros/weights/MODEL_CARD.md``).
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "weights" / "siammargin_nano.pt"
+#: The bundled default model: NanoTrack v3 (Apache-2.0) with the tracker config chosen on the dev
+#: set (model card: ``siam_tracker_ros/weights/MODEL_CARD.md``; docs/dev/report.md).
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[1] / "weights" / "nanotrack_v3.pt"
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 
