@@ -12,9 +12,11 @@ from siam_tracker_ros.core.result import TrackState
 
 __all__ = ["STATE_COLOURS", "draw_track", "response_heatmap"]
 
-#: BGR colour per state: green tracking, red lost, grey idle.
+#: BGR colour per state: green tracking, orange ambiguous (a look-alike competes), red lost,
+#: grey idle. Every TrackState has one (test/ros/test_visualization_states.py).
 STATE_COLOURS: dict[TrackState, tuple[int, int, int]] = {
     TrackState.TRACKING: (0, 220, 0),
+    TrackState.AMBIGUOUS: (0, 165, 255),
     TrackState.LOST: (0, 0, 230),
     TrackState.IDLE: (160, 160, 160),
 }
