@@ -19,6 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
+from siam_tracker_ros.datasets import shared_dir
+
 __all__ = [
     "DEFAULT_MODEL_CONFIG",
     "DEFAULT_PARAMS_FILE",
@@ -349,7 +351,7 @@ def resolve_path(path: str) -> Path | None:
     if not path:
         return None
     env = dict(os.environ)
-    env.setdefault("SIAM_SHARED_DIR", str(ROOT.parent / "shared"))
+    env.setdefault("SIAM_SHARED_DIR", str(shared_dir()))
     expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)",
                       lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
     p = Path(expanded).expanduser()
