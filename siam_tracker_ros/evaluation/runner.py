@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
+from siam_tracker_ros.datasets import Sequence
 from siam_tracker_ros.evaluation.peers import (
     PEERS,
     WRAPPER_VERSION,
@@ -41,7 +42,6 @@ from siam_tracker_ros.evaluation.peers import (
     peer_unavailable_reason,
 )
 from siam_tracker_ros.evaluation.protocols import (
-from siam_tracker_ros.evaluation.sequences import Sequence
     EXPERIMENTS,
     RunRecord,
     SupportsTracking,
