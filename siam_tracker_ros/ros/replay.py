@@ -124,6 +124,12 @@ def run(args: argparse.Namespace, node: Node) -> int:
 
     stamper = _Stamper(node)
     stamps: list[int] = []
+    # written as frames go out (one flushed row each), so a replay stopped early still leaves
+    # the stamps of every frame it published
+    stamps_fh = open(args.stamps_out, "w", newline="") if args.stamps_out else None
+    stamps_table = csv.writer(stamps_fh) if stamps_fh else None
+    if stamps_table is not None:
+        stamps_table.writerow(["index", "stamp_ns"])
     init_sent = False
     t0 = time.monotonic()
     src_t0: float | None = None
@@ -150,6 +156,9 @@ def run(args: argparse.Namespace, node: Node) -> int:
         header = Header(stamp=time_from_ns(stamp), frame_id=args.frame_id)
         pub.publish(_image_message(img, header, args.encoding, args.compressed))
         stamps.append(stamp)
+        if stamps_table is not None:
+            stamps_table.writerow([published, stamp])
+            stamps_fh.flush()
         if init_pub is not None and not init_sent and (
                 published >= args.init_frame + args.init_delay):
             x, y, w, h = (float(v) for v in init_box)
@@ -160,11 +169,8 @@ def run(args: argparse.Namespace, node: Node) -> int:
             log.info(f"init target for frame {args.init_frame} sent after frame {published}")
         published += 1
     elapsed = time.monotonic() - t0
-    if args.stamps_out:
-        with open(args.stamps_out, "w", newline="") as fh:
-            table = csv.writer(fh)
-            table.writerow(["index", "stamp_ns"])
-            table.writerows(enumerate(stamps))
+    if stamps_fh is not None:
+        stamps_fh.close()
     log.info(f"published {published} frames from {source.name} in {elapsed:.1f} s "
              f"({published / max(elapsed, 1e-9):.1f} fps)")
     time.sleep(0.3)  # let reliable publishers deliver the last messages

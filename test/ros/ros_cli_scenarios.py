@@ -41,9 +41,11 @@ NO_DAEMON = {("lifecycle", "get"), ("lifecycle", "set"), ("param", "set"), ("par
              ("topic", "info"), ("topic", "echo"), ("topic", "list"), ("node", "list")}
 
 
-def ros2_cmd(*args: str) -> list[str]:
-    """A ``ros2`` command line, with ``--no-daemon`` added where the verb takes it."""
-    extra = ["--no-daemon", "--spin-time", "1.0"] if tuple(args[:2]) in NO_DAEMON else []
+def ros2_cmd(*args: str, spin_time: float = 1.0) -> list[str]:
+    """A ``ros2`` command line, with ``--no-daemon`` (and a discovery wait of ``spin_time``
+    seconds) added where the verb takes it."""
+    extra = (["--no-daemon", "--spin-time", str(spin_time)] if tuple(args[:2]) in NO_DAEMON
+             else [])
     return [str(VENV / "bin" / "ros2"), *args[:2], *extra, *args[2:]]
 
 
@@ -57,9 +59,11 @@ def ros2(*args: str, timeout: float = 30.0, tries: int = 4,
     """One-shot ``ros2`` CLI call, repeated while the target was not discovered yet (or the
     output lacks ``expect``: a list that discovery had not completed)."""
     t0 = time.monotonic()
-    for _ in range(tries):
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(attempt)  # back off: discovery on a loaded machine takes seconds
         try:
-            res = subprocess.run(ros2_cmd(*args), env=tools_env(),
+            res = subprocess.run(ros2_cmd(*args, spin_time=1.0 + attempt), env=tools_env(),
                                  capture_output=True, text=True, timeout=timeout)
             rc, out, err = res.returncode, res.stdout, res.stderr
         except subprocess.TimeoutExpired as exc:
@@ -158,13 +162,18 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     arrays: list[dict[str, Any]] = []
     q = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
                    reliability=ReliabilityPolicy.RELIABLE)
-    from sensor_msgs.msg import Image
 
-    # every replayed frame's stamp, in order (the replay publishes reliably with depth 30; it is
-    # stopped early, so its own --stamps-out file is never written)
-    camera: list[int] = []
-    node.create_subscription(Image, "/camera/image_raw",
-                             lambda m: camera.append(stamp_to_ns(m.header.stamp)), q)
+    # every replayed frame's stamp, in order, from the replay's own --stamps-out file (written
+    # as frames go out); a subscription here could miss the first frames while discovery with
+    # this process is still under way on a loaded machine, shifting every index
+    stamps_file = work / "stamps.csv"
+
+    def camera_stamps() -> list[int]:
+        if not stamps_file.exists():
+            return []
+        rows = stamps_file.read_text().splitlines()[1:]
+        return [int(r.split(",")[1]) for r in rows if r.count(",") == 1]
+
     node.create_subscription(Detection2DArray, "detections", lambda m: arrays.append({
         "stamp_ns": stamp_to_ns(m.header.stamp), "frame_id": m.header.frame_id,
         "ids": [d.id for d in m.detections]}), q)
@@ -201,7 +210,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
                          "--frame-id", "cam", "--max-frames", str(len(boxes)),
                          "--init-box", ",".join(str(v) for v in boxes[init_frame]),
                          "--init-frame", str(init_frame), "--init-delay", str(delay),
-                         "--wait-subscribers", "90"],
+                         "--wait-subscribers", "90", "--stamps-out", str(stamps_file)],
                         work / "replay.log")
     try:
         if not wait_until(lambda: len(rec.detections) >= 8, 120):
@@ -228,6 +237,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         wait_until(lambda: len(rec.detections) >= n + 3, 30)
         # a new stamped init (the true box of the newest replayed frame, stamped with it), as a
         # detector would send: the tracker starts a new track with a new id
+        camera = camera_stamps()
         k = len(camera) - 1
         x, y, w, h = (float(v) for v in boxes[k])
         sec, nsec = divmod(camera[k], 1_000_000_000)
@@ -249,7 +259,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         spinner.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown()
-    log.update(detections=rec.detections, statuses=rec.statuses, arrays=arrays, stamps=camera,
+    log.update(detections=rec.detections, statuses=rec.statuses, arrays=arrays, stamps=camera_stamps(),
                boxes=boxes.tolist(), init_frame=init_frame, launch_log=ros_launch.output(),
                replay_log=replay.output())
     return log
