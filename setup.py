@@ -19,8 +19,10 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config",
-         glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        (
+            f"share/{PACKAGE}/config",
+            glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz"),
+        ),
         # the colcon layout's executables (`ros2 run` / launch_ros look in lib/<package>/); the
         # editable install skips data_files: scripts/ros_layout.py lays them out for `pip -e`
         (f"lib/{PACKAGE}", ["scripts/tracker_node", "scripts/replay_node"]),

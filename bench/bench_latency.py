@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 def build_parser() -> argparse.ArgumentParser:
     from siam_tracker_ros.ros.params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
 
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
     p.add_argument("--seconds", type=float, default=6.0, help="replay length per rate")
     p.add_argument("--size", default="640x480", help="frame size WxH")
@@ -53,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     if not isolation_available():
         print("bench_latency: no loopback-only network namespace here", file=sys.stderr)
         return 3
-    res = run_isolated([sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
-                       timeout=1800, cwd=Path.cwd())
+    res = run_isolated(
+        [sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
+        timeout=1800,
+        cwd=Path.cwd(),
+    )
     sys.stdout.write(res.stdout)
     sys.stderr.write(res.stderr[-4000:])
     return res.returncode
@@ -67,11 +71,14 @@ def _sequence(path: Path, n: int, w: int, h: int) -> tuple[Path, str]:
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:h, 0:w]
-    bg = (0.5 * np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 90.0)], -1) + 40)
+    bg = 0.5 * np.stack([xx * 255 / w, yy * 255 / h, np.full_like(xx, 90.0)], -1) + 40
     bg = bg.astype(np.uint8)
     size = max(24, min(w, h) // 8)
-    patch = cv2.resize(rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8),
-                       (size, size), interpolation=cv2.INTER_NEAREST)
+    patch = cv2.resize(
+        rng.integers(0, 256, (size // 4, size // 4, 3), dtype=np.uint8),
+        (size, size),
+        interpolation=cv2.INTER_NEAREST,
+    )
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (w, h))
     x0, y0 = w // 6, h // 6
     for i in range(n):
@@ -79,7 +86,7 @@ def _sequence(path: Path, n: int, w: int, h: int) -> tuple[Path, str]:
         x = int(x0 + (w - 2 * x0 - size) * 0.5 * (1 - np.cos(2 * np.pi * t)))
         y = int(y0 + (h - 2 * y0 - size) * 0.5 * (1 - np.cos(np.pi * t)))
         img = bg.copy()
-        img[y:y + size, x:x + size] = patch
+        img[y : y + size, x : x + size] = patch
         vw.write(img)
     vw.release()
     return path, f"{x0},{y0},{size},{size}"
@@ -97,39 +104,61 @@ def _inside(args: argparse.Namespace) -> int:
         for rate in args.rates:
             n = int(rate * args.seconds)
             video, box = _sequence(Path(tmp) / f"seq_{rate:g}.avi", n, w, h)
-            node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
-                         *model_param_args(resolve_path(args.config),
-                                           resolve_path(args.weights)),
-                         "-p", f"model.device:={args.device}",
-                         "-p", f"model.num_threads:={args.threads}",
-                         "-p", f"input.reliability:={args.reliability}"]
-            res = run_scenario(Path(tmp) / f"run_{rate:g}", node_args,
-                               [str(video), "--fps", str(rate), "--init-box", box,
-                                "--wait-subscribers", "120"], timeout=args.seconds * 4 + 120)
+            node_args = [
+                "--ros-args",
+                "--params-file",
+                str(ROOT / "config" / "tracker.yaml"),
+                *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
+                "-p",
+                f"model.device:={args.device}",
+                "-p",
+                f"model.num_threads:={args.threads}",
+                "-p",
+                f"input.reliability:={args.reliability}",
+            ]
+            res = run_scenario(
+                Path(tmp) / f"run_{rate:g}",
+                node_args,
+                [str(video), "--fps", str(rate), "--init-box", box, "--wait-subscribers", "120"],
+                timeout=args.seconds * 4 + 120,
+            )
             lat = np.array([d["received_ns"] - d["stamp_ns"] for d in res.detections]) / 1e6
             proc = np.array([s["processing_ms"] for s in res.statuses])
             last = res.statuses[-1] if res.statuses else {}
             # the node process's own peak resident memory, from its /diagnostics
-            peaks = [float(d["values"]["peak_rss_mib"]) for d in res.diagnostics
-                     if "peak_rss_mib" in d["values"]]
-            rows.append({
-                "rate_hz": rate, "frames": len(res.stamps), "detections": len(res.detections),
-                "dropped": last.get("frames_dropped", 0),
-                "p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
-                "p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
-                "max_ms": float(lat.max()) if lat.size else float("nan"),
-                "step_ms": float(proc.mean()) if proc.size else float("nan"),
-                "out_hz": len(res.detections) / args.seconds,
-                "node_peak_rss_mib": max(peaks) if peaks else float("nan"),
-            })
-    print(f"tracker_node latency, image stamp -> Detection2D received ({w}x{h} bgr8, "
-          f"{args.device}, {args.threads} torch thread(s), {args.reliability} camera QoS)")
-    print(f"{'input Hz':>8} {'frames':>7} {'dets':>6} {'dropped':>8} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'max ms':>8} {'step ms':>8} {'out Hz':>7} {'node peak RSS':>14}")
+            peaks = [
+                float(d["values"]["peak_rss_mib"])
+                for d in res.diagnostics
+                if "peak_rss_mib" in d["values"]
+            ]
+            rows.append(
+                {
+                    "rate_hz": rate,
+                    "frames": len(res.stamps),
+                    "detections": len(res.detections),
+                    "dropped": last.get("frames_dropped", 0),
+                    "p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                    "p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
+                    "max_ms": float(lat.max()) if lat.size else float("nan"),
+                    "step_ms": float(proc.mean()) if proc.size else float("nan"),
+                    "out_hz": len(res.detections) / args.seconds,
+                    "node_peak_rss_mib": max(peaks) if peaks else float("nan"),
+                }
+            )
+    print(
+        f"tracker_node latency, image stamp -> Detection2D received ({w}x{h} bgr8, "
+        f"{args.device}, {args.threads} torch thread(s), {args.reliability} camera QoS)"
+    )
+    print(
+        f"{'input Hz':>8} {'frames':>7} {'dets':>6} {'dropped':>8} {'p50 ms':>8} "
+        f"{'p95 ms':>8} {'max ms':>8} {'step ms':>8} {'out Hz':>7} {'node peak RSS':>14}"
+    )
     for r in rows:
-        print(f"{r['rate_hz']:8.0f} {r['frames']:7d} {r['detections']:6d} {r['dropped']:8d} "
-              f"{r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f} {r['step_ms']:8.1f} "
-              f"{r['out_hz']:7.1f} {r['node_peak_rss_mib']:10.0f} MiB")
+        print(
+            f"{r['rate_hz']:8.0f} {r['frames']:7d} {r['detections']:6d} {r['dropped']:8d} "
+            f"{r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['max_ms']:8.1f} {r['step_ms']:8.1f} "
+            f"{r['out_hz']:7.1f} {r['node_peak_rss_mib']:10.0f} MiB"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0 if all(r["detections"] for r in rows) else 1

@@ -44,22 +44,35 @@ def _inside(args: argparse.Namespace) -> int:
 
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
-    node_proc = NodeProcess("siam_tracker_ros.ros.node", [
-        "--ros-args", "-p", "autostart:=false", "-p", f"model.num_threads:={args.threads}",
-        "-p", "input.reliability:=reliable"], work / "node.log")
+    node_proc = NodeProcess(
+        "siam_tracker_ros.ros.node",
+        [
+            "--ros-args",
+            "-p",
+            "autostart:=false",
+            "-p",
+            f"model.num_threads:={args.threads}",
+            "-p",
+            "input.reliability:=reliable",
+        ],
+        work / "node.log",
+    )
     rclpy.init()
     node = rclpy.create_node("lifecycle_cpu_bench")
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
-                     reliability=ReliabilityPolicy.RELIABLE)
+    qos = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE
+    )
     image_pub = node.create_publisher(Image, "image", qos)
     init_pub = node.create_publisher(InitTarget, "init_target", qos)
     change = node.create_client(ChangeState, "/tracker_node/change_state")
     h, w, side = 480, 640, 60
     yy, xx = np.mgrid[0:h, 0:w]
-    background = np.dstack([(xx * 255 // w), (yy * 255 // h), np.full((h, w), 96)]).astype(
-        np.uint8)
-    patch = cv2.resize(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8),
-                       (side, side), interpolation=cv2.INTER_NEAREST)
+    background = np.dstack([(xx * 255 // w), (yy * 255 // h), np.full((h, w), 96)]).astype(np.uint8)
+    patch = cv2.resize(
+        np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8),
+        (side, side),
+        interpolation=cv2.INTER_NEAREST,
+    )
     frame_no = 0
     stamps: list[int] = []
 
@@ -67,11 +80,19 @@ def _inside(args: argparse.Namespace) -> int:
         nonlocal frame_no
         x = int(100 + 200 * (0.5 + 0.5 * np.sin(frame_no / 40)))
         img = background.copy()
-        img[200:200 + side, x:x + side] = patch
+        img[200 : 200 + side, x : x + side] = patch
         stamp = node.get_clock().now().nanoseconds
         data, step = encode_bgr(img, "bgr8")
-        image_pub.publish(Image(header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                                height=h, width=w, encoding="bgr8", step=step, data=data))
+        image_pub.publish(
+            Image(
+                header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
+                height=h,
+                width=w,
+                encoding="bgr8",
+                step=step,
+                data=data,
+            )
+        )
         stamps.append(stamp)
         frame_no += 1
 
@@ -95,9 +116,15 @@ def _inside(args: argparse.Namespace) -> int:
 
     def send_init() -> None:
         x = int(100 + 200 * (0.5 + 0.5 * np.sin((frame_no - 1) / 40)))
-        init_pub.publish(InitTarget(header=Header(stamp=time_from_ns(stamps[-1]),
-                                                  frame_id="cam"),
-                                    x=float(x), y=200.0, width=float(side), height=float(side)))
+        init_pub.publish(
+            InitTarget(
+                header=Header(stamp=time_from_ns(stamps[-1]), frame_id="cam"),
+                x=float(x),
+                y=200.0,
+                width=float(side),
+                height=float(side),
+            )
+        )
 
     rows: list[tuple[str, float]] = []
 
@@ -122,17 +149,20 @@ def _inside(args: argparse.Namespace) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     tracked = node_proc.output().count("tracking track-1")
-    print(f"tracker_node CPU by lifecycle state: 640x480 bgr8 camera at {args.rate:g} Hz, "
-          f"{args.seconds:g} s per phase, model.num_threads={args.threads} "
-          f"(% of one core; init applied: {bool(tracked)})")
+    print(
+        f"tracker_node CPU by lifecycle state: 640x480 bgr8 camera at {args.rate:g} Hz, "
+        f"{args.seconds:g} s per phase, model.num_threads={args.threads} "
+        f"(% of one core; init applied: {bool(tracked)})"
+    )
     for name, pct in rows:
         print(f"  {name:44s} {pct:6.1f} %")
     return 0
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     p.add_argument("--threads", type=int, default=1, help="model.num_threads")
@@ -143,8 +173,11 @@ def main() -> int:
         return _inside(args)
     from siam_tracker_ros.ros.isolation import run_isolated
 
-    res = run_isolated([sys.executable, str(Path(__file__).resolve()), *sys.argv[1:],
-                        "--inside"], timeout=120 + 8 * args.seconds, cwd=ROOT)
+    res = run_isolated(
+        [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:], "--inside"],
+        timeout=120 + 8 * args.seconds,
+        cwd=ROOT,
+    )
     sys.stdout.write(res.stdout)
     sys.stderr.write(res.stderr[-3000:])
     return res.returncode

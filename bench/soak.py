@@ -35,12 +35,17 @@ SAMPLE_S = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
     p.add_argument("--minutes", type=float, default=15.0, help="soak length per rate")
-    p.add_argument("--warmup-min", type=float, default=2.0,
-                   help="minutes excluded from the memory-growth verdict")
+    p.add_argument(
+        "--warmup-min",
+        type=float,
+        default=2.0,
+        help="minutes excluded from the memory-growth verdict",
+    )
     p.add_argument("--size", default="640x480", help="frame size WxH")
     p.add_argument("--config", default="")
     p.add_argument("--weights", default="")
@@ -62,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         print("soak: no loopback-only network namespace here", file=sys.stderr)
         return 3
     limit = len(args.rates) * (args.minutes * 60 + 180) + 60
-    res = run_isolated([sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
-                       timeout=limit, cwd=Path.cwd())
+    res = run_isolated(
+        [sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
+        timeout=limit,
+        cwd=Path.cwd(),
+    )
     sys.stdout.write(res.stdout)
     sys.stderr.write(res.stderr[-4000:])
     return res.returncode
@@ -108,7 +116,7 @@ class Scene:
     def frame(self, t: float) -> bytes:
         img = self.bg.copy()
         x, y, s, _ = self.box(t)
-        img[y:y + s, x:x + s] = self.patch
+        img[y : y + s, x : x + s] = self.patch
         return img.tobytes()
 
 
@@ -138,21 +146,38 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
     w, h = (int(v) for v in args.size.lower().split("x"))
     scene = Scene(w, h)
     workdir.mkdir(parents=True, exist_ok=True)
-    node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
-                 *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
-                 "-p", f"model.device:={args.device}", "-p", f"model.num_threads:={args.threads}"]
+    node_args = [
+        "--ros-args",
+        "--params-file",
+        str(ROOT / "config" / "tracker.yaml"),
+        *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
+        "-p",
+        f"model.device:={args.device}",
+        "-p",
+        f"model.num_threads:={args.threads}",
+    ]
     if not rclpy.ok():
         rclpy.init()
     node = rclpy.create_node(f"soak_camera_{int(rate)}")
-    camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                            reliability=ReliabilityPolicy.BEST_EFFORT,
-                            durability=qos_profile_sensor_data.durability)
-    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
-                          reliability=ReliabilityPolicy.RELIABLE)
+    camera_qos = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=1,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=qos_profile_sensor_data.durability,
+    )
+    reliable = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
+    )
     pub = node.create_publisher(Image, "image", camera_qos)
     init_pub = node.create_publisher(InitTarget, "init_target", reliable)
-    state: dict[str, Any] = {"sent": 0, "dets": 0, "dropped": 0, "lat": [], "t0": None,
-                             "stamps": {}}
+    state: dict[str, Any] = {
+        "sent": 0,
+        "dets": 0,
+        "dropped": 0,
+        "lat": [],
+        "t0": None,
+        "stamps": {},
+    }
 
     def now_ns() -> int:
         return int(node.get_clock().now().nanoseconds)
@@ -172,9 +197,16 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
             return
         t = time.monotonic() - state["t0"]
         stamp = now_ns()
-        pub.publish(Image(header=Header(stamp=time_from_ns(stamp), frame_id="soak_cam"),
-                          height=h, width=w, encoding="bgr8", step=3 * w,
-                          data=scene.frame(t)))
+        pub.publish(
+            Image(
+                header=Header(stamp=time_from_ns(stamp), frame_id="soak_cam"),
+                height=h,
+                width=w,
+                encoding="bgr8",
+                step=3 * w,
+                data=scene.frame(t),
+            )
+        )
         state["sent"] += 1
         if state["sent"] == 1:
             state["init"] = (stamp, scene.box(t))
@@ -194,10 +226,16 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         while "init" not in state:
             executor.spin_once(timeout_sec=0.01)
         stamp, box = state["init"]
-        init_pub.publish(InitTarget(header=Header(stamp=time_from_ns(stamp),
-                                                  frame_id="soak_cam"),
-                                    x=float(box[0]), y=float(box[1]), width=float(box[2]),
-                                    height=float(box[3]), track_id="soak"))
+        init_pub.publish(
+            InitTarget(
+                header=Header(stamp=time_from_ns(stamp), frame_id="soak_cam"),
+                x=float(box[0]),
+                y=float(box[1]),
+                width=float(box[2]),
+                height=float(box[3]),
+                track_id="soak",
+            )
+        )
         t0 = state["t0"]
         end = t0 + args.minutes * 60
         next_sample = t0 + SAMPLE_S
@@ -205,10 +243,16 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.005)
             if time.monotonic() >= next_sample:
-                samples.append(Sample(
-                    t_s=round(next_sample - t0, 1), rss_mib=_rss_mib(proc.proc.pid),
-                    sent=state["sent"] - last["sent"], detections=state["dets"] - last["dets"],
-                    node_dropped=state["dropped"], latencies_ms=state["lat"]))
+                samples.append(
+                    Sample(
+                        t_s=round(next_sample - t0, 1),
+                        rss_mib=_rss_mib(proc.proc.pid),
+                        sent=state["sent"] - last["sent"],
+                        detections=state["dets"] - last["dets"],
+                        node_dropped=state["dropped"],
+                        latencies_ms=state["lat"],
+                    )
+                )
                 last = {"sent": state["sent"], "dets": state["dets"]}
                 state["lat"] = []
                 next_sample += SAMPLE_S
@@ -229,18 +273,23 @@ def minute_table(samples: list[Sample]) -> list[dict[str, Any]]:
     per_min = int(round(60 / SAMPLE_S))
     prev_dropped = 0
     for m in range(0, len(samples), per_min):
-        chunk = samples[m:m + per_min]
+        chunk = samples[m : m + per_min]
         lat = np.array([v for s in chunk for v in s.latencies_ms])
-        p50, p95, p99 = (np.percentile(lat, [50, 95, 99]) if lat.size
-                         else (float("nan"),) * 3)
-        rows.append({
-            "minute": m // per_min + 1, "sent": sum(s.sent for s in chunk),
-            "detections": sum(s.detections for s in chunk),
-            "node_dropped": chunk[-1].node_dropped - prev_dropped,
-            "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
-            "rss_mib": chunk[-1].rss_mib,
-            "rss_min_mib": min(s.rss_mib for s in chunk),
-            "rss_max_mib": max(s.rss_mib for s in chunk)})
+        p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if lat.size else (float("nan"),) * 3
+        rows.append(
+            {
+                "minute": m // per_min + 1,
+                "sent": sum(s.sent for s in chunk),
+                "detections": sum(s.detections for s in chunk),
+                "node_dropped": chunk[-1].node_dropped - prev_dropped,
+                "p50_ms": float(p50),
+                "p95_ms": float(p95),
+                "p99_ms": float(p99),
+                "rss_mib": chunk[-1].rss_mib,
+                "rss_min_mib": min(s.rss_mib for s in chunk),
+                "rss_max_mib": max(s.rss_mib for s in chunk),
+            }
+        )
         prev_dropped = chunk[-1].node_dropped
     return rows
 
@@ -258,10 +307,16 @@ def memory_verdict(samples: list[Sample], warmup_min: float) -> dict[str, Any]:
     span = float(t[-1] - t[0])
     extrapolated = slope * span
     flat = extrapolated < 0.02 * float(rss[0]) and extrapolated < 20.0
-    return {"verdict": "flat" if flat else "GROWING", "slope_mib_per_min": slope,
-            "span_min": span, "growth_fit_mib": extrapolated,
-            "first_mib": float(rss[0]), "last_mib": float(rss[-1]),
-            "min_mib": float(rss.min()), "max_mib": float(rss.max())}
+    return {
+        "verdict": "flat" if flat else "GROWING",
+        "slope_mib_per_min": slope,
+        "span_min": span,
+        "growth_fit_mib": extrapolated,
+        "first_mib": float(rss[0]),
+        "last_mib": float(rss[-1]),
+        "min_mib": float(rss.min()),
+        "max_mib": float(rss.max()),
+    }
 
 
 def _inside(args: argparse.Namespace) -> int:
@@ -275,9 +330,14 @@ def _inside(args: argparse.Namespace) -> int:
             samples = _soak_one(rate, args, Path(tmp) / f"rate_{rate:g}")
             rows = minute_table(samples)
             verdict = memory_verdict(samples, args.warmup_min)
-            results.append({"rate_hz": rate, "rows": rows, "memory": verdict,
-                             "samples": [asdict(s) | {"latencies_ms": len(s.latencies_ms)}
-                                         for s in samples]})
+            results.append(
+                {
+                    "rate_hz": rate,
+                    "rows": rows,
+                    "memory": verdict,
+                    "samples": [asdict(s) | {"latencies_ms": len(s.latencies_ms)} for s in samples],
+                }
+            )
             _print(rate, args, rows, verdict)
     if rclpy.ok():
         rclpy.shutdown()
@@ -286,24 +346,33 @@ def _inside(args: argparse.Namespace) -> int:
     return 0 if all(r["rows"] and r["memory"]["verdict"] != "GROWING" for r in results) else 1
 
 
-def _print(rate: float, args: argparse.Namespace, rows: list[dict[str, Any]],
-           verdict: dict[str, Any]) -> None:
-    print(f"\ntracker_node soak at {rate:g} Hz, {args.size} bgr8, {args.minutes:g} min, "
-          f"{args.device}, {args.threads} network thread(s); latency = image stamp -> "
-          "Detection2D received")
-    print(f"{'min':>4} {'sent':>6} {'dets':>6} {'dropped':>8} {'p50 ms':>7} {'p95 ms':>7} "
-          f"{'p99 ms':>7} {'RSS MiB':>8}")
+def _print(
+    rate: float, args: argparse.Namespace, rows: list[dict[str, Any]], verdict: dict[str, Any]
+) -> None:
+    print(
+        f"\ntracker_node soak at {rate:g} Hz, {args.size} bgr8, {args.minutes:g} min, "
+        f"{args.device}, {args.threads} network thread(s); latency = image stamp -> "
+        "Detection2D received"
+    )
+    print(
+        f"{'min':>4} {'sent':>6} {'dets':>6} {'dropped':>8} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'RSS MiB':>8}"
+    )
     for r in rows:
-        print(f"{r['minute']:4d} {r['sent']:6d} {r['detections']:6d} {r['node_dropped']:8d} "
-              f"{r['p50_ms']:7.1f} {r['p95_ms']:7.1f} {r['p99_ms']:7.1f} {r['rss_mib']:8.1f}")
+        print(
+            f"{r['minute']:4d} {r['sent']:6d} {r['detections']:6d} {r['node_dropped']:8d} "
+            f"{r['p50_ms']:7.1f} {r['p95_ms']:7.1f} {r['p99_ms']:7.1f} {r['rss_mib']:8.1f}"
+        )
     if verdict["verdict"] == "too short":
         print(f"memory: too short for a verdict after {args.warmup_min:g} min warm-up")
         return
-    print(f"memory after {args.warmup_min:g} min warm-up: {verdict['verdict']} "
-          f"(slope {verdict['slope_mib_per_min']:+.3f} MiB/min over {verdict['span_min']:.1f} "
-          f"min = {verdict['growth_fit_mib']:+.1f} MiB; RSS {verdict['first_mib']:.1f} -> "
-          f"{verdict['last_mib']:.1f} MiB, range {verdict['min_mib']:.1f}.."
-          f"{verdict['max_mib']:.1f})")
+    print(
+        f"memory after {args.warmup_min:g} min warm-up: {verdict['verdict']} "
+        f"(slope {verdict['slope_mib_per_min']:+.3f} MiB/min over {verdict['span_min']:.1f} "
+        f"min = {verdict['growth_fit_mib']:+.1f} MiB; RSS {verdict['first_mib']:.1f} -> "
+        f"{verdict['last_mib']:.1f} MiB, range {verdict['min_mib']:.1f}.."
+        f"{verdict['max_mib']:.1f})"
+    )
     sys.stdout.flush()
 
 

@@ -40,32 +40,54 @@ def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
     camera = LaunchConfiguration("camera_topic")
     args = [
-        DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw",
-                              description="sensor_msgs/Image topic to track on"),
-        DeclareLaunchArgument("params_file",
-                              default_value=PathJoinSubstitution([share, "config",
-                                                                  "tracker.yaml"]),
-                              description="tracker_node parameters (YAML)"),
-        DeclareLaunchArgument("model", default_value=DEFAULT_MODEL_CONFIG,
-                              description="model + tracker config (model.config)"),
-        DeclareLaunchArgument("weights", default_value=DEFAULT_WEIGHTS,
-                              description="weights file for the model (model.weights)"),
-        DeclareLaunchArgument("device", default_value="cpu",
-                              description="torch device: cpu, cuda or cuda:N"),
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="namespace of the node and its topics"),
-        DeclareLaunchArgument("large_shm", default_value="true",
-                              description="use config/fastdds_large_shm.xml for Fast DDS"),
-        DeclareLaunchArgument("autostart", default_value="true",
-                              description="configure and activate the lifecycle node at start "
-                                          "(false: drive it with `ros2 lifecycle set`)"),
-        DeclareLaunchArgument("rviz", default_value="false",
-                              description="open RViz2 with config/tracker.rviz (if installed)"),
+        DeclareLaunchArgument(
+            "camera_topic",
+            default_value="/camera/image_raw",
+            description="sensor_msgs/Image topic to track on",
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "tracker.yaml"]),
+            description="tracker_node parameters (YAML)",
+        ),
+        DeclareLaunchArgument(
+            "model",
+            default_value=DEFAULT_MODEL_CONFIG,
+            description="model + tracker config (model.config)",
+        ),
+        DeclareLaunchArgument(
+            "weights",
+            default_value=DEFAULT_WEIGHTS,
+            description="weights file for the model (model.weights)",
+        ),
+        DeclareLaunchArgument(
+            "device", default_value="cpu", description="torch device: cpu, cuda or cuda:N"
+        ),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the node and its topics"
+        ),
+        DeclareLaunchArgument(
+            "large_shm",
+            default_value="true",
+            description="use config/fastdds_large_shm.xml for Fast DDS",
+        ),
+        DeclareLaunchArgument(
+            "autostart",
+            default_value="true",
+            description="configure and activate the lifecycle node at start "
+            "(false: drive it with `ros2 lifecycle set`)",
+        ),
+        DeclareLaunchArgument(
+            "rviz",
+            default_value="false",
+            description="open RViz2 with config/tracker.rviz (if installed)",
+        ),
     ]
     shm = SetEnvironmentVariable(
         "FASTDDS_DEFAULT_PROFILES_FILE",
         PathJoinSubstitution([share, "config", "fastdds_large_shm.xml"]),
-        condition=IfCondition(LaunchConfiguration("large_shm")))
+        condition=IfCondition(LaunchConfiguration("large_shm")),
+    )
     node = Node(
         package=PACKAGE,
         executable="tracker_node",
@@ -74,10 +96,12 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             LaunchConfiguration("params_file"),
-            {"model.config": LaunchConfiguration("model"),
-             "model.weights": LaunchConfiguration("weights"),
-             "model.device": LaunchConfiguration("device"),
-             "autostart": LaunchConfiguration("autostart")},
+            {
+                "model.config": LaunchConfiguration("model"),
+                "model.weights": LaunchConfiguration("weights"),
+                "model.device": LaunchConfiguration("device"),
+                "autostart": LaunchConfiguration("autostart"),
+            },
         ],
         remappings=[("image", camera), ("image/compressed", [camera, "/compressed"])],
         on_exit=[EmitEvent(event=Shutdown(reason="tracker_node exited"))],
@@ -95,7 +119,19 @@ def _rviz(context: LaunchContext) -> list[Any]:
     try:
         get_package_share_directory("rviz2")
     except PackageNotFoundError:
-        return [LogInfo(msg="rviz:=true, but rviz2 is not installed (on a ROS install: "
-                            "apt install ros-$ROS_DISTRO-rviz2); starting without it")]
-    return [Node(package="rviz2", executable="rviz2", name="rviz2", output="screen",
-                 namespace=LaunchConfiguration("namespace"), arguments=["-d", config])]
+        return [
+            LogInfo(
+                msg="rviz:=true, but rviz2 is not installed (on a ROS install: "
+                "apt install ros-$ROS_DISTRO-rviz2); starting without it"
+            )
+        ]
+    return [
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            output="screen",
+            namespace=LaunchConfiguration("namespace"),
+            arguments=["-d", config],
+        )
+    ]

@@ -43,8 +43,11 @@ def _build(src: Path, venv: Path, name: str, inputs: list[Path], extra: list[str
     stamp = venv / f".siam_interfaces_{name}.sha256"
     digest = _inputs_hash(inputs + [Path(__file__)])
     # up to date = same inputs AND the result still imports (something may have deleted it)
-    if stamp.exists() and stamp.read_text() == digest and _importable(venv / "bin" / "python",
-                                                                        f"{name}.msg"):
+    if (
+        stamp.exists()
+        and stamp.read_text() == digest
+        and _importable(venv / "bin" / "python", f"{name}.msg")
+    ):
         print(f"[interfaces] {name}: up to date")
         return
     build = venv / "build" / name

@@ -37,8 +37,9 @@ from siam_tracker_ros.models.registry import build_model
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_checkpoint", type=Path, help="model.pt written by siam-tracker train")
     parser.add_argument("tracker_yaml", type=Path, help="config whose model+tracker go in the file")
     parser.add_argument("output", type=Path)

@@ -30,8 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "siam_tracker_ros"
 #: executable name -> module whose ``main()`` it runs
-EXECUTABLES = {"tracker_node": "siam_tracker_ros.ros.node",
-               "replay_node": "siam_tracker_ros.ros.replay"}
+EXECUTABLES = {
+    "tracker_node": "siam_tracker_ros.ros.node",
+    "replay_node": "siam_tracker_ros.ros.replay",
+}
 
 
 def _link(target: Path, link: Path) -> bool:
@@ -71,8 +73,9 @@ def install_layout(prefix: Path, python: Path, root: Path = ROOT) -> list[str]:
     for folder in ("launch", "config"):
         if (share / folder).is_symlink():  # an older layout linked the whole folder
             (share / folder).unlink()
-        files += sorted(p for p in (root / folder).rglob("*")
-                        if p.is_file() and "__pycache__" not in p.parts)
+        files += sorted(
+            p for p in (root / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        )
     for src in files:
         rel = src.relative_to(root)
         if _link(src, share / rel):
@@ -83,28 +86,40 @@ def install_layout(prefix: Path, python: Path, root: Path = ROOT) -> list[str]:
                 link.unlink()
                 changed.append(f"-share/{PACKAGE}/{link.relative_to(share)}")
     for exe, module in EXECUTABLES.items():
-        text = (f"#!{python}\n"
-                f'"""{exe} of {PACKAGE} (written by scripts/ros_layout.py)."""\n'
-                f"import sys\n\nfrom {module} import main\n\nsys.exit(main())\n")
+        text = (
+            f"#!{python}\n"
+            f'"""{exe} of {PACKAGE} (written by scripts/ros_layout.py)."""\n'
+            f"import sys\n\nfrom {module} import main\n\nsys.exit(main())\n"
+        )
         if _write(prefix / "lib" / PACKAGE / exe, text, 0o755):
             changed.append(f"lib/{PACKAGE}/{exe}")
     return changed
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prefix", type=Path, default=Path(sys.prefix),
-                        help="install prefix (the venv; default: this interpreter's)")
-    parser.add_argument("--python", type=Path, default=None,
-                        help="interpreter for the executables (default: PREFIX/bin/python)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--prefix",
+        type=Path,
+        default=Path(sys.prefix),
+        help="install prefix (the venv; default: this interpreter's)",
+    )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        default=None,
+        help="interpreter for the executables (default: PREFIX/bin/python)",
+    )
     args = parser.parse_args()
     prefix = args.prefix.absolute()
     python = args.python or prefix / "bin" / "python"
     changed = install_layout(prefix, python)
     if changed:
-        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4
-                                          else "")
+        shown = ", ".join(changed[:4]) + (
+            f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        )
         print(f"[ros-layout] {PACKAGE} laid out in {prefix}: {shown}")
     return 0
 

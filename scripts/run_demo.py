@@ -55,24 +55,39 @@ DEFAULT_BOX = "639,241,44,79"
 def build_parser() -> argparse.ArgumentParser:
     from siam_tracker_ros.ros.params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
 
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--video", default=DEFAULT_VIDEO, help="video file, image folder or bag")
     p.add_argument("--init-box", default=DEFAULT_BOX, help="x,y,w,h on the first played frame")
     p.add_argument("--start", type=int, default=DEFAULT_START, help="first source frame played")
     p.add_argument("--out", default="demo_out", help="output folder")
-    p.add_argument("--config", default=DEFAULT_MODEL_CONFIG,
-                   help="model YAML or checkpoint (default: the bundled model)")
+    p.add_argument(
+        "--config",
+        default=DEFAULT_MODEL_CONFIG,
+        help="model YAML or checkpoint (default: the bundled model)",
+    )
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights for --config")
     p.add_argument("--device", default="cpu")
     p.add_argument("--fps", type=float, default=None, help="replay rate (default: the video's)")
-    p.add_argument("--max-frames", type=int, default=DEFAULT_FRAMES,
-                   help="stop after N frames (0 = to the end)")
-    p.add_argument("--response-every", type=int, default=25,
-                   help="save every N-th response map and annotated frame as PNG")
-    p.add_argument("--ros2-launch", action="store_true",
-                   help="start the node with `ros2 launch siam_tracker_ros tracker.launch.py` "
-                        "(needs the ROS 2 tools in the venv: scripts/setup_env.sh)")
+    p.add_argument(
+        "--max-frames",
+        type=int,
+        default=DEFAULT_FRAMES,
+        help="stop after N frames (0 = to the end)",
+    )
+    p.add_argument(
+        "--response-every",
+        type=int,
+        default=25,
+        help="save every N-th response map and annotated frame as PNG",
+    )
+    p.add_argument(
+        "--ros2-launch",
+        action="store_true",
+        help="start the node with `ros2 launch siam_tracker_ros tracker.launch.py` "
+        "(needs the ROS 2 tools in the venv: scripts/setup_env.sh)",
+    )
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -80,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not Path(args.video).exists():
-        print(f"run_demo: {args.video} not found (for the default video: "
-              "apt-get install opencv-doc)", file=sys.stderr)
+        print(
+            f"run_demo: {args.video} not found (for the default video: apt-get install opencv-doc)",
+            file=sys.stderr,
+        )
         return 2
     if not args.inside:
         return _outer(argv if argv is not None else sys.argv[1:])
@@ -93,11 +110,17 @@ def _outer(argv: list[str]) -> int:
     from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
 
     if not isolation_available():
-        print("run_demo: cannot create a loopback-only network namespace (needs root or user "
-              "namespaces, unshare and ip)", file=sys.stderr)
+        print(
+            "run_demo: cannot create a loopback-only network namespace (needs root or user "
+            "namespaces, unshare and ip)",
+            file=sys.stderr,
+        )
         return 3
-    res = run_isolated([sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
-                       timeout=3600, cwd=Path.cwd())
+    res = run_isolated(
+        [sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
+        timeout=3600,
+        cwd=Path.cwd(),
+    )
     sys.stdout.write(res.stdout)
     sys.stderr.write(res.stderr)
     return res.returncode
@@ -122,29 +145,58 @@ def _inside(args: argparse.Namespace) -> int:
         counts[topic] += 1
         if topic == "debug/image":
             if "video" not in writer:
-                writer["video"] = cv2.VideoWriter(str(out / "annotated.mp4"),
-                                                  cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                                  (img.shape[1], img.shape[0]))
+                writer["video"] = cv2.VideoWriter(
+                    str(out / "annotated.mp4"),
+                    cv2.VideoWriter_fourcc(*"mp4v"),
+                    fps,
+                    (img.shape[1], img.shape[0]),
+                )
             writer["video"].write(img)
             if n % args.response_every == 0:
                 cv2.imwrite(str(out / "frames" / f"{n:05d}.png"), img)
         elif n % args.response_every == 0:
             cv2.imwrite(str(out / "response" / f"{n:05d}.png"), img)
 
-    node_args = ["--ros-args", "--params-file", str(ROOT / "config" / "tracker.yaml"),
-                 *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
-                 "-p", f"model.device:={args.device}", "-p", "debug.max_rate_hz:=0.0",
-                 "-p", f"model.num_threads:={min(4, os.cpu_count() or 1)}"]
-    replay_args = [args.video, "--init-box", args.init_box, "--init-frame", "0",
-                   "--start", str(args.start),
-                   "--wait-subscribers", "120", "--frame-id", "camera"]
+    node_args = [
+        "--ros-args",
+        "--params-file",
+        str(ROOT / "config" / "tracker.yaml"),
+        *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
+        "-p",
+        f"model.device:={args.device}",
+        "-p",
+        "debug.max_rate_hz:=0.0",
+        "-p",
+        f"model.num_threads:={min(4, os.cpu_count() or 1)}",
+    ]
+    replay_args = [
+        args.video,
+        "--init-box",
+        args.init_box,
+        "--init-frame",
+        "0",
+        "--start",
+        str(args.start),
+        "--wait-subscribers",
+        "120",
+        "--frame-id",
+        "camera",
+    ]
     if args.fps is not None:
         replay_args += ["--fps", str(args.fps)]
     if args.max_frames:
         replay_args += ["--max-frames", str(args.max_frames)]
     command, env = _ros2_launch(out / "logs", node_args) if args.ros2_launch else (None, None)
-    res = run_scenario(out / "logs", node_args, replay_args, image_sink=sink, timeout=3000,
-                       settle=2.0, node_command=command, node_env=env)
+    res = run_scenario(
+        out / "logs",
+        node_args,
+        replay_args,
+        image_sink=sink,
+        timeout=3000,
+        settle=2.0,
+        node_command=command,
+        node_env=env,
+    )
     if "video" in writer:
         writer["video"].release()
     _write_csv(out / "detections.csv", res.detections)
@@ -176,15 +228,32 @@ def _ros2_launch(logs: Path, node_args: list[str]) -> tuple[list[str], dict[str,
     params = logs / "tracker_params.yaml"
     params.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
     venv = Path(sys.prefix)
-    env = dict(os.environ, AMENT_PREFIX_PATH=str(venv),
-               PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ, AMENT_PREFIX_PATH=str(venv), PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}"
+    )
     # the launch file's model/weights/device arguments override the params file: pass them on
     # (`name:=` with an empty value is refused by ros2 launch; empty is their default anyway)
-    launch_args = [f"{arg}:={values[name]}" for arg, name in (
-        ("model", "model.config"), ("weights", "model.weights"), ("device", "model.device"))
-        if values.get(name)]
-    return ([str(venv / "bin" / "ros2"), "launch", "siam_tracker_ros", "tracker.launch.py",
-             "camera_topic:=image", f"params_file:={params}", *launch_args], env)
+    launch_args = [
+        f"{arg}:={values[name]}"
+        for arg, name in (
+            ("model", "model.config"),
+            ("weights", "model.weights"),
+            ("device", "model.device"),
+        )
+        if values.get(name)
+    ]
+    return (
+        [
+            str(venv / "bin" / "ros2"),
+            "launch",
+            "siam_tracker_ros",
+            "tracker.launch.py",
+            "camera_topic:=image",
+            f"params_file:={params}",
+            *launch_args,
+        ],
+        env,
+    )
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -213,14 +282,16 @@ def _summary(res: Any, counts: dict[str, int]) -> dict[str, Any]:
         "statuses_ambiguous": states.count(3),
         "first_ambiguous_status": states.index(3) if 3 in states else None,
         "mean_score": round(float(np.mean([d["score"] for d in res.detections])), 3)
-        if res.detections else None,
+        if res.detections
+        else None,
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
         "tracker_step_mean_ms": round(float(proc.mean()), 1) if proc.size else None,
         "debug_images": counts["debug/image"],
         "response_maps": counts["debug/response"],
         "last_box_cx_cy_w_h": [round(res.detections[-1][k], 1) for k in ("cx", "cy", "w", "h")]
-        if res.detections else None,
+        if res.detections
+        else None,
     }
 
 

@@ -18,10 +18,12 @@ try:  # hypothesis profiles for the fuzz tests (test/**/test_fuzz_*.py)
     # "ci": the default, 2,000 examples per fuzz test; "long": 20,000 each, for bench runs
     # (HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest test/ros/test_fuzz_*.py).
     _FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
-    settings.register_profile("ci", max_examples=2000, deadline=None,
-                              suppress_health_check=_FUZZ_HEALTH)
-    settings.register_profile("long", max_examples=20000, deadline=None,
-                              suppress_health_check=_FUZZ_HEALTH)
+    settings.register_profile(
+        "ci", max_examples=2000, deadline=None, suppress_health_check=_FUZZ_HEALTH
+    )
+    settings.register_profile(
+        "long", max_examples=20000, deadline=None, suppress_health_check=_FUZZ_HEALTH
+    )
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is a test dependency; without it the fuzz tests skip
     pass

@@ -1,6 +1,7 @@
-"""Lint and type checks are part of the test suite, so CI and the README's one test command run
-them: ruff over the whole tree, mypy over every layer of the package (pyproject's [tool.mypy]
-files: core, models, runtime, datasets, evaluation, training and the ROS layer ros/)."""
+"""Lint, format and type checks are part of the test suite, so CI and the README's one test
+command run them: ruff lint and ``ruff format --check`` (the house style) over the whole tree,
+mypy over every layer of the package (pyproject's [tool.mypy] files: core, models, runtime,
+datasets, evaluation, training and the ROS layer ros/)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def _tool(name: str) -> str:
 
 def test_ruff_clean() -> None:
     res = subprocess.run([_tool("ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ruff_format_clean() -> None:
+    """The tree is as ``ruff format`` writes it (run ``.venv/bin/ruff format .`` to fix)."""
+    res = subprocess.run(
+        [_tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 

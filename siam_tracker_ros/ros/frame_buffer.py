@@ -45,8 +45,10 @@ class ClockJump:
     epoch: int
 
     def describe(self) -> str:
-        return (f"camera stamps jumped back by {(self.from_ns - self.to_ns) / 1e9:.3f} s "
-                f"({self.from_ns / 1e9:.3f} -> {self.to_ns / 1e9:.3f} s)")
+        return (
+            f"camera stamps jumped back by {(self.from_ns - self.to_ns) / 1e9:.3f} s "
+            f"({self.from_ns / 1e9:.3f} -> {self.to_ns / 1e9:.3f} s)"
+        )
 
 
 class Filed(NamedTuple):
@@ -103,7 +105,7 @@ class FrameBuffer:
                 items = list(self._frames)
                 idx = bisect.bisect_right([f.stamp_ns for f in items], frame.stamp_ns)
                 items.insert(idx, frame)
-                self._frames = deque(items[-self.capacity:], maxlen=self.capacity)
+                self._frames = deque(items[-self.capacity :], maxlen=self.capacity)
         return Filed(frame, jump)
 
     def clear(self) -> None:
@@ -185,7 +187,8 @@ class LatestSlot:
         with self._cond:
             if self._frame is None:
                 wakeups = self._wakeups
-                self._cond.wait_for(lambda: self._frame is not None or self._wakeups != wakeups,
-                                    timeout=timeout)
+                self._cond.wait_for(
+                    lambda: self._frame is not None or self._wakeups != wakeups, timeout=timeout
+                )
             frame, self._frame = self._frame, None
             return frame

@@ -42,17 +42,23 @@ class NodeProcess:
     """A child ``python -m <module>`` (or ``python <script.py>``) process with its output in a
     log file; stopped by SIGINT (clean rclpy shutdown), then SIGKILL if it does not exit."""
 
-    def __init__(self, module: str, args: Sequence[str], log_path: Path,
-                 env: dict[str, str] | None = None,
-                 command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        args: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        command: Sequence[str] | None = None,
+    ) -> None:
         """``command``, when given, is run as it is instead of ``python -m module args`` (e.g.
         ``ros2 launch ...``: launch forwards the SIGINT of :meth:`stop` to its nodes)."""
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         target = [module] if module.endswith(".py") else ["-m", module]
         cmd = list(command) if command else [sys.executable, *target, *args]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env or dict(os.environ))
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env or dict(os.environ)
+        )
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -95,47 +101,71 @@ class Recorder:
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        q = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
-                       reliability=ReliabilityPolicy.RELIABLE)
+        q = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
+        )
         self.node.create_subscription(Detection2D, "detection", self._on_det, q)
         self.node.create_subscription(TrackerStatus, "status", self._on_status, q)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, q)
         if self.record_camera:  # stamps only: lets a scenario know how far the replay has got
             self.node.create_subscription(
-                Image, "image", lambda m: self.camera_stamps.append(stamp_to_ns(m.header.stamp)),
-                q)
+                Image, "image", lambda m: self.camera_stamps.append(stamp_to_ns(m.header.stamp)), q
+            )
         if self.image_sink is not None:
             for topic in ("debug/image", "debug/response"):
                 self.debug_stamps[topic] = []
                 self.node.create_subscription(
-                    Image, topic, lambda m, t=topic: self._on_image(t, m), q)
+                    Image, topic, lambda m, t=topic: self._on_image(t, m), q
+                )
 
     def _now(self) -> int:
         return self.node.get_clock().now().nanoseconds
 
     def _on_det(self, m: Detection2D) -> None:
-        self.detections.append({
-            "stamp_ns": stamp_to_ns(m.header.stamp), "frame_id": m.header.frame_id,
-            "received_ns": self._now(), "id": m.id,
-            "cx": m.bbox.center.position.x, "cy": m.bbox.center.position.y,
-            "w": m.bbox.size_x, "h": m.bbox.size_y,
-            "score": m.results[0].hypothesis.score if m.results else float("nan")})
+        self.detections.append(
+            {
+                "stamp_ns": stamp_to_ns(m.header.stamp),
+                "frame_id": m.header.frame_id,
+                "received_ns": self._now(),
+                "id": m.id,
+                "cx": m.bbox.center.position.x,
+                "cy": m.bbox.center.position.y,
+                "w": m.bbox.size_x,
+                "h": m.bbox.size_y,
+                "score": m.results[0].hypothesis.score if m.results else float("nan"),
+            }
+        )
 
     def _on_status(self, m: TrackerStatus) -> None:
-        self.statuses.append({
-            "stamp_ns": stamp_to_ns(m.header.stamp), "received_ns": self._now(),
-            "state": int(m.state), "score": float(m.score), "present": bool(m.present),
-            "track_id": m.track_id, "frames_lost": int(m.frames_lost),
-            "latency_ms": float(m.latency_ms), "processing_ms": float(m.processing_ms),
-            "frames_processed": int(m.frames_processed), "frames_dropped": int(m.frames_dropped),
-            "rate_hz": float(m.rate_hz)})
+        self.statuses.append(
+            {
+                "stamp_ns": stamp_to_ns(m.header.stamp),
+                "received_ns": self._now(),
+                "state": int(m.state),
+                "score": float(m.score),
+                "present": bool(m.present),
+                "track_id": m.track_id,
+                "frames_lost": int(m.frames_lost),
+                "latency_ms": float(m.latency_ms),
+                "processing_ms": float(m.processing_ms),
+                "frames_processed": int(m.frames_processed),
+                "frames_dropped": int(m.frames_dropped),
+                "rate_hz": float(m.rate_hz),
+            }
+        )
 
     def _on_diagnostics(self, m: DiagnosticArray) -> None:
         for s in m.status:
             level = s.level[0] if isinstance(s.level, (bytes, bytearray)) else int(s.level)
-            self.diagnostics.append({
-                "received_ns": self._now(), "name": s.name, "level": level,
-                "message": s.message, "values": {kv.key: kv.value for kv in s.values}})
+            self.diagnostics.append(
+                {
+                    "received_ns": self._now(),
+                    "name": s.name,
+                    "level": level,
+                    "message": s.message,
+                    "values": {kv.key: kv.value for kv in s.values},
+                }
+            )
 
     def _on_image(self, topic: str, m: Image) -> None:
         stamp = stamp_to_ns(m.header.stamp)
@@ -161,14 +191,19 @@ def read_stamps(path: Path) -> list[int]:
         return [int(row["stamp_ns"]) for row in csv.DictReader(fh)]
 
 
-def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[str],
-                 node_module: str = "siam_tracker_ros.ros.node",
-                 image_sink: ImageSink | None = None,
-                 timeout: float = 60.0, settle: float = 1.0,
-                 during: Callable[[Node, NodeProcess, Recorder], None] | None = None,
-                 record_camera: bool = False,
-                 node_command: Sequence[str] | None = None,
-                 node_env: dict[str, str] | None = None) -> ScenarioResult:
+def run_scenario(
+    workdir: Path,
+    node_args: Sequence[str],
+    replay_args: Sequence[str],
+    node_module: str = "siam_tracker_ros.ros.node",
+    image_sink: ImageSink | None = None,
+    timeout: float = 60.0,
+    settle: float = 1.0,
+    during: Callable[[Node, NodeProcess, Recorder], None] | None = None,
+    record_camera: bool = False,
+    node_command: Sequence[str] | None = None,
+    node_env: dict[str, str] | None = None,
+) -> ScenarioResult:
     """Start the node, record its outputs while ``replay_node`` plays, stop both.
 
     ``node_args``/``replay_args`` are the command lines after the module (ROS args included);
@@ -183,17 +218,19 @@ def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[
     recorder = Recorder(rec_node, image_sink=image_sink, record_camera=record_camera)
     executor = SingleThreadedExecutor()
     executor.add_node(rec_node)
-    tracker = NodeProcess(node_module, node_args, workdir / "node.log", env=node_env,
-                          command=node_command)
+    tracker = NodeProcess(
+        node_module, node_args, workdir / "node.log", env=node_env, command=node_command
+    )
     replay: NodeProcess | None = None
     try:
-        replay = NodeProcess("siam_tracker_ros.ros.replay",
-                             [*replay_args, "--stamps-out", str(stamps_file)],
-                             workdir / "replay.log")
+        replay = NodeProcess(
+            "siam_tracker_ros.ros.replay",
+            [*replay_args, "--stamps-out", str(stamps_file)],
+            workdir / "replay.log",
+        )
         extra: threading.Thread | None = None
         if during is not None:
-            extra = threading.Thread(target=during, args=(rec_node, tracker, recorder),
-                                     daemon=True)
+            extra = threading.Thread(target=during, args=(rec_node, tracker, recorder), daemon=True)
             extra.start()
         end = time.monotonic() + timeout
         while replay.running() and time.monotonic() < end:
@@ -211,7 +248,12 @@ def run_scenario(workdir: Path, node_args: Sequence[str], replay_args: Sequence[
         executor.remove_node(rec_node)
         rec_node.destroy_node()
     return ScenarioResult(
-        recorder.detections, recorder.statuses,
+        recorder.detections,
+        recorder.statuses,
         read_stamps(stamps_file) if stamps_file.exists() else [],
-        tracker.output(), replay.output() if replay is not None else "", replay_rc,
-        recorder.debug_stamps, recorder.diagnostics)
+        tracker.output(),
+        replay.output() if replay is not None else "",
+        replay_rc,
+        recorder.debug_stamps,
+        recorder.diagnostics,
+    )

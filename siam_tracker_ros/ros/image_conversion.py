@@ -68,7 +68,8 @@ class ImageLimits:
         if width > self.max_width or height > self.max_height:
             raise ImageLimitError(
                 f"{what} of {width}x{height} px exceeds the limit of {self.max_width}x"
-                f"{self.max_height} (input.max_width / input.max_height)")
+                f"{self.max_height} (input.max_width / input.max_height)"
+            )
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -120,20 +121,25 @@ def check_image(msg: ImageLike, limits: ImageLimits = DEFAULT_LIMITS) -> _Encodi
     padding) and no more."""
     enc = ENCODINGS.get(msg.encoding)
     if enc is None:
-        raise ValueError(f"unsupported image encoding {msg.encoding!r}; "
-                         f"supported: {', '.join(sorted(ENCODINGS))}")
+        raise ValueError(
+            f"unsupported image encoding {msg.encoding!r}; "
+            f"supported: {', '.join(sorted(ENCODINGS))}"
+        )
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h <= 0 or w <= 0:
         raise ValueError(f"empty image ({w}x{h})")
     limits.check(w, h)
     row = w * enc.channels * enc.itemsize
     if step < row:
-        raise ValueError(f"step {step} is shorter than one row of {w} {msg.encoding} pixels "
-                         f"({row} bytes)")
+        raise ValueError(
+            f"step {step} is shorter than one row of {w} {msg.encoding} pixels ({row} bytes)"
+        )
     if step - row > max(row, MAX_ROW_PADDING):
-        raise ImageLimitError(f"step {step} implies {step - row} bytes of padding after each "
-                              f"{row}-byte row of {w} {msg.encoding} pixels (at most "
-                              f"{max(row, MAX_ROW_PADDING)} accepted): corrupt header")
+        raise ImageLimitError(
+            f"step {step} implies {step - row} bytes of padding after each "
+            f"{row}-byte row of {w} {msg.encoding} pixels (at most "
+            f"{max(row, MAX_ROW_PADDING)} accepted): corrupt header"
+        )
     if enc.channels == 2 and w % 2:
         raise ValueError(f"{msg.encoding} needs an even width, got {w}")
     n = len(msg.data)
@@ -141,8 +147,10 @@ def check_image(msg: ImageLike, limits: ImageLimits = DEFAULT_LIMITS) -> _Encodi
     if n < step * (h - 1) + row:
         raise ValueError(f"image data too short: {n} bytes for {h} rows of step {step}")
     if n > step * h:
-        raise ValueError(f"image data too long: {n} bytes for {h} rows of step {step} "
-                         f"({step * h} expected): corrupt header")
+        raise ValueError(
+            f"image data too long: {n} bytes for {h} rows of step {step} "
+            f"({step * h} expected): corrupt header"
+        )
     return enc
 
 
@@ -158,8 +166,7 @@ def image_to_bgr(msg: ImageLike, limits: ImageLimits = DEFAULT_LIMITS) -> np.nda
     row = w * enc.channels * enc.itemsize
     # A strided view: row i starts at i * step. check_image guaranteed that the last row's
     # ``row`` bytes are inside the buffer (its padding may be missing), so nothing is padded.
-    rows = np.lib.stride_tricks.as_strided(buf, shape=(h, row), strides=(step, 1),
-                                           writeable=False)
+    rows = np.lib.stride_tricks.as_strided(buf, shape=(h, row), strides=(step, 1), writeable=False)
     if enc.itemsize == 2:
         dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
         mono16 = np.ascontiguousarray(rows).view(dtype).reshape(h, w)
@@ -193,8 +200,9 @@ def compressed_size(data: Any) -> tuple[int, int]:
     n = len(mv)
     if n >= 8 and bytes(mv[:8]) == _PNG_SIGNATURE:
         if n < 24 or bytes(mv[12:16]) != b"IHDR":
-            raise ValueError(f"cannot decode compressed image ({n} bytes): PNG without an "
-                             "IHDR header")
+            raise ValueError(
+                f"cannot decode compressed image ({n} bytes): PNG without an IHDR header"
+            )
         return (int.from_bytes(mv[16:20], "big"), int.from_bytes(mv[20:24], "big"))
     if n >= 2 and mv[0] == 0xFF and mv[1] == 0xD8:
         i = 2
@@ -220,8 +228,7 @@ def compressed_size(data: Any) -> tuple[int, int]:
             if length < 2:
                 break
             i += 2 + length
-        raise ValueError(f"cannot decode compressed image ({n} bytes): JPEG without a frame "
-                         "header")
+        raise ValueError(f"cannot decode compressed image ({n} bytes): JPEG without a frame header")
     raise ValueError(f"cannot decode compressed image ({n} bytes): not a PNG or JPEG payload")
 
 
@@ -233,8 +240,10 @@ def check_compressed(data: Any, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[i
         raise ValueError("empty compressed image")
     width, height = compressed_size(arr)
     if width <= 0 or height <= 0:
-        raise ValueError(f"cannot decode compressed image ({arr.size} bytes): header declares "
-                         f"{width}x{height} px")
+        raise ValueError(
+            f"cannot decode compressed image ({arr.size} bytes): header declares "
+            f"{width}x{height} px"
+        )
     limits.check(width, height, "compressed image")
     return width, height
 
@@ -249,18 +258,23 @@ def compressed_to_bgr(data: Any, limits: ImageLimits = DEFAULT_LIMITS) -> np.nda
     try:
         img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # e.g. a header OpenCV itself refuses
-        raise ValueError(f"cannot decode compressed image ({arr.size} bytes): "
-                         f"{str(exc).strip().splitlines()[-1]}") from None
+        raise ValueError(
+            f"cannot decode compressed image ({arr.size} bytes): "
+            f"{str(exc).strip().splitlines()[-1]}"
+        ) from None
     if img is None:
         raise ValueError(f"cannot decode compressed image ({arr.size} bytes)")
     if img.shape[:2] != (height, width):
-        raise ValueError(f"cannot decode compressed image ({arr.size} bytes): decoded "
-                         f"{img.shape[1]}x{img.shape[0]} px, header declares {width}x{height}")
+        raise ValueError(
+            f"cannot decode compressed image ({arr.size} bytes): decoded "
+            f"{img.shape[1]}x{img.shape[0]} px, header declares {width}x{height}"
+        )
     return img
 
 
-def encode_bgr(bgr: np.ndarray, encoding: str = "bgr8", big_endian: bool = False,
-               step: int | None = None) -> tuple[bytes, int]:
+def encode_bgr(
+    bgr: np.ndarray, encoding: str = "bgr8", big_endian: bool = False, step: int | None = None
+) -> tuple[bytes, int]:
     """Encode BGR uint8 into ``encoding``'s byte layout; returns ``(data, step)``.
 
     ``step`` larger than a row pads every row with zeros (to test and to emulate cameras that
@@ -316,8 +330,14 @@ def bgr_to_image_fields(bgr: np.ndarray, encoding: str = "bgr8") -> dict[str, An
     """Field values of an Image message holding ``bgr`` (``data`` as ``bytes``: assigning a numpy
     array to an rclpy message field costs ~150 ms per VGA frame, ``bytes`` ~0.15 ms)."""
     data, step = encode_bgr(bgr, encoding)
-    return {"height": int(bgr.shape[0]), "width": int(bgr.shape[1]), "encoding": encoding,
-            "is_bigendian": 0, "step": step, "data": data}
+    return {
+        "height": int(bgr.shape[0]),
+        "width": int(bgr.shape[1]),
+        "encoding": encoding,
+        "is_bigendian": 0,
+        "step": step,
+        "data": data,
+    }
 
 
 def fill_image_msg(msg: Any, bgr: np.ndarray, encoding: str = "bgr8") -> Any:

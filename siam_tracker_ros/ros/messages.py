@@ -96,8 +96,9 @@ def _state(state: Any) -> int:
 
 
 def _copy_header(header: Header) -> Header:
-    return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec),
-                  frame_id=header.frame_id)
+    return Header(
+        stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec), frame_id=header.frame_id
+    )
 
 
 def detection_from_result(result: TrackResult, header: Header, track_id: str) -> Detection2D:
@@ -120,17 +121,33 @@ def detection_from_result(result: TrackResult, header: Header, track_id: str) ->
     return det
 
 
-def status_msg(header: Header, state: TrackState, score: float, present: bool, track_id: str,
-               frames_lost: int, latency_ms: float, processing_ms: float,
-               frames_processed: int, frames_dropped: int, rate_hz: float) -> TrackerStatus:
+def status_msg(
+    header: Header,
+    state: TrackState,
+    score: float,
+    present: bool,
+    track_id: str,
+    frames_lost: int,
+    latency_ms: float,
+    processing_ms: float,
+    frames_processed: int,
+    frames_dropped: int,
+    rate_hz: float,
+) -> TrackerStatus:
     """A TrackerStatus with every value brought into its field's range (see module doc)."""
     return TrackerStatus(
-        header=_copy_header(header), state=_state(state), score=_score(score),
-        present=bool(present), track_id=str(track_id),
-        frames_lost=_uint(frames_lost, _UINT32_MAX), latency_ms=_float32(latency_ms),
+        header=_copy_header(header),
+        state=_state(state),
+        score=_score(score),
+        present=bool(present),
+        track_id=str(track_id),
+        frames_lost=_uint(frames_lost, _UINT32_MAX),
+        latency_ms=_float32(latency_ms),
         processing_ms=_float32(processing_ms),
         frames_processed=_uint(frames_processed, _UINT64_MAX),
-        frames_dropped=_uint(frames_dropped, _UINT64_MAX), rate_hz=_float32(rate_hz))
+        frames_dropped=_uint(frames_dropped, _UINT64_MAX),
+        rate_hz=_float32(rate_hz),
+    )
 
 
 def image_msg(bgr: np.ndarray, header: Header) -> Image:
@@ -138,9 +155,11 @@ def image_msg(bgr: np.ndarray, header: Header) -> Image:
 
 
 def init_target_to_request(msg: InitTarget) -> InitRequest:
-    return InitRequest(stamp_to_ns(msg.header.stamp),
-                       (float(msg.x), float(msg.y), float(msg.width), float(msg.height)),
-                       msg.track_id)
+    return InitRequest(
+        stamp_to_ns(msg.header.stamp),
+        (float(msg.x), float(msg.y), float(msg.width), float(msg.height)),
+        msg.track_id,
+    )
 
 
 def detection_to_request(msg: Detection2D) -> InitRequest:
@@ -150,13 +169,19 @@ def detection_to_request(msg: Detection2D) -> InitRequest:
     return InitRequest(stamp_to_ns(msg.header.stamp), (cx - w / 2, cy - h / 2, w, h), msg.id)
 
 
-def diagnostics_msg(stamp: Time, name: str, level: int, message: str,
-                    values: Mapping[str, Any]) -> DiagnosticArray:
+def diagnostics_msg(
+    stamp: Time, name: str, level: int, message: str, values: Mapping[str, Any]
+) -> DiagnosticArray:
     """One DiagnosticStatus (level OK=0, WARN=1, ERROR=2) with ``values`` as key/value pairs."""
+
     def fmt(v: Any) -> str:
         return f"{v:.2f}" if isinstance(v, float) and math.isfinite(v) else str(v)
 
-    status = DiagnosticStatus(level=bytes([level]), name=name, message=message,
-                              hardware_id=name,
-                              values=[KeyValue(key=k, value=fmt(v)) for k, v in values.items()])
+    status = DiagnosticStatus(
+        level=bytes([level]),
+        name=name,
+        message=message,
+        hardware_id=name,
+        values=[KeyValue(key=k, value=fmt(v)) for k, v in values.items()],
+    )
     return DiagnosticArray(header=Header(stamp=stamp), status=[status])

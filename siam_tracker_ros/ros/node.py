@@ -111,30 +111,43 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
     from siam_tracker_ros.core.defaults import load_tracker
 
     if settings.model_device.startswith("cuda") and not torch.cuda.is_available():
-        why = ("this torch build has no CUDA" if torch.version.cuda is None
-               else "no CUDA device is visible")
-        raise StartupError(f"model.device:={settings.model_device}, but CUDA is not available "
-                           f"({why}; torch {torch.__version__}); set -p model.device:=cpu, or "
-                           "install a CUDA build of torch on a machine with a GPU")
+        why = (
+            "this torch build has no CUDA"
+            if torch.version.cuda is None
+            else "no CUDA device is visible"
+        )
+        raise StartupError(
+            f"model.device:={settings.model_device}, but CUDA is not available "
+            f"({why}; torch {torch.__version__}); set -p model.device:=cpu, or "
+            "install a CUDA build of torch on a machine with a GPU"
+        )
     threads = settings.model_num_threads if settings.model_num_threads > 0 else None
     if threads is not None:
         torch.set_num_threads(threads)
     checkpoint = resolve_path(settings.model_checkpoint)
-    source = (f"model.checkpoint:={settings.model_checkpoint}" if checkpoint is not None else
-              f"model.config:={settings.model_config!r} model.weights:={settings.model_weights!r}")
+    source = (
+        f"model.checkpoint:={settings.model_checkpoint}"
+        if checkpoint is not None
+        else f"model.config:={settings.model_config!r} model.weights:={settings.model_weights!r}"
+    )
     try:
         if checkpoint is not None:
             return load_tracker(checkpoint, device=settings.model_device, cpu_threads=threads)
-        return load_tracker(resolve_path(settings.model_config),
-                            resolve_path(settings.model_weights),
-                            device=settings.model_device, cpu_threads=threads)
+        return load_tracker(
+            resolve_path(settings.model_config),
+            resolve_path(settings.model_weights),
+            device=settings.model_device,
+            cpu_threads=threads,
+        )
     except StartupError:
         raise
     except Exception as exc:  # the loaders' own errors, stated as the node's start-up problem
         detail = str(exc).strip() or "no details given"
-        raise StartupError(f"cannot load the model from {source}: {type(exc).__name__}: "
-                           f"{detail}; point model.* at a valid file (leave all three empty "
-                           "for the bundled model)") from exc
+        raise StartupError(
+            f"cannot load the model from {source}: {type(exc).__name__}: "
+            f"{detail}; point model.* at a valid file (leave all three empty "
+            "for the bundled model)"
+        ) from exc
 
 
 def decode_frame(frame: Frame, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
@@ -144,12 +157,15 @@ def decode_frame(frame: Frame, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarr
 
 
 class TrackerNode(LifecycleNode):
-    def __init__(self, tracker_factory: TrackerFactory | None = None,
-                 node_name: str = "tracker_node", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        tracker_factory: TrackerFactory | None = None,
+        node_name: str = "tracker_node",
+        **kwargs: Any,
+    ) -> None:
         # Overrides are declared as they come so that every one can be checked here: a wrong
         # type becomes one clear line (not an rclpy traceback), an unknown name a warning.
-        super().__init__(node_name, automatically_declare_parameters_from_overrides=True,
-                         **kwargs)
+        super().__init__(node_name, automatically_declare_parameters_from_overrides=True, **kwargs)
         self._factory = tracker_factory or build_tracker
         #: start-up problems by parameter name; configure refuses while any is left
         self._problems: dict[str, str] = {}
@@ -206,7 +222,8 @@ class TrackerNode(LifecycleNode):
             elif name not in ROS_OWN_PARAMS and not name.startswith("qos_overrides."):
                 self.get_logger().warning(
                     f"unknown parameter '{name}' ignored: {self.get_name()} has no such "
-                    "parameter (see `ros2 param list` or config/tracker.yaml for the names)")
+                    "parameter (see `ros2 param list` or config/tracker.yaml for the names)"
+                )
                 self.undeclare_parameter(name)
         values: dict[str, Any] = {}
         for spec in PARAMS:
@@ -226,9 +243,11 @@ class TrackerNode(LifecycleNode):
 
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         tunables = {p.name: p.value for p in params if p.name in TUNABLE_NAMES}
-        reason = check_update(self.settings.as_values(),
-                              {p.name: p.value for p in params if p.name not in TUNABLE_NAMES},
-                              configured=self.configured)
+        reason = check_update(
+            self.settings.as_values(),
+            {p.name: p.value for p in params if p.name not in TUNABLE_NAMES},
+            configured=self.configured,
+        )
         if reason is None and tunables:
             reason = self._set_tunables(tunables)
         return SetParametersResult(successful=reason is None, reason=reason or "")
@@ -252,28 +271,39 @@ class TrackerNode(LifecycleNode):
         for name in sorted(set(self._late_overrides) - TUNABLE_NAMES):
             self.get_logger().warning(
                 f"unknown parameter '{name}' ignored: the tracker.* settings are "
-                + ", ".join(sorted(TUNABLE_NAMES)))
+                + ", ".join(sorted(TUNABLE_NAMES))
+            )
             del self._late_overrides[name]
         if not isinstance(tracker, TunableTracker):
             return None  # a stand-in tracker without run-time settings
         model = tunable_values(tracker.config.to_dict())
-        wanted = {t.name: (self.get_parameter(t.name).value if self.has_parameter(t.name)
-                           else self._late_overrides.get(t.name, model[t.name]))
-                  for t in TUNABLES}
+        wanted = {
+            t.name: (
+                self.get_parameter(t.name).value
+                if self.has_parameter(t.name)
+                else self._late_overrides.get(t.name, model[t.name])
+            )
+            for t in TUNABLES
+        }
         try:
             tracker.update_settings(tunable_overrides(wanted))  # all checked together
         except ValueError as exc:
             return f"parameter {tunable_reason(exc)}"
-        new = [(t.name, value, t.param(value).descriptor()) for t in TUNABLES
-               if not self.has_parameter(t.name)
-               for value in [float(wanted[t.name]) if t.kind is float else wanted[t.name]]]
+        new = [
+            (t.name, value, t.param(value).descriptor())
+            for t in TUNABLES
+            if not self.has_parameter(t.name)
+            for value in [float(wanted[t.name]) if t.kind is float else wanted[t.name]]
+        ]
         self._declaring_tunables = True
         try:
             self.declare_parameters("", new, ignore_override=True)
         finally:
             self._declaring_tunables = False
-        self.get_logger().info("tracker settings: " + ", ".join(
-            f"{t.name}={self.get_parameter(t.name).value}" for t in TUNABLES))
+        self.get_logger().info(
+            "tracker settings: "
+            + ", ".join(f"{t.name}={self.get_parameter(t.name).value}" for t in TUNABLES)
+        )
         return None
 
     def _after_set_parameters(self, params: list[Parameter]) -> None:
@@ -286,13 +316,16 @@ class TrackerNode(LifecycleNode):
             self._buffer.resize(self.settings.input_buffer_size)
         self._apply_input_settings()
         if self._diag_timer is not None and (
-                self.settings.diagnostics_period_s != old.diagnostics_period_s):
+            self.settings.diagnostics_period_s != old.diagnostics_period_s
+        ):
             self.destroy_timer(self._diag_timer)
-            self._diag_timer = self.create_timer(self.settings.diagnostics_period_s,
-                                                 self._publish_diagnostics)
+            self._diag_timer = self.create_timer(
+                self.settings.diagnostics_period_s, self._publish_diagnostics
+            )
         if not self._declaring_tunables:  # configure reports those in one line
-            self.get_logger().info("parameters updated: " + ", ".join(
-                f"{p.name}={p.value}" for p in params))
+            self.get_logger().info(
+                "parameters updated: " + ", ".join(f"{p.name}={p.value}" for p in params)
+            )
 
     def _apply_input_settings(self) -> None:
         """Image size limits, clock-jump tolerance and stream-change policies (input.*, issue
@@ -320,9 +353,11 @@ class TrackerNode(LifecycleNode):
             return FAILURE
         except Exception as exc:  # a fault in a custom factory or in the warm-up
             detail = str(exc).strip() or "no details given"
-            self.get_logger().error(f"cannot configure: the model failed to start "
-                                    f"({type(exc).__name__}: {detail}); check the model.* "
-                                    "parameters")
+            self.get_logger().error(
+                f"cannot configure: the model failed to start "
+                f"({type(exc).__name__}: {detail}); check the model.* "
+                "parameters"
+            )
             return FAILURE
         self._tracker = tracker
         problem = self._declare_tunables(tracker)
@@ -333,46 +368,63 @@ class TrackerNode(LifecycleNode):
         self._session = TrackingSession(tracker, lambda f: decode_frame(f, self._limits))
         self._buffer = FrameBuffer(self.settings.input_buffer_size)
         self._apply_input_settings()
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                              reliability=ReliabilityPolicy.RELIABLE)
+        reliable = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+        )
         for key, msg_type, topic in (
-                ("det", Detection2D, "detection"), ("dets", Detection2DArray, "detections"),
-                ("status", TrackerStatus, "status"), ("debug", Image, "debug/image"),
-                ("heat", Image, "debug/response"), ("diag", DiagnosticArray, "/diagnostics")):
+            ("det", Detection2D, "detection"),
+            ("dets", Detection2DArray, "detections"),
+            ("status", TrackerStatus, "status"),
+            ("debug", Image, "debug/image"),
+            ("heat", Image, "debug/response"),
+            ("diag", DiagnosticArray, "/diagnostics"),
+        ):
             self._pubs[key] = self.create_lifecycle_publisher(msg_type, topic, reliable)
         self.get_logger().info("configured: model loaded on " + self.settings.model_device)
         return SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = self.settings
-        reliability = (ReliabilityPolicy.RELIABLE if settings.input_reliability == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                                reliability=reliability,
-                                durability=qos_profile_sensor_data.durability)
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                              reliability=ReliabilityPolicy.RELIABLE)
+        reliability = (
+            ReliabilityPolicy.RELIABLE
+            if settings.input_reliability == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT
+        )
+        camera_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=1,
+            reliability=reliability,
+            durability=qos_profile_sensor_data.durability,
+        )
+        reliable = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+        )
         if settings.input_compressed:
-            camera = self.create_subscription(CompressedImage, "image/compressed",
-                                              self._on_compressed, camera_qos)
+            camera = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_compressed, camera_qos
+            )
         else:
             camera = self.create_subscription(Image, "image", self._on_image, camera_qos)
         self._active_entities = [
             camera,
             self.create_subscription(InitTarget, "init_target", self._on_init_target, reliable),
-            self.create_subscription(Detection2D, "init_detection", self._on_init_detection,
-                                     reliable),
+            self.create_subscription(
+                Detection2D, "init_detection", self._on_init_detection, reliable
+            ),
             self.create_service(Trigger, "~/stop", self._on_stop),
             self.create_service(Trigger, "~/reset", self._on_reset),
         ]
-        self._diag_timer = self.create_timer(settings.diagnostics_period_s,
-                                             self._publish_diagnostics)
+        self._diag_timer = self.create_timer(
+            settings.diagnostics_period_s, self._publish_diagnostics
+        )
         self._running = True
         self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
         self._worker.start()
         result = super().on_activate(state)  # enables the lifecycle publishers
-        self.get_logger().info("active: waiting for images on "
-                               f"{self.resolve_topic_name(camera.topic_name)} and an init target")
+        self.get_logger().info(
+            "active: waiting for images on "
+            f"{self.resolve_topic_name(camera.topic_name)} and an init target"
+        )
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -459,8 +511,9 @@ class TrackerNode(LifecycleNode):
             check_image(msg, self._limits)
         except ValueError as exc:
             self._frames_malformed += 1
-            self._warn("image",
-                       f"dropping malformed image ({self._frames_malformed} so far): {exc}")
+            self._warn(
+                "image", f"dropping malformed image ({self._frames_malformed} so far): {exc}"
+            )
             return
         self._file_frame(msg, compressed=False)
 
@@ -473,8 +526,10 @@ class TrackerNode(LifecycleNode):
             check_compressed(msg.data, self._limits)  # size from the header, nothing decoded
         except ValueError as exc:
             self._frames_malformed += 1
-            self._warn("image", f"dropping malformed compressed image "
-                                f"({self._frames_malformed} so far): {exc}")
+            self._warn(
+                "image",
+                f"dropping malformed compressed image ({self._frames_malformed} so far): {exc}",
+            )
             return
         self._file_frame(msg, compressed=True)
 
@@ -483,13 +538,18 @@ class TrackerNode(LifecycleNode):
         if session is None:
             return
         self._frames_received += 1
-        frame = Frame(messages.stamp_to_ns(msg.header.stamp), msg, compressed,
-                      self.get_clock().now().nanoseconds)
+        frame = Frame(
+            messages.stamp_to_ns(msg.header.stamp),
+            msg,
+            compressed,
+            self.get_clock().now().nanoseconds,
+        )
         filed = self._buffer.add(frame)
         if filed.jump is not None:  # one line per jump (session.step applies the policy)
             self.get_logger().warning(
                 f"{filed.jump.describe()}: frame buffer reset, following the new clock "
-                f"(input.on_clock_jump={self.settings.input_on_clock_jump})")
+                f"(input.on_clock_jump={self.settings.input_on_clock_jump})"
+            )
         self._slot.put(filed.frame, count_drop=session.active)
 
     def _on_init_target(self, msg: InitTarget) -> None:
@@ -561,8 +621,7 @@ class TrackerNode(LifecycleNode):
                     continue
                 except Exception as exc:  # a tracker failure must not kill the node
                     self._track_errors += 1
-                    self._warn("track",
-                               f"tracker failed on a frame ({type(exc).__name__}: {exc})")
+                    self._warn("track", f"tracker failed on a frame ({type(exc).__name__}: {exc})")
                     continue
                 for notice in session.take_notices():  # stream changes, once each
                     self.get_logger().warning(notice)
@@ -575,8 +634,11 @@ class TrackerNode(LifecycleNode):
     def _handle_init(self, session: TrackingSession, request: InitRequest) -> None:
         try:
             step = session.initialise(
-                request, self._buffer, int(self.settings.init_stamp_tolerance_ms * 1e6),
-                self.settings.init_catch_up_max_frames)
+                request,
+                self._buffer,
+                int(self.settings.init_stamp_tolerance_ms * 1e6),
+                self.settings.init_catch_up_max_frames,
+            )
         except ValueError as exc:  # InitError, or a malformed buffered frame
             self._warn("init", f"init rejected: {exc}")
             return
@@ -589,7 +651,8 @@ class TrackerNode(LifecycleNode):
             self.get_logger().warning(notice)
         self.get_logger().info(
             f"tracking {session.track_id}: box {np.round(request.box, 1).tolist()} "
-            f"on frame stamped {request.stamp_ns / 1e9:.3f} s")
+            f"on frame stamped {request.stamp_ns / 1e9:.3f} s"
+        )
         if step is not None:
             self._last_processed = time.monotonic()
             self._publish(session, step)
@@ -600,10 +663,10 @@ class TrackerNode(LifecycleNode):
         r = step.result
         latency = (self.get_clock().now().nanoseconds - step.frame.stamp_ns) / 1e6
         present = bool(r.present) and r.state != TrackState.LOST
-        detections = Detection2DArray(header=Header(stamp=header.stamp,
-                                                    frame_id=header.frame_id))
+        detections = Detection2DArray(header=Header(stamp=header.stamp, frame_id=header.frame_id))
         if (present or self.settings.output_publish_lost) and (
-                r.score >= self.settings.output_min_score):
+            r.score >= self.settings.output_min_score
+        ):
             det = messages.detection_from_result(r, header, step.track_id)
             self._pubs["det"].publish(det)
             detections.detections = [det]
@@ -612,10 +675,21 @@ class TrackerNode(LifecycleNode):
         self._process_times.append(now)
         self._latencies.append(latency)
         self._processing.append(step.processing_ms)
-        self._pubs["status"].publish(messages.status_msg(
-            header, session.state, r.score, present, step.track_id, step.frames_lost,
-            latency, step.processing_ms, session.frames_processed, self._slot.dropped,
-            self._rate_hz(now)))
+        self._pubs["status"].publish(
+            messages.status_msg(
+                header,
+                session.state,
+                r.score,
+                present,
+                step.track_id,
+                step.frames_lost,
+                latency,
+                step.processing_ms,
+                session.frames_processed,
+                self._slot.dropped,
+                self._rate_hz(now),
+            )
+        )
         self._publish_debug(session, step, now)
 
     def _publish_debug(self, session: TrackingSession, step: SessionStep, now: float) -> None:
@@ -633,8 +707,7 @@ class TrackerNode(LifecycleNode):
         header = step.frame.msg.header
         r = step.result
         if want_image:
-            img = draw_track(step.image, r.box, r.score, session.state, step.track_id,
-                             r.search_box)
+            img = draw_track(step.image, r.box, r.score, session.state, step.track_id, r.search_box)
             pub_image.publish(messages.image_msg(img, header))
         if want_heat and r.response is not None and np.size(r.response) > 0:
             heat = response_heatmap(r.response, self.settings.debug_heatmap_size)
@@ -645,8 +718,11 @@ class TrackerNode(LifecycleNode):
         if pub is None:
             return
         header = Header(stamp=self.get_clock().now().to_msg())
-        pub.publish(messages.status_msg(
-            header, TrackState.IDLE, 0.0, False, "", 0, 0.0, 0.0, 0, self._slot.dropped, 0.0))
+        pub.publish(
+            messages.status_msg(
+                header, TrackState.IDLE, 0.0, False, "", 0, 0.0, 0.0, 0, self._slot.dropped, 0.0
+            )
+        )
 
     def _rate_hz(self, now: float) -> float:
         return float(sum(1 for t in self._process_times if now - t <= 1.0))
@@ -657,28 +733,36 @@ class TrackerNode(LifecycleNode):
             return
         lat = np.asarray(self._latencies, dtype=np.float64)
         proc = np.asarray(self._processing, dtype=np.float64)
-        p50, p95 = (np.percentile(lat, [50, 95]) if lat.size else (float("nan"),) * 2)
+        p50, p95 = np.percentile(lat, [50, 95]) if lat.size else (float("nan"),) * 2
         state = session.state
         level, text = 0, state.name.lower()
         if state == TrackState.LOST:
-            level, text = 1, "target lost" + (f": {session.lost_reason}"
-                                              if session.lost_reason else "")
+            level, text = (
+                1,
+                "target lost" + (f": {session.lost_reason}" if session.lost_reason else ""),
+            )
         if lat.size and p95 > self.settings.diagnostics_max_latency_ms:
             level, text = 1, f"p95 latency {p95:.0f} ms above limit"
         values = {
-            "state": state.name.lower(), "track_id": session.track_id,
+            "state": state.name.lower(),
+            "track_id": session.track_id,
             "rate_hz": self._rate_hz(time.monotonic()),
-            "latency_p50_ms": float(p50), "latency_p95_ms": float(p95),
+            "latency_p50_ms": float(p50),
+            "latency_p95_ms": float(p95),
             "processing_mean_ms": float(proc.mean()) if proc.size else float("nan"),
             "frames_received": self._frames_received,
             "frames_processed": session.frames_processed,
-            "frames_dropped": self._slot.dropped, "frames_malformed": self._frames_malformed,
+            "frames_dropped": self._slot.dropped,
+            "frames_malformed": self._frames_malformed,
             "tracker_errors": self._track_errors,
-            "rss_mib": rss_mib(), "peak_rss_mib": peak_rss_mib(),
+            "rss_mib": rss_mib(),
+            "peak_rss_mib": peak_rss_mib(),
         }
-        pub.publish(messages.diagnostics_msg(
-            self.get_clock().now().to_msg(), f"{self.get_name()}: tracking", level, text,
-            values))
+        pub.publish(
+            messages.diagnostics_msg(
+                self.get_clock().now().to_msg(), f"{self.get_name()}: tracking", level, text, values
+            )
+        )
 
     @staticmethod
     def _warm_up(tracker: TrackerLike) -> None:
@@ -718,19 +802,21 @@ def main(args: list[str] | None = None, tracker_factory: TrackerFactory | None =
         try:
             rclpy.init(args=args)
         except Exception as exc:  # anything else rcl refuses in the --ros-args
-            problem = re.sub(r",? at /\S+", "", str(exc)).replace(
-                "failed to initialize rcl: ", "")
+            problem = re.sub(r",? at /\S+", "", str(exc)).replace("failed to initialize rcl: ", "")
     if problem is not None:
-        print(f"[ERROR] tracker_node: cannot start: {problem}; fix the --ros-args (a params "
-              "file is YAML: '/**: {ros__parameters: {output: {min_score: 0.3}}}')",
-              file=sys.stderr)
+        print(
+            f"[ERROR] tracker_node: cannot start: {problem}; fix the --ros-args (a params "
+            "file is YAML: '/**: {ros__parameters: {output: {min_score: 0.3}}}')",
+            file=sys.stderr,
+        )
         return 1
     node: TrackerNode | None = None
     status = 0
     try:
         node = TrackerNode(tracker_factory)
-        if node.settings.autostart and (node.trigger_configure() != SUCCESS
-                                        or node.trigger_activate() != SUCCESS):
+        if node.settings.autostart and (
+            node.trigger_configure() != SUCCESS or node.trigger_activate() != SUCCESS
+        ):
             status = 1
         if status == 0:
             executor = SingleThreadedExecutor()

@@ -76,20 +76,30 @@ class ParamSpec:
             ParameterType,
         )
 
-        types = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-                 float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
-        desc = ParameterDescriptor(name=self.name, type=types[type(self.default)],
-                                   description=self.description,
-                                   additional_constraints=self.constraints())
+        types = {
+            bool: ParameterType.PARAMETER_BOOL,
+            int: ParameterType.PARAMETER_INTEGER,
+            float: ParameterType.PARAMETER_DOUBLE,
+            str: ParameterType.PARAMETER_STRING,
+        }
+        desc = ParameterDescriptor(
+            name=self.name,
+            type=types[type(self.default)],
+            description=self.description,
+            additional_constraints=self.constraints(),
+        )
         if self.range is not None and isinstance(self.default, bool):
             raise TypeError(f"{self.name}: a bool parameter has no range")
         if self.range is not None and isinstance(self.default, int):
-            desc.integer_range = [IntegerRange(from_value=int(self.range[0]),
-                                               to_value=int(self.range[1]), step=1)]
+            desc.integer_range = [
+                IntegerRange(from_value=int(self.range[0]), to_value=int(self.range[1]), step=1)
+            ]
         elif self.range is not None and isinstance(self.default, float):
-            desc.floating_point_range = [FloatingPointRange(from_value=float(self.range[0]),
-                                                            to_value=float(self.range[1]),
-                                                            step=0.0)]
+            desc.floating_point_range = [
+                FloatingPointRange(
+                    from_value=float(self.range[0]), to_value=float(self.range[1]), step=0.0
+                )
+            ]
         return desc
 
     @property
@@ -105,10 +115,12 @@ class ParamSpec:
             value = float(value)
         if type(value) is not type(self.default):
             got = {bool: "bool", int: "integer", float: "double", str: "string"}.get(
-                type(value), type(value).__name__)
+                type(value), type(value).__name__
+            )
             raise ValueError(
                 f"parameter {self.name}:={value!r} is a {got}, but {self.name} is a "
-                f"{self.ros_type}; set e.g. -p {self.name}:={self._example()}")
+                f"{self.ros_type}; set e.g. -p {self.name}:={self._example()}"
+            )
         reason = self.check(value)
         if reason:
             raise ValueError(f"parameter {reason}; set e.g. -p {self.name}:={self._example()}")
@@ -124,10 +136,14 @@ class ParamSpec:
     def check(self, value: Any) -> str | None:
         """Reason why ``value`` is invalid, or None (ranges are also enforced by rclpy)."""
         if type(value) is not type(self.default):
-            return (f"{self.name} must be a {type(self.default).__name__}, "
-                    f"got {type(value).__name__}")
-        if (self.range is not None and isinstance(value, (int, float))
-                and not (self.range[0] <= value <= self.range[1])):
+            return (
+                f"{self.name} must be a {type(self.default).__name__}, got {type(value).__name__}"
+            )
+        if (
+            self.range is not None
+            and isinstance(value, (int, float))
+            and not (self.range[0] <= value <= self.range[1])
+        ):
             return f"{self.name}={value} outside [{self.range[0]}, {self.range[1]}]"
         if self.choices is not None and value not in self.choices:
             return f"{self.name}={value!r}: {self.constraints()}"
@@ -137,92 +153,198 @@ class ParamSpec:
 
 
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("model.config", DEFAULT_MODEL_CONFIG,
-              "Model + tracker YAML (config/models/*.yaml), or empty for the bundled model; "
-              "ignored when model.checkpoint is set.",
-              dynamic=False),
-    ParamSpec("model.weights", DEFAULT_WEIGHTS,
-              "Weights for model.config (.pth/.pt); empty = the config's own model.weights.",
-              dynamic=False),
-    ParamSpec("model.checkpoint", "",
-              "A self-describing checkpoint (Tracker.from_checkpoint); overrides model.config.",
-              dynamic=False),
-    ParamSpec("model.device", "cpu", "Torch device for the network: cpu, cuda or cuda:N.",
-              dynamic=False, pattern=r"cpu|cuda(:\d+)?|mps"),
-    ParamSpec("model.num_threads", 0,
-              "CPU threads for the network: ONNX Runtime's per run and torch's (0 = defaults: "
-              "the model's tracker.cpu_threads, 1 for the bundled model, and torch's own).",
-              dynamic=False, range=(0, 256)),
-    ParamSpec("model.warmup", True,
-              "Run one init+track on a blank image at start-up so the first real frame is not "
-              "slowed by lazy allocation.", dynamic=False),
-    ParamSpec("autostart", True,
-              "Configure and activate at start-up (a plain node that exits non-zero when it "
-              "cannot load its model); false = a managed node that waits, unconfigured, for "
-              "`ros2 lifecycle set <node> configure` / `activate`.", dynamic=False),
-    ParamSpec("input.reliability", "best_effort",
-              "QoS reliability of the camera subscription (depth 1). best_effort matches "
-              "camera drivers' sensor-data QoS; reliable also receives from reliable-only "
-              "publishers.", dynamic=False, choices=("best_effort", "reliable")),
-    ParamSpec("input.compressed", False,
-              "Subscribe to image/compressed (sensor_msgs/CompressedImage) instead of image.",
-              dynamic=False),
-    ParamSpec("input.buffer_size", 30,
-              "Recent frames kept so an init box stamped with an older frame lands on that "
-              "frame.", dynamic=True, range=(1, 600)),
-    ParamSpec("init.stamp_tolerance_ms", 20.0,
-              "Largest stamp difference between an init message and the buffered frame it is "
-              "applied to.", dynamic=True, range=(0.0, 10000.0)),
-    ParamSpec("init.catch_up_max_frames", 10,
-              "After init on an older frame, track at most this many buffered newer frames "
-              "(evenly spaced, ending on the newest) to follow the target across the delay.",
-              dynamic=True, range=(0, 600)),
-    ParamSpec("output.min_score", 0.0,
-              "Detections with a lower score are not published (status still is).",
-              dynamic=True, range=(0.0, 1.0)),
-    ParamSpec("output.publish_lost", False,
-              "Also publish a Detection2D (last box) while the target is lost.", dynamic=True),
-    ParamSpec("output.max_rate_hz", 0.0,
-              "Process at most this many frames per second (0 = as many as the tracker can); "
-              "the others are dropped and counted.", dynamic=True, range=(0.0, 1000.0)),
-    ParamSpec("debug.enabled", True,
-              "Allow the debug image and response-map topics (computed only while someone "
-              "subscribes).", dynamic=True),
-    ParamSpec("debug.max_rate_hz", 10.0,
-              "Largest publication rate of the debug topics (0 = every processed frame).",
-              dynamic=True, range=(0.0, 1000.0)),
-    ParamSpec("debug.heatmap_size", 256, "Side in pixels of the response-map image.",
-              dynamic=True, range=(16, 2048)),
-    ParamSpec("diagnostics.period_s", 1.0, "Period of /diagnostics messages.",
-              dynamic=True, range=(0.1, 60.0)),
-    ParamSpec("diagnostics.max_latency_ms", 200.0,
-              "p95 latency above which /diagnostics reports WARN.", dynamic=True,
-              range=(0.0, 60000.0)),
-    ParamSpec("log.throttle_s", 2.0,
-              "Minimum seconds between repeated warnings of one kind (malformed images, bad "
-              "init boxes, tracker failures).", dynamic=True, range=(0.0, 3600.0)),
+    ParamSpec(
+        "model.config",
+        DEFAULT_MODEL_CONFIG,
+        "Model + tracker YAML (config/models/*.yaml), or empty for the bundled model; "
+        "ignored when model.checkpoint is set.",
+        dynamic=False,
+    ),
+    ParamSpec(
+        "model.weights",
+        DEFAULT_WEIGHTS,
+        "Weights for model.config (.pth/.pt); empty = the config's own model.weights.",
+        dynamic=False,
+    ),
+    ParamSpec(
+        "model.checkpoint",
+        "",
+        "A self-describing checkpoint (Tracker.from_checkpoint); overrides model.config.",
+        dynamic=False,
+    ),
+    ParamSpec(
+        "model.device",
+        "cpu",
+        "Torch device for the network: cpu, cuda or cuda:N.",
+        dynamic=False,
+        pattern=r"cpu|cuda(:\d+)?|mps",
+    ),
+    ParamSpec(
+        "model.num_threads",
+        0,
+        "CPU threads for the network: ONNX Runtime's per run and torch's (0 = defaults: "
+        "the model's tracker.cpu_threads, 1 for the bundled model, and torch's own).",
+        dynamic=False,
+        range=(0, 256),
+    ),
+    ParamSpec(
+        "model.warmup",
+        True,
+        "Run one init+track on a blank image at start-up so the first real frame is not "
+        "slowed by lazy allocation.",
+        dynamic=False,
+    ),
+    ParamSpec(
+        "autostart",
+        True,
+        "Configure and activate at start-up (a plain node that exits non-zero when it "
+        "cannot load its model); false = a managed node that waits, unconfigured, for "
+        "`ros2 lifecycle set <node> configure` / `activate`.",
+        dynamic=False,
+    ),
+    ParamSpec(
+        "input.reliability",
+        "best_effort",
+        "QoS reliability of the camera subscription (depth 1). best_effort matches "
+        "camera drivers' sensor-data QoS; reliable also receives from reliable-only "
+        "publishers.",
+        dynamic=False,
+        choices=("best_effort", "reliable"),
+    ),
+    ParamSpec(
+        "input.compressed",
+        False,
+        "Subscribe to image/compressed (sensor_msgs/CompressedImage) instead of image.",
+        dynamic=False,
+    ),
+    ParamSpec(
+        "input.buffer_size",
+        30,
+        "Recent frames kept so an init box stamped with an older frame lands on that frame.",
+        dynamic=True,
+        range=(1, 600),
+    ),
+    ParamSpec(
+        "init.stamp_tolerance_ms",
+        20.0,
+        "Largest stamp difference between an init message and the buffered frame it is applied to.",
+        dynamic=True,
+        range=(0.0, 10000.0),
+    ),
+    ParamSpec(
+        "init.catch_up_max_frames",
+        10,
+        "After init on an older frame, track at most this many buffered newer frames "
+        "(evenly spaced, ending on the newest) to follow the target across the delay.",
+        dynamic=True,
+        range=(0, 600),
+    ),
+    ParamSpec(
+        "output.min_score",
+        0.0,
+        "Detections with a lower score are not published (status still is).",
+        dynamic=True,
+        range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "output.publish_lost",
+        False,
+        "Also publish a Detection2D (last box) while the target is lost.",
+        dynamic=True,
+    ),
+    ParamSpec(
+        "output.max_rate_hz",
+        0.0,
+        "Process at most this many frames per second (0 = as many as the tracker can); "
+        "the others are dropped and counted.",
+        dynamic=True,
+        range=(0.0, 1000.0),
+    ),
+    ParamSpec(
+        "debug.enabled",
+        True,
+        "Allow the debug image and response-map topics (computed only while someone subscribes).",
+        dynamic=True,
+    ),
+    ParamSpec(
+        "debug.max_rate_hz",
+        10.0,
+        "Largest publication rate of the debug topics (0 = every processed frame).",
+        dynamic=True,
+        range=(0.0, 1000.0),
+    ),
+    ParamSpec(
+        "debug.heatmap_size",
+        256,
+        "Side in pixels of the response-map image.",
+        dynamic=True,
+        range=(16, 2048),
+    ),
+    ParamSpec(
+        "diagnostics.period_s",
+        1.0,
+        "Period of /diagnostics messages.",
+        dynamic=True,
+        range=(0.1, 60.0),
+    ),
+    ParamSpec(
+        "diagnostics.max_latency_ms",
+        200.0,
+        "p95 latency above which /diagnostics reports WARN.",
+        dynamic=True,
+        range=(0.0, 60000.0),
+    ),
+    ParamSpec(
+        "log.throttle_s",
+        2.0,
+        "Minimum seconds between repeated warnings of one kind (malformed images, bad "
+        "init boxes, tracker failures).",
+        dynamic=True,
+        range=(0.0, 3600.0),
+    ),
     # -- input robustness (issue 21): size limits, clock jumps, stream changes. Read per frame,
     # so they change at run time; policies are applied by ros/session.py.
-    ParamSpec("input.max_width", 8192,
-              "Widest accepted image in pixels (raw, or compressed as its header declares); "
-              "larger ones are dropped with a throttled warning before anything is allocated.",
-              dynamic=True, range=(1, 65535)),
-    ParamSpec("input.max_height", 8192,
-              "Tallest accepted image in pixels (raw, or compressed as its header declares).",
-              dynamic=True, range=(1, 65535)),
-    ParamSpec("input.clock_jump_tolerance_s", 1.0,
-              "A camera stamp this much older than the newest one is a clock jump (looping "
-              "bag, restarted driver, simulator reset), not a late frame: the frame buffer is "
-              "reset and the node follows the new clock.", dynamic=True, range=(0.0, 3600.0)),
-    ParamSpec("input.on_clock_jump", "keep_tracking",
-              "After a backwards clock jump: keep_tracking (same target on the new clock) or "
-              "reset (stop and wait for a new init).", dynamic=True,
-              choices=("keep_tracking", "reset")),
-    ParamSpec("input.on_resolution_change", "rescale",
-              "When the image size or encoding changes mid-track: rescale (box scaled to the "
-              "new size, tracker re-initialised on it) or lost (declare LOST, with the reason "
-              "in /diagnostics, until a new init).", dynamic=True,
-              choices=("rescale", "lost")),
+    ParamSpec(
+        "input.max_width",
+        8192,
+        "Widest accepted image in pixels (raw, or compressed as its header declares); "
+        "larger ones are dropped with a throttled warning before anything is allocated.",
+        dynamic=True,
+        range=(1, 65535),
+    ),
+    ParamSpec(
+        "input.max_height",
+        8192,
+        "Tallest accepted image in pixels (raw, or compressed as its header declares).",
+        dynamic=True,
+        range=(1, 65535),
+    ),
+    ParamSpec(
+        "input.clock_jump_tolerance_s",
+        1.0,
+        "A camera stamp this much older than the newest one is a clock jump (looping "
+        "bag, restarted driver, simulator reset), not a late frame: the frame buffer is "
+        "reset and the node follows the new clock.",
+        dynamic=True,
+        range=(0.0, 3600.0),
+    ),
+    ParamSpec(
+        "input.on_clock_jump",
+        "keep_tracking",
+        "After a backwards clock jump: keep_tracking (same target on the new clock) or "
+        "reset (stop and wait for a new init).",
+        dynamic=True,
+        choices=("keep_tracking", "reset"),
+    ),
+    ParamSpec(
+        "input.on_resolution_change",
+        "rescale",
+        "When the image size or encoding changes mid-track: rescale (box scaled to the "
+        "new size, tracker re-initialised on it) or lost (declare LOST, with the reason "
+        "in /diagnostics, until a new init).",
+        dynamic=True,
+        choices=("rescale", "lost"),
+    ),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
@@ -281,8 +403,9 @@ class NodeSettings:
 assert {f.name for f in fields(NodeSettings)} == {p.attr for p in PARAMS}
 
 
-def check_update(current: Mapping[str, Value], updates: Mapping[str, Value],
-                 configured: bool = True) -> str | None:
+def check_update(
+    current: Mapping[str, Value], updates: Mapping[str, Value], configured: bool = True
+) -> str | None:
     """Why a run-time change must be rejected, or None to accept it. While the lifecycle node is
     unconfigured (``configured=False``) the start-up settings may change too: that is how a bad
     model path is fixed before ``configure`` is tried again."""
@@ -294,9 +417,11 @@ def check_update(current: Mapping[str, Value], updates: Mapping[str, Value],
         if reason:
             return reason
         if configured and not spec.dynamic and value != current.get(name, spec.default):
-            return (f"{name} cannot change at run time (the model, device and subscriptions are "
-                    "set up once); deactivate and clean up the node (ros2 lifecycle set), set "
-                    "it, configure again, or restart the node with the new value")
+            return (
+                f"{name} cannot change at run time (the model, device and subscriptions are "
+                "set up once); deactivate and clean up the node (ros2 lifecycle set), set "
+                "it, configure again, or restart the node with the new value"
+            )
     return None
 
 
@@ -308,23 +433,28 @@ class StartupError(ValueError):
 def check_model_files(settings: NodeSettings) -> None:
     """Raise :class:`StartupError` for a model file that is set but missing, a folder or empty
     (before any loader turns that into a traceback or an empty reason)."""
-    names = (("model.checkpoint",) if settings.model_checkpoint
-             else ("model.config", "model.weights"))
+    names = (
+        ("model.checkpoint",) if settings.model_checkpoint else ("model.config", "model.weights")
+    )
     for name in names:
         value = str(getattr(settings, SPECS[name].attr))
         path = resolve_path(value)
         if path is None:
             continue
         what = "a model + tracker YAML" if name == "model.config" else "a .pt/.pth file"
-        hint = (f"set {name} to {what}, or leave model.config, model.weights and "
-                "model.checkpoint empty for the bundled model")
+        hint = (
+            f"set {name} to {what}, or leave model.config, model.weights and "
+            "model.checkpoint empty for the bundled model"
+        )
         if not path.exists():
             raise StartupError(f"{name}:={value}: file not found ({path}); {hint}")
         if not path.is_file():
             raise StartupError(f"{name}:={value}: {path} is not a file; {hint}")
         if path.stat().st_size == 0:
-            raise StartupError(f"{name}:={value}: {path} is empty (0 bytes; an interrupted "
-                               f"download or copy?); {hint}")
+            raise StartupError(
+                f"{name}:={value}: {path} is empty (0 bytes; an interrupted "
+                f"download or copy?); {hint}"
+            )
 
 
 def load_params_file(path: str | Path, node_name: str = "tracker_node") -> dict[str, Value]:
@@ -352,8 +482,9 @@ def resolve_path(path: str) -> Path | None:
         return None
     env = dict(os.environ)
     env.setdefault("SIAM_SHARED_DIR", str(shared_dir()))
-    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)",
-                      lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
+    expanded = re.sub(
+        r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path
+    )
     p = Path(expanded).expanduser()
     if p.is_absolute():
         return p
@@ -419,8 +550,9 @@ class TunableSpec:
     def param(self, default: Value) -> ParamSpec:
         """The ROS side (descriptor, range/choice checks), with ``default`` as its value."""
         choices = tuple(word for word, _ in self.modes) if self.modes else None
-        return ParamSpec(self.name, default, self.description, dynamic=True, range=self.range,
-                         choices=choices)
+        return ParamSpec(
+            self.name, default, self.description, dynamic=True, range=self.range, choices=choices
+        )
 
     def to_ros(self, tracker_value: Any) -> Value:
         if self.modes:
@@ -433,35 +565,74 @@ class TunableSpec:
 
 _LOST = "mechanisms.lost_state."
 TUNABLES: tuple[TunableSpec, ...] = (
-    TunableSpec("tracker.detect_lost", _LOST + "enabled", bool,
-                "Report LOST when the target's presence drops (the lost-state mechanism); false: "
-                "always TRACKING, the thresholds below unused."),
-    TunableSpec("tracker.lost_threshold", _LOST + "lost_threshold", float,
-                "Presence below this for tracker.patience frames declares the target LOST "
-                "(with tracker.detect_lost).", range=(0.0, 1.0)),
-    TunableSpec("tracker.found_threshold", _LOST + "found_threshold", float,
-                "Presence above this while LOST: TRACKING again (>= tracker.lost_threshold).",
-                range=(0.0, 1.0)),
-    TunableSpec("tracker.patience", _LOST + "patience", int,
-                "Consecutive low-presence frames before the target is declared LOST.",
-                range=(1, 1000)),
-    TunableSpec("tracker.presence", _LOST + "presence", str,
-                "Signal the thresholds apply to: score (the network's raw best score) or combined "
-                "(a presence probability from the score, the response's sharpness and the "
-                "target's appearance).", modes=(("score", "score"), ("combined", "combined"))),
-    TunableSpec("tracker.window_influence", "window_influence", float,
-                "Weight of the cosine window: higher favours small motion between frames.",
-                range=(0.0, 1.0)),
-    TunableSpec("tracker.online_update_rate", "mechanisms.online_update.rate", float,
-                "How fast the template follows appearance changes (when the model's "
-                "online_update mechanism is on; 0 = never).", range=(0.0, 1.0)),
-    TunableSpec("tracker.search_region", "mechanisms.adaptive_search.enabled", str,
-                "Search region: adaptive (a larger crop for small or fast targets) or fixed.",
-                modes=(("adaptive", True), ("fixed", False))),
-    TunableSpec("tracker.search_while_lost", _LOST + "keep_tracking", str,
-                "While LOST: redetect (search a widened region around the last confident box) "
-                "or follow (keep tracking the best candidate with the normal search).",
-                modes=(("redetect", False), ("follow", True))),
+    TunableSpec(
+        "tracker.detect_lost",
+        _LOST + "enabled",
+        bool,
+        "Report LOST when the target's presence drops (the lost-state mechanism); false: "
+        "always TRACKING, the thresholds below unused.",
+    ),
+    TunableSpec(
+        "tracker.lost_threshold",
+        _LOST + "lost_threshold",
+        float,
+        "Presence below this for tracker.patience frames declares the target LOST "
+        "(with tracker.detect_lost).",
+        range=(0.0, 1.0),
+    ),
+    TunableSpec(
+        "tracker.found_threshold",
+        _LOST + "found_threshold",
+        float,
+        "Presence above this while LOST: TRACKING again (>= tracker.lost_threshold).",
+        range=(0.0, 1.0),
+    ),
+    TunableSpec(
+        "tracker.patience",
+        _LOST + "patience",
+        int,
+        "Consecutive low-presence frames before the target is declared LOST.",
+        range=(1, 1000),
+    ),
+    TunableSpec(
+        "tracker.presence",
+        _LOST + "presence",
+        str,
+        "Signal the thresholds apply to: score (the network's raw best score) or combined "
+        "(a presence probability from the score, the response's sharpness and the "
+        "target's appearance).",
+        modes=(("score", "score"), ("combined", "combined")),
+    ),
+    TunableSpec(
+        "tracker.window_influence",
+        "window_influence",
+        float,
+        "Weight of the cosine window: higher favours small motion between frames.",
+        range=(0.0, 1.0),
+    ),
+    TunableSpec(
+        "tracker.online_update_rate",
+        "mechanisms.online_update.rate",
+        float,
+        "How fast the template follows appearance changes (when the model's "
+        "online_update mechanism is on; 0 = never).",
+        range=(0.0, 1.0),
+    ),
+    TunableSpec(
+        "tracker.search_region",
+        "mechanisms.adaptive_search.enabled",
+        str,
+        "Search region: adaptive (a larger crop for small or fast targets) or fixed.",
+        modes=(("adaptive", True), ("fixed", False)),
+    ),
+    TunableSpec(
+        "tracker.search_while_lost",
+        _LOST + "keep_tracking",
+        str,
+        "While LOST: redetect (search a widened region around the last confident box) "
+        "or follow (keep tracking the best candidate with the normal search).",
+        modes=(("redetect", False), ("follow", True)),
+    ),
 )
 TUNABLE_NAMES = frozenset(t.name for t in TUNABLES)
 _TUNABLES_BY_NAME = {t.name: t for t in TUNABLES}

@@ -46,14 +46,24 @@ def _box(text: str) -> tuple[float, float, float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="replay_node", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="replay_node",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("source", help="video file, image folder (OTB sequence folder) or ROS 2 bag")
-    p.add_argument("--topic", default="image", help="image topic (default: image); "
-                   "--compressed publishes on <topic>/compressed")
+    p.add_argument(
+        "--topic",
+        default="image",
+        help="image topic (default: image); --compressed publishes on <topic>/compressed",
+    )
     p.add_argument("--frame-id", default="camera", help="header.frame_id of every image")
-    p.add_argument("--fps", type=float, default=None,
-                   help="publication rate (default: the source's; 0 = as fast as possible)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="publication rate (default: the source's; 0 = as fast as possible)",
+    )
     p.add_argument("--encoding", default="bgr8", choices=sorted(ENCODINGS))
     p.add_argument("--compressed", action="store_true", help="publish JPEG CompressedImage")
     p.add_argument("--scale", type=float, default=1.0, help="resize frames by this factor")
@@ -61,17 +71,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     p.add_argument("--bag-topic", default=None, help="image topic to read from a bag")
     p.add_argument("--init-box", type=_box, default=None, help="x,y,w,h on frame --init-frame")
-    p.add_argument("--groundtruth", default=None,
-                   help="box file (OTB groundtruth_rect.txt); its --init-frame row is the init box")
-    p.add_argument("--init-frame", type=int, default=0,
-                   help="published frame index the init box belongs to")
-    p.add_argument("--init-delay", type=int, default=0,
-                   help="publish the init this many frames after its frame (a delayed click)")
+    p.add_argument(
+        "--groundtruth",
+        default=None,
+        help="box file (OTB groundtruth_rect.txt); its --init-frame row is the init box",
+    )
+    p.add_argument(
+        "--init-frame", type=int, default=0, help="published frame index the init box belongs to"
+    )
+    p.add_argument(
+        "--init-delay",
+        type=int,
+        default=0,
+        help="publish the init this many frames after its frame (a delayed click)",
+    )
     p.add_argument("--init-topic", default="init_target")
-    p.add_argument("--wait-subscribers", type=float, default=10.0,
-                   help="seconds to wait for a subscriber before the first frame")
-    p.add_argument("--stamps-out", default=None,
-                   help="write 'index,stamp_ns' for every published frame to this CSV")
+    p.add_argument(
+        "--wait-subscribers",
+        type=float,
+        default=10.0,
+        help="seconds to wait for a subscriber before the first frame",
+    )
+    p.add_argument(
+        "--stamps-out",
+        default=None,
+        help="write 'index,stamp_ns' for every published frame to this CSV",
+    )
     return p
 
 
@@ -86,6 +111,26 @@ class _Stamper:
         ns = self._node.get_clock().now().nanoseconds
         self._last = max(ns, self._last + 1)
         return self._last
+
+
+class _StampLog:
+    """``--stamps-out``: 'index,stamp_ns' rows written and flushed as frames go out, so a replay
+    stopped early (Ctrl-C, a test ending it) still leaves the stamp of every frame it published."""
+
+    def __init__(self, path: str | None) -> None:
+        self._fh = open(path, "w", newline="") if path else None  # closed in close()
+        self._table = csv.writer(self._fh) if self._fh else None
+        if self._table is not None:
+            self._table.writerow(["index", "stamp_ns"])
+
+    def write(self, index: int, stamp_ns: int) -> None:
+        if self._fh is not None and self._table is not None:
+            self._table.writerow([index, stamp_ns])
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _wait_for(node: Node, pubs: Sequence[Any], timeout: float) -> bool:
@@ -104,8 +149,9 @@ def run(args: argparse.Namespace, node: Node) -> int:
     fps = source.fps if args.fps is None else args.fps
     # Reliable with a deep history so slow reliable readers (recorders) get every frame; a
     # best-effort depth-1 reader (tracker_node) still only ever sees the newest.
-    reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=30,
-                          reliability=ReliabilityPolicy.RELIABLE)
+    reliable = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=30, reliability=ReliabilityPolicy.RELIABLE
+    )
     if args.compressed:
         pub = node.create_publisher(CompressedImage, f"{args.topic}/compressed", reliable)
     else:
@@ -114,8 +160,11 @@ def run(args: argparse.Namespace, node: Node) -> int:
     if init_box is None and args.groundtruth:
         boxes = read_boxes(args.groundtruth)
         init_box = tuple(boxes[args.start + args.init_frame].tolist())
-    init_pub = (node.create_publisher(InitTarget, args.init_topic, reliable)
-                if init_box is not None else None)
+    init_pub = (
+        node.create_publisher(InitTarget, args.init_topic, reliable)
+        if init_box is not None
+        else None
+    )
     if args.scale != 1.0 and init_box is not None and args.groundtruth:
         init_box = tuple(v * args.scale for v in init_box)
     waiting = [p for p in (pub, init_pub) if p is not None]
@@ -124,12 +173,7 @@ def run(args: argparse.Namespace, node: Node) -> int:
 
     stamper = _Stamper(node)
     stamps: list[int] = []
-    # written as frames go out (one flushed row each), so a replay stopped early still leaves
-    # the stamps of every frame it published
-    stamps_fh = open(args.stamps_out, "w", newline="") if args.stamps_out else None
-    stamps_table = csv.writer(stamps_fh) if stamps_fh else None
-    if stamps_table is not None:
-        stamps_table.writerow(["index", "stamp_ns"])
+    stamps_log = _StampLog(args.stamps_out)
     init_sent = False
     t0 = time.monotonic()
     src_t0: float | None = None
@@ -140,8 +184,7 @@ def run(args: argparse.Namespace, node: Node) -> int:
         if args.max_frames and published >= args.max_frames:
             break
         if args.scale != 1.0:
-            img = cv2.resize(img, None, fx=args.scale, fy=args.scale,
-                             interpolation=cv2.INTER_AREA)
+            img = cv2.resize(img, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_AREA)
         # Pace: the source clock when it has one and no --fps was given, else a fixed period.
         if fps > 0:
             if args.fps is None and src_t is not None:
@@ -156,37 +199,55 @@ def run(args: argparse.Namespace, node: Node) -> int:
         header = Header(stamp=time_from_ns(stamp), frame_id=args.frame_id)
         pub.publish(_image_message(img, header, args.encoding, args.compressed))
         stamps.append(stamp)
-        if stamps_table is not None:
-            stamps_table.writerow([published, stamp])
-            stamps_fh.flush()
-        if init_pub is not None and not init_sent and (
-                published >= args.init_frame + args.init_delay):
+        stamps_log.write(published, stamp)
+        if (
+            init_pub is not None
+            and not init_sent
+            and (published >= args.init_frame + args.init_delay)
+        ):
             x, y, w, h = (float(v) for v in init_box)
-            init_pub.publish(InitTarget(
-                header=Header(stamp=time_from_ns(stamps[args.init_frame]),
-                              frame_id=args.frame_id), x=x, y=y, width=w, height=h))
+            init_pub.publish(
+                InitTarget(
+                    header=Header(
+                        stamp=time_from_ns(stamps[args.init_frame]), frame_id=args.frame_id
+                    ),
+                    x=x,
+                    y=y,
+                    width=w,
+                    height=h,
+                )
+            )
             init_sent = True
             log.info(f"init target for frame {args.init_frame} sent after frame {published}")
         published += 1
     elapsed = time.monotonic() - t0
-    if stamps_fh is not None:
-        stamps_fh.close()
-    log.info(f"published {published} frames from {source.name} in {elapsed:.1f} s "
-             f"({published / max(elapsed, 1e-9):.1f} fps)")
+    stamps_log.close()
+    log.info(
+        f"published {published} frames from {source.name} in {elapsed:.1f} s "
+        f"({published / max(elapsed, 1e-9):.1f} fps)"
+    )
     time.sleep(0.3)  # let reliable publishers deliver the last messages
     return 0 if published else 1
 
 
-def _image_message(img: np.ndarray, header: Header, encoding: str,
-                   compressed: bool) -> Image | CompressedImage:
+def _image_message(
+    img: np.ndarray, header: Header, encoding: str, compressed: bool
+) -> Image | CompressedImage:
     if compressed:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             raise ValueError("JPEG encoding failed")
         return CompressedImage(header=header, format="jpeg", data=buf.tobytes())
     data, step = encode_bgr(img, encoding)
-    return Image(header=header, height=img.shape[0], width=img.shape[1], encoding=encoding,
-                 is_bigendian=0, step=step, data=data)
+    return Image(
+        header=header,
+        height=img.shape[0],
+        width=img.shape[1],
+        encoding=encoding,
+        is_bigendian=0,
+        step=step,
+        data=data,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,17 @@ from siam_tracker_ros.core.geometry import validate_target
 from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer
 
-__all__ = ["CLOCK_JUMP_POLICIES", "RESOLUTION_POLICIES", "InitError", "InitRequest",
-           "SessionStep", "StreamPolicy", "TrackerLike", "TrackingSession", "validate_box"]
+__all__ = [
+    "CLOCK_JUMP_POLICIES",
+    "RESOLUTION_POLICIES",
+    "InitError",
+    "InitRequest",
+    "SessionStep",
+    "StreamPolicy",
+    "TrackerLike",
+    "TrackingSession",
+    "validate_box",
+]
 
 #: ``input.on_clock_jump`` values (first: default).
 CLOCK_JUMP_POLICIES = ("keep_tracking", "reset")
@@ -74,11 +83,14 @@ class StreamPolicy:
 
     def __post_init__(self) -> None:
         if self.on_clock_jump not in CLOCK_JUMP_POLICIES:
-            raise ValueError(f"on_clock_jump must be one of {CLOCK_JUMP_POLICIES}, "
-                             f"got {self.on_clock_jump!r}")
+            raise ValueError(
+                f"on_clock_jump must be one of {CLOCK_JUMP_POLICIES}, got {self.on_clock_jump!r}"
+            )
         if self.on_resolution_change not in RESOLUTION_POLICIES:
-            raise ValueError(f"on_resolution_change must be one of {RESOLUTION_POLICIES}, "
-                             f"got {self.on_resolution_change!r}")
+            raise ValueError(
+                f"on_resolution_change must be one of {RESOLUTION_POLICIES}, "
+                f"got {self.on_resolution_change!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,9 @@ def validate_box(box: tuple[float, ...] | np.ndarray, width: int, height: int) -
     if w < 2 or h < 2:
         raise InitError(f"init box too small ({w:.1f}x{h:.1f} px, need >= 2x2)")
     if not (0 <= x + w / 2 < width and 0 <= y + h / 2 < height):
-        raise InitError(f"init box {b.round(1).tolist()} has its centre outside the "
-                        f"{width}x{height} image")
+        raise InitError(
+            f"init box {b.round(1).tolist()} has its centre outside the {width}x{height} image"
+        )
     return b
 
 
@@ -126,8 +139,12 @@ class TrackingSession:
     malformed one). Not thread-safe: the node calls it from its worker thread, under a lock.
     """
 
-    def __init__(self, tracker: TrackerLike, decode: Callable[[Frame], np.ndarray],
-                 policy: StreamPolicy | None = None) -> None:
+    def __init__(
+        self,
+        tracker: TrackerLike,
+        decode: Callable[[Frame], np.ndarray],
+        policy: StreamPolicy | None = None,
+    ) -> None:
         self._tracker = tracker
         self._decode = decode
         self.policy = policy or StreamPolicy()
@@ -159,21 +176,30 @@ class TrackingSession:
         notices, self._notices = self._notices, []
         return notices
 
-    def initialise(self, request: InitRequest, buffer: FrameBuffer, tolerance_ns: int,
-                   catch_up_max: int) -> SessionStep | None:
+    def initialise(
+        self, request: InitRequest, buffer: FrameBuffer, tolerance_ns: int, catch_up_max: int
+    ) -> SessionStep | None:
         """Init on the buffered frame matching ``request.stamp_ns``, then track through up to
         ``catch_up_max`` newer buffered frames (evenly spaced, always ending on the newest) so
         the target is followed across the delay. Returns the step on the newest frame (what the
         node publishes), or None when the init frame is already the newest."""
-        frame = buffer.newest() if request.stamp_ns == 0 else buffer.find(request.stamp_ns,
-                                                                             tolerance_ns)
+        frame = (
+            buffer.newest()
+            if request.stamp_ns == 0
+            else buffer.find(request.stamp_ns, tolerance_ns)
+        )
         if frame is None:
             span = buffer.span()
-            where = ("no frame buffered yet" if span is None else
-                     f"buffered stamps {span[0] / 1e9:.3f}..{span[1] / 1e9:.3f} s")
-            raise InitError(f"no buffered frame within {tolerance_ns / 1e6:.1f} ms of init "
-                            f"stamp {request.stamp_ns / 1e9:.3f} s ({where}); "
-                            "raise input.buffer_size or init.stamp_tolerance_ms")
+            where = (
+                "no frame buffered yet"
+                if span is None
+                else f"buffered stamps {span[0] / 1e9:.3f}..{span[1] / 1e9:.3f} s"
+            )
+            raise InitError(
+                f"no buffered frame within {tolerance_ns / 1e6:.1f} ms of init "
+                f"stamp {request.stamp_ns / 1e9:.3f} s ({where}); "
+                "raise input.buffer_size or init.stamp_tolerance_ms"
+            )
         image = self._decode(frame)
         box = validate_box(request.box, image.shape[1], image.shape[0])
         # No reset() first: Tracker.init replaces the target only once the new template is
@@ -208,8 +234,10 @@ class TrackingSession:
         if frame.epoch > self._epoch:
             self._epoch = frame.epoch
             if self.policy.on_clock_jump == "reset":
-                self._notices.append(f"{self.track_id} stopped by a clock jump "
-                                     "(input.on_clock_jump=reset): send a new init")
+                self._notices.append(
+                    f"{self.track_id} stopped by a clock jump "
+                    "(input.on_clock_jump=reset): send a new init"
+                )
                 self.stop()
                 return None
             self.last_stamp_ns = -1  # follow the new clock with the same target
@@ -226,9 +254,11 @@ class TrackingSession:
             result = self._tracker.track(image)
         ms = (time.perf_counter() - t0) * 1e3
         if not np.all(np.isfinite(np.asarray(result.box, dtype=np.float64))) or not math.isfinite(
-                float(result.score)):
-            raise ValueError(f"tracker returned a non-finite result: box={result.box} "
-                             f"score={result.score}")
+            float(result.score)
+        ):
+            raise ValueError(
+                f"tracker returned a non-finite result: box={result.box} score={result.score}"
+            )
         self.last_stamp_ns = frame.stamp_ns
         self.frames_processed += 1
         self.state = result.state if result.state != TrackState.IDLE else TrackState.TRACKING
@@ -241,14 +271,19 @@ class TrackingSession:
         """Apply ``on_resolution_change`` to the first frame of a changed stream."""
         assert self._stream is not None
         (ow, oh, oenc), (nw, nh, nenc) = self._stream, stream
-        what = (f"resolution changed {ow}x{oh} -> {nw}x{nh}" if (ow, oh) != (nw, nh)
-                else f"encoding changed {oenc} -> {nenc}")
+        what = (
+            f"resolution changed {ow}x{oh} -> {nw}x{nh}"
+            if (ow, oh) != (nw, nh)
+            else f"encoding changed {oenc} -> {nenc}"
+        )
         self._stream = stream
         if self.policy.on_resolution_change == "lost" or self.lost_reason:
             self._tracker.reset()
             self.lost_reason = self.lost_reason or f"{what}; send a new init"
-            self._notices.append(f"{self.track_id}: {what}: target declared LOST "
-                                 "(input.on_resolution_change=lost) until a new init")
+            self._notices.append(
+                f"{self.track_id}: {what}: target declared LOST "
+                "(input.on_resolution_change=lost) until a new init"
+            )
             return self._lost_result()
         scale = np.array([nw / ow, nh / oh, nw / ow, nh / oh])
         try:
@@ -261,19 +296,24 @@ class TrackingSession:
             self._tracker.init(image, box)
         except Exception as exc:  # noqa: BLE001 - any failure: LOST with the reason, not a crash
             self._tracker.reset()
-            self.lost_reason = (f"{what}; re-initialising on the rescaled box failed "
-                                f"({type(exc).__name__}: {exc}); send a new init")
+            self.lost_reason = (
+                f"{what}; re-initialising on the rescaled box failed "
+                f"({type(exc).__name__}: {exc}); send a new init"
+            )
             self._notices.append(f"{self.track_id}: {self.lost_reason}")
             return self._lost_result()
         self._last_box = box.copy()
-        self._notices.append(f"{self.track_id}: {what}: box rescaled to "
-                             f"{np.round(box, 1).tolist()} and the tracker re-initialised "
-                             "(input.on_resolution_change=rescale)")
+        self._notices.append(
+            f"{self.track_id}: {what}: box rescaled to "
+            f"{np.round(box, 1).tolist()} and the tracker re-initialised "
+            "(input.on_resolution_change=rescale)"
+        )
         return self._tracker.track(image)
 
     def _lost_result(self) -> TrackResult:
-        return TrackResult(self._last_box.copy(), 0.0, False, TrackState.LOST,
-                           np.zeros((0, 0), np.float32))
+        return TrackResult(
+            self._last_box.copy(), 0.0, False, TrackState.LOST, np.zeros((0, 0), np.float32)
+        )
 
 
 def _stream_of(frame: Frame, image: np.ndarray) -> tuple[int, int, str]:

@@ -22,9 +22,14 @@ STATE_COLOURS: dict[TrackState, tuple[int, int, int]] = {
 }
 
 
-def draw_track(image: np.ndarray, box: np.ndarray | tuple[float, ...], score: float,
-               state: TrackState, label: str = "",
-               search_box: np.ndarray | None = None) -> np.ndarray:
+def draw_track(
+    image: np.ndarray,
+    box: np.ndarray | tuple[float, ...],
+    score: float,
+    state: TrackState,
+    label: str = "",
+    search_box: np.ndarray | None = None,
+) -> np.ndarray:
     """A copy of ``image`` with the box, state and score drawn on it (and the search region,
     dashed-looking thin rectangle, when given)."""
     out = image.copy()
@@ -34,8 +39,9 @@ def draw_track(image: np.ndarray, box: np.ndarray | tuple[float, ...], score: fl
     if search_box is not None and np.all(np.asarray(search_box) > 0):
         sx, sy, sw, sh = (round(float(v)) for v in np.asarray(search_box).reshape(4))
         cv2.rectangle(out, (sx, sy), (sx + sw, sy + sh), (200, 200, 0), 1, cv2.LINE_AA)
-    cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), colour, thickness,
-                  cv2.LINE_AA)
+    cv2.rectangle(
+        out, (round(x), round(y)), (round(x + w), round(y + h)), colour, thickness, cv2.LINE_AA
+    )
     text = f"{label} {TrackState(state).name.lower()} {score:.2f}".strip()
     scale = max(0.4, min(out.shape[:2]) / 900)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)

@@ -28,8 +28,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="training config (config/train/*.yaml)")
     p.add_argument("--output-dir", default=None, help="override the config's output_dir")
-    p.add_argument("--resume", nargs="?", const=True, default=False,
-                   help="continue from <output_dir>/last.pt (or the given file)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        help="continue from <output_dir>/last.pt (or the given file)",
+    )
     p.add_argument("--nproc", type=int, default=1, help="local processes (DDP); default 1")
     p.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
     p.add_argument("--max-minutes", type=float, default=None, help="override optim.max_minutes")
@@ -62,8 +67,13 @@ def _load(args: argparse.Namespace) -> Any:
 
 def _worker(rank: int, world: int, port: int, args: argparse.Namespace) -> None:
     os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
-         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        {
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
     )
     _run_single(args)
 
@@ -79,8 +89,10 @@ def _run_single(args: argparse.Namespace) -> int:
     result = train(_load(args), resume=args.resume, output_dir=args.output_dir)
     if int(os.environ.get("RANK", "0")) == 0:
         last = result.history[-1] if result.history else {}
-        print(f"trained {result.global_step} steps; final model {result.model_path}; "
-              f"last step: " + " ".join(f"{k}={v:.4g}" for k, v in last.items()))
+        print(
+            f"trained {result.global_step} steps; final model {result.model_path}; "
+            f"last step: " + " ".join(f"{k}={v:.4g}" for k, v in last.items())
+        )
     return 0
 
 
@@ -98,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry for ``python -m siam_tracker_ros.training`` (and torchrun ``-m``)."""
     from siam_tracker_ros.cli import run_guarded
 
-    parser = argparse.ArgumentParser(prog="python -m siam_tracker_ros.training",
-                                     description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m siam_tracker_ros.training", description=__doc__
+    )
     _add_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)

@@ -135,8 +135,9 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
                 return src, seq
         raise RuntimeError("could not find a sequence with a visible target")
 
-    def sample_indices(self, rng: np.random.Generator) -> tuple[tuple[int, int, int],
-                                                                 tuple[int, int, int], bool]:
+    def sample_indices(
+        self, rng: np.random.Generator
+    ) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
         """``((src, seq, t_template), (src, seq, t_search), positive)``."""
         src, seq = self._pick(rng)
         vis = self._vis(src, seq)
@@ -164,10 +165,24 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
         x_img, x_box = self.sources[xs].source.load(xq, xt)
         if self.gray_prob and rng.random() < self.gray_prob:
             z_img, x_img = to_gray(z_img), to_gray(x_img)
-        z, _ = crop_view(z_img, z_box, self.exemplar_size, self.template_aug, rng,
-                         exemplar_size=self.exemplar_size, context=self.context)
-        x, box = crop_view(x_img, x_box, self.search_size, self.search_aug, rng,
-                           exemplar_size=self.exemplar_size, context=self.context)
+        z, _ = crop_view(
+            z_img,
+            z_box,
+            self.exemplar_size,
+            self.template_aug,
+            rng,
+            exemplar_size=self.exemplar_size,
+            context=self.context,
+        )
+        x, box = crop_view(
+            x_img,
+            x_box,
+            self.search_size,
+            self.search_aug,
+            rng,
+            exemplar_size=self.exemplar_size,
+            context=self.context,
+        )
         return {
             "template": torch.from_numpy(np.ascontiguousarray(z.transpose(2, 0, 1))),
             "search": torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),

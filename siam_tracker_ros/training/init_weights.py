@@ -42,9 +42,17 @@ def load_init_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
     unexpected = sorted(set(state) - set(own))
     model.load_state_dict({k: state[k] for k in shared}, strict=False)
     if missing:
-        log.warning("init_weights: %d model keys not in %s (kept at init), e.g. %s",
-                    len(missing), path, missing[:3])
+        log.warning(
+            "init_weights: %d model keys not in %s (kept at init), e.g. %s",
+            len(missing),
+            path,
+            missing[:3],
+        )
     if unexpected:
-        log.warning("init_weights: %d keys of %s not in the model, e.g. %s",
-                    len(unexpected), path, unexpected[:3])
+        log.warning(
+            "init_weights: %d keys of %s not in the model, e.g. %s",
+            len(unexpected),
+            path,
+            unexpected[:3],
+        )
     return {"loaded": len(shared), "missing": len(missing), "unexpected": len(unexpected)}

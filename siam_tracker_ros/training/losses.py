@@ -57,8 +57,14 @@ class LossConfig:
     def __post_init__(self) -> None:
         if self.point_loc not in ("iou", "l1"):
             raise ValueError(f"loss.point_loc: must be 'iou' or 'l1', got {self.point_loc!r}")
-        for name in ("cls_weight", "loc_weight", "corr_weight", "margin_weight",
-                     "head_margin_weight", "margin"):
+        for name in (
+            "cls_weight",
+            "loc_weight",
+            "corr_weight",
+            "margin_weight",
+            "head_margin_weight",
+            "margin",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name}: must be >= 0")
         if not 0 <= self.neg_thr <= self.pos_thr <= 1:

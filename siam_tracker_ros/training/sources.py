@@ -53,8 +53,8 @@ _KEYS: dict[str, set[str]] = {
     "lasot": {"root"},
     "vid": {"root", "split"},
     "coco": {"ann_file", "image_dir", "min_size"},
-    "synthetic": {f.name for f in dataclasses.fields(SyntheticConfig)} | {"real_targets",
-                                                                           "real_photos"},
+    "synthetic": {f.name for f in dataclasses.fields(SyntheticConfig)}
+    | {"real_targets", "real_photos"},
 }
 
 

@@ -247,8 +247,9 @@ class SyntheticSource:
         return self.render(seq, t), self._geometry(seq, t)[0]
 
     # -- generation -------------------------------------------------------------------------
-    def _object(self, rng: np.random.Generator, photo: int, size_frac: float,
-                aspect: float | None) -> _Object:
+    def _object(
+        self, rng: np.random.Generator, photo: int, size_frac: float, aspect: float | None
+    ) -> _Object:
         c = self.cfg
         region = None
         box = self.pool.box(photo) if len(self.pool) else None
@@ -256,8 +257,10 @@ class SyntheticSource:
             rw, rh = rng.uniform(0.15, 0.5), rng.uniform(0.15, 0.5)
             region = (float(rng.uniform(0, 1 - rw)), float(rng.uniform(0, 1 - rh)), rw, rh)
         if aspect is None:
-            aspect = float(box[2] / max(box[3], 1.0)) if box is not None else float(
-                math.exp(rng.uniform(math.log(0.4), math.log(2.5)))
+            aspect = (
+                float(box[2] / max(box[3], 1.0))
+                if box is not None
+                else float(math.exp(rng.uniform(math.log(0.4), math.log(2.5))))
             )
         aspect = float(np.clip(aspect, 0.2, 5.0))
         area = size_frac * c.width * c.height
@@ -381,8 +384,9 @@ class SyntheticSource:
         alpha = np.ones((ph, pw), np.float32)
         if o.ellipse:
             alpha[:] = 0
-            cv2.ellipse(alpha, (pw // 2, ph // 2), (max(pw // 2, 1), max(ph // 2, 1)), 0, 0,
-                        360, 1.0, -1)
+            cv2.ellipse(
+                alpha, (pw // 2, ph // 2), (max(pw // 2, 1), max(ph // 2, 1)), 0, 0, 360, 1.0, -1
+            )
         soft = cv2.GaussianBlur(alpha, (3, 3), 0)[..., None]
         x0, y0 = int(round(x)), int(round(y))
         fx0, fy0 = max(x0, 0), max(y0, 0)

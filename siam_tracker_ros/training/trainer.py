@@ -130,8 +130,10 @@ def _corr_channels(model: SiameseModel, exemplar: int, search: int) -> list[int]
     model.eval()
     with torch.inference_mode():
         dev = next(model.parameters()).device
-        out = model(torch.zeros(1, 3, exemplar, exemplar, device=dev),
-                    torch.zeros(1, 3, search, search, device=dev))
+        out = model(
+            torch.zeros(1, 3, exemplar, exemplar, device=dev),
+            torch.zeros(1, 3, search, search, device=dev),
+        )
     model.train(was_training)
     return [int(c.shape[1]) for c in (out.corr or [])]
 
@@ -271,12 +273,15 @@ def _train(
     groups = _param_groups(module, o.lr, o.backbone_lr_mult)
     optimizer: torch.optim.Optimizer
     if o.optimizer == "sgd":
-        optimizer = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum,
-                                    weight_decay=o.weight_decay)
+        optimizer = torch.optim.SGD(
+            groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay
+        )
     else:
         optimizer = torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay)
     schedule = WarmupLogSchedule(
-        total_steps, int(round(o.warmup_epochs * steps_per_epoch)), o.warmup_factor,
+        total_steps,
+        int(round(o.warmup_epochs * steps_per_epoch)),
+        o.warmup_factor,
         o.lr_end / o.lr,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
@@ -360,8 +365,13 @@ def _train(
         if rank == 0 and cfg.log.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=steps_per_epoch, initial=step_in_epoch, desc=f"epoch {epoch}",
-                       dynamic_ncols=True, leave=False)
+            bar = tqdm(
+                total=steps_per_epoch,
+                initial=step_in_epoch,
+                desc=f"epoch {epoch}",
+                dynamic_ncols=True,
+                leave=False,
+            )
         for batch in loader:
             gen = torch.Generator().manual_seed(
                 (cfg.seed * 1_000_003 + global_step * 1009 + rank) % 2**63
@@ -400,10 +410,12 @@ def _train(
                     bar.update(1)
                     bar.set_postfix(loss=f"{rec['total']:.3f}", lr=f"{lr_now:.2e}")
                 elif global_step % cfg.log.log_every == 0:
-                    log.info("step %d %s", global_step,
-                             " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k != "step"))
-            stop = _should_stop(o.max_steps, o.max_minutes, global_step, start_time, world,
-                                device)
+                    log.info(
+                        "step %d %s",
+                        global_step,
+                        " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k != "step"),
+                    )
+            stop = _should_stop(o.max_steps, o.max_minutes, global_step, start_time, world, device)
             if stop or global_step % cfg.log.ckpt_every == 0:
                 save_last()
             if stop:
@@ -428,8 +440,11 @@ def _train(
             "world_size": world,
             "init_weights": init_info,
             "train_config": cfg.to_dict(),
-            "final_terms": {k: v for k, v in (result.history[-1] if result.history else {}).items()
-                            if isinstance(v, float)},
+            "final_terms": {
+                k: v
+                for k, v in (result.history[-1] if result.history else {}).items()
+                if isinstance(v, float)
+            },
         }
         save_checkpoint(model_path, model, _checkpoint_config(cfg, tcfg.to_dict()), meta)
         result.model_path = model_path

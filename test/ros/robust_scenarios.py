@@ -32,8 +32,9 @@ BAD_BOXES = [(0, 0, 100, 1e300), (0, 0, 1e15, 1e15), (190, 111, 1e5, 50), (0, 0,
 def _scene() -> tuple[list[np.ndarray], list[list[float]]]:
     """A textured square moving over a gradient, shown at 1280x720, then 320x240, then 640x480
     (the same view resized, as a camera driver switching modes would deliver it)."""
-    images, boxes = textured_target_frames(len(SIZES), size=(720, 1280), box_size=160,
-                                           step=(8.0, 4.0), start=(300.0, 200.0))
+    images, boxes = textured_target_frames(
+        len(SIZES), size=(720, 1280), box_size=160, step=(8.0, 4.0), start=(300.0, 200.0)
+    )
     frames, truths = [], []
     for img, box, (w, h) in zip(images, boxes, SIZES, strict=True):
         sx, sy = w / 1280, h / 720
@@ -57,25 +58,37 @@ class _Camera:
         from std_msgs.msg import Header
 
         data, step = encode_bgr(img, "bgr8")
-        self.pub.publish(Image(header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                               height=img.shape[0], width=img.shape[1], encoding="bgr8",
-                               step=step, data=data))
-        self.sent.append({"stamp_ns": stamp, "w": img.shape[1], "h": img.shape[0],
-                          "truth": truth})
+        self.pub.publish(
+            Image(
+                header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
+                height=img.shape[0],
+                width=img.shape[1],
+                encoding="bgr8",
+                step=step,
+                data=data,
+            )
+        )
+        self.sent.append({"stamp_ns": stamp, "w": img.shape[1], "h": img.shape[0], "truth": truth})
         self.drv.spin(wait)
 
     def send_raw(self, **fields: Any) -> None:
         from sensor_msgs.msg import Image
         from std_msgs.msg import Header
 
-        self.pub.publish(Image(header=Header(stamp=time_from_ns(self.drv.now()),
-                                             frame_id="cam"), **fields))
+        self.pub.publish(
+            Image(header=Header(stamp=time_from_ns(self.drv.now()), frame_id="cam"), **fields)
+        )
         self.drv.spin(0.1)
 
 
 def _result(drv: Driver, cam: _Camera, out: dict[str, Any]) -> dict[str, Any]:
-    out.update(detections=drv.rec.detections, statuses=drv.rec.statuses,
-               diagnostics=drv.rec.diagnostics, sent=cam.sent, node_log=drv.proc.output())
+    out.update(
+        detections=drv.rec.detections,
+        statuses=drv.rec.statuses,
+        diagnostics=drv.rec.diagnostics,
+        sent=cam.sent,
+        node_log=drv.proc.output(),
+    )
     return out
 
 
@@ -129,8 +142,15 @@ def lost_reset_sim_time(work: Path) -> dict[str, Any]:
     from rosgraph_msgs.msg import Clock
 
     frames, truths = _scene()
-    drv = Driver(work, "robust_sim_driver", "", "", "use_sim_time:=true",
-                 "input.on_resolution_change:=lost", "input.on_clock_jump:=reset")
+    drv = Driver(
+        work,
+        "robust_sim_driver",
+        "",
+        "",
+        "use_sim_time:=true",
+        "input.on_resolution_change:=lost",
+        "input.on_clock_jump:=reset",
+    )
     cam = _Camera(drv)
     clock = drv.node.create_publisher(Clock, "/clock", RELIABLE)
     out: dict[str, Any] = {}
@@ -180,9 +200,14 @@ def _init(stamp: int, box: Any, track_id: str) -> Any:
     from siam_tracker_ros.msg import InitTarget
     from std_msgs.msg import Header
 
-    return InitTarget(header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                      x=float(box[0]), y=float(box[1]), width=float(box[2]),
-                      height=float(box[3]), track_id=track_id)
+    return InitTarget(
+        header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
+        x=float(box[0]),
+        y=float(box[1]),
+        width=float(box[2]),
+        height=float(box[3]),
+        track_id=track_id,
+    )
 
 
 def _node_rss(drv: Driver) -> float:

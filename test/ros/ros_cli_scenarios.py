@@ -37,15 +37,22 @@ def tools_env() -> dict[str, str]:
 
 
 #: verbs that would otherwise start a ROS 2 daemon (a background process outliving the test)
-NO_DAEMON = {("lifecycle", "get"), ("lifecycle", "set"), ("param", "set"), ("param", "get"),
-             ("topic", "info"), ("topic", "echo"), ("topic", "list"), ("node", "list")}
+NO_DAEMON = {
+    ("lifecycle", "get"),
+    ("lifecycle", "set"),
+    ("param", "set"),
+    ("param", "get"),
+    ("topic", "info"),
+    ("topic", "echo"),
+    ("topic", "list"),
+    ("node", "list"),
+}
 
 
 def ros2_cmd(*args: str, spin_time: float = 1.0) -> list[str]:
     """A ``ros2`` command line, with ``--no-daemon`` (and a discovery wait of ``spin_time``
     seconds) added where the verb takes it."""
-    extra = (["--no-daemon", "--spin-time", str(spin_time)] if tuple(args[:2]) in NO_DAEMON
-             else [])
+    extra = ["--no-daemon", "--spin-time", str(spin_time)] if tuple(args[:2]) in NO_DAEMON else []
     return [str(VENV / "bin" / "ros2"), *args[:2], *extra, *args[2:]]
 
 
@@ -54,8 +61,7 @@ def ros2_cmd(*args: str, spin_time: float = 1.0) -> list[str]:
 NOT_DISCOVERED = ("Node not found", "Unknown topic")
 
 
-def ros2(*args: str, timeout: float = 30.0, tries: int = 4,
-         expect: str = "") -> dict[str, Any]:
+def ros2(*args: str, timeout: float = 30.0, tries: int = 4, expect: str = "") -> dict[str, Any]:
     """One-shot ``ros2`` CLI call, repeated while the target was not discovered yet (or the
     output lacks ``expect``: a list that discovery had not completed)."""
     t0 = time.monotonic()
@@ -63,15 +69,25 @@ def ros2(*args: str, timeout: float = 30.0, tries: int = 4,
         if attempt:
             time.sleep(attempt)  # back off: discovery on a loaded machine takes seconds
         try:
-            res = subprocess.run(ros2_cmd(*args, spin_time=1.0 + attempt), env=tools_env(),
-                                 capture_output=True, text=True, timeout=timeout)
+            res = subprocess.run(
+                ros2_cmd(*args, spin_time=1.0 + attempt),
+                env=tools_env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             rc, out, err = res.returncode, res.stdout, res.stderr
         except subprocess.TimeoutExpired as exc:
             rc, out, err = -9, str(exc.stdout or ""), f"timeout after {timeout} s"
         if not any(m in out + err for m in NOT_DISCOVERED) and expect in out:
             break
-    return {"cmd": " ".join(args), "rc": rc, "out": out, "err": err[-2000:],
-            "s": round(time.monotonic() - t0, 2)}
+    return {
+        "cmd": " ".join(args),
+        "rc": rc,
+        "out": out,
+        "err": err[-2000:],
+        "s": round(time.monotonic() - t0, 2),
+    }
 
 
 class Background:
@@ -81,8 +97,9 @@ class Background:
     def __init__(self, cmd: list[str], log: Path) -> None:
         self.log = log
         self._fh = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, env=tools_env(), stdout=self._fh,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=tools_env(), stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def running(self) -> bool:
         return self.proc.poll() is None
@@ -160,8 +177,9 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     node = rclpy.create_node("launch_check")
     rec = Recorder(node)
     arrays: list[dict[str, Any]] = []
-    q = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
-                   reliability=ReliabilityPolicy.RELIABLE)
+    q = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
+    )
 
     # every replayed frame's stamp, in order, from the replay's own --stamps-out file (written
     # as frames go out); a subscription here could miss the first frames while discovery with
@@ -174,9 +192,18 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         rows = stamps_file.read_text().splitlines()[1:]
         return [int(r.split(",")[1]) for r in rows if r.count(",") == 1]
 
-    node.create_subscription(Detection2DArray, "detections", lambda m: arrays.append({
-        "stamp_ns": stamp_to_ns(m.header.stamp), "frame_id": m.header.frame_id,
-        "ids": [d.id for d in m.detections]}), q)
+    node.create_subscription(
+        Detection2DArray,
+        "detections",
+        lambda m: arrays.append(
+            {
+                "stamp_ns": stamp_to_ns(m.header.stamp),
+                "frame_id": m.header.frame_id,
+                "ids": [d.id for d in m.detections],
+            }
+        ),
+        q,
+    )
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -200,36 +227,70 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     params = yaml.safe_load(DEFAULT_PARAMS_FILE.read_text())
     params["/**"]["ros__parameters"]["input"]["buffer_size"] = 120
     (work / "params.yaml").write_text(yaml.safe_dump(params))
-    ros_launch = Background([str(VENV / "bin" / "ros2"), "launch", "siam_tracker_ros",
-                            "tracker.launch.py", "camera_topic:=/camera/image_raw",
-                            f"params_file:={work / 'params.yaml'}",
-                            *(["rviz:=true"] if log["rviz_absent"] else [])],
-                           work / "launch.log")
-    replay = Background([str(VENV / "bin" / "ros2"), "run", "siam_tracker_ros", "replay_node",
-                         str(seq), "--topic", "/camera/image_raw", "--fps", "12",
-                         "--frame-id", "cam", "--max-frames", str(len(boxes)),
-                         "--init-box", ",".join(str(v) for v in boxes[init_frame]),
-                         "--init-frame", str(init_frame), "--init-delay", str(delay),
-                         "--wait-subscribers", "90", "--stamps-out", str(stamps_file)],
-                        work / "replay.log")
+    ros_launch = Background(
+        [
+            str(VENV / "bin" / "ros2"),
+            "launch",
+            "siam_tracker_ros",
+            "tracker.launch.py",
+            "camera_topic:=/camera/image_raw",
+            f"params_file:={work / 'params.yaml'}",
+            *(["rviz:=true"] if log["rviz_absent"] else []),
+        ],
+        work / "launch.log",
+    )
+    replay = Background(
+        [
+            str(VENV / "bin" / "ros2"),
+            "run",
+            "siam_tracker_ros",
+            "replay_node",
+            str(seq),
+            "--topic",
+            "/camera/image_raw",
+            "--fps",
+            "12",
+            "--frame-id",
+            "cam",
+            "--max-frames",
+            str(len(boxes)),
+            "--init-box",
+            ",".join(str(v) for v in boxes[init_frame]),
+            "--init-frame",
+            str(init_frame),
+            "--init-delay",
+            str(delay),
+            "--wait-subscribers",
+            "90",
+            "--stamps-out",
+            str(stamps_file),
+        ],
+        work / "replay.log",
+    )
     try:
         if not wait_until(lambda: len(rec.detections) >= 8, 120):
             log["error"] = "no detections within 120 s"
             return log
-        probes = [threading.Thread(target=lambda k=k, a=a, e=e: log.__setitem__(
-            k, ros2(*a, timeout=60, expect=e)["out"]), daemon=True) for k, a, e in (
+        probes = [
+            threading.Thread(
+                target=lambda k=k, a=a, e=e: log.__setitem__(
+                    k, ros2(*a, timeout=60, expect=e)["out"]
+                ),
+                daemon=True,
+            )
+            for k, a, e in (
                 ("echo", ["topic", "echo", "--once", "/status"], "track_id"),
                 ("nodes", ["node", "list"], "/tracker_node"),
-                ("topics", ["topic", "list", "-t"], "/detections"))]
+                ("topics", ["topic", "list", "-t"], "/detections"),
+            )
+        ]
         for t in probes:
             t.start()
-        log["set_high"] = ros2("param", "set", "/tracker_node",
-                               "output.min_score", "1.0")
+        log["set_high"] = ros2("param", "set", "/tracker_node", "output.min_score", "1.0")
         log["set_high_done_ns"] = now()
         n = len(rec.statuses)
         wait_until(lambda: len(rec.statuses) >= n + 8, 30)
-        log["set_low"] = ros2("param", "set", "/tracker_node",
-                              "output.min_score", "0.0")
+        log["set_low"] = ros2("param", "set", "/tracker_node", "output.min_score", "0.0")
         log["set_low_done_ns"] = now()
         for t in probes:
             t.join(timeout=120)
@@ -243,10 +304,15 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         sec, nsec = divmod(camera[k], 1_000_000_000)
         log["reinit_frame"] = k
         log["reinit_sent_ns"] = now()
-        log["reinit"] = ros2("topic", "pub", "--once", "/init_target",
-                             "siam_tracker_ros/msg/InitTarget",
-                             f"{{header: {{stamp: {{sec: {sec}, nanosec: {nsec}}}, frame_id: cam}},"
-                             f" x: {x:.1f}, y: {y:.1f}, width: {w:.1f}, height: {h:.1f}}}")
+        log["reinit"] = ros2(
+            "topic",
+            "pub",
+            "--once",
+            "/init_target",
+            "siam_tracker_ros/msg/InitTarget",
+            f"{{header: {{stamp: {{sec: {sec}, nanosec: {nsec}}}, frame_id: cam}},"
+            f" x: {x:.1f}, y: {y:.1f}, width: {w:.1f}, height: {h:.1f}}}",
+        )
         wait_until(lambda: sum(d["id"] == "track-2" for d in rec.detections) >= 8, 30)
         log["replay_rc"] = replay.stop()
         # shutdown from ACTIVE: the node exits 0 and the launch ends with it (on_exit)
@@ -259,9 +325,16 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         spinner.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown()
-    log.update(detections=rec.detections, statuses=rec.statuses, arrays=arrays, stamps=camera_stamps(),
-               boxes=boxes.tolist(), init_frame=init_frame, launch_log=ros_launch.output(),
-               replay_log=replay.output())
+    log.update(
+        detections=rec.detections,
+        statuses=rec.statuses,
+        arrays=arrays,
+        stamps=camera_stamps(),
+        boxes=boxes.tolist(),
+        init_frame=init_frame,
+        launch_log=ros_launch.output(),
+        replay_log=replay.output(),
+    )
     return log
 
 
@@ -271,9 +344,22 @@ def lifecycle(work: Path) -> dict[str, Any]:
     bad = work / "corrupt.pt"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     good = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"
-    node = Background([str(VENV / "bin" / "ros2"), "run", "siam_tracker_ros", "tracker_node",
-                       "--ros-args", "-p", "autostart:=false", "-p", f"model.checkpoint:={bad}",
-                       "-p", "model.num_threads:=1"], work / "node.log")
+    node = Background(
+        [
+            str(VENV / "bin" / "ros2"),
+            "run",
+            "siam_tracker_ros",
+            "tracker_node",
+            "--ros-args",
+            "-p",
+            "autostart:=false",
+            "-p",
+            f"model.checkpoint:={bad}",
+            "-p",
+            "model.num_threads:=1",
+        ],
+        work / "node.log",
+    )
     steps: list[dict[str, Any]] = []
     log: dict[str, Any] = {"steps": steps}
 
@@ -284,19 +370,20 @@ def lifecycle(work: Path) -> dict[str, Any]:
         return r
 
     try:
-        if not wait_until(lambda: "unconfigured" in cli("lifecycle", "get", "/tracker_node")["out"],
-                          60):
+        if not wait_until(
+            lambda: "unconfigured" in cli("lifecycle", "get", "/tracker_node")["out"], 60
+        ):
             log["error"] = "node never answered lifecycle get"
             return log
-        cli("lifecycle", "set", "/tracker_node", "configure")         # fails: corrupt model
+        cli("lifecycle", "set", "/tracker_node", "configure")  # fails: corrupt model
         cli("lifecycle", "get", "/tracker_node")
         log["alive_after_bad_configure"] = node.running()
         cli("param", "set", "/tracker_node", "model.checkpoint", str(good))
         cli("lifecycle", "set", "/tracker_node", "configure")
         cli("lifecycle", "set", "/tracker_node", "activate")
-        cli("topic", "info", "/image")                                # active: subscribed
+        cli("topic", "info", "/image")  # active: subscribed
         cli("lifecycle", "set", "/tracker_node", "deactivate")
-        cli("topic", "info", "/image", tries=1)                       # inactive: nobody
+        cli("topic", "info", "/image", tries=1)  # inactive: nobody
         cli("lifecycle", "set", "/tracker_node", "cleanup")
         cli("lifecycle", "set", "/tracker_node", "shutdown")
         log["exit_rc"] = node.wait(20)
@@ -312,15 +399,16 @@ def startup(work: Path) -> dict[str, Any]:
     empty = work / "empty.pth"
     empty.write_bytes(b"")
     corrupt = work / "corrupt.pt"
-    corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)
-                        .tobytes())
+    corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     bad_yaml = work / "bad.yaml"
     bad_yaml.write_text("/**:\n  ros__parameters:\n    output: {min_score: [1, 2\n")
     cases = {
         "missing": ["model.checkpoint:=/nonexistent/model.pt"],
         "corrupt": [f"model.checkpoint:={corrupt}"],
-        "empty_weights": ["model.config:=config/models/nanotrack_v2.yaml",
-                          f"model.weights:={empty}"],
+        "empty_weights": [
+            "model.config:=config/models/nanotrack_v2.yaml",
+            f"model.weights:={empty}",
+        ],
         "cuda": ["model.device:=cuda"],
         "bad_type": ["output.min_score:=abc", "foo.bar:=1"],
         "bad_range": ["debug.heatmap_size:=5"],
@@ -332,8 +420,9 @@ def startup(work: Path) -> dict[str, Any]:
         args = [sys.executable, "-m", "siam_tracker_ros.ros.node", "--ros-args"]
         for p in params:
             args += [p] if p.startswith("-") or p.startswith("/") else ["-p", p]
-        procs[name] = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True)
+        procs[name] = subprocess.Popen(
+            args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     out: dict[str, Any] = {}
     for name, proc in procs.items():
         try:
@@ -349,17 +438,31 @@ def launch_testing(work: Path) -> dict[str, Any]:
     """``launch_test`` of the ROS-style integration test (launch_tests/tracker_node.launch.py)."""
     test = Path(__file__).parent / "launch_tests" / "tracker_node.launch.py"
     t0 = time.monotonic()
-    res = subprocess.run([str(VENV / "bin" / "launch_test"), str(test)], env=tools_env(),
-                         capture_output=True, text=True, timeout=240, cwd=work)
-    return {"rc": res.returncode, "out": res.stdout[-6000:], "err": res.stderr[-6000:],
-            "s": time.monotonic() - t0}
+    res = subprocess.run(
+        [str(VENV / "bin" / "launch_test"), str(test)],
+        env=tools_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=work,
+    )
+    return {
+        "rc": res.returncode,
+        "out": res.stdout[-6000:],
+        "err": res.stderr[-6000:],
+        "s": time.monotonic() - t0,
+    }
 
 
 def main() -> int:
     name, work = sys.argv[1], Path(sys.argv[2])
     work.mkdir(parents=True, exist_ok=True)
-    fn = {"launch": launch, "lifecycle": lifecycle, "startup": startup,
-          "launch_testing": launch_testing}[name]
+    fn = {
+        "launch": launch,
+        "lifecycle": lifecycle,
+        "startup": startup,
+        "launch_testing": launch_testing,
+    }[name]
     result = fn(work, *sys.argv[3:])
     (work / "result.json").write_text(json.dumps(result))
     return 0

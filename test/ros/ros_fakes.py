@@ -27,7 +27,7 @@ class TemplateTracker:
         b = np.asarray(box, dtype=np.float64)
         x, y, w, h = (int(round(v)) for v in b)
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        self._template = gray[max(y, 0):y + h, max(x, 0):x + w].copy()
+        self._template = gray[max(y, 0) : y + h, max(x, 0) : x + w].copy()
         self._box = b.copy()
         self.inits.append((image, b.copy()))
 
@@ -42,17 +42,22 @@ class TemplateTracker:
         region = gray[sy0:sy1, sx0:sx1]
         th, tw = self._template.shape
         if region.shape[0] < th or region.shape[1] < tw:
-            return TrackResult(self._box.copy(), 0.0, False, TrackState.LOST,
-                               np.zeros((1, 1), np.float32))
+            return TrackResult(
+                self._box.copy(), 0.0, False, TrackState.LOST, np.zeros((1, 1), np.float32)
+            )
         resp = cv2.matchTemplate(region, self._template, cv2.TM_CCOEFF_NORMED)
         _, score, _, loc = cv2.minMaxLoc(resp)
         present = score >= self.lost_below
         if present:
             self._box = np.array([sx0 + loc[0], sy0 + loc[1], w, h], dtype=np.float64)
-        return TrackResult(self._box.copy(), float(max(score, 0.0)), present,
-                           TrackState.TRACKING if present else TrackState.LOST,
-                           resp.astype(np.float32),
-                           np.array([sx0, sy0, sx1 - sx0, sy1 - sy0], dtype=np.float64))
+        return TrackResult(
+            self._box.copy(),
+            float(max(score, 0.0)),
+            present,
+            TrackState.TRACKING if present else TrackState.LOST,
+            resp.astype(np.float32),
+            np.array([sx0, sy0, sx1 - sx0, sy1 - sy0], dtype=np.float64),
+        )
 
 
 def smooth_background(size: tuple[int, int] = (240, 320)) -> np.ndarray:
@@ -63,10 +68,14 @@ def smooth_background(size: tuple[int, int] = (240, 320)) -> np.ndarray:
     return (0.5 * bg + 40).astype(np.uint8)
 
 
-def textured_target_frames(n: int, size: tuple[int, int] = (240, 320), box_size: int = 40,
-                           step: tuple[float, float] = (4.0, 2.0), seed: int = 0,
-                           start: tuple[float, float] = (30.0, 40.0)
-                           ) -> tuple[list[np.ndarray], np.ndarray]:
+def textured_target_frames(
+    n: int,
+    size: tuple[int, int] = (240, 320),
+    box_size: int = 40,
+    step: tuple[float, float] = (4.0, 2.0),
+    seed: int = 0,
+    start: tuple[float, float] = (30.0, 40.0),
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames of a textured square moving over a smooth background, and its true boxes."""
     rng = np.random.default_rng(seed)
     bg = smooth_background(size)
@@ -77,7 +86,7 @@ def textured_target_frames(n: int, size: tuple[int, int] = (240, 320), box_size:
         x, y = start[0] + step[0] * i, start[1] + step[1] * i
         img = bg.copy()
         xi, yi = int(round(x)), int(round(y))
-        img[yi:yi + box_size, xi:xi + box_size] = patch
+        img[yi : yi + box_size, xi : xi + box_size] = patch
         frames.append(img)
         boxes.append([xi, yi, box_size, box_size])
     return frames, np.asarray(boxes, dtype=np.float64)

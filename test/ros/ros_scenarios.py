@@ -32,13 +32,20 @@ from siam_tracker_ros.ros.params import model_param_args  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILE = ROOT / "config" / "tracker.yaml"
-RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                      reliability=ReliabilityPolicy.RELIABLE)
+RELIABLE = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+)
 
 
 def node_args(config: str, weights: str, *extra: str) -> list[str]:
-    args = ["--ros-args", "--params-file", str(PARAMS_FILE), "-p", "model.num_threads:=1",
-            *model_param_args(config, weights)]
+    args = [
+        "--ros-args",
+        "--params-file",
+        str(PARAMS_FILE),
+        "-p",
+        "model.num_threads:=1",
+        *model_param_args(config, weights),
+    ]
     for e in extra:
         args += ["-p", e]
     return args
@@ -74,8 +81,9 @@ def set_param(node: Node, name: str, value: Any) -> tuple[bool, str]:
     from rcl_interfaces.srv import SetParameters
 
     client = node.create_client(SetParameters, "/tracker_node/set_parameters")
-    res = call(client, SetParameters.Request(
-        parameters=[Parameter(name, value=value).to_parameter_msg()]))
+    res = call(
+        client, SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    )
     return bool(res.results[0].successful), str(res.results[0].reason)
 
 
@@ -97,13 +105,22 @@ def foundation(work: Path) -> dict[str, Any]:
     got: dict[str, Any] = {}
 
     def on_image(m: Image) -> None:
-        got["image"] = {"encoding": m.encoding, "h": m.height, "w": m.width, "step": m.step,
-                        "frame_id": m.header.frame_id, "sum": int(np.frombuffer(
-                            m.data, np.uint8).astype(np.int64).sum())}
+        got["image"] = {
+            "encoding": m.encoding,
+            "h": m.height,
+            "w": m.width,
+            "step": m.step,
+            "frame_id": m.header.frame_id,
+            "sum": int(np.frombuffer(m.data, np.uint8).astype(np.int64).sum()),
+        }
 
     def on_det(m: Detection2D) -> None:
-        got["det"] = {"id": m.id, "cx": m.bbox.center.position.x,
-                      "score": m.results[0].hypothesis.score, "frame_id": m.header.frame_id}
+        got["det"] = {
+            "id": m.id,
+            "cx": m.bbox.center.position.x,
+            "score": m.results[0].hypothesis.score,
+            "frame_id": m.header.frame_id,
+        }
 
     node.create_subscription(Image, "image", on_image, RELIABLE)
     node.create_subscription(Detection2D, "detection", on_det, RELIABLE)
@@ -119,8 +136,11 @@ def foundation(work: Path) -> dict[str, Any]:
     import subprocess
 
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    return {"got": got, "links": [ln.split(":")[1].strip() for ln in links.splitlines()],
-            "talker_log": talker.output()}
+    return {
+        "got": got,
+        "links": [ln.split(":")[1].strip() for ln in links.splitlines()],
+        "talker_log": talker.output(),
+    }
 
 
 def tracking(work: Path, config: str, weights: str) -> dict[str, Any]:
@@ -137,15 +157,39 @@ def tracking(work: Path, config: str, weights: str) -> dict[str, Any]:
             cv2.imwrite(str(work / f"{topic.replace('/', '_')}.png"), img)
 
     res = run_scenario(
-        work, node_args(config, weights, "debug.max_rate_hz:=0.0"),
-        [str(seq), "--fps", "15", "--frame-id", "test_cam", "--init-box", box,
-         "--init-frame", str(init_frame), "--init-delay", str(delay), "--wait-subscribers", "60"],
-        image_sink=sink, timeout=60)
-    return {"detections": res.detections, "statuses": res.statuses, "stamps": res.stamps,
-            "boxes": boxes.tolist(), "init_frame": init_frame, "delay": delay,
-            "debug_counts": {k: len(v) for k, v in res.debug_stamps.items()},
-            "diagnostics": res.diagnostics,
-            "node_log": res.node_log, "replay_log": res.replay_log, "replay_rc": res.replay_rc}
+        work,
+        node_args(config, weights, "debug.max_rate_hz:=0.0"),
+        [
+            str(seq),
+            "--fps",
+            "15",
+            "--frame-id",
+            "test_cam",
+            "--init-box",
+            box,
+            "--init-frame",
+            str(init_frame),
+            "--init-delay",
+            str(delay),
+            "--wait-subscribers",
+            "60",
+        ],
+        image_sink=sink,
+        timeout=60,
+    )
+    return {
+        "detections": res.detections,
+        "statuses": res.statuses,
+        "stamps": res.stamps,
+        "boxes": boxes.tolist(),
+        "init_frame": init_frame,
+        "delay": delay,
+        "debug_counts": {k: len(v) for k, v in res.debug_stamps.items()},
+        "diagnostics": res.diagnostics,
+        "node_log": res.node_log,
+        "replay_log": res.replay_log,
+        "replay_rc": res.replay_rc,
+    }
 
 
 def services(work: Path, config: str, weights: str) -> dict[str, Any]:
@@ -160,7 +204,11 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
         # NanoTrack v2's raw score stays ~0.8 on an empty gradient (1.0 on the target), hence
         # these thresholds for this synthetic scene when a NanoTrack YAML is given.
         cfg["tracker"].setdefault("mechanisms", {})["lost_state"] = {
-            "enabled": True, "lost_threshold": 0.9, "found_threshold": 0.95, "patience": 2}
+            "enabled": True,
+            "lost_threshold": 0.9,
+            "found_threshold": 0.95,
+            "patience": 2,
+        }
         lost_cfg = work / "lost.yaml"
         lost_cfg.write_text(yaml.safe_dump(cfg))
         model_config = str(lost_cfg)
@@ -197,13 +245,36 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
         log["reset"] = trigger(node, "reset")
 
     res = run_scenario(
-        work, node_args(model_config, weights),
-        [str(seq), "--fps", "15", "--init-box", ",".join(str(v) for v in boxes[2]),
-         "--init-frame", "2", "--init-delay", "2", "--wait-subscribers", "60"],
-        during=during, record_camera=True, timeout=60, settle=2.0)
-    return {"detections": res.detections, "statuses": res.statuses, "stamps": res.stamps,
-            "boxes": boxes.tolist(), "gone": [gone.start, gone.stop],
-            "reinit_frame": reinit_frame, "log": log, "node_log": res.node_log}
+        work,
+        node_args(model_config, weights),
+        [
+            str(seq),
+            "--fps",
+            "15",
+            "--init-box",
+            ",".join(str(v) for v in boxes[2]),
+            "--init-frame",
+            "2",
+            "--init-delay",
+            "2",
+            "--wait-subscribers",
+            "60",
+        ],
+        during=during,
+        record_camera=True,
+        timeout=60,
+        settle=2.0,
+    )
+    return {
+        "detections": res.detections,
+        "statuses": res.statuses,
+        "stamps": res.stamps,
+        "boxes": boxes.tolist(),
+        "gone": [gone.start, gone.stop],
+        "reinit_frame": reinit_frame,
+        "log": log,
+        "node_log": res.node_log,
+    }
 
 
 class Driver:
@@ -219,9 +290,11 @@ class Driver:
         self.init_pub = self.node.create_publisher(InitTarget, "init_target", RELIABLE)
         self.proc = NodeProcess(
             "siam_tracker_ros.ros.node",
-            node_args(config, weights, "log.throttle_s:=0.0", "input.reliability:=reliable",
-                      *params),
-            work / "node.log")
+            node_args(
+                config, weights, "log.throttle_s:=0.0", "input.reliability:=reliable", *params
+            ),
+            work / "node.log",
+        )
 
     def now(self) -> int:
         return int(self.node.get_clock().now().nanoseconds)
@@ -232,14 +305,26 @@ class Driver:
             rclpy.spin_once(self.node, timeout_sec=0.02)
 
     def wait_subscribed(self, image_pub: Any) -> None:
-        if not wait_until(lambda: image_pub.get_subscription_count() > 0
-                          and self.init_pub.get_subscription_count() > 0, 60):
+        if not wait_until(
+            lambda: (
+                image_pub.get_subscription_count() > 0
+                and self.init_pub.get_subscription_count() > 0
+            ),
+            60,
+        ):
             raise RuntimeError(f"tracker_node did not subscribe to {image_pub.topic_name}")
         self.spin(0.5)
 
     def send_init(self, stamp: int, box: Any) -> None:
-        self.init_pub.publish(InitTarget(header=_hdr(stamp), x=float(box[0]), y=float(box[1]),
-                                         width=float(box[2]), height=float(box[3])))
+        self.init_pub.publish(
+            InitTarget(
+                header=_hdr(stamp),
+                x=float(box[0]),
+                y=float(box[1]),
+                width=float(box[2]),
+                height=float(box[3]),
+            )
+        )
         self.spin(0.3)
 
     def close(self) -> None:
@@ -260,15 +345,22 @@ def malformed(work: Path, config: str, weights: str) -> dict[str, Any]:
     def send_good(i: int) -> int:
         stamp = drv.now()
         data, step = encode_bgr(frames[i], "bgr8")
-        img_pub.publish(Image(header=_hdr(stamp), height=240, width=320, encoding="bgr8",
-                              step=step, data=data))
+        img_pub.publish(
+            Image(header=_hdr(stamp), height=240, width=320, encoding="bgr8", step=step, data=data)
+        )
         out["good_stamps"].append(stamp)
         drv.spin(0.07)
         return stamp
 
     def send_bad(**fields: Any) -> None:
-        msg = Image(header=_hdr(drv.now()), height=240, width=320,
-                    encoding="bgr8", step=960, data=bytes(240 * 960))
+        msg = Image(
+            header=_hdr(drv.now()),
+            height=240,
+            width=320,
+            encoding="bgr8",
+            step=960,
+            data=bytes(240 * 960),
+        )
         for k, v in fields.items():
             setattr(msg, k, v)
         img_pub.publish(msg)
@@ -277,15 +369,15 @@ def malformed(work: Path, config: str, weights: str) -> dict[str, Any]:
     try:
         drv.wait_subscribed(img_pub)
         s0 = send_good(0)
-        drv.send_init(s0, (np.nan, 1.0, 10.0, 10.0))    # NaN box: warning, still idle
-        drv.send_init(s0, (900.0, 900.0, 40.0, 40.0))   # out of frame: warning, still idle
+        drv.send_init(s0, (np.nan, 1.0, 10.0, 10.0))  # NaN box: warning, still idle
+        drv.send_init(s0, (900.0, 900.0, 40.0, 40.0))  # out of frame: warning, still idle
         drv.send_init(s0, boxes[0])
         for i in range(1, 6):
             send_good(i)
-        send_bad(step=100)                              # wrong step
-        send_bad(encoding="bayer_foo8")                 # unknown encoding
-        send_bad(height=0, width=0, step=0, data=b"")   # zero size
-        send_bad(data=bytes(100))                       # data too short
+        send_bad(step=100)  # wrong step
+        send_bad(encoding="bayer_foo8")  # unknown encoding
+        send_bad(height=0, width=0, step=0, data=b"")  # zero size
+        send_bad(data=bytes(100))  # data too short
         out["warned_before_throttle"] = drv.proc.output().count("dropping malformed image")
         out["set_throttle"] = set_param_sync(drv.node, "log.throttle_s", 30.0)
         for _ in range(4):
@@ -298,8 +390,12 @@ def malformed(work: Path, config: str, weights: str) -> dict[str, Any]:
         out["alive"] = drv.proc.running()
     finally:
         drv.close()
-    out.update(detections=drv.rec.detections, statuses=drv.rec.statuses, boxes=boxes.tolist(),
-               node_log=drv.proc.output())
+    out.update(
+        detections=drv.rec.detections,
+        statuses=drv.rec.statuses,
+        boxes=boxes.tolist(),
+        node_log=drv.proc.output(),
+    )
     return out
 
 
@@ -329,8 +425,8 @@ def compressed(work: Path, config: str, weights: str) -> dict[str, Any]:
         drv.send_init(send(jpeg(0)), boxes[0])
         for i in range(1, 12):
             out["stamps"].append(send(jpeg(i)))
-        send(b"")                                    # empty payload
-        send(b"\xff\xd8 definitely not a JPEG")    # corrupt payload
+        send(b"")  # empty payload
+        send(b"\xff\xd8 definitely not a JPEG")  # corrupt payload
         for i in range(12, 24):
             out["stamps"].append(send(jpeg(i)))
         drv.spin(1.0)
@@ -346,8 +442,9 @@ def set_param_sync(node: Node, name: str, value: Any) -> tuple[bool, str]:
 
     client = node.create_client(SetParameters, "/tracker_node/set_parameters")
     client.wait_for_service(timeout_sec=10)
-    future = client.call_async(SetParameters.Request(
-        parameters=[Parameter(name, value=value).to_parameter_msg()]))
+    future = client.call_async(
+        SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    )
     rclpy.spin_until_future_complete(node, future, timeout_sec=10)
     r = future.result().results[0]
     return bool(r.successful), str(r.reason)
@@ -362,8 +459,13 @@ def _hdr(stamp: int) -> Any:
 def main() -> int:
     name, work = sys.argv[1], Path(sys.argv[2])
     work.mkdir(parents=True, exist_ok=True)
-    fn = {"foundation": foundation, "tracking": tracking, "services": services,
-          "malformed": malformed, "compressed": compressed}[name]
+    fn = {
+        "foundation": foundation,
+        "tracking": tracking,
+        "services": services,
+        "malformed": malformed,
+        "compressed": compressed,
+    }[name]
     result = fn(work, *sys.argv[3:])
     (work / "result.json").write_text(json.dumps(result))
     return 0

@@ -13,8 +13,9 @@ from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
 def main() -> None:
     rclpy.init()
     node = rclpy.create_node("talker")
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                     reliability=ReliabilityPolicy.RELIABLE)
+    qos = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+    )
     img_pub = node.create_publisher(Image, "image", qos)
     det_pub = node.create_publisher(Detection2D, "detection", qos)
     data = (np.arange(48 * 64 * 3) % 251).astype(np.uint8).tobytes()

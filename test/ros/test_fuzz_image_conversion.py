@@ -40,14 +40,25 @@ def _decode_or_value_error(msg: SimpleNamespace) -> np.ndarray | None:
         return None
 
 
-@given(encoding=ENCODING, height=st.one_of(SMALL, UINT32), width=st.one_of(SMALL, UINT32),
-       step=st.one_of(st.integers(0, 400), UINT32), big_endian=st.booleans(),
-       data=st.binary(max_size=4000))
-def test_raw_image_fields_decode_or_raise_value_error(encoding: str, height: int, width: int,
-                                                      step: int, big_endian: bool,
-                                                      data: bytes) -> None:
-    msg = SimpleNamespace(encoding=encoding, height=height, width=width, step=step,
-                          is_bigendian=int(big_endian), data=data)
+@given(
+    encoding=ENCODING,
+    height=st.one_of(SMALL, UINT32),
+    width=st.one_of(SMALL, UINT32),
+    step=st.one_of(st.integers(0, 400), UINT32),
+    big_endian=st.booleans(),
+    data=st.binary(max_size=4000),
+)
+def test_raw_image_fields_decode_or_raise_value_error(
+    encoding: str, height: int, width: int, step: int, big_endian: bool, data: bytes
+) -> None:
+    msg = SimpleNamespace(
+        encoding=encoding,
+        height=height,
+        width=width,
+        step=step,
+        is_bigendian=int(big_endian),
+        data=data,
+    )
     out = _decode_or_value_error(msg)
     if out is None:
         return
@@ -57,11 +68,17 @@ def test_raw_image_fields_decode_or_raise_value_error(encoding: str, height: int
     check_image(msg, LIMITS)
 
 
-@given(encoding=st.sampled_from(sorted(ENCODINGS)), height=st.integers(1, 48),
-       width=st.integers(1, 64), pad=st.integers(0, 64), short_last_row=st.booleans(),
-       seed=st.integers(0, 2**31 - 1))
-def test_valid_images_round_trip(encoding: str, height: int, width: int, pad: int,
-                                 short_last_row: bool, seed: int) -> None:
+@given(
+    encoding=st.sampled_from(sorted(ENCODINGS)),
+    height=st.integers(1, 48),
+    width=st.integers(1, 64),
+    pad=st.integers(0, 64),
+    short_last_row=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_valid_images_round_trip(
+    encoding: str, height: int, width: int, pad: int, short_last_row: bool, seed: int
+) -> None:
     if ENCODINGS[encoding].channels == 2:
         width += width % 2
         if width > LIMITS.max_width:
@@ -70,23 +87,30 @@ def test_valid_images_round_trip(encoding: str, height: int, width: int, pad: in
     row = width * ENCODINGS[encoding].channels * ENCODINGS[encoding].itemsize
     data, step = encode_bgr(img, encoding, step=row + pad)
     if short_last_row:
-        data = data[:len(data) - pad]
-    msg = SimpleNamespace(encoding=encoding, height=height, width=width, step=step,
-                          is_bigendian=0, data=data)
+        data = data[: len(data) - pad]
+    msg = SimpleNamespace(
+        encoding=encoding, height=height, width=width, step=step, is_bigendian=0, data=data
+    )
     out = image_to_bgr(msg, LIMITS)
     assert out.shape == img.shape
     if encoding in ("bgr8", "rgb8", "bgra8", "rgba8", "8UC3"):
         np.testing.assert_array_equal(out, img)
 
 
-@given(height=st.integers(1, 2**32 - 1), width=st.integers(1, 2**32 - 1),
-       step=st.integers(0, 2**32 - 1), n=st.integers(0, 64))
-def test_oversized_headers_are_refused_before_any_allocation(height: int, width: int,
-                                                             step: int, n: int) -> None:
+@given(
+    height=st.integers(1, 2**32 - 1),
+    width=st.integers(1, 2**32 - 1),
+    step=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 64),
+)
+def test_oversized_headers_are_refused_before_any_allocation(
+    height: int, width: int, step: int, n: int
+) -> None:
     """Headers declaring up to 2^32 x 2^32 pixels or rows: refused from the header alone (the
     data here is at most 64 bytes, so any accepted image must be tiny)."""
-    msg = SimpleNamespace(encoding="rgb8", height=height, width=width, step=step,
-                          is_bigendian=0, data=bytes(n))
+    msg = SimpleNamespace(
+        encoding="rgb8", height=height, width=width, step=step, is_bigendian=0, data=bytes(n)
+    )
     out = _decode_or_value_error(msg)
     if out is not None:
         assert out.nbytes <= 3 * 64
@@ -101,8 +125,13 @@ def _encoded(ext: str, seed: int, w: int, h: int) -> bytes:
     return buf.tobytes()
 
 
-PNG_OR_JPEG = st.builds(_encoded, st.sampled_from([".png", ".jpg"]), st.integers(0, 50),
-                        st.integers(1, 96), st.integers(1, 64))
+PNG_OR_JPEG = st.builds(
+    _encoded,
+    st.sampled_from([".png", ".jpg"]),
+    st.integers(0, 50),
+    st.integers(1, 96),
+    st.integers(1, 64),
+)
 
 
 @st.composite
@@ -113,7 +142,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
         i = draw(st.integers(0, len(data) - 1))
         data[i] = draw(st.integers(0, 255))
     if draw(st.booleans()):
-        data = data[:draw(st.integers(0, len(data)))]
+        data = data[: draw(st.integers(0, len(data)))]
     return bytes(data) + draw(st.binary(max_size=16))
 
 

@@ -18,9 +18,14 @@ from hypothesis import strategies as st  # noqa: E402
 from siam_tracker_ros.core.result import TrackResult, TrackState  # noqa: E402
 from siam_tracker_ros.ros.params import PARAMS, SPECS, NodeSettings, check_update  # noqa: E402
 
-ANY_VALUE = st.one_of(st.booleans(), st.integers(-(2**70), 2**70),
-                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-                      st.none(), st.lists(st.integers(), max_size=3))
+ANY_VALUE = st.one_of(
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+)
 NAMES = st.one_of(st.sampled_from(sorted(SPECS)), st.text(max_size=20))
 
 
@@ -41,8 +46,7 @@ def _updates(draw: st.DrawFn) -> dict[str, object]:
     out: dict[str, object] = {}
     for _ in range(draw(st.integers(0, 4))):
         name = draw(NAMES)
-        out[name] = draw(_typed_value(name) if name in SPECS and draw(st.booleans())
-                         else ANY_VALUE)
+        out[name] = draw(_typed_value(name) if name in SPECS and draw(st.booleans()) else ANY_VALUE)
     return out
 
 
@@ -70,23 +74,49 @@ def test_check_update_returns_none_or_a_reason(updates: dict[str, object]) -> No
 NUMBER = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True))
 
 
-@given(state=st.one_of(st.sampled_from(list(TrackState)), st.integers(-5, 300)),
-       score=NUMBER, present=st.booleans(), track_id=st.text(max_size=30),
-       frames_lost=NUMBER, latency=NUMBER, processing=NUMBER, processed=NUMBER,
-       dropped=NUMBER, rate=NUMBER)
-def test_status_message_always_serialises(state: int, score: float, present: bool,
-                                          track_id: str, frames_lost: float, latency: float,
-                                          processing: float, processed: float, dropped: float,
-                                          rate: float) -> None:
+@given(
+    state=st.one_of(st.sampled_from(list(TrackState)), st.integers(-5, 300)),
+    score=NUMBER,
+    present=st.booleans(),
+    track_id=st.text(max_size=30),
+    frames_lost=NUMBER,
+    latency=NUMBER,
+    processing=NUMBER,
+    processed=NUMBER,
+    dropped=NUMBER,
+    rate=NUMBER,
+)
+def test_status_message_always_serialises(
+    state: int,
+    score: float,
+    present: bool,
+    track_id: str,
+    frames_lost: float,
+    latency: float,
+    processing: float,
+    processed: float,
+    dropped: float,
+    rate: float,
+) -> None:
     from rclpy.serialization import deserialize_message, serialize_message
     from siam_tracker_ros.msg import TrackerStatus
     from std_msgs.msg import Header
 
     from siam_tracker_ros.ros import messages
 
-    msg = messages.status_msg(Header(frame_id="cam"), state, score, present,  # type: ignore[arg-type]
-                              track_id, frames_lost, latency, processing,  # type: ignore[arg-type]
-                              processed, dropped, rate)  # type: ignore[arg-type]
+    msg = messages.status_msg(
+        Header(frame_id="cam"),
+        state,
+        score,
+        present,  # type: ignore[arg-type]
+        track_id,
+        frames_lost,
+        latency,
+        processing,  # type: ignore[arg-type]
+        processed,
+        dropped,
+        rate,
+    )  # type: ignore[arg-type]
     back = deserialize_message(serialize_message(msg), TrackerStatus)
     assert back.state in {int(s) for s in TrackState} and 0.0 <= back.score <= 1.0
     assert back.track_id == track_id.split("\x00")[0] or back.track_id == track_id
@@ -96,10 +126,10 @@ def test_status_message_always_serialises(state: int, score: float, present: boo
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 
 
-@given(box=st.tuples(FINITE, FINITE, FINITE, FINITE), score=NUMBER,
-       track_id=st.text(max_size=30))
-def test_detection_message_always_serialises(box: tuple[float, float, float, float],
-                                             score: float, track_id: str) -> None:
+@given(box=st.tuples(FINITE, FINITE, FINITE, FINITE), score=NUMBER, track_id=st.text(max_size=30))
+def test_detection_message_always_serialises(
+    box: tuple[float, float, float, float], score: float, track_id: str
+) -> None:
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 
@@ -109,8 +139,9 @@ def test_detection_message_always_serialises(box: tuple[float, float, float, flo
         float_score = float(score)
     except OverflowError:
         float_score = math.inf
-    result = TrackResult(np.array(box), float_score, True, TrackState.TRACKING,
-                         np.zeros((1, 1), np.float32))
+    result = TrackResult(
+        np.array(box), float_score, True, TrackState.TRACKING, np.zeros((1, 1), np.float32)
+    )
     with np.errstate(over="ignore"):
         det = messages.detection_from_result(result, Header(), track_id)
     assert len(serialize_message(det)) > 0

@@ -22,15 +22,19 @@ from siam_tracker_ros.ros.session import (  # noqa: E402
     validate_box,
 )
 
-VALUE = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
-                  st.floats(-1000, 1000), st.sampled_from([0.0, 1.0, 2.0, 1e15, 1e300, -1e300]))
+VALUE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-1000, 1000),
+    st.sampled_from([0.0, 1.0, 2.0, 1e15, 1e300, -1e300]),
+)
 BOX = st.tuples(VALUE, VALUE, VALUE, VALUE)
 W, H = 320, 240
 
 
 @given(box=BOX, width=st.integers(1, 2000), height=st.integers(1, 2000))
-def test_validate_box_accepts_only_usable_boxes(box: tuple[float, ...], width: int,
-                                                height: int) -> None:
+def test_validate_box_accepts_only_usable_boxes(
+    box: tuple[float, ...], width: int, height: int
+) -> None:
     try:
         b = validate_box(box, width, height)
     except InitError:

@@ -26,12 +26,23 @@ GRAY = ["mono8", "8UC1", "mono16", "16UC1"]
 YUV = ["yuv422", "uyvy", "yuv422_yuy2", "yuyv"]
 
 
-def _msg(bgr: np.ndarray, encoding: str, step: int | None = None, big_endian: bool = False,
-         as_array: bool = False) -> SimpleNamespace:
+def _msg(
+    bgr: np.ndarray,
+    encoding: str,
+    step: int | None = None,
+    big_endian: bool = False,
+    as_array: bool = False,
+) -> SimpleNamespace:
     data, step = encode_bgr(bgr, encoding, big_endian=big_endian, step=step)
     payload = np.frombuffer(data, np.uint8) if as_array else data
-    return SimpleNamespace(encoding=encoding, height=bgr.shape[0], width=bgr.shape[1], step=step,
-                           is_bigendian=int(big_endian), data=payload)
+    return SimpleNamespace(
+        encoding=encoding,
+        height=bgr.shape[0],
+        width=bgr.shape[1],
+        step=step,
+        is_bigendian=int(big_endian),
+        data=payload,
+    )
 
 
 def _row_bytes(encoding: str, width: int) -> int:
@@ -61,8 +72,9 @@ def test_gray_round_trip(encoding: str, pad: int, big_endian: bool) -> None:
 
 def test_mono16_honours_byte_order() -> None:
     # 0x1234 little-endian is bytes 34 12; read as big-endian it would be 0x3412.
-    msg = SimpleNamespace(encoding="mono16", height=1, width=1, step=2, is_bigendian=0,
-                          data=bytes([0x00, 0xFF]))  # LE: 0xFF00 -> 255*256/257 ~ 254
+    msg = SimpleNamespace(
+        encoding="mono16", height=1, width=1, step=2, is_bigendian=0, data=bytes([0x00, 0xFF])
+    )  # LE: 0xFF00 -> 255*256/257 ~ 254
     assert image_to_bgr(msg)[0, 0, 0] == round(0xFF00 / 257)
     msg.is_bigendian = 1  # BE: 0x00FF -> 255/257 ~ 1
     assert image_to_bgr(msg)[0, 0, 0] == round(0x00FF / 257)
@@ -77,12 +89,14 @@ def test_yuv422_round_trip(encoding: str, pad: int) -> None:
     assert np.abs(out.astype(int) - img).max() <= 2
 
 
-@pytest.mark.parametrize(("encoding", "pair"), [("yuv422", [90, 81, 240, 81]),
-                                                ("yuv422_yuy2", [81, 90, 81, 240])])
+@pytest.mark.parametrize(
+    ("encoding", "pair"), [("yuv422", [90, 81, 240, 81]), ("yuv422_yuy2", [81, 90, 81, 240])]
+)
 def test_yuv422_byte_order_decodes_known_red(encoding: str, pair: list[int]) -> None:
     # BT.601 limited range: pure red is Y=81, U=90, V=240 (UYVY: U Y V Y; YUY2: Y U Y V).
-    msg = SimpleNamespace(encoding=encoding, height=1, width=2, step=4, is_bigendian=0,
-                          data=bytes(pair))
+    msg = SimpleNamespace(
+        encoding=encoding, height=1, width=2, step=4, is_bigendian=0, data=bytes(pair)
+    )
     b, g, r = image_to_bgr(msg)[0, 0].astype(int)
     assert r > 240 and g < 15 and b < 15
 
@@ -104,13 +118,16 @@ def test_real_rclpy_message_round_trip() -> None:
     np.testing.assert_array_equal(image_to_bgr(msg), img)
 
 
-@pytest.mark.parametrize(("field", "value", "match"), [
-    ("encoding", "bayer_rggb8", "unsupported image encoding"),
-    ("width", 0, "empty image"),
-    ("height", 0, "empty image"),
-    ("step", 10, "step 10 is shorter than one row"),
-    ("data", b"\x00" * 20, "data too short"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("encoding", "bayer_rggb8", "unsupported image encoding"),
+        ("width", 0, "empty image"),
+        ("height", 0, "empty image"),
+        ("step", 10, "step 10 is shorter than one row"),
+        ("data", b"\x00" * 20, "data too short"),
+    ],
+)
 def test_malformed_images_raise_clear_value_errors(field: str, value: object, match: str) -> None:
     msg = _msg(RNG.integers(0, 256, (4, 6, 3), dtype=np.uint8), "bgr8")
     setattr(msg, field, value)
@@ -121,8 +138,9 @@ def test_malformed_images_raise_clear_value_errors(field: str, value: object, ma
 
 
 def test_odd_width_yuv_is_rejected() -> None:
-    msg = SimpleNamespace(encoding="yuv422", height=1, width=3, step=6, is_bigendian=0,
-                          data=bytes(6))
+    msg = SimpleNamespace(
+        encoding="yuv422", height=1, width=3, step=6, is_bigendian=0, data=bytes(6)
+    )
     with pytest.raises(ValueError, match="even width"):
         image_to_bgr(msg)
 
@@ -145,8 +163,9 @@ def test_huge_step_on_a_tiny_image_is_refused_without_allocating() -> None:
     """Issue 21.2: a 1x1 rgb8 image declaring step=4294967295 used to be padded to 4 GiB."""
     import tracemalloc
 
-    msg = SimpleNamespace(encoding="rgb8", height=1, width=1, step=4294967295, is_bigendian=0,
-                          data=bytes(3))
+    msg = SimpleNamespace(
+        encoding="rgb8", height=1, width=1, step=4294967295, is_bigendian=0, data=bytes(3)
+    )
     tracemalloc.start()
     try:
         with pytest.raises(ImageLimitError, match="padding"):
@@ -158,8 +177,9 @@ def test_huge_step_on_a_tiny_image_is_refused_without_allocating() -> None:
 
 
 def test_image_larger_than_the_limits_is_refused_before_reading_data() -> None:
-    msg = SimpleNamespace(encoding="mono8", height=9000, width=10, step=10, is_bigendian=0,
-                          data=bytes(90000))
+    msg = SimpleNamespace(
+        encoding="mono8", height=9000, width=10, step=10, is_bigendian=0, data=bytes(90000)
+    )
     with pytest.raises(ImageLimitError, match="9000 px exceeds the limit of 8192x8192"):
         check_image(msg)
     # ...and with raised limits the same message is a valid image
@@ -190,8 +210,12 @@ def _png_header(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
 
 
 def test_tiny_png_declaring_40000_squared_raises_the_documented_error() -> None:
@@ -200,8 +224,14 @@ def test_tiny_png_declaring_40000_squared_raises_the_documented_error() -> None:
     import zlib
 
     idat = zlib.compress(b"\x00" * 16)
-    payload = (_png_header(40000, 40000) + struct.pack(">I", len(idat)) + b"IDAT" + idat
-               + struct.pack(">I", zlib.crc32(b"IDAT" + idat)) + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    payload = (
+        _png_header(40000, 40000)
+        + struct.pack(">I", len(idat))
+        + b"IDAT"
+        + idat
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
     assert len(payload) < 100
     assert compressed_size(payload) == (40000, 40000)
     with pytest.raises(ImageLimitError, match="40000x40000 px exceeds"):
@@ -234,14 +264,18 @@ def test_jpeg_size_is_found_after_app_segments() -> None:
     assert compressed_to_bgr(data).shape == (24, 40, 3)
 
 
-@pytest.mark.parametrize(("payload", "match"), [
-    (b"\xff\xd8 definitely not a JPEG", "JPEG without a frame header"),
-    (b"\xff\xd8\xff\xda\x00\x02", "JPEG without a frame header"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG without an IHDR"),
-    (b"GIF89a" + bytes(20), "not a PNG or JPEG"),
-])
-def test_compressed_payloads_without_a_readable_size_are_refused(payload: bytes,
-                                                                 match: str) -> None:
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (b"\xff\xd8 definitely not a JPEG", "JPEG without a frame header"),
+        (b"\xff\xd8\xff\xda\x00\x02", "JPEG without a frame header"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG without an IHDR"),
+        (b"GIF89a" + bytes(20), "not a PNG or JPEG"),
+    ],
+)
+def test_compressed_payloads_without_a_readable_size_are_refused(
+    payload: bytes, match: str
+) -> None:
     with pytest.raises(ValueError, match=match):
         compressed_to_bgr(payload)
 

@@ -33,8 +33,11 @@ pytestmark = [
     pytest.mark.ros,
     pytest.mark.slow,
     pytest.mark.skipif(not TOOLS, reason="ROS 2 CLI/launch not installed (scripts/setup_env.sh)"),
-    pytest.mark.skipif(not LAID_OUT, reason="package not laid out in the venv prefix "
-                       "(scripts/setup_env.sh runs scripts/ros_layout.py)"),
+    pytest.mark.skipif(
+        not LAID_OUT,
+        reason="package not laid out in the venv prefix "
+        "(scripts/setup_env.sh runs scripts/ros_layout.py)",
+    ),
 ]
 
 
@@ -51,8 +54,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip("no loopback-only namespace here")
     work = tmp_path_factory.mktemp("ros2_launch")
     source = str(REAL) if REAL.exists() else ""
-    res = run_isolated([sys.executable, str(SCENARIOS), "launch", str(work), source],
-                       timeout=300, cwd=ROOT)
+    res = run_isolated(
+        [sys.executable, str(SCENARIOS), "launch", str(work), source], timeout=300, cwd=ROOT
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     r = json.loads((work / "result.json").read_text())
     assert "error" not in r, r
@@ -63,8 +67,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def _on_target(r: dict[str, Any], dets: list[dict[str, Any]]) -> float:
     index = {s: i for i, s in enumerate(r["stamps"])}
     boxes = np.asarray(r["boxes"])
-    ious = [_iou(np.array([d["cx"] - d["w"] / 2, d["cy"] - d["h"] / 2, d["w"], d["h"]]),
-                 boxes[index[d["stamp_ns"]]]) for d in dets]
+    ious = [
+        _iou(
+            np.array([d["cx"] - d["w"] / 2, d["cy"] - d["h"] / 2, d["w"], d["h"]]),
+            boxes[index[d["stamp_ns"]]],
+        )
+        for d in dets
+    ]
     return float(np.mean(np.array(ious) > 0.5))
 
 
@@ -95,10 +104,12 @@ def test_rviz_argument_without_rviz2_is_one_log_line(run: dict[str, Any]) -> Non
 def test_ros2_node_topic_list_and_echo_status(run: dict[str, Any]) -> None:
     assert "/tracker_node" in run["nodes"].split()
     topics = run["topics"]
-    for line in ("/detection [vision_msgs/msg/Detection2D]",
-                 "/detections [vision_msgs/msg/Detection2DArray]",
-                 "/status [siam_tracker_ros/msg/TrackerStatus]",
-                 "/camera/image_raw [sensor_msgs/msg/Image]"):
+    for line in (
+        "/detection [vision_msgs/msg/Detection2D]",
+        "/detections [vision_msgs/msg/Detection2DArray]",
+        "/status [siam_tracker_ros/msg/TrackerStatus]",
+        "/camera/image_raw [sensor_msgs/msg/Image]",
+    ):
         assert line in topics, topics
     echo = run["echo"]
     assert "state: 1" in echo and "track_id: track-1" in echo and "present: true" in echo, echo
@@ -116,8 +127,10 @@ def test_ros2_param_set_min_score_takes_effect_on_the_next_frame(run: dict[str, 
     # from the CLI's return (the node had applied 1.0) to the node applying 0.0 again (the CLI
     # returns later: its process still has to exit)
     hi = run["set_high_done_ns"]
-    lo = min(run["set_low_done_ns"],
-             _applied_ns(run["launch_log"], "parameters updated: output.min_score=0.0"))
+    lo = min(
+        run["set_low_done_ns"],
+        _applied_ns(run["launch_log"], "parameters updated: output.min_score=0.0"),
+    )
     # statuses of frames processed in between: from the second received after the set (the
     # first may have been in flight); a score of exactly 1.0 still passes min_score 1.0
     during = [s for s in run["statuses"] if hi < s["received_ns"] < lo][1:]

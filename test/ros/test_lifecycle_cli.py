@@ -21,7 +21,8 @@ from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
 TOOLS = (Path(sys.prefix) / "bin" / "ros2").exists() and importlib.util.find_spec(
-    "ros2lifecycle") is not None
+    "ros2lifecycle"
+) is not None
 
 pytestmark = [
     pytest.mark.ros,
@@ -35,8 +36,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not isolation_available():
         pytest.skip("no loopback-only namespace here")
     work = tmp_path_factory.mktemp("lifecycle")
-    res = run_isolated([sys.executable, str(SCENARIOS), "lifecycle", str(work)], timeout=240,
-                       cwd=ROOT)
+    res = run_isolated(
+        [sys.executable, str(SCENARIOS), "lifecycle", str(work)], timeout=240, cwd=ROOT
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     result = json.loads((work / "result.json").read_text())
     assert "error" not in result, result
@@ -50,7 +52,7 @@ def _step(run: dict[str, Any], i: int) -> dict[str, Any]:
 def _new_log(run: dict[str, Any], i: int) -> str:
     """Node output written while step ``i`` ran."""
     before = _step(run, i - 1)["node_log_len"] if i > 0 else 0
-    return run["node_log"][before:_step(run, i)["node_log_len"]]
+    return run["node_log"][before : _step(run, i)["node_log_len"]]
 
 
 def test_bad_model_leaves_the_node_unconfigured_with_one_error_line(run: dict[str, Any]) -> None:

@@ -48,9 +48,11 @@ def test_parameter_types_are_enforced_with_one_clear_line() -> None:
 def test_model_files_are_checked_before_loading(tmp_path: Path) -> None:
     empty = tmp_path / "w.pth"
     empty.write_bytes(b"")
-    cases = [({"model.checkpoint": str(tmp_path / "nope.pt")}, "model.checkpoint", "not found"),
-             ({"model.weights": str(empty)}, "model.weights", "is empty (0 bytes"),
-             ({"model.config": str(tmp_path)}, "model.config", "is not a file")]
+    cases = [
+        ({"model.checkpoint": str(tmp_path / "nope.pt")}, "model.checkpoint", "not found"),
+        ({"model.weights": str(empty)}, "model.weights", "is empty (0 bytes"),
+        ({"model.config": str(tmp_path)}, "model.config", "is not a file"),
+    ]
     for values, name, what in cases:
         with pytest.raises(StartupError) as err:
             check_model_files(NodeSettings.from_values(values))
@@ -71,8 +73,9 @@ def startup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not isolation_available():
         pytest.skip("no loopback-only namespace here")
     work = tmp_path_factory.mktemp("startup")
-    res = run_isolated([sys.executable, str(SCENARIOS), "startup", str(work)], timeout=150,
-                       cwd=ROOT)
+    res = run_isolated(
+        [sys.executable, str(SCENARIOS), "startup", str(work)], timeout=150, cwd=ROOT
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return json.loads((work / "result.json").read_text())
 
@@ -87,17 +90,21 @@ def _one_error(case: dict[str, Any]) -> str:
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize("case, expected", [
-    ("missing", r"model\.checkpoint:=/nonexistent/model\.pt: file not found"),
-    ("corrupt", r"cannot load the model from model\.checkpoint:=\S+corrupt\.pt: \w+: \S"),
-    ("empty_weights", r"model\.weights:=\S+empty\.pth: \S+ is empty \(0 bytes"),
-    ("bad_type", r"output\.min_score:='abc' is a string, but output\.min_score is a double"),
-    ("bad_range", r"debug\.heatmap_size=5 outside \[16, 2048\]"),
-    ("no_params_file", r"cannot start: params file /nonexistent/params\.yaml not found"),
-    ("bad_yaml", r"params file \S+bad\.yaml is not valid YAML \(.+ at line \d+\)"),
-])
-def test_start_up_fault_gives_one_line_and_exit_status_1(startup: dict[str, Any], case: str,
-                                                        expected: str) -> None:
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing", r"model\.checkpoint:=/nonexistent/model\.pt: file not found"),
+        ("corrupt", r"cannot load the model from model\.checkpoint:=\S+corrupt\.pt: \w+: \S"),
+        ("empty_weights", r"model\.weights:=\S+empty\.pth: \S+ is empty \(0 bytes"),
+        ("bad_type", r"output\.min_score:='abc' is a string, but output\.min_score is a double"),
+        ("bad_range", r"debug\.heatmap_size=5 outside \[16, 2048\]"),
+        ("no_params_file", r"cannot start: params file /nonexistent/params\.yaml not found"),
+        ("bad_yaml", r"params file \S+bad\.yaml is not valid YAML \(.+ at line \d+\)"),
+    ],
+)
+def test_start_up_fault_gives_one_line_and_exit_status_1(
+    startup: dict[str, Any], case: str, expected: str
+) -> None:
     line = _one_error(startup[case])
     assert re.search(expected, line), line
     assert line.rstrip()[-1] != ":"  # never an empty reason

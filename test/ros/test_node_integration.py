@@ -27,8 +27,9 @@ MODEL = ("", "")
 
 
 def _run(name: str, tmp_path: Path, *args: str, timeout: float = 90) -> dict[str, Any]:
-    res = run_isolated([sys.executable, str(SCENARIOS), name, str(tmp_path), *args],
-                       timeout=timeout, cwd=ROOT)
+    res = run_isolated(
+        [sys.executable, str(SCENARIOS), name, str(tmp_path), *args], timeout=timeout, cwd=ROOT
+    )
     result_file = tmp_path / "result.json"
     assert res.returncode == 0 and result_file.exists(), res.stdout[-3000:] + res.stderr[-3000:]
     return json.loads(result_file.read_text())
@@ -50,8 +51,14 @@ def test_image_and_detection_between_two_processes(tmp_path: Path) -> None:
     assert r["links"] == ["lo"]  # really inside the isolated namespace
     img, det = r["got"]["image"], r["got"]["det"]
     expected_sum = int((np.arange(48 * 64 * 3) % 251).sum())
-    assert img == {"encoding": "rgb8", "h": 48, "w": 64, "step": 192, "frame_id": "cam",
-                   "sum": expected_sum}
+    assert img == {
+        "encoding": "rgb8",
+        "h": 48,
+        "w": 64,
+        "step": 192,
+        "frame_id": "cam",
+        "sum": expected_sum,
+    }
     assert det == {"id": "track-7", "cx": 12.5, "score": 0.875, "frame_id": "cam"}
 
 
@@ -105,7 +112,8 @@ def test_lost_stop_parameters_and_reinit_by_detection(tmp_path: Path) -> None:
     # Services and parameters.
     assert log["stop"][0] and "lost" in log["stop"][1]
     assert st[log["stopped_after_status"] - 1]["state"] == 0 or any(
-        s["state"] == 0 for s in st[log["stopped_after_status"] - 1:])
+        s["state"] == 0 for s in st[log["stopped_after_status"] - 1 :]
+    )
     assert log["set_device"][0] is False and "restart" in log["set_device"][1]
     assert log["set_min_score"] == [True, ""]
     assert log["set_bad_range"][0] is False
@@ -127,14 +135,20 @@ def test_malformed_images_and_bad_boxes_warn_and_node_keeps_running(tmp_path: Pa
     r = _run("malformed", tmp_path, *MODEL)
     log = r["node_log"]
     assert r["alive"], log[-3000:]
-    for reason in ("non-finite", "init rejected", "step 100 is shorter", "unsupported image "
-                   "encoding 'bayer_foo8'", "empty image", "data too short"):
+    for reason in (
+        "non-finite",
+        "init rejected",
+        "step 100 is shorter",
+        "unsupported image encoding 'bayer_foo8'",
+        "empty image",
+        "data too short",
+    ):
         assert reason in log, (reason, log[-3000:])
     # With log.throttle_s raised at run time, 4 more bad frames give at most one more warning.
     assert r["set_throttle"] == [True, ""]
     assert log.count("dropping malformed image") <= r["warned_before_throttle"] + 1
     # Later good frames still get detections.
-    later = set(r["good_stamps"][r["after_bad_start"]:])
+    later = set(r["good_stamps"][r["after_bad_start"] :])
     assert len(later & {d["stamp_ns"] for d in r["detections"]}) >= 5
 
 

@@ -23,8 +23,9 @@ SCENARIOS = Path(__file__).with_name("robust_scenarios.py")
 
 
 def _run(name: str, tmp_path: Path, timeout: float = 120) -> dict[str, Any]:
-    res = run_isolated([sys.executable, str(SCENARIOS), name, str(tmp_path)], timeout=timeout,
-                       cwd=ROOT)
+    res = run_isolated(
+        [sys.executable, str(SCENARIOS), name, str(tmp_path)], timeout=timeout, cwd=ROOT
+    )
     result_file = tmp_path / "result.json"
     assert res.returncode == 0 and result_file.exists(), res.stdout[-3000:] + res.stderr[-3000:]
     return json.loads(result_file.read_text())
@@ -88,13 +89,12 @@ def test_lost_and_reset_policies_under_sim_time(tmp_path: Path) -> None:
     assert lost and all(s["state"] == 2 and not s["present"] for s in lost), lost
     assert log.count("declared LOST (input.on_resolution_change=lost)") == 1, log[-3000:]
     reasons = [d["message"] for d in r["diagnostics"] if d["name"].endswith(": tracking")]
-    assert any("target lost: resolution changed 1280x720 -> 320x240" in m for m in reasons), \
-        reasons
+    assert any("target lost: resolution changed 1280x720 -> 320x240" in m for m in reasons), reasons
     # a new init at the new size tracks again
     again = [d for d in r["detections"] if d["id"] == "again"]
     assert len(again) >= 4, log[-3000:]
     # input.on_clock_jump=reset: the simulator reset stops the track; an IDLE status says so
     assert "stopped by a clock jump (input.on_clock_jump=reset)" in log, log[-3000:]
-    later = st[r["jump_at_status"]:]
+    later = st[r["jump_at_status"] :]
     assert any(s["state"] == 0 for s in later), later
     assert not [d for d in r["detections"] if d["stamp_ns"] < 100 * 10**9]

@@ -27,8 +27,14 @@ def test_every_parameter_is_documented_with_range_or_constraint() -> None:
         if d.type == ParameterType.PARAMETER_STRING and spec.dynamic:
             assert spec.choices or spec.pattern
     names = {p.name for p in PARAMS}
-    assert {"model.config", "model.weights", "model.device", "output.min_score",
-            "input.reliability", "input.buffer_size"} <= names
+    assert {
+        "model.config",
+        "model.weights",
+        "model.device",
+        "output.min_score",
+        "input.reliability",
+        "input.buffer_size",
+    } <= names
 
 
 def test_params_file_matches_the_table() -> None:
@@ -59,8 +65,12 @@ def test_run_time_changes_accepted_only_where_they_make_sense() -> None:
     cur = NodeSettings.from_values({}).as_values()
     assert check_update(cur, {"output.min_score": 0.3, "debug.enabled": False}) is None
     assert check_update(cur, {"output.max_rate_hz": 15.0}) is None
-    for name, value in [("model.device", "cuda"), ("model.config", "other.yaml"),
-                        ("input.reliability", "reliable"), ("input.compressed", True)]:
+    for name, value in [
+        ("model.device", "cuda"),
+        ("model.config", "other.yaml"),
+        ("input.reliability", "reliable"),
+        ("input.compressed", True),
+    ]:
         reason = check_update(cur, {name: value})
         assert reason is not None and "restart" in reason and name in reason
     assert check_update(cur, {"model.device": "cpu"}) is None  # unchanged static value is fine
@@ -75,9 +85,14 @@ def test_resolve_path_expands_shared_dir(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def _result(state: TrackState = TrackState.TRACKING) -> TrackResult:
-    return TrackResult(np.array([10.0, 20.0, 30.0, 40.0]), 0.75, True, state,
-                       np.arange(25, dtype=np.float32).reshape(5, 5),
-                       np.array([0.0, 0.0, 100.0, 100.0]))
+    return TrackResult(
+        np.array([10.0, 20.0, 30.0, 40.0]),
+        0.75,
+        True,
+        state,
+        np.arange(25, dtype=np.float32).reshape(5, 5),
+        np.array([0.0, 0.0, 100.0, 100.0]),
+    )
 
 
 def test_detection_carries_source_header_box_score_and_id() -> None:
@@ -105,12 +120,14 @@ def test_status_and_diagnostics_messages() -> None:
 
     from siam_tracker_ros.ros import messages
 
-    st = messages.status_msg(Header(frame_id="cam"), TrackState.LOST, 0.2, False, "t", 3, 12.5,
-                             8.0, 10, 4, 29.0)
+    st = messages.status_msg(
+        Header(frame_id="cam"), TrackState.LOST, 0.2, False, "t", 3, 12.5, 8.0, 10, 4, 29.0
+    )
     assert (st.state, st.frames_lost, st.frames_dropped, st.track_id) == (2, 3, 4, "t")
     assert st.state == type(st).LOST
-    diag = messages.diagnostics_msg(messages.time_from_ns(0), "n", 1, "lost",
-                                    {"rate_hz": 29.04, "x": float("nan"), "n": 3})
+    diag = messages.diagnostics_msg(
+        messages.time_from_ns(0), "n", 1, "lost", {"rate_hz": 29.04, "x": float("nan"), "n": 3}
+    )
     kv = {v.key: v.value for v in diag.status[0].values}
     assert kv == {"rate_hz": "29.04", "x": "nan", "n": "3"} and diag.status[0].level == b"\x01"
 
@@ -160,29 +177,43 @@ def _serialised(msg: object) -> bytes:
     return serialize_message(msg)
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("frames_dropped", -1, 0),                   # used to raise SystemError naming rate_hz
-    ("frames_processed", 2**70, 2**64 - 1),
-    ("frames_lost", 2**40, 2**32 - 1),
-    ("frames_lost", float("nan"), 0),
-    ("score", float("nan"), 0.0),
-    ("score", 7.5, 1.0),
-    ("score", -1e300, 0.0),
-    ("latency_ms", 1e300, float(np.finfo(np.float32).max)),
-    ("latency_ms", -float("inf"), -float(np.finfo(np.float32).max)),
-    ("rate_hz", float("nan"), "nan"),
-    ("state", 99, 2),                            # unknown state: reported LOST
-])
-def test_status_values_out_of_range_are_clamped_and_serialise(field: str, value: object,
-                                                              expected: object) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("frames_dropped", -1, 0),  # used to raise SystemError naming rate_hz
+        ("frames_processed", 2**70, 2**64 - 1),
+        ("frames_lost", 2**40, 2**32 - 1),
+        ("frames_lost", float("nan"), 0),
+        ("score", float("nan"), 0.0),
+        ("score", 7.5, 1.0),
+        ("score", -1e300, 0.0),
+        ("latency_ms", 1e300, float(np.finfo(np.float32).max)),
+        ("latency_ms", -float("inf"), -float(np.finfo(np.float32).max)),
+        ("rate_hz", float("nan"), "nan"),
+        ("state", 99, 2),  # unknown state: reported LOST
+    ],
+)
+def test_status_values_out_of_range_are_clamped_and_serialise(
+    field: str, value: object, expected: object
+) -> None:
     """Issue 21.5: out-of-range values made serialisation raise SystemError (wrong field)."""
     from std_msgs.msg import Header
 
     from siam_tracker_ros.ros import messages
 
-    args = {"header": Header(frame_id="cam"), "state": TrackState.TRACKING, "score": 0.5,
-            "present": True, "track_id": "t", "frames_lost": 0, "latency_ms": 1.0,
-            "processing_ms": 1.0, "frames_processed": 1, "frames_dropped": 0, "rate_hz": 30.0}
+    args = {
+        "header": Header(frame_id="cam"),
+        "state": TrackState.TRACKING,
+        "score": 0.5,
+        "present": True,
+        "track_id": "t",
+        "frames_lost": 0,
+        "latency_ms": 1.0,
+        "processing_ms": 1.0,
+        "frames_processed": 1,
+        "frames_dropped": 0,
+        "rate_hz": 30.0,
+    }
     args[field] = value
     st = messages.status_msg(**args)
     assert len(_serialised(st)) > 0
@@ -199,8 +230,13 @@ def test_detection_score_is_clamped_and_serialises() -> None:
     from siam_tracker_ros.ros import messages
 
     for score, expected in ((float("nan"), 0.0), (3.0, 1.0), (-2.0, 0.0)):
-        r = TrackResult(np.array([1e300, -1e300, 30.0, 40.0]), score, True, TrackState.TRACKING,
-                        np.zeros((2, 2), np.float32))
+        r = TrackResult(
+            np.array([1e300, -1e300, 30.0, 40.0]),
+            score,
+            True,
+            TrackState.TRACKING,
+            np.zeros((2, 2), np.float32),
+        )
         det = messages.detection_from_result(r, Header(), "x")
         assert det.results[0].hypothesis.score == expected and len(_serialised(det)) > 0
 
@@ -208,11 +244,16 @@ def test_detection_score_is_clamped_and_serialises() -> None:
 def test_input_robustness_parameters_match_the_session_policies() -> None:
     from siam_tracker_ros.ros.session import CLOCK_JUMP_POLICIES, RESOLUTION_POLICIES
 
-    for name, choices in (("input.on_clock_jump", CLOCK_JUMP_POLICIES),
-                          ("input.on_resolution_change", RESOLUTION_POLICIES)):
+    for name, choices in (
+        ("input.on_clock_jump", CLOCK_JUMP_POLICIES),
+        ("input.on_resolution_change", RESOLUTION_POLICIES),
+    ):
         assert SPECS[name].choices == choices and SPECS[name].default == choices[0]
     s = NodeSettings.from_values({})
     assert (s.input_max_width, s.input_max_height, s.input_clock_jump_tolerance_s) == (
-        8192, 8192, 1.0)
+        8192,
+        8192,
+        1.0,
+    )
     assert check_update(s.as_values(), {"input.on_clock_jump": "reset"}) is None
     assert "one of" in check_update(s.as_values(), {"input.on_resolution_change": "zoom"})

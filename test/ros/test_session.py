@@ -87,8 +87,9 @@ def test_init_on_older_frame_then_catch_up_follows_target() -> None:
         buf.add(f)
     session, tracker = _session()
     # The box was drawn on frame 3; frames 4..11 are already buffered (a delayed click).
-    step = session.initialise(InitRequest(frames[3].stamp_ns, tuple(boxes[3])), buf,
-                              tolerance_ns=1 * MS, catch_up_max=20)
+    step = session.initialise(
+        InitRequest(frames[3].stamp_ns, tuple(boxes[3])), buf, tolerance_ns=1 * MS, catch_up_max=20
+    )
     np.testing.assert_array_equal(tracker.inits[0][1], boxes[3])
     assert tracker.inits[0][0] is frames[3].msg
     assert step is not None and step.frame is frames[-1]
@@ -105,12 +106,20 @@ def test_catch_up_is_bounded_and_ends_on_newest() -> None:
     for f in frames:
         buf.add(f)
     session, tracker = _session()
-    step = session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0]), "person"), buf,
-                              tolerance_ns=MS, catch_up_max=5)
+    step = session.initialise(
+        InitRequest(frames[0].stamp_ns, tuple(boxes[0]), "person"),
+        buf,
+        tolerance_ns=MS,
+        catch_up_max=5,
+    )
     assert tracker.tracked == 5 and step.frame is frames[-1] and step.track_id == "person"
     session2, tracker2 = _session()
-    assert session2.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf,
-                               tolerance_ns=MS, catch_up_max=0) is None
+    assert (
+        session2.initialise(
+            InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, tolerance_ns=MS, catch_up_max=0
+        )
+        is None
+    )
     assert tracker2.tracked == 0
 
 
@@ -136,26 +145,32 @@ def test_init_on_unbuffered_stamp_is_rejected_with_reason(stamp_ms: int) -> None
     assert not tracker.inits and session.state == TrackState.IDLE
 
 
-@pytest.mark.parametrize(("box", "match"), [
-    ((np.nan, 1, 10, 10), "non-finite"),
-    ((1, 1, np.inf, 10), "non-finite"),
-    ((1, 1, 1, 10), "too small"),
-    ((500, 500, 20, 20), "outside"),
-    ((-30, 10, 35, 20), "outside"),
-    ((1, 2, 3), "4 values"),
-])
+@pytest.mark.parametrize(
+    ("box", "match"),
+    [
+        ((np.nan, 1, 10, 10), "non-finite"),
+        ((1, 1, np.inf, 10), "non-finite"),
+        ((1, 1, 1, 10), "too small"),
+        ((500, 500, 20, 20), "outside"),
+        ((-30, 10, 35, 20), "outside"),
+        ((1, 2, 3), "4 values"),
+    ],
+)
 def test_bad_init_boxes_are_rejected(box: tuple[float, ...], match: str) -> None:
     with pytest.raises(InitError, match=match):
         validate_box(box, 320, 240)
 
 
-@pytest.mark.parametrize("box", [
-    (0, 0, 100, 1e300),       # OverflowError in the library before (issue 21.5)
-    (0, 0, 1e15, 1e15),       # cv2.error
-    (190, 111, 1e5, 50),      # MemoryError (21 GiB)
-    (0, 0, 10000, 400),       # 10000 px wide on a 640x480 image: accepted before
-    (-1e300, -1e300, 1e300, 1e300),
-])
+@pytest.mark.parametrize(
+    "box",
+    [
+        (0, 0, 100, 1e300),  # OverflowError in the library before (issue 21.5)
+        (0, 0, 1e15, 1e15),  # cv2.error
+        (190, 111, 1e5, 50),  # MemoryError (21 GiB)
+        (0, 0, 10000, 400),  # 10000 px wide on a 640x480 image: accepted before
+        (-1e300, -1e300, 1e300, 1e300),
+    ],
+)
 def test_issue_boxes_are_init_errors(box: tuple[float, ...]) -> None:
     with pytest.raises(InitError):
         validate_box(box, 640, 480)
@@ -185,8 +200,9 @@ def test_non_finite_tracker_output_is_an_error_not_a_detection() -> None:
     buf.add(frames[0])
     session, tracker = _session()
     session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, MS, 10)
-    nan_result = TrackResult(np.array([np.nan, 0, 10, 10]), 0.9, True, TrackState.TRACKING,
-                             np.zeros((2, 2), np.float32))
+    nan_result = TrackResult(
+        np.array([np.nan, 0, 10, 10]), 0.9, True, TrackState.TRACKING, np.zeros((2, 2), np.float32)
+    )
     tracker.track = lambda image: nan_result  # type: ignore[method-assign]
     with pytest.raises(ValueError, match="non-finite"):
         session.step(frames[1])
@@ -196,14 +212,12 @@ def test_non_finite_tracker_output_is_an_error_not_a_detection() -> None:
 SEC = 1_000_000_000
 
 
-def _jumping_stream(n_before: int, n_after: int, jump_to_ns: int
-                    ) -> tuple[list[Frame], np.ndarray]:
+def _jumping_stream(n_before: int, n_after: int, jump_to_ns: int) -> tuple[list[Frame], np.ndarray]:
     """A moving target whose stamps go back to ``jump_to_ns`` after ``n_before`` frames (a
     looping bag / restarted driver), the scene itself continuing."""
     images, boxes = textured_target_frames(n_before + n_after)
     frames = [Frame(100 * SEC + i * 33 * MS, img) for i, img in enumerate(images[:n_before])]
-    frames += [Frame(jump_to_ns + i * 33 * MS, img)
-               for i, img in enumerate(images[n_before:])]
+    frames += [Frame(jump_to_ns + i * 33 * MS, img) for i, img in enumerate(images[n_before:])]
     return frames, boxes
 
 
@@ -242,8 +256,9 @@ def test_clock_jump_with_reset_policy_stops_and_waits_for_a_new_init() -> None:
     session.initialise(InitRequest(frames[0].stamp_ns, tuple(boxes[0])), buf, MS, 10)
     assert session.step(buf.add(frames[4]).frame) is None
     assert session.state == TrackState.IDLE
-    assert session.take_notices() == ["track-1 stopped by a clock jump "
-                                      "(input.on_clock_jump=reset): send a new init"]
+    assert session.take_notices() == [
+        "track-1 stopped by a clock jump (input.on_clock_jump=reset): send a new init"
+    ]
     # a new init stamped on the new clock finds its frame and tracking resumes
     buf.add(frames[5])
     session.initialise(InitRequest(frames[5].stamp_ns, tuple(boxes[5])), buf, MS, 10)
@@ -292,16 +307,16 @@ def test_frames_of_an_older_epoch_are_ignored() -> None:
 
 # ------------------------------------------------------------------ resolution / encoding change
 def _scene(n: int) -> tuple[list[np.ndarray], np.ndarray]:
-    return textured_target_frames(n, size=(720, 1280), box_size=120, step=(6.0, 3.0),
-                                  start=(300.0, 200.0))
+    return textured_target_frames(
+        n, size=(720, 1280), box_size=120, step=(6.0, 3.0), start=(300.0, 200.0)
+    )
 
 
 def _resized(img: np.ndarray, box: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
     sx, sy = w / img.shape[1], h / img.shape[0]
-    return (cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA),
-            box * np.array([sx, sy, sx, sy]))
+    return (cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), box * np.array([sx, sy, sx, sy]))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -322,8 +337,9 @@ def _resolution_run(policy: str) -> tuple[TrackingSession, list, list[np.ndarray
         truths.append(b)
     buf = FrameBuffer(30)
     buf.add(frames[0])
-    session = TrackingSession(TemplateTracker(), lambda f: f.msg,
-                              StreamPolicy(on_resolution_change=policy))
+    session = TrackingSession(
+        TemplateTracker(), lambda f: f.msg, StreamPolicy(on_resolution_change=policy)
+    )
     session.initialise(InitRequest(frames[0].stamp_ns, tuple(truths[0])), buf, MS, 10)
     steps = [session.step(f) for f in frames[1:]]
     return session, steps, truths[1:], session.take_notices()
@@ -355,8 +371,10 @@ def test_encoding_change_reinitialises_on_the_same_box() -> None:
 
     images, boxes = textured_target_frames(4)
     msgs = [SimpleNamespace(encoding="bgr8", img=img) for img in images[:2]]
-    gray = [cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-            for img in images[2:]]
+    gray = [
+        cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        for img in images[2:]
+    ]
     msgs += [SimpleNamespace(encoding="mono8", img=img) for img in gray]
     frames = [Frame((i + 1) * MS, m) for i, m in enumerate(msgs)]
     buf = FrameBuffer(10)

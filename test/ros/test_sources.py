@@ -14,12 +14,14 @@ from ros_fakes import textured_target_frames
 from siam_tracker_ros.datasets import open_source, read_boxes
 from siam_tracker_ros.ros.image_conversion import encode_bgr
 
-FRAMES, BOXES = textured_target_frames(6, size=(48, 64), box_size=16, step=(2.0, 1.0),
-                                       start=(4.0, 4.0))
+FRAMES, BOXES = textured_target_frames(
+    6, size=(48, 64), box_size=16, step=(2.0, 1.0), start=(4.0, 4.0)
+)
 
 
-def _write_bag(path: Path, storage: str, compressed: bool, encoding: str = "bgr8",
-               topic: str = "/camera/image") -> None:
+def _write_bag(
+    path: Path, storage: str, compressed: bool, encoding: str = "bgr8", topic: str = "/camera/image"
+) -> None:
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
@@ -40,16 +42,25 @@ def _write_bag(path: Path, storage: str, compressed: bool, encoding: str = "bgr8
                 msg = CImage(header=header, format="png", data=png.reshape(-1))
             else:
                 data, step = encode_bgr(img, encoding, step=None)
-                msg = Image(header=header, height=img.shape[0], width=img.shape[1],
-                            encoding=encoding, is_bigendian=0, step=step,
-                            data=np.frombuffer(data, np.uint8))
+                msg = Image(
+                    header=header,
+                    height=img.shape[0],
+                    width=img.shape[1],
+                    encoding=encoding,
+                    is_bigendian=0,
+                    step=step,
+                    data=np.frombuffer(data, np.uint8),
+                )
             writer.write(conn, t_ns, ts.serialize_cdr(msg, msgtype))
 
 
-@pytest.mark.parametrize(("storage", "compressed", "encoding"), [
-    ("mcap", False, "bgr8"), ("sqlite3", False, "rgb8"), ("mcap", True, "bgr8")])
-def test_bag_source_yields_frames_and_rate(tmp_path: Path, storage: str, compressed: bool,
-                                           encoding: str) -> None:
+@pytest.mark.parametrize(
+    ("storage", "compressed", "encoding"),
+    [("mcap", False, "bgr8"), ("sqlite3", False, "rgb8"), ("mcap", True, "bgr8")],
+)
+def test_bag_source_yields_frames_and_rate(
+    tmp_path: Path, storage: str, compressed: bool, encoding: str
+) -> None:
     bag = tmp_path / "bag"
     _write_bag(bag, storage, compressed, encoding)
     src = open_source(bag)
@@ -83,7 +94,8 @@ def test_image_folder_in_otb_layout_natural_order(tmp_path: Path) -> None:
     for i, img in enumerate(FRAMES):
         cv2.imwrite(str(seq / "img" / f"{i + 1}.png"), img)  # 1..6: 10 would sort before 2
     (seq / "groundtruth_rect.txt").write_text(
-        "\n".join("\t".join(str(int(v)) for v in b) for b in BOXES))
+        "\n".join("\t".join(str(int(v)) for v in b) for b in BOXES)
+    )
     src = open_source(seq, fps=25.0)
     got = [img for img, _ in src.timed()]
     assert src.fps == 25.0 and len(got) == len(FRAMES)

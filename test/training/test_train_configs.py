@@ -21,8 +21,11 @@ def test_train_configs_parse_and_build(path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(ROOT)
     cfg = load_train_config(path)
     assert not any("data/sequences" in str(s.get("root", "")) for s in cfg.data.sources)
-    model = build_model({**cfg.model, "pretrained_backbone": False} if "pretrained_backbone"
-                        in cfg.model else cfg.model)
+    model = build_model(
+        {**cfg.model, "pretrained_backbone": False}
+        if "pretrained_backbone" in cfg.model
+        else cfg.model
+    )
     assert model.head_type in ("anchor", "point")
 
 
@@ -60,7 +63,11 @@ def test_unknown_keys_and_the_val_split_are_refused(tmp_path: Path) -> None:
         train_config_from_dict({"model": {"family": "nanotrack"}, "optim": {"lr_max": 1}})
     from siam_tracker_ros.training.sources import build_sources
 
-    cfg = train_config_from_dict({"model": {"family": "nanotrack"}, "data": {"sources": [
-        {"type": "otb", "root": "${SHARED}/data/sequences"}]}})
+    cfg = train_config_from_dict(
+        {
+            "model": {"family": "nanotrack"},
+            "data": {"sources": [{"type": "otb", "root": "${SHARED}/data/sequences"}]},
+        }
+    )
     with pytest.raises(ValueError, match="validation split"):
         build_sources(cfg.data)

@@ -97,10 +97,14 @@ def test_readers_for_otb_got10k_lasot_coco_vid_and_video(tmp_path: Path) -> None
     (lz,) = read_lasot(tmp_path / "lasot")
     assert lz.visible.tolist() == [1]
 
-    ann = {"images": [{"id": 7, "file_name": "a.jpg"}],
-           "annotations": [{"id": 1, "image_id": 7, "bbox": [5, 6, 30, 40], "iscrowd": 0},
-                           {"id": 2, "image_id": 7, "bbox": [5, 6, 3, 4], "iscrowd": 0},
-                           {"id": 3, "image_id": 7, "bbox": [5, 6, 30, 40], "iscrowd": 1}]}
+    ann = {
+        "images": [{"id": 7, "file_name": "a.jpg"}],
+        "annotations": [
+            {"id": 1, "image_id": 7, "bbox": [5, 6, 30, 40], "iscrowd": 0},
+            {"id": 2, "image_id": 7, "bbox": [5, 6, 3, 4], "iscrowd": 0},
+            {"id": 3, "image_id": 7, "bbox": [5, 6, 30, 40], "iscrowd": 1},
+        ],
+    }
     (tmp_path / "ann.json").write_text(json.dumps(ann))
     (c,) = read_coco(tmp_path / "ann.json", tmp_path / "img")
     assert c.frames == [str(tmp_path / "img" / "a.jpg")] and c.boxes[0].tolist() == [5, 6, 30, 40]
@@ -121,8 +125,9 @@ def test_readers_for_otb_got10k_lasot_coco_vid_and_video(tmp_path: Path) -> None
 
     vdir = tmp_path / "videos" / "Clip"
     vdir.mkdir(parents=True)
-    writer = cv2.VideoWriter(str(vdir / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
-                             (320, 240))
+    writer = cv2.VideoWriter(
+        str(vdir / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240)
+    )
     for i in range(5):
         writer.write(_image_with_box((40 + 5 * i, 50, 30, 30)))
     writer.release()
@@ -136,12 +141,21 @@ def test_readers_for_otb_got10k_lasot_coco_vid_and_video(tmp_path: Path) -> None
 
 def _dataset(neg_prob: float = 0.2, seed: int = 0) -> PairDataset:
     seqs = [
-        TrackSequence(f"s{k}", [f"/nonexistent/{k}_{i}.jpg" for i in range(50)],
-                      np.array([[10, 10, 20, 20] if i % 5 else [0, 0, 0, 0] for i in range(50)]))
+        TrackSequence(
+            f"s{k}",
+            [f"/nonexistent/{k}_{i}.jpg" for i in range(50)],
+            np.array([[10, 10, 20, 20] if i % 5 else [0, 0, 0, 0] for i in range(50)]),
+        )
         for k in range(4)
     ]
-    return PairDataset([SourceSpec(SequenceSource("fake", seqs), 1.0, frame_range=3)], 100,
-                       template_aug=NO_AUG, search_aug=NO_AUG, neg_prob=neg_prob, seed=seed)
+    return PairDataset(
+        [SourceSpec(SequenceSource("fake", seqs), 1.0, frame_range=3)],
+        100,
+        template_aug=NO_AUG,
+        search_aug=NO_AUG,
+        neg_prob=neg_prob,
+        seed=seed,
+    )
 
 
 def test_pair_sampling_rules() -> None:
@@ -161,9 +175,16 @@ def test_pair_sampling_rules() -> None:
 
 def test_items_are_a_function_of_seed_epoch_and_index() -> None:
     src = SyntheticSource(SyntheticConfig(num_sequences=5, length=30, width=160, height=120))
-    make = lambda: PairDataset([SourceSpec(src, 1.0, 10)], 10, template_aug=NO_AUG,  # noqa: E731
-                               search_aug=AugmentConfig(shift=20, scale=0.1, blur=0.5, color=1),
-                               seed=4)
+
+    def make() -> PairDataset:
+        return PairDataset(
+            [SourceSpec(src, 1.0, 10)],
+            10,
+            template_aug=NO_AUG,
+            search_aug=AugmentConfig(shift=20, scale=0.1, blur=0.5, color=1),
+            seed=4,
+        )
+
     a, b = make(), make()
     for k in ("template", "search", "box", "positive"):
         assert np.array_equal(a[3][k].numpy(), b[3][k].numpy())
@@ -175,8 +196,15 @@ def test_items_are_a_function_of_seed_epoch_and_index() -> None:
 
 
 def test_synthetic_sequences_move_change_and_have_look_alikes() -> None:
-    cfg = SyntheticConfig(num_sequences=40, length=60, width=200, height=150, seed=1,
-                          distractor_prob=1.0, occlusion_prob=1.0)
+    cfg = SyntheticConfig(
+        num_sequences=40,
+        length=60,
+        width=200,
+        height=150,
+        seed=1,
+        distractor_prob=1.0,
+        occlusion_prob=1.0,
+    )
     src = SyntheticSource(cfg)
     f0, b0 = src.load(2, 0)
     f0b, b0b = src.load(2, 0)
@@ -190,7 +218,8 @@ def test_synthetic_sequences_move_change_and_have_look_alikes() -> None:
     params = src.params(2)
     assert params.distractors and params.occluder is not None
     # distractors copy the target's appearance source (look-alikes)
-    assert all(d.photo == params.target.photo and d.seed == params.target.seed
-               for d in params.distractors)
+    assert all(
+        d.photo == params.target.photo and d.seed == params.target.seed for d in params.distractors
+    )
     vis = src.visible(2)
     assert 0 < len(vis) <= 60

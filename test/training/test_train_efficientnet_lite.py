@@ -54,8 +54,9 @@ def test_levels_must_share_a_stride() -> None:
 @pytest.mark.parametrize("head", ["anchor", "point"])
 def test_model_contract(head: str) -> None:
     torch.manual_seed(0)
-    model = build_model({"family": "siammargin_lite", "out_blocks": [4], "channels": 32,
-                         "head": head}).eval()
+    model = build_model(
+        {"family": "siammargin_lite", "out_blocks": [4], "channels": 32, "head": head}
+    ).eval()
     z, x = torch.rand(2, 3, 127, 127) * 255, torch.rand(2, 3, 255, 255) * 255
     with torch.inference_mode():
         zf, xf = model.template_features(z), model.search_features(x)

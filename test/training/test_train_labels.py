@@ -29,8 +29,14 @@ def _anchor_box(a: int, i: int, j: int) -> torch.Tensor:
 
 def _targets(box: torch.Tensor, positive: bool = True, **kw: object):
     return anchor_targets(
-        box[None], torch.tensor([positive]), stride=8, ratios=RATIOS, scales=(8,), size=25,
-        search_size=S, **kw,  # type: ignore[arg-type]
+        box[None],
+        torch.tensor([positive]),
+        stride=8,
+        ratios=RATIOS,
+        scales=(8,),
+        size=25,
+        search_size=S,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -95,8 +101,15 @@ def test_point_labels_follow_the_ellipses() -> None:
     assert grid[0, 0].tolist() == [S / 2 - 128, S / 2 - 128]
     # 128x64 target centred on point (8, 8)
     box = torch.tensor([S / 2 - 64, S / 2 - 32, S / 2 + 64, S / 2 + 32])
-    p = point_targets(box[None], torch.tensor([True]), stride=16, size=16, search_size=S,
-                      pos_num=100, total_num=1000)
+    p = point_targets(
+        box[None],
+        torch.tensor([True]),
+        stride=16,
+        size=16,
+        search_size=S,
+        pos_num=100,
+        total_num=1000,
+    )
     # inner ellipse semi-axes 32 x 16: (8,8) and the points 16 px left/right are inside
     assert p.cls[0, 8, 8] == 1 and p.cls[0, 8, 7] == 1 and p.cls[0, 8, 9] == 1
     assert p.cls[0, 7, 8] != 1  # 16 px up is on the inner boundary (not < 1)
@@ -109,14 +122,29 @@ def test_point_labels_follow_the_ellipses() -> None:
 
 def test_position_labels_mark_positions_with_any_positive() -> None:
     box = _anchor_box(4, 5, 20)  # a tall anchor far from the centre
-    label, pool = position_labels(box[None], torch.tensor([True]), head_type="anchor", stride=8,
-                                  size=25, search_size=S, ratios=RATIOS, scales=(8,))
+    label, pool = position_labels(
+        box[None],
+        torch.tensor([True]),
+        head_type="anchor",
+        stride=8,
+        size=25,
+        search_size=S,
+        ratios=RATIOS,
+        scales=(8,),
+    )
     assert label[0, 5, 20] and label.sum() >= 1
     assert not (label & pool).any()
     assert pool[0, 20, 3]
-    label_neg, pool_neg = position_labels(box[None], torch.tensor([False]), head_type="anchor",
-                                          stride=8, size=25, search_size=S, ratios=RATIOS,
-                                          scales=(8,))
+    label_neg, pool_neg = position_labels(
+        box[None],
+        torch.tensor([False]),
+        head_type="anchor",
+        stride=8,
+        size=25,
+        search_size=S,
+        ratios=RATIOS,
+        scales=(8,),
+    )
     assert not label_neg.any() and pool_neg.all()
 
 

@@ -21,8 +21,11 @@ def test_a_few_steps_on_tiny_data_reduce_the_loss(tmp_path: Path, head: str) -> 
     torch.manual_seed(0)
     cfg = tiny_config(tmp_path)
     model = build_model({**TINY["model"], "head": head})
-    geo = (HeadGeometry("anchor", 8, 127, (0.33, 0.5, 1.0, 2.0, 3.0), (4.0,)) if head == "anchor"
-           else HeadGeometry("point", 8, 127))
+    geo = (
+        HeadGeometry("anchor", 8, 127, (0.33, 0.5, 1.0, 2.0, 3.0), (4.0,))
+        if head == "anchor"
+        else HeadGeometry("point", 8, 127)
+    )
     module = TrainModule(model, geo, cfg.loss, corr_channels=[32])
     batch = batch_of(tiny_dataset(cfg), 8)
     opt = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)

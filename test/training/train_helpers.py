@@ -35,13 +35,24 @@ TINY: dict[str, Any] = {
         "gray_prob": 0.0,
         "search_aug": {"shift": 12, "scale": 0.1, "blur": 0.1, "color": 0.5},
         "sources": [
-            {"type": "synthetic", "num_sequences": 12, "length": 40, "width": 200, "height": 150,
-             "real_targets": False}
+            {
+                "type": "synthetic",
+                "num_sequences": 12,
+                "length": 40,
+                "width": 200,
+                "height": 150,
+                "real_targets": False,
+            }
         ],
     },
     "loss": {"corr_weight": 1.0, "margin_weight": 1.0, "head_margin_weight": 0.5},
-    "optim": {"epochs": 2, "lr": 0.01, "lr_end": 0.002, "warmup_epochs": 0.5,
-              "backbone_frozen_epochs": 1},
+    "optim": {
+        "epochs": 2,
+        "lr": 0.01,
+        "lr_end": 0.002,
+        "warmup_epochs": 0.5,
+        "backbone_frozen_epochs": 1,
+    },
     "log": {"log_every": 1, "ckpt_every": 2, "tensorboard": False, "progress": False},
 }
 

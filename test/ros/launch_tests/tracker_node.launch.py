@@ -35,15 +35,20 @@ from siam_tracker_ros.msg import InitTarget  # noqa: E402
 from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
 from siam_tracker_ros.ros.messages import stamp_to_ns, time_from_ns  # noqa: E402
 
-RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
-                      reliability=ReliabilityPolicy.RELIABLE)
+RELIABLE = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
+)
 
 
 def generate_test_description() -> launch.LaunchDescription:
     tracker = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution(
-            [FindPackageShare("siam_tracker_ros"), "launch", "tracker.launch.py"])),
-        launch_arguments={"camera_topic": "/camera/image_raw"}.items())
+        PythonLaunchDescriptionSource(
+            PathJoinSubstitution(
+                [FindPackageShare("siam_tracker_ros"), "launch", "tracker.launch.py"]
+            )
+        ),
+        launch_arguments={"camera_topic": "/camera/image_raw"}.items(),
+    )
     return launch.LaunchDescription([tracker, launch_testing.actions.ReadyToTest()])
 
 
@@ -88,26 +93,53 @@ class TestTrackerNode(unittest.TestCase):
         for i, img in enumerate(frames):
             stamp = self.node.get_clock().now().nanoseconds
             data, step = encode_bgr(img, "bgr8")
-            image_pub.publish(Image(header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                                    height=img.shape[0], width=img.shape[1], encoding="bgr8",
-                                    step=step, data=data))
+            image_pub.publish(
+                Image(
+                    header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
+                    height=img.shape[0],
+                    width=img.shape[1],
+                    encoding="bgr8",
+                    step=step,
+                    data=data,
+                )
+            )
             stamps.append(stamp)
             if i == 3:  # a delayed click on frame 0, stamped with frame 0
                 x, y, w, h = (float(v) for v in boxes[0])
-                init_pub.publish(InitTarget(header=Header(stamp=time_from_ns(stamps[0]),
-                                                          frame_id="cam"),
-                                            x=x, y=y, width=w, height=h))
+                init_pub.publish(
+                    InitTarget(
+                        header=Header(stamp=time_from_ns(stamps[0]), frame_id="cam"),
+                        x=x,
+                        y=y,
+                        width=w,
+                        height=h,
+                    )
+                )
             self.spin(1 / 15)
         self.spin(1.0)
         proc_output.assertWaitFor("tracking track-1", timeout=10, stream="stderr")
         index = {s: i for i, s in enumerate(stamps)}
-        found = [(index[stamp_to_ns(a.header.stamp)], a.detections[0]) for a in arrays
-                 if a.detections and stamp_to_ns(a.header.stamp) in index]
+        found = [
+            (index[stamp_to_ns(a.header.stamp)], a.detections[0])
+            for a in arrays
+            if a.detections and stamp_to_ns(a.header.stamp) in index
+        ]
         self.assertGreaterEqual(len(found), 20, f"{len(arrays)} arrays")
         self.assertEqual({d.id for _, d in found}, {"track-1"})
-        ious = [_iou(np.array([d.bbox.center.position.x - d.bbox.size_x / 2,
-                               d.bbox.center.position.y - d.bbox.size_y / 2,
-                               d.bbox.size_x, d.bbox.size_y]), boxes[i]) for i, d in found]
+        ious = [
+            _iou(
+                np.array(
+                    [
+                        d.bbox.center.position.x - d.bbox.size_x / 2,
+                        d.bbox.center.position.y - d.bbox.size_y / 2,
+                        d.bbox.size_x,
+                        d.bbox.size_y,
+                    ]
+                ),
+                boxes[i],
+            )
+            for i, d in found
+        ]
         self.assertGreaterEqual(float(np.mean(np.array(ious) > 0.5)), 0.9, ious)
 
 
