@@ -1,7 +1,8 @@
 """CPU tracking-step speed of this tracker beside OpenCV's trackers, on real sequences, one run.
 
 One command prints one table: every configuration (ours: PyTorch vs ONNX Runtime, SiamMargin
-mechanisms off / as configured / plus the online update; peers: OpenCV CSRT, KCF, NanoTrack v2
+mechanisms off / those of nanotrack_v2.yaml / plus the online update, and the bundled model with
+its own config as the node runs it; peers: OpenCV CSRT, KCF, NanoTrack v2
 through ``cv2.TrackerNano`` and VitTrack) is timed in the same process on the same decoded frames
 of ``<data>/sequences/*``, initialised on the ground-truth box of frame 1. Only ``track`` /
 ``update`` is timed (crop + network + post-processing + mechanisms); decoding and ``init`` are
@@ -58,7 +59,8 @@ SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
 NANO_CONFIG = ROOT / "config" / "models" / "nanotrack_v2.yaml"
 R50_CONFIG = ROOT / "config" / "models" / "siammargin_r50.yaml"
 NANO_WEIGHTS = SHARED / "weights" / "nanotrack" / "pretrained_nanotrackv2.pth"
-LIGHT_CHECKPOINT = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"  # bundled
+# the bundled default model (core.defaults names it; the node, CLI and API load it)
+LIGHT_CHECKPOINT = ROOT / "siam_tracker_ros" / "weights" / "nanotrack_v3.pt"
 
 
 class StepTracker(Protocol):
@@ -100,6 +102,10 @@ def _ours(
             base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
         else:
             base = Tracker.from_checkpoint(source, device="cpu", runtime="torch")
+        if mechanisms == "own":
+            # the checkpoint exactly as the node, CLI and API run it: its own tracker config
+            own = dataclasses.replace(base.config, runtime=runtime, cpu_threads=threads)
+            return Tracker(base.model, own, device="cpu")
         # "config": the mechanisms of config/models/nanotrack_v2.yaml for every model, so rows
         # differ only in model and runtime
         shipped = load_config(NANO_CONFIG).tracker.mechanisms
@@ -152,9 +158,9 @@ def gpu_variants(device: str, light: Path | None, r50_weights: Path | None) -> l
     dev = f"{device} ({name})"
     weights = "pysot weights" if r50_weights else "random weights"
     sources = [("r50", f"ours SiamMargin ResNet-50 ({weights}), PyTorch fp16, its mechanisms")]
-    sources.append(("nanotrack", "ours NanoTrack v2, PyTorch fp16, mechanisms as configured"))
+    sources.append(("nanotrack", "ours NanoTrack v2, PyTorch fp16, mechanisms of v2.yaml"))
     if light is not None:
-        sources.append((str(light), "ours light model, PyTorch fp16, mechanisms as configured"))
+        sources.append((str(light), f"ours {light.name}, PyTorch fp16, mechanisms of v2.yaml"))
     out = []
     for source, label in sources:
         key = "gpu-" + ("light" if source == str(light) else source)
@@ -181,12 +187,13 @@ def _peer(name: str) -> Callable[[], StepTracker]:
 
 
 def shipped_mechanisms() -> str:
-    """Label of the mechanisms ``config/models/nanotrack_v2.yaml`` enables."""
+    """Label of the mechanisms ``config/models/nanotrack_v2.yaml`` enables (the rows that
+    compare models and runtimes share them; the bundled model's own row keeps its own)."""
     from siam_tracker_ros.core.config import load_config
 
     mech = load_config(NANO_CONFIG).tracker.mechanisms
     names = [f.name for f in dataclasses.fields(mech) if getattr(mech, f.name).enabled]
-    return "mechanisms " + (" + ".join(names) if names else "none") + " (as configured)"
+    return "mechanisms " + (" + ".join(names) if names else "none") + " (of nanotrack_v2.yaml)"
 
 
 def variants(threads: int, light: Path | None) -> list[Variant]:
@@ -250,14 +257,20 @@ def variants(threads: int, light: Path | None) -> list[Variant]:
     if light is not None:
         out += [
             Variant(
+                "light-own",
+                f"ours {light.name}, ONNX Runtime, its own config (as the node runs it)",
+                _ours(str(light), "onnxruntime", "own", threads),
+                threads,
+            ),
+            Variant(
                 "light-ort",
-                f"ours light model, ONNX Runtime, {mech}",
+                f"ours {light.name}, ONNX Runtime, {mech}",
                 _ours(str(light), "onnxruntime", "config", threads),
                 threads,
             ),
             Variant(
                 "light-ort-online",
-                f"ours light model, ONNX Runtime, {mech} + online update",
+                f"ours {light.name}, ONNX Runtime, {mech} + online update",
                 _ours(str(light), "onnxruntime", "config+online", threads),
                 threads,
             ),

@@ -124,7 +124,7 @@ fi
 keys=$("$PYTHON" - "$ROOT" <<'EOF'
 import sys
 from pathlib import Path
-light = Path(sys.argv[1]) / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"
+light = Path(sys.argv[1]) / "siam_tracker_ros" / "weights" / "nanotrack_v3.pt"  # bundled
 keys = ["gpu-r50", "gpu-r50-graphs", "gpu-nanotrack", "gpu-nanotrack-graphs"]
 if light.is_file():
     keys += ["gpu-light", "gpu-light-graphs"]

@@ -23,17 +23,7 @@ import numpy as np
 import torch
 
 from siam_tracker_ros.core.tracker import Tracker
-
-
-def read_video(path: Path, cap: int) -> list[np.ndarray]:
-    video = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < cap:
-        ok, frame = video.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames
+from siam_tracker_ros.datasets import Sequence, forbid_eval_split, load_dataset
 
 
 def features(tracker: Tracker, image: np.ndarray) -> tuple[float, float, float]:
@@ -54,14 +44,15 @@ def main() -> None:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     tracker = Tracker.from_config(args.config, weights=args.weights)
-    videos = sorted(p for p in Path(args.data).iterdir() if (p / "video.mp4").exists())
+    forbid_eval_split(args.data)  # calibrating on val or dev-videos would leak into decisions
+    videos: list[Sequence] = load_dataset(args.data)
     rng = np.random.default_rng(0)
     visible: list[tuple[float, float, float]] = []
     absent: list[tuple[float, float, float]] = []
-    others = {v.name: read_video(v / "video.mp4", 1)[0] for v in videos}
+    others = {v.name: v.frame(0) for v in videos}
     for video in videos:
-        frames = read_video(video / "video.mp4", args.frames)
-        gt = np.loadtxt(video / "groundtruth_rect.txt", delimiter=",", ndmin=2)[: len(frames)]
+        frames = [video.frame(i) for i in range(min(len(video), args.frames))]
+        gt = video.groundtruth[: len(frames)]
         with torch.inference_mode():
             tracker.init(frames[0], gt[0])
             for t in range(1, len(frames)):

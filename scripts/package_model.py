@@ -10,6 +10,8 @@ training metadata (steps, data, losses) and recording where the weights came fro
     scripts/package_model.py runs/bundled/model.pt config/models/siammargin_nano.yaml \
         siam_tracker_ros/weights/siammargin_nano.pt
 
+(how the previous default, ``siammargin_nano.pt``, was made).
+
 Released weights (no training run) go in with ``--public`` and their provenance, e.g. the
 bundled NanoTrack v3 (docs/dev/report.md):
 

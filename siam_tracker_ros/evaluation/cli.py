@@ -151,30 +151,15 @@ def add_parser(subparsers: Any) -> None:
     ab.set_defaults(func=cmd_ablate, out=Path("results/ablation"))
 
 
-#: ``--split`` names made of several folders of the shared data layout: the dev set on which
-#: defaults are decided is ``val`` + ``dev-videos`` (../shared/data/README.md).
-COMPOSITE_SPLITS: dict[str, tuple[str, ...]] = {"dev": ("val", "dev-videos")}
-
-
 def load_split(data: Path, split: str, sequences: str = "") -> list[Any]:
-    """The sequences of ``split`` (a composite such as ``dev``, a split name or a sub-folder;
-    ``""`` = ``data`` itself), optionally only the comma-separated ``sequences``. Names asked
-    for that exist in none of the split's folders are an error, not a silent subset."""
+    """The sequences of ``split`` (``dev`` = ``val`` + ``dev-videos``, any split name of
+    :data:`siam_tracker_ros.datasets.splits.SPLITS` or a sub-folder; ``""`` = ``data`` itself),
+    optionally only the comma-separated ``sequences``. Names asked for that exist in none of the
+    split's folders are an error, not a silent subset."""
     from siam_tracker_ros.datasets import load_dataset
 
     names = [n for n in sequences.split(",") if n] or None
-    parts = COMPOSITE_SPLITS.get(split, (split,))
-    if len(parts) == 1:
-        return list(load_dataset(data, parts[0] or None, names))
-    out: list[Any] = []
-    for part in parts:
-        seqs = list(load_dataset(data, part))
-        out.extend(s for s in seqs if names is None or s.name in names)
-    if names is not None:
-        missing = sorted(set(names) - {s.name for s in out})
-        if missing:
-            raise ValueError(f"sequences not in split {split!r}: {', '.join(missing)}")
-    return out
+    return list(load_dataset(data, split or None, names))
 
 
 def _load(args: argparse.Namespace) -> list[Any]:
