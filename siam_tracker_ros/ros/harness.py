@@ -94,9 +94,9 @@ class Recorder:
     detections: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     image_sink: ImageSink | None = None
-    record_camera: bool = False
+    #: the replay's ``--stamps-out`` file: :attr:`camera_stamps` reads the frames published so far
+    stamps_file: Path | None = None
     debug_stamps: dict[str, list[int]] = field(default_factory=dict)
-    camera_stamps: list[int] = field(default_factory=list)
     #: /diagnostics statuses: name, level, message and the key/value pairs (strings)
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
@@ -107,16 +107,19 @@ class Recorder:
         self.node.create_subscription(Detection2D, "detection", self._on_det, q)
         self.node.create_subscription(TrackerStatus, "status", self._on_status, q)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, q)
-        if self.record_camera:  # stamps only: lets a scenario know how far the replay has got
-            self.node.create_subscription(
-                Image, "image", lambda m: self.camera_stamps.append(stamp_to_ns(m.header.stamp)), q
-            )
         if self.image_sink is not None:
             for topic in ("debug/image", "debug/response"):
                 self.debug_stamps[topic] = []
                 self.node.create_subscription(
                     Image, topic, lambda m, t=topic: self._on_image(t, m), q
                 )
+
+    @property
+    def camera_stamps(self) -> list[int]:
+        """The stamps of the frames the replay has published so far, frame ``i`` at index ``i``
+        (from its ``--stamps-out`` file: a subscription here could miss the first frames while
+        discovery is under way on a loaded machine, shifting every index)."""
+        return read_stamps(self.stamps_file) if self.stamps_file is not None else []
 
     def _now(self) -> int:
         return self.node.get_clock().now().nanoseconds
@@ -187,8 +190,18 @@ class ScenarioResult:
 
 
 def read_stamps(path: Path) -> list[int]:
+    """``replay_node --stamps-out`` rows (index,stamp_ns) in frame order; [] before the file
+    exists. Read while the replay writes: a row it has not finished is not counted."""
+    if not path.exists():
+        return []
+    stamps: list[int] = []
     with open(path) as fh:
-        return [int(row["stamp_ns"]) for row in csv.DictReader(fh)]
+        for row in csv.DictReader(fh):
+            try:
+                stamps.append(int(row["stamp_ns"]))
+            except (TypeError, ValueError):
+                break
+    return stamps
 
 
 def run_scenario(
@@ -200,7 +213,6 @@ def run_scenario(
     timeout: float = 60.0,
     settle: float = 1.0,
     during: Callable[[Node, NodeProcess, Recorder], None] | None = None,
-    record_camera: bool = False,
     node_command: Sequence[str] | None = None,
     node_env: dict[str, str] | None = None,
 ) -> ScenarioResult:
@@ -215,7 +227,7 @@ def run_scenario(
     if not rclpy.ok():
         rclpy.init()
     rec_node = rclpy.create_node("scenario_recorder")
-    recorder = Recorder(rec_node, image_sink=image_sink, record_camera=record_camera)
+    recorder = Recorder(rec_node, image_sink=image_sink, stamps_file=stamps_file)
     executor = SingleThreadedExecutor()
     executor.add_node(rec_node)
     tracker = NodeProcess(
@@ -250,7 +262,7 @@ def run_scenario(
     return ScenarioResult(
         recorder.detections,
         recorder.statuses,
-        read_stamps(stamps_file) if stamps_file.exists() else [],
+        read_stamps(stamps_file),
         tracker.output(),
         replay.output() if replay is not None else "",
         replay_rc,

@@ -168,7 +168,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from vision_msgs.msg import Detection2DArray
 
-    from siam_tracker_ros.ros.harness import Recorder
+    from siam_tracker_ros.ros.harness import Recorder, read_stamps
     from siam_tracker_ros.ros.messages import stamp_to_ns
 
     seq, boxes = make_sequence(work, source)
@@ -185,13 +185,6 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     # as frames go out); a subscription here could miss the first frames while discovery with
     # this process is still under way on a loaded machine, shifting every index
     stamps_file = work / "stamps.csv"
-
-    def camera_stamps() -> list[int]:
-        if not stamps_file.exists():
-            return []
-        rows = stamps_file.read_text().splitlines()[1:]
-        return [int(r.split(",")[1]) for r in rows if r.count(",") == 1]
-
     node.create_subscription(
         Detection2DArray,
         "detections",
@@ -298,7 +291,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         wait_until(lambda: len(rec.detections) >= n + 3, 30)
         # a new stamped init (the true box of the newest replayed frame, stamped with it), as a
         # detector would send: the tracker starts a new track with a new id
-        camera = camera_stamps()
+        camera = read_stamps(stamps_file)
         k = len(camera) - 1
         x, y, w, h = (float(v) for v in boxes[k])
         sec, nsec = divmod(camera[k], 1_000_000_000)
@@ -329,7 +322,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         detections=rec.detections,
         statuses=rec.statuses,
         arrays=arrays,
-        stamps=camera_stamps(),
+        stamps=read_stamps(stamps_file),
         boxes=boxes.tolist(),
         init_frame=init_frame,
         launch_log=ros_launch.output(),

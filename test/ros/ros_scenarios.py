@@ -261,7 +261,6 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
             "60",
         ],
         during=during,
-        record_camera=True,
         timeout=60,
         settle=2.0,
     )
