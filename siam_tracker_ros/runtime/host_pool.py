@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from siam_tracker_ros.models.base import SiameseModel
+from siam_tracker_ros.models.nanotrack import NanoTrack
 
 __all__ = ["HostPool"]
 
@@ -51,8 +52,37 @@ def _fold_conv_bn(seq: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
     return a.float().numpy(), b.float().numpy()
 
 
+#: :func:`_kernel_affine`'s answer for a kernel transform it cannot fold
+_UNSUPPORTED = (np.zeros(0, np.float32), np.zeros(0, np.float32))
+
+
+def _kernel_affine(model: NanoTrack) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cls kernel transform of a NanoTrack head as one affine map ``y = A @ x + b`` (``None``
+    = identity), or :data:`_UNSUPPORTED`.
+
+    v1/v2: the pixel-wise branch's 1x1 conv + batch norm (or nothing, without adapters). v3
+    stacks the depth-wise branch's own 1x1 conv + batch norm on the pixel-wise kernel along the
+    channels (``BANHead.branch_kernel``), so its map is the two maps stacked row-wise."""
+    head = model.ban_head
+    pw = head.pixelwise("cls")
+    if pw.adapt:
+        maps = [_fold_conv_bn(pw.conv_kernel)]
+    else:
+        c = head.spec.in_channels
+        maps = [(np.eye(c, dtype=np.float32), np.zeros(c, np.float32))]
+    if head.spec.depthwise:
+        maps.append(_fold_conv_bn(head.depthwise("cls").conv_kernel))
+    if any(m is None for m in maps):
+        return _UNSUPPORTED
+    if len(maps) == 1 and not pw.adapt:
+        return None
+    a = np.concatenate([m[0] for m in maps if m is not None], axis=0)
+    b = np.concatenate([m[1] for m in maps if m is not None], axis=0)
+    return a, b
+
+
 class HostPool:
-    """``pool_cls_kernel`` of a NanoTrack v1/v2 model on NumPy arrays (batch 1).
+    """``pool_cls_kernel`` of a NanoTrack v1/v2/v3 model on NumPy arrays (batch 1).
 
     Build with :meth:`for_model`, which verifies it against the model.
     """
@@ -86,16 +116,11 @@ class HostPool:
         verify now."""
         if verified is False:
             return None
-        from siam_tracker_ros.models.nanotrack import NanoTrack
-
         if not isinstance(model, NanoTrack):
             return None
         spec = model.ban_head.spec
-        if spec.depthwise:
-            return None  # v3 stacks a depth-wise kernel with the pixel-wise one
-        pw = model.ban_head._pw("cls")
-        affine = _fold_conv_bn(pw.conv_kernel) if pw.adapt else None
-        if pw.adapt and affine is None:
+        affine = _kernel_affine(model)
+        if affine is _UNSUPPORTED:
             return None
         pool = cls(
             model.stride,
@@ -141,7 +166,7 @@ class HostPool:
             a, b = self._affine
             pooled = a @ pooled
             pooled += b
-        out: np.ndarray = pooled.reshape(1, channels, n, n)
+        out: np.ndarray = pooled.reshape(1, pooled.shape[0], n, n)
         return out
 
     def _grid(self, side: int) -> np.ndarray:

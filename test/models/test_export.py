@@ -158,23 +158,36 @@ def test_backend_rejects_misuse(nano_backend: OnnxRuntimeBackend) -> None:
 
 
 # ------------------------------------------------------------------------------- host pooling
-def test_host_pool_matches_the_model(nano_v2: torch.nn.Module) -> None:
-    """The NumPy pooling equals ``NanoTrack.pool_cls_kernel``, also for boxes off the map."""
-    pool = HostPool.for_model(nano_v2)
+@pytest.mark.parametrize("config", ["nanotrack_v1.yaml", "nanotrack_v2.yaml", "nanotrack_v3.yaml"])
+def test_host_pool_matches_the_model(config: str) -> None:
+    """The NumPy pooling equals ``NanoTrack.pool_cls_kernel``, also for boxes off the map (v3:
+    the pixel-wise and depth-wise kernels stacked, two affine maps in one)."""
+    model = _model(config, seed=3)
+    # non-trivial batch-norm statistics, so the folded affine maps are really exercised
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    pool = HostPool.for_model(model)
     assert pool is not None
+    channels = model.ban_head.spec.in_channels
     rng = np.random.default_rng(0)
     for side in (16, 22):
-        feat = rng.standard_normal((1, 48, side, side)).astype(np.float32)
+        feat = rng.standard_normal((1, channels, side, side)).astype(np.float32)
         for _ in range(20):
             x1, y1 = rng.uniform(-80, side * 16, 2)
             w, h = rng.uniform(2, 200, 2)
             roi = np.array([x1, y1, x1 + w, y1 + h], np.float32)
             with torch.inference_mode():
-                want = nano_v2.pool_cls_kernel([torch.from_numpy(feat)], torch.from_numpy(roi))
+                want = model.pool_cls_kernel([torch.from_numpy(feat)], torch.from_numpy(roi))[0]
             got = pool(feat, roi)
-            assert np.abs(got - want[0].numpy()).max() <= REL_TOL * np.abs(want[0].numpy()).max()
-    assert HostPool.for_model(_model("nanotrack_v3.yaml")) is None  # not covered: stays PyTorch
-    assert HostPool.for_model(_model("siamrpn_alex.yaml")) is None
+            assert got.shape == tuple(want.shape)
+            assert np.abs(got - want.numpy()).max() <= REL_TOL * np.abs(want.numpy()).max()
+
+
+def test_host_pool_covers_only_nanotrack() -> None:
+    assert HostPool.for_model(_model("siamrpn_alex.yaml")) is None  # stays PyTorch
 
 
 # ------------------------------------------------------------------------------- tracker

@@ -240,21 +240,23 @@ class BANHead(nn.Module):
             self.down_cls = nn.Sequential(nn.Conv2d(cells + spec.in_channels, spec.fused_width, 1))
 
     # -- per-branch pieces -------------------------------------------------------------------------
-    def _pw(self, branch: Literal["cls", "reg"]) -> PixelwiseCorr:
+    def pixelwise(self, branch: Literal["cls", "reg"]) -> PixelwiseCorr:
+        """The branch's pixel-wise correlation (v1 shares one between both branches)."""
         mod = self.corr_pw if self.spec.shared_corr else getattr(self, f"corr_pw_{branch}")
         assert isinstance(mod, PixelwiseCorr)
         return mod
 
-    def _dw(self, branch: Literal["cls", "reg"]) -> DepthwiseCorr:
+    def depthwise(self, branch: Literal["cls", "reg"]) -> DepthwiseCorr:
+        """The branch's depth-wise correlation (v3 only)."""
         mod = getattr(self, f"corr_dw_{branch}")
         assert isinstance(mod, DepthwiseCorr)
         return mod
 
     def branch_kernel(self, z: torch.Tensor, branch: Literal["cls", "reg"]) -> torch.Tensor:
         """Template features ``(B, C, 8, 8)`` -> this branch's kernel (v3: pw and dw stacked)."""
-        kernel = self._pw(branch).make_kernel(z)
+        kernel = self.pixelwise(branch).make_kernel(z)
         if self.spec.depthwise:
-            kernel = torch.cat([kernel, self._dw(branch).make_kernel(z)], dim=1)
+            kernel = torch.cat([kernel, self.depthwise(branch).make_kernel(z)], dim=1)
         return kernel
 
     def branch_corr(
@@ -262,10 +264,10 @@ class BANHead(nn.Module):
     ) -> torch.Tensor:
         """Search features + branch kernel -> the map the branch's tower consumes."""
         if not self.spec.depthwise:
-            return self._pw(branch).correlate(x, kernel)
+            return self.pixelwise(branch).correlate(x, kernel)
         c = self.spec.in_channels
-        pw = self._pw(branch).correlate(x, kernel[:, :c])
-        dw = self._dw(branch).correlate(x, kernel[:, c:])
+        pw = self.pixelwise(branch).correlate(x, kernel[:, :c])
+        dw = self.depthwise(branch).correlate(x, kernel[:, c:])
         down: nn.Module = getattr(self, f"down_{branch}")
         fused: torch.Tensor = down(torch.cat([pw, dw], dim=1))
         return fused
