@@ -10,7 +10,8 @@ Layout::
     seed: 0
     device: auto                          # auto | cpu | cuda | cuda:N
     data: {samples_per_epoch, batch_size, num_workers, neg_prob, gray_prob, cache_dir,
-           template_aug: {...}, search_aug: {...}, sources: [{type: ..., ...}, ...]}
+           template_aug: {...}, search_aug: {...}, sources: [{type: ..., ...}, ...],
+           holdout_fraction, holdout_seed, val_pairs}
     loss: {...}                           # losses.LossConfig
     optim: {...}                          # OptimConfig
     log: {...}                            # LogConfig
@@ -71,12 +72,22 @@ class DataConfig:
     )
     #: raw source mappings (``type:`` + type-specific keys), parsed by ``sources.build_sources``
     sources: tuple[dict[str, Any], ...] = ()
+    #: share of each real source's sequences held out of training (chosen by sequence name with
+    #: ``holdout_seed``, so the same videos every run); 0 = none. The held-out videos feed the
+    #: validation loss (early stopping, best checkpoint) and never a training pair or the
+    #: synthetic source's photo pool.
+    holdout_fraction: float = 0.0
+    holdout_seed: int = 0
+    #: fixed pairs drawn once from the held-out videos for the validation loss
+    val_pairs: int = 128
 
     def __post_init__(self) -> None:
         if self.samples_per_epoch < 1 or self.batch_size < 1 or self.num_workers < 0:
             raise ValueError("data: samples_per_epoch/batch_size >= 1, num_workers >= 0")
         if not (0 <= self.neg_prob < 1 and 0 <= self.gray_prob <= 1):
             raise ValueError("data: neg_prob in [0, 1), gray_prob in [0, 1]")
+        if not 0 <= self.holdout_fraction < 1 or self.val_pairs < 1:
+            raise ValueError("data: holdout_fraction in [0, 1), val_pairs >= 1")
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,14 @@ class OptimConfig:
     max_steps: int | None = None
     #: stop (checkpointing first) after this many minutes of training
     max_minutes: float | None = None
+    #: validation loss on the held-out pairs (``data.holdout_fraction`` > 0) every this many
+    #: steps; 0 = at each epoch end. It is also computed before the first step, so the starting
+    #: weights compete: ``model.pt`` holds the weights of the best evaluation, not the last step
+    val_every: int = 0
+    #: early stopping: stop after this many evaluations without improving the best validation
+    #: loss by more than ``min_delta``; 0 = never stop early (the best weights are still kept)
+    patience: int = 0
+    min_delta: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.lr_end <= 0:
@@ -110,6 +129,8 @@ class OptimConfig:
             raise ValueError("optim: warmup_epochs >= 0 and warmup_factor in (0, 1]")
         if self.backbone_frozen_epochs < 0 or self.backbone_lr_mult < 0:
             raise ValueError("optim: backbone_frozen_epochs and backbone_lr_mult must be >= 0")
+        if self.val_every < 0 or self.patience < 0 or self.min_delta < 0:
+            raise ValueError("optim: val_every, patience and min_delta must be >= 0")
 
 
 @dataclass(frozen=True)

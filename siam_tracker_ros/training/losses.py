@@ -19,10 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from siam_tracker_ros.models.base import HeadOutput
+
 __all__ = [
     "LossConfig",
     "MarginAux",
     "balanced_ce",
+    "distill_losses",
     "iou_loss",
     "margin_ranking_loss",
     "weighted_l1",
@@ -53,6 +56,14 @@ class LossConfig:
     margin_topk: int = 8
     #: hidden width of the scorer (0: a single linear 1x1 conv)
     scorer_hidden: int = 0
+    #: distillation toward the starting model (a frozen copy of the initial weights): KL of the
+    #: teacher's cls distribution to the student's at every position (0 disables the teacher)
+    distill_weight: float = 0.0
+    #: the same for the box branch: L1 between student and teacher box outputs (point heads: on
+    #: log distances), weighted per position by the teacher's foreground probability
+    distill_loc_weight: float = 0.0
+    #: softmax temperature of the cls distillation (the KL is scaled by T^2, as Hinton et al.)
+    distill_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.point_loc not in ("iou", "l1"):
@@ -64,6 +75,8 @@ class LossConfig:
             "margin_weight",
             "head_margin_weight",
             "margin",
+            "distill_weight",
+            "distill_loc_weight",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name}: must be >= 0")
@@ -71,10 +84,16 @@ class LossConfig:
             raise ValueError("loss: need 0 <= neg_thr <= pos_thr <= 1")
         if self.margin_topk < 1 or self.pos_num < 0 or self.total_num < 1:
             raise ValueError("loss.margin_topk/total_num must be >= 1, pos_num >= 0")
+        if self.distill_temperature <= 0:
+            raise ValueError("loss.distill_temperature: must be > 0")
 
     @property
     def uses_corr(self) -> bool:
         return self.corr_weight > 0 or self.margin_weight > 0
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.distill_weight > 0 or self.distill_loc_weight > 0
 
 
 def balanced_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -188,3 +207,53 @@ class MarginAux(nn.Module):
         if len(corr) != len(self.scorers):
             raise ValueError(f"MarginAux has {len(self.scorers)} levels, got {len(corr)} maps")
         return [s(c.float()).squeeze(1) for s, c in zip(self.scorers, corr, strict=True)]
+
+
+def distill_losses(
+    student: HeadOutput,
+    teacher: HeadOutput,
+    *,
+    head_type: str,
+    anchor_num: int = 1,
+    score_activation: str = "softmax",
+    temperature: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """Keep what the starting model knows: match its head outputs on the same pairs.
+
+    ``distill_cls``: mean over positions (and anchors) of ``KL(teacher || student)`` of the
+    foreground/background distribution at temperature ``T`` (softmax over the 2 logits, or the
+    sigmoid of the foreground logit for ``score_activation == "sigmoid"``), times ``T^2``.
+    ``distill_loc``: L1 between the box outputs (anchor heads: the 4 deltas; point heads: log
+    distances, scale-invariant), summed over the 4 coordinates and averaged with the teacher's
+    foreground probability as weight, so only positions the teacher thinks hold the target count
+    (elsewhere its box outputs are unsupervised noise). Both are exactly 0 when the outputs match.
+    """
+    t = float(temperature)
+    b, _, n, m = student.cls.shape
+    if head_type == "anchor":
+        s_logits = student.cls.float().reshape(b, 2, anchor_num, n, m)
+        t_logits = teacher.cls.float().reshape(b, 2, anchor_num, n, m)
+        s_loc = student.loc.float().reshape(b, 4, anchor_num, n, m)
+        t_loc = teacher.loc.float().reshape(b, 4, anchor_num, n, m)
+    else:
+        s_logits, t_logits = student.cls.float(), teacher.cls.float()
+        s_loc = student.loc.float().clamp(min=1e-3).log()
+        t_loc = teacher.loc.float().clamp(min=1e-3).log()
+    if head_type == "point" and score_activation == "sigmoid":
+        s_p = torch.sigmoid(s_logits[:, 1] / t)
+        t_p = torch.sigmoid(t_logits[:, 1] / t)
+        eps = 1e-6
+        kl = t_p * (torch.log(t_p + eps) - torch.log(s_p + eps)) + (1 - t_p) * (
+            torch.log(1 - t_p + eps) - torch.log(1 - s_p + eps)
+        )
+        fg = torch.sigmoid(t_logits[:, 1])
+    else:
+        s_logp = F.log_softmax(s_logits / t, dim=1)
+        t_logp = F.log_softmax(t_logits / t, dim=1)
+        kl = (t_logp.exp() * (t_logp - s_logp)).sum(dim=1)
+        fg = F.softmax(t_logits, dim=1)[:, 1]
+    cls = kl.mean() * t * t
+    w = fg.detach()
+    diff = (s_loc - t_loc.detach()).abs().sum(dim=1)
+    loc = (diff * w).sum() / w.sum().clamp(min=1e-6)
+    return {"distill_cls": cls, "distill_loc": loc}

@@ -1,5 +1,10 @@
 """One training step's objective: model + targets + losses in one ``nn.Module``.
 
+With ``loss.distill_weight``/``distill_loc_weight`` > 0 the module also holds a *teacher*: a
+frozen copy of the starting weights (never trained, always in eval mode, no gradients), whose
+head outputs on the same pairs the student is pulled toward, so fine-tuning keeps what the base
+model knows.
+
 Wrapping the model and the training-only :class:`MarginAux` scorer in one module lets
 DistributedDataParallel synchronise both with one wrapper, and keeps the loss code independent of
 how the model is distributed.
@@ -20,6 +25,7 @@ from siam_tracker_ros.training.losses import (
     MarginAux,
     balanced_bce,
     balanced_ce,
+    distill_losses,
     iou_loss,
     margin_ranking_loss,
     weighted_l1,
@@ -57,6 +63,7 @@ class TrainModule(nn.Module):
         geometry: HeadGeometry,
         loss_cfg: LossConfig,
         corr_channels: Sequence[int] = (),
+        teacher: SiameseModel | None = None,
     ) -> None:
         super().__init__()
         if geometry.head_type != model.head_type:
@@ -79,6 +86,29 @@ class TrainModule(nn.Module):
                     "but this model returns no correlation maps"
                 )
             self.aux = MarginAux(corr_channels, loss_cfg.scorer_hidden)
+        self.teacher: SiameseModel | None = None
+        if loss_cfg.uses_teacher:
+            if teacher is None:
+                raise ValueError(
+                    "loss.distill_weight/distill_loc_weight > 0 need a teacher (the starting "
+                    "model); TrainModule(..., teacher=frozen_copy(model))"
+                )
+            if teacher is model:
+                raise ValueError("the teacher must be a separate (frozen) copy of the model")
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            teacher.eval()
+            self.teacher = teacher
+
+    def train(self, mode: bool = True) -> TrainModule:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()  # its BN statistics stay the starting model's
+        return self
+
+    def trainable_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """Every parameter except the teacher's (what the optimizer may update)."""
+        return [(n, p) for n, p in self.named_parameters() if not n.startswith("teacher.")]
 
     def forward(
         self,
@@ -89,7 +119,31 @@ class TrainModule(nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         out = self.model(template, search)
-        return self.losses(out, boxes, positive, generator)
+        terms = self.losses(out, boxes, positive, generator)
+        if self.teacher is not None:
+            with torch.no_grad():
+                t_out = self.teacher(template, search)
+            d = self.distill_terms(out, t_out)
+            c = self.loss_cfg
+            terms["total"] = (
+                terms["total"]
+                + c.distill_weight * d["distill_cls"]
+                + c.distill_loc_weight * d["distill_loc"]
+            )
+            terms.update(d)
+        return terms
+
+    def distill_terms(self, out: HeadOutput, t_out: HeadOutput) -> dict[str, torch.Tensor]:
+        """``distill_cls`` and ``distill_loc`` of the student's outputs toward the teacher's."""
+        g = self.geometry
+        return distill_losses(
+            out,
+            t_out,
+            head_type=g.head_type,
+            anchor_num=g.anchor_num,
+            score_activation=g.score_activation,
+            temperature=self.loss_cfg.distill_temperature,
+        )
 
     def losses(
         self,

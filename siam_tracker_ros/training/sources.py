@@ -41,7 +41,7 @@ from siam_tracker_ros.training.config import DataConfig, expand_path
 from siam_tracker_ros.training.dataset import SequenceSource, SourceSpec
 from siam_tracker_ros.training.synthetic import PhotoPool, SyntheticConfig, SyntheticSource
 
-__all__ = ["build_sources"]
+__all__ = ["build_source_split", "build_sources", "split_holdout"]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,34 @@ def _read_real(kind: str, e: Mapping[str, Any], cache_dir: str | None) -> list[T
     raise ValueError(f"unknown source type {kind!r}")
 
 
+def split_holdout(
+    seqs: Sequence[TrackSequence], fraction: float, seed: int
+) -> tuple[list[TrackSequence], list[TrackSequence]]:
+    """``(train, held_out)``: ``round(fraction * n)`` sequences (at least 1 when ``fraction`` > 0
+    and there are 2 or more; always at least 1 left to train on) held out, chosen by name with
+    ``seed``, so the choice does not depend on reading order."""
+    if fraction <= 0 or len(seqs) < 2:
+        return list(seqs), []
+    names = sorted({s.name for s in seqs})
+    k = min(max(1, int(round(fraction * len(names)))), len(names) - 1)
+    rng = np.random.default_rng(seed)
+    held = {names[int(i)] for i in rng.permutation(len(names))[:k]}
+    return [s for s in seqs if s.name not in held], [s for s in seqs if s.name in held]
+
+
 def build_sources(cfg: DataConfig) -> list[SourceSpec]:
-    """Read every configured source (decoding videos into the cache when needed)."""
+    """Read every configured source (decoding videos into the cache when needed); the
+    sequences ``data.holdout_fraction`` holds out are not among them."""
+    return build_source_split(cfg)[0]
+
+
+def build_source_split(cfg: DataConfig) -> tuple[list[SourceSpec], list[SourceSpec]]:
+    """``(training sources, held-out sources)``: the held-out sequences (``data.holdout_fraction``
+    of each real source, by name; one source per real source that has any, with its weight and
+    frame range) are in no training source, synthetic photo pool included."""
     specs: list[SourceSpec] = []
     real: list[TrackSequence] = []
+    held_out: list[SourceSpec] = []
     synthetic_entries: list[tuple[int, Mapping[str, Any]]] = []
     for i, entry in enumerate(cfg.sources):
         kind = entry.get("type")
@@ -107,6 +131,16 @@ def build_sources(cfg: DataConfig) -> list[SourceSpec]:
                 log.warning("%s (%s) skipped: %s not found", key, kind, exc)
                 continue
             raise FileNotFoundError(f"{key}: {exc} not found") from None
+        seqs, held = split_holdout(seqs, cfg.holdout_fraction, cfg.holdout_seed + i)
+        if held:
+            log.info("%s: %d sequences held out: %s", key, len(held), [s.name for s in held])
+            held_out.append(
+                SourceSpec(
+                    source=SequenceSource(f"{kind}{i}-holdout", held),
+                    weight=float(entry.get("weight", 1.0)),
+                    frame_range=int(entry.get("frame_range", 100)),
+                )
+            )
         log.info("%s: %d %s sequences", key, len(seqs), kind)
         real.extend(seqs)
         specs.append(
@@ -131,7 +165,7 @@ def build_sources(cfg: DataConfig) -> list[SourceSpec]:
             weight=float(syn.get("weight", 1.0)),
             frame_range=int(syn.get("frame_range", 30)),
         )
-    return [s for s in specs if s.weight > 0 and len(s.source) > 0]
+    return [s for s in specs if s.weight > 0 and len(s.source) > 0], held_out
 
 
 def _real_photo_entries(

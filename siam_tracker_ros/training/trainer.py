@@ -12,11 +12,18 @@ What it does and why:
 * DistributedDataParallel when started by ``torchrun`` (or ``--nproc``): NCCL on GPUs, gloo on
   CPU; each rank takes its own slice of every global batch. The wrapper is rebuilt when the
   backbone unfreezes, because DDP fixes its parameter set at construction.
+* Fine-tuning that does not forget: ``loss.distill_weight`` > 0 adds a frozen teacher (a copy of
+  the starting weights) the head outputs are distilled toward; ``data.holdout_fraction`` > 0 holds
+  whole training videos out, and a validation loss on fixed pairs from them (computed before the
+  first step, then every ``optim.val_every`` steps or each epoch) picks the weights ``model.pt``
+  gets -- the starting weights included -- and stops after ``optim.patience`` evaluations
+  without improvement.
 * The final model is written with ``models.checkpoint.save_checkpoint`` (config + weights).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -39,13 +46,13 @@ from siam_tracker_ros.models.base import SiameseModel
 from siam_tracker_ros.models.checkpoint import save_checkpoint
 from siam_tracker_ros.models.registry import build_model
 from siam_tracker_ros.training.config import TrainConfig, expand_path
-from siam_tracker_ros.training.dataset import PairDataset
+from siam_tracker_ros.training.dataset import PairDataset, SourceSpec
 from siam_tracker_ros.training.init_weights import load_init_weights
 from siam_tracker_ros.training.objective import HeadGeometry, TrainModule
 from siam_tracker_ros.training.schedule import WarmupLogSchedule
-from siam_tracker_ros.training.sources import build_sources
+from siam_tracker_ros.training.sources import build_source_split
 
-__all__ = ["TrainResult", "build_model_for_training", "train"]
+__all__ = ["TrainResult", "ValidationSet", "build_model_for_training", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,92 @@ class TrainResult:
     stopped_early: bool = False
     model_path: Path | None = None
     last_path: Path | None = None
+    #: validation evaluations: ``{"step", "epoch", "val", ...terms}`` (empty without a holdout)
+    val_history: list[dict[str, float]] = field(default_factory=list)
+    #: the step whose weights ``model.pt`` holds when validating (0 = the starting weights)
+    best_step: int | None = None
+    best_val: float | None = None
+    #: stopped by ``optim.patience`` (early stopping), not by the epoch count or a budget
+    early_stopped: bool = False
+
+
+class ValidationSet:
+    """Fixed pairs from the held-out videos, turned into batches once; ``loss(module)`` is the
+    task loss (``cls_weight * cls + loc_weight * loc``, the same criterion with or without the
+    margin or distillation terms) averaged over them, with fixed label sampling."""
+
+    def __init__(
+        self,
+        sources: list[SourceSpec],
+        cfg: TrainConfig,
+        exemplar_size: int,
+        search_size: int,
+        context: float,
+    ) -> None:
+        ds = PairDataset(
+            sources,
+            cfg.data.val_pairs,
+            template_aug=cfg.data.template_aug,
+            search_aug=cfg.data.search_aug,
+            neg_prob=cfg.data.neg_prob,
+            gray_prob=0.0,
+            exemplar_size=exemplar_size,
+            search_size=search_size,
+            context=context,
+            seed=cfg.seed + 7919,
+        )
+        self.batches: list[dict[str, torch.Tensor]] = []
+        # crops are made in DataLoader workers as in training: OpenCV work in this process
+        # before the training loader forks its workers can leave them deadlocked
+        loader = DataLoader(
+            ds,
+            batch_size=cfg.data.batch_size,
+            shuffle=False,
+            num_workers=cfg.data.num_workers,
+            worker_init_fn=_worker_init,
+        )
+        for batch in loader:
+            # crops hold 0..255 values: half precision keeps them to 1/8 and halves the memory
+            batch["template"] = batch["template"].half()
+            batch["search"] = batch["search"].half()
+            self.batches.append(batch)
+        self.seed = cfg.seed
+
+    @torch.no_grad()
+    def loss(self, module: TrainModule, device: torch.device) -> dict[str, float]:
+        was_training = module.training
+        module.eval()
+        c = module.loss_cfg
+        sums: dict[str, float] = {}
+        n = 0
+        try:
+            for i, batch in enumerate(self.batches):
+                gen = torch.Generator().manual_seed(self.seed * 7919 + i)
+                out = module.model(
+                    batch["template"].to(device).float(), batch["search"].to(device).float()
+                )
+                terms = module.losses(
+                    out, batch["box"].to(device), batch["positive"].to(device), gen
+                )
+                k = int(batch["box"].shape[0])
+                vals = {
+                    "val": float(c.cls_weight * terms["cls"] + c.loc_weight * terms["loc"]),
+                    "val_cls": float(terms["cls"]),
+                    "val_loc": float(terms["loc"]),
+                }
+                if module.teacher is not None:
+                    t_out = module.teacher(
+                        batch["template"].to(device).float(), batch["search"].to(device).float()
+                    )
+                    d = module.distill_terms(out, t_out)
+                    vals["val_distill_cls"] = float(d["distill_cls"])
+                    vals["val_distill_loc"] = float(d["distill_loc"])
+                for key, v in vals.items():
+                    sums[key] = sums.get(key, 0.0) + v * k
+                n += k
+        finally:
+            module.train(was_training)
+        return {k: v / max(n, 1) for k, v in sums.items()}
 
 
 class EpochSliceSampler(Sampler[int]):
@@ -149,10 +242,12 @@ def _set_backbone_frozen(model: SiameseModel, frozen: bool) -> None:
 
 
 def _param_groups(module: TrainModule, lr: float, backbone_mult: float) -> list[dict[str, Any]]:
+    """Head (+ margin scorer) at ``lr``, backbone at ``lr * backbone_mult``; never the teacher."""
     backbone = getattr(module.model, "backbone", None)
     bb_ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
-    bb = [p for p in module.parameters() if id(p) in bb_ids]
-    rest = [p for p in module.parameters() if id(p) not in bb_ids]
+    params = [p for _, p in module.trainable_named_parameters()]
+    bb = [p for p in params if id(p) in bb_ids]
+    rest = [p for p in params if id(p) not in bb_ids]
     groups = [{"params": rest, "lr": lr, "name": "head"}]
     if bb:
         groups.append({"params": bb, "lr": lr * backbone_mult, "name": "backbone"})
@@ -241,14 +336,24 @@ def _train(
     geo, tcfg = _geometry(cfg, model)
     model.to(device)
     corr_ch = _corr_channels(model, tcfg.exemplar_size, tcfg.instance_size)
-    module = TrainModule(model, geo, cfg.loss, corr_ch).to(device)
+    teacher = copy.deepcopy(model) if cfg.loss.uses_teacher else None
+    module = TrainModule(model, geo, cfg.loss, corr_ch, teacher=teacher).to(device)
 
     # data: rank 0 first (it may decode videos into the frame cache), then the others
     if world > 1 and rank != 0:
         dist.barrier()
-    sources = build_sources(cfg.data)
+    sources, held_out = build_source_split(cfg.data)
     if world > 1 and rank == 0:
         dist.barrier()
+    if cfg.data.holdout_fraction > 0 and not held_out:
+        raise ValueError(
+            "data.holdout_fraction > 0 but no real source has 2 or more sequences to hold out"
+        )
+    val_set = (
+        ValidationSet(held_out, cfg, tcfg.exemplar_size, tcfg.instance_size, tcfg.context_amount)
+        if held_out
+        else None
+    )
     dataset = PairDataset(
         sources,
         cfg.data.samples_per_epoch,
@@ -289,6 +394,8 @@ def _train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     epoch, step_in_epoch, global_step = 0, 0, 0
+    # validation state: best loss, its step, its weights (CPU copy), evaluations since
+    best: dict[str, Any] = {"val": None, "step": None, "state": None, "bad": 0}
     last_path = out_dir / "last.pt"
     resume_path = Path(resume) if isinstance(resume, str) else (last_path if resume else None)
     if resume_path is not None and resume_path.is_file():
@@ -299,6 +406,8 @@ def _train(
         scaler.load_state_dict(state["scaler"])
         epoch, step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
         global_step = int(state["global_step"])
+        if state.get("best") is not None:
+            best = dict(state["best"])
         rngs = state["rng"]
         _set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
         log.info("resumed from %s at epoch %d step %d", resume_path, epoch, global_step)
@@ -312,7 +421,42 @@ def _train(
         writer = SummaryWriter(str(out_dir / "tb"))
     result = TrainResult(last_path=last_path)
     history_file = (out_dir / "history.jsonl").open("a") if rank == 0 else None
+    val_file = (out_dir / "val.jsonl").open("a") if rank == 0 and val_set is not None else None
     start_time = time.monotonic()
+
+    def validate() -> bool:
+        """Evaluate on the held-out pairs, keep the best weights; True = patience ran out."""
+        assert val_set is not None
+        vals = val_set.loss(module, device)
+        if epoch < o.backbone_frozen_epochs:  # loss() restored train mode: BN of a frozen
+            _set_backbone_frozen(model, True)  # backbone must stay in eval
+        rec = {"step": global_step, "epoch": epoch, **vals}
+        improved = best["val"] is None or vals["val"] < best["val"] - o.min_delta
+        if improved:
+            best["val"], best["step"], best["bad"] = vals["val"], global_step, 0
+            best["state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            best["bad"] += 1
+        rec["best"] = float(best["val"])
+        result.val_history.append(rec)
+        if rank == 0:
+            log.info(
+                "validation at step %d: %s (best %.4f at step %d)",
+                global_step,
+                " ".join(f"{k}={v:.4g}" for k, v in vals.items()),
+                best["val"],
+                best["step"],
+            )
+            if val_file is not None:
+                val_file.write(json.dumps(rec) + "\n")
+                val_file.flush()
+            if writer is not None:
+                for k, v in vals.items():
+                    writer.add_scalar(f"val/{k}", v, global_step)
+        return o.patience > 0 and best["bad"] >= o.patience
+
+    if val_set is not None and best["val"] is None:
+        validate()  # the starting weights compete too
 
     def save_last() -> None:
         if world > 1:
@@ -331,6 +475,7 @@ def _train(
             "step_in_epoch": step_in_epoch,
             "global_step": global_step,
             "rng": rng_list,
+            "best": best if val_set is not None else None,
         }
         tmp = last_path.with_name(last_path.name + ".tmp")
         torch.save(payload, tmp)
@@ -416,6 +561,9 @@ def _train(
                         " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k != "step"),
                     )
             stop = _should_stop(o.max_steps, o.max_minutes, global_step, start_time, world, device)
+            if val_set is not None and o.val_every > 0 and global_step % o.val_every == 0:
+                if validate():
+                    result.early_stopped = stop = True
             if stop or global_step % cfg.log.ckpt_every == 0:
                 save_last()
             if stop:
@@ -425,10 +573,26 @@ def _train(
         if not stop:
             epoch += 1
             step_in_epoch = 0
+            if val_set is not None and o.val_every == 0 and validate():
+                result.early_stopped = stop = True
             save_last()
     result.global_step, result.epoch, result.stopped_early = global_step, epoch, stop
     if history_file is not None:
         history_file.close()
+    if val_file is not None:
+        val_file.close()
+    if val_set is not None and best["state"] is not None:
+        if rank == 0 and best["step"] != global_step:
+            # the last step's weights too, for comparison (model.pt gets the best evaluation's)
+            save_checkpoint(
+                out_dir / "last_model.pt",
+                model,
+                _checkpoint_config(cfg, tcfg.to_dict()),
+                {"trained_steps": global_step, "train_config": cfg.to_dict()},
+            )
+        model.load_state_dict(best["state"])
+        result.best_step, result.best_val = int(best["step"]), float(best["val"])
+        log.info("model.pt: the weights of step %d (validation %.4f)", best["step"], best["val"])
     if writer is not None:
         writer.close()
     if rank == 0:
@@ -439,6 +603,19 @@ def _train(
             "finished": not stop,
             "world_size": world,
             "init_weights": init_info,
+            "validation": (
+                {
+                    "best_step": result.best_step,
+                    "best_val": result.best_val,
+                    "early_stopped": result.early_stopped,
+                    "held_out": sorted(
+                        s.name for spec in held_out for s in getattr(spec.source, "sequences", [])
+                    ),
+                    "evaluations": result.val_history,
+                }
+                if val_set is not None
+                else None
+            ),
             "train_config": cfg.to_dict(),
             "final_terms": {
                 k: v
