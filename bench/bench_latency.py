@@ -49,19 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.inside:
         return _inside(args)
-    from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+    from siam_tracker_ros.ros.isolation import rerun_isolated
 
-    if not isolation_available():
-        print("bench_latency: no loopback-only network namespace here", file=sys.stderr)
-        return 3
-    res = run_isolated(
-        [sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
-        timeout=1800,
-        cwd=Path.cwd(),
-    )
-    sys.stdout.write(res.stdout)
-    sys.stderr.write(res.stderr[-4000:])
-    return res.returncode
+    return rerun_isolated(__file__, argv, "bench_latency", timeout=1800)
 
 
 def _sequence(path: Path, n: int, w: int, h: int) -> tuple[Path, str]:
@@ -95,8 +85,8 @@ def _sequence(path: Path, n: int, w: int, h: int) -> tuple[Path, str]:
 def _inside(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from siam_tracker_ros.ros.harness import run_scenario
-    from siam_tracker_ros.ros.params import model_param_args, resolve_path
+    from siam_tracker_ros.ros.harness import node_args, run_scenario
+    from siam_tracker_ros.ros.params import resolve_path
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     rows: list[dict[str, Any]] = []
@@ -104,21 +94,15 @@ def _inside(args: argparse.Namespace) -> int:
         for rate in args.rates:
             n = int(rate * args.seconds)
             video, box = _sequence(Path(tmp) / f"seq_{rate:g}.avi", n, w, h)
-            node_args = [
-                "--ros-args",
-                "--params-file",
-                str(ROOT / "config" / "tracker.yaml"),
-                *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
-                "-p",
-                f"model.device:={args.device}",
-                "-p",
-                f"model.num_threads:={args.threads}",
-                "-p",
-                f"input.reliability:={args.reliability}",
-            ]
             res = run_scenario(
                 Path(tmp) / f"run_{rate:g}",
-                node_args,
+                node_args(
+                    resolve_path(args.config),
+                    resolve_path(args.weights),
+                    f"model.device:={args.device}",
+                    f"model.num_threads:={args.threads}",
+                    f"input.reliability:={args.reliability}",
+                ),
                 [str(video), "--fps", str(rate), "--init-box", box, "--wait-subscribers", "120"],
                 timeout=args.seconds * 4 + 120,
             )

@@ -36,11 +36,9 @@ def _inside(args: argparse.Namespace) -> int:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget
-    from std_msgs.msg import Header
 
     from siam_tracker_ros.ros.harness import NodeProcess
-    from siam_tracker_ros.ros.image_conversion import encode_bgr
-    from siam_tracker_ros.ros.messages import time_from_ns
+    from siam_tracker_ros.ros.messages import image_msg, init_target_msg, stamped_header
 
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -82,17 +80,7 @@ def _inside(args: argparse.Namespace) -> int:
         img = background.copy()
         img[200 : 200 + side, x : x + side] = patch
         stamp = node.get_clock().now().nanoseconds
-        data, step = encode_bgr(img, "bgr8")
-        image_pub.publish(
-            Image(
-                header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                height=h,
-                width=w,
-                encoding="bgr8",
-                step=step,
-                data=data,
-            )
-        )
+        image_pub.publish(image_msg(img, stamped_header(stamp, "cam")))
         stamps.append(stamp)
         frame_no += 1
 
@@ -116,15 +104,7 @@ def _inside(args: argparse.Namespace) -> int:
 
     def send_init() -> None:
         x = int(100 + 200 * (0.5 + 0.5 * np.sin((frame_no - 1) / 40)))
-        init_pub.publish(
-            InitTarget(
-                header=Header(stamp=time_from_ns(stamps[-1]), frame_id="cam"),
-                x=float(x),
-                y=200.0,
-                width=float(side),
-                height=float(side),
-            )
-        )
+        init_pub.publish(init_target_msg(stamped_header(stamps[-1], "cam"), (x, 200, side, side)))
 
     rows: list[tuple[str, float]] = []
 
@@ -171,16 +151,11 @@ def main() -> int:
     args = p.parse_args()
     if args.inside:
         return _inside(args)
-    from siam_tracker_ros.ros.isolation import run_isolated
+    from siam_tracker_ros.ros.isolation import rerun_isolated
 
-    res = run_isolated(
-        [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:], "--inside"],
-        timeout=120 + 8 * args.seconds,
-        cwd=ROOT,
+    return rerun_isolated(
+        __file__, sys.argv[1:], "bench_lifecycle_cpu", timeout=120 + 8 * args.seconds, cwd=ROOT
     )
-    sys.stdout.write(res.stdout)
-    sys.stderr.write(res.stderr[-3000:])
-    return res.returncode
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -61,20 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.inside:
         return _inside(args)
-    from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+    from siam_tracker_ros.ros.isolation import rerun_isolated
 
-    if not isolation_available():
-        print("soak: no loopback-only network namespace here", file=sys.stderr)
-        return 3
     limit = len(args.rates) * (args.minutes * 60 + 180) + 60
-    res = run_isolated(
-        [sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
-        timeout=limit,
-        cwd=Path.cwd(),
-    )
-    sys.stdout.write(res.stdout)
-    sys.stderr.write(res.stderr[-4000:])
-    return res.returncode
+    return rerun_isolated(__file__, argv, "soak", timeout=limit)
 
 
 @dataclass
@@ -113,11 +106,11 @@ class Scene:
         y = 10 + 0.5 * my * (1 + math.sin(2 * math.pi * t / 17.0))
         return int(x), int(y), self.size, self.size
 
-    def frame(self, t: float) -> bytes:
+    def frame(self, t: float) -> np.ndarray:
         img = self.bg.copy()
         x, y, s, _ = self.box(t)
         img[y : y + s, x : x + s] = self.patch
-        return img.tobytes()
+        return img
 
 
 def _rss_mib(pid: int) -> float:
@@ -136,26 +129,20 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget, TrackerStatus
-    from std_msgs.msg import Header
     from vision_msgs.msg import Detection2D
 
-    from siam_tracker_ros.ros.harness import NodeProcess
-    from siam_tracker_ros.ros.messages import stamp_to_ns, time_from_ns
-    from siam_tracker_ros.ros.params import model_param_args, resolve_path
+    from siam_tracker_ros.ros.harness import NodeProcess, node_args
+    from siam_tracker_ros.ros.messages import (
+        image_msg,
+        init_target_msg,
+        stamp_to_ns,
+        stamped_header,
+    )
+    from siam_tracker_ros.ros.params import resolve_path
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     scene = Scene(w, h)
     workdir.mkdir(parents=True, exist_ok=True)
-    node_args = [
-        "--ros-args",
-        "--params-file",
-        str(ROOT / "config" / "tracker.yaml"),
-        *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
-        "-p",
-        f"model.device:={args.device}",
-        "-p",
-        f"model.num_threads:={args.threads}",
-    ]
     if not rclpy.ok():
         rclpy.init()
     node = rclpy.create_node(f"soak_camera_{int(rate)}")
@@ -197,16 +184,7 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
             return
         t = time.monotonic() - state["t0"]
         stamp = now_ns()
-        pub.publish(
-            Image(
-                header=Header(stamp=time_from_ns(stamp), frame_id="soak_cam"),
-                height=h,
-                width=w,
-                encoding="bgr8",
-                step=3 * w,
-                data=scene.frame(t),
-            )
-        )
+        pub.publish(image_msg(scene.frame(t), stamped_header(stamp, "soak_cam")))
         state["sent"] += 1
         if state["sent"] == 1:
             state["init"] = (stamp, scene.box(t))
@@ -214,7 +192,16 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
     node.create_timer(1.0 / rate, publish)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    proc = NodeProcess("siam_tracker_ros.ros.node", node_args, workdir / "node.log")
+    proc = NodeProcess(
+        "siam_tracker_ros.ros.node",
+        node_args(
+            resolve_path(args.config),
+            resolve_path(args.weights),
+            f"model.device:={args.device}",
+            f"model.num_threads:={args.threads}",
+        ),
+        workdir / "node.log",
+    )
     samples: list[Sample] = []
     try:
         end_wait = time.monotonic() + 120
@@ -226,16 +213,7 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         while "init" not in state:
             executor.spin_once(timeout_sec=0.01)
         stamp, box = state["init"]
-        init_pub.publish(
-            InitTarget(
-                header=Header(stamp=time_from_ns(stamp), frame_id="soak_cam"),
-                x=float(box[0]),
-                y=float(box[1]),
-                width=float(box[2]),
-                height=float(box[3]),
-                track_id="soak",
-            )
-        )
+        init_pub.publish(init_target_msg(stamped_header(stamp, "soak_cam"), box, "soak"))
         t0 = state["t0"]
         end = t0 + args.minutes * 60
         next_sample = t0 + SAMPLE_S

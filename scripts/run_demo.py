@@ -101,37 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if not args.inside:
-        return _outer(argv if argv is not None else sys.argv[1:])
+        from siam_tracker_ros.ros.isolation import rerun_isolated
+
+        argv = argv if argv is not None else sys.argv[1:]
+        return rerun_isolated(__file__, argv, "run_demo", timeout=3600)
     return _inside(args)
-
-
-def _outer(argv: list[str]) -> int:
-    """Re-run this script inside a loopback-only namespace and relay its output."""
-    from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
-
-    if not isolation_available():
-        print(
-            "run_demo: cannot create a loopback-only network namespace (needs root or user "
-            "namespaces, unshare and ip)",
-            file=sys.stderr,
-        )
-        return 3
-    res = run_isolated(
-        [sys.executable, str(Path(__file__).resolve()), *argv, "--inside"],
-        timeout=3600,
-        cwd=Path.cwd(),
-    )
-    sys.stdout.write(res.stdout)
-    sys.stderr.write(res.stderr)
-    return res.returncode
 
 
 def _inside(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from siam_tracker_ros.ros.harness import run_scenario
-    from siam_tracker_ros.ros.params import model_param_args, resolve_path
+    from siam_tracker_ros.ros.harness import node_args, run_scenario
+    from siam_tracker_ros.ros.params import resolve_path
 
     out = Path(args.out).resolve()
     (out / "response").mkdir(parents=True, exist_ok=True)
@@ -157,18 +139,13 @@ def _inside(args: argparse.Namespace) -> int:
         elif n % args.response_every == 0:
             cv2.imwrite(str(out / "response" / f"{n:05d}.png"), img)
 
-    node_args = [
-        "--ros-args",
-        "--params-file",
-        str(ROOT / "config" / "tracker.yaml"),
-        *model_param_args(resolve_path(args.config), resolve_path(args.weights)),
-        "-p",
+    tracker_args = node_args(
+        resolve_path(args.config),
+        resolve_path(args.weights),
         f"model.device:={args.device}",
-        "-p",
         "debug.max_rate_hz:=0.0",
-        "-p",
         f"model.num_threads:={min(4, os.cpu_count() or 1)}",
-    ]
+    )
     replay_args = [
         args.video,
         "--init-box",
@@ -186,10 +163,10 @@ def _inside(args: argparse.Namespace) -> int:
         replay_args += ["--fps", str(args.fps)]
     if args.max_frames:
         replay_args += ["--max-frames", str(args.max_frames)]
-    command, env = _ros2_launch(out / "logs", node_args) if args.ros2_launch else (None, None)
+    command, env = _ros2_launch(out / "logs", tracker_args) if args.ros2_launch else (None, None)
     res = run_scenario(
         out / "logs",
-        node_args,
+        tracker_args,
         replay_args,
         image_sink=sink,
         timeout=3000,

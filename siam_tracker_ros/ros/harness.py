@@ -32,10 +32,40 @@ from vision_msgs.msg import Detection2D
 from siam_tracker_ros.msg import TrackerStatus
 from siam_tracker_ros.ros.image_conversion import image_to_bgr
 from siam_tracker_ros.ros.messages import stamp_to_ns
+from siam_tracker_ros.ros.params import DEFAULT_PARAMS_FILE, model_param_args
 
-__all__ = ["NodeProcess", "Recorder", "ScenarioResult", "read_stamps", "run_scenario"]
+__all__ = [
+    "NodeProcess",
+    "Recorder",
+    "ScenarioResult",
+    "node_args",
+    "read_stamps",
+    "run_scenario",
+    "wait_until",
+]
 
 ImageSink = Callable[[str, int, np.ndarray], None]
+
+
+def node_args(config: str | Path | None, weights: str | Path | None, *params: str) -> list[str]:
+    """``tracker_node``'s command line as the benches, the demo and the tests start it: the
+    shipped parameter file (``config/tracker.yaml``), the model (empty: the bundled one) and each
+    of ``params`` (``name:=value``) as a ``-p`` override."""
+    args = ["--ros-args", "--params-file", str(DEFAULT_PARAMS_FILE)]
+    args += model_param_args(config, weights)
+    for param in params:
+        args += ["-p", param]
+    return args
+
+
+def wait_until(cond: Callable[[], Any], timeout: float, poll: float = 0.02) -> bool:
+    """Poll ``cond`` until it is true (True) or ``timeout`` seconds have passed (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(poll)
+    return False
 
 
 class NodeProcess:
@@ -49,15 +79,24 @@ class NodeProcess:
         log_path: Path,
         env: dict[str, str] | None = None,
         command: Sequence[str] | None = None,
+        new_session: bool = False,
     ) -> None:
         """``command``, when given, is run as it is instead of ``python -m module args`` (e.g.
-        ``ros2 launch ...``: launch forwards the SIGINT of :meth:`stop` to its nodes)."""
+        ``ros2 launch ...``: launch forwards the SIGINT of :meth:`stop` to its nodes).
+        ``new_session`` starts it as the leader of a process group of its own and :meth:`stop`
+        signals the whole group, like Ctrl-C in a terminal (for ``ros2 run``, whose node is a
+        grandchild that would not see a SIGINT sent to the ``ros2`` process alone)."""
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self._group = new_session
         target = [module] if module.endswith(".py") else ["-m", module]
         cmd = list(command) if command else [sys.executable, *target, *args]
         self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env or dict(os.environ)
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env or dict(os.environ),
+            start_new_session=new_session,
         )
 
     def running(self) -> bool:
@@ -71,14 +110,18 @@ class NodeProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            self._signal(signal.SIGINT)
+            if self.wait(timeout) is None:
+                self._signal(signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
         return int(self.proc.returncode)
+
+    def _signal(self, sig: int) -> None:
+        if self._group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
 
     def output(self) -> str:
         if not self._log.closed:

@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -106,3 +107,32 @@ def run_isolated(
     if proc.returncode == 97:
         raise IsolationUnavailable(err.strip())
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def rerun_isolated(
+    script: str | Path,
+    argv: Sequence[str],
+    name: str,
+    timeout: float,
+    cwd: str | Path | None = None,
+) -> int:
+    """Re-execute ``script`` with ``argv`` and ``--inside`` in a loopback-only namespace, relay
+    its output and return its exit status (3 where no namespace can be made). How the benches
+    and the demo start: the inner run starts all its ROS processes, which share that namespace.
+    ``name`` prefixes the message; ``cwd`` defaults to the current folder (relative paths in
+    ``argv`` then mean the same inside)."""
+    if not isolation_available():
+        print(
+            f"{name}: cannot create a loopback-only network namespace (needs root or user "
+            "namespaces, unshare and ip)",
+            file=sys.stderr,
+        )
+        return 3
+    res = run_isolated(
+        [sys.executable, str(Path(script).resolve()), *argv, "--inside"],
+        timeout=timeout,
+        cwd=Path.cwd() if cwd is None else cwd,
+    )
+    sys.stdout.write(res.stdout)
+    sys.stderr.write(res.stderr)
+    return res.returncode

@@ -31,8 +31,10 @@ __all__ = [
     "detection_to_request",
     "diagnostics_msg",
     "image_msg",
+    "init_target_msg",
     "init_target_to_request",
     "stamp_to_ns",
+    "stamped_header",
     "status_msg",
     "time_from_ns",
 ]
@@ -47,6 +49,11 @@ def stamp_to_ns(stamp: Time) -> int:
 
 def time_from_ns(ns: int) -> Time:
     return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def stamped_header(stamp_ns: int, frame_id: str) -> Header:
+    """A header stamped ``stamp_ns`` (nanoseconds) in ``frame_id``."""
+    return Header(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -152,6 +159,14 @@ def status_msg(
 
 def image_msg(bgr: np.ndarray, header: Header) -> Image:
     return fill_image_msg(Image(header=_copy_header(header)), bgr, "bgr8")
+
+
+def init_target_msg(header: Header, box: Any, track_id: str = "") -> InitTarget:
+    """The InitTarget a client sends: ``box`` ``x, y, w, h`` in pixels of the frame stamped in
+    ``header`` (the node searches its buffer for that frame); an empty ``track_id`` lets the
+    node number the track."""
+    x, y, w, h = (float(v) for v in box)
+    return InitTarget(header=header, x=x, y=y, width=w, height=h, track_id=track_id)
 
 
 def init_target_to_request(msg: InitTarget) -> InitRequest:

@@ -467,12 +467,22 @@ class TrackerNode(LifecycleNode):
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
         with self._lock:
-            with self._pending_lock:
-                self._pending_init = None
-            if self._session is not None:
-                self._session.stop()
+            self._end_track(drop_frames=True)
+
+    def _end_track(self, drop_frames: bool = False) -> TrackState:
+        """Forget a pending init and stop the track; returns the state it had. With
+        ``drop_frames`` the buffered and waiting frames go too (they belong to the track that
+        ended). The caller holds ``self._lock`` (the worker must not be mid-step)."""
+        with self._pending_lock:
+            self._pending_init = None
+        was = TrackState.IDLE
+        if self._session is not None:
+            was = self._session.state
+            self._session.stop()
+        if drop_frames:
             self._buffer.clear()
             self._slot.clear()
+        return was
 
     def _release(self) -> None:
         """Free the model (and the publishers made by configure)."""
@@ -568,24 +578,14 @@ class TrackerNode(LifecycleNode):
 
     def _on_stop(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
         with self._lock:
-            with self._pending_lock:
-                self._pending_init = None
-            was = TrackState.IDLE
-            if self._session is not None:
-                was = self._session.state
-                self._session.stop()
+            was = self._end_track()
         self._publish_idle_status()
         resp.success, resp.message = True, f"stopped (was {was.name.lower()})"
         return resp
 
     def _on_reset(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
         with self._lock:
-            with self._pending_lock:
-                self._pending_init = None
-            if self._session is not None:
-                self._session.stop()
-            self._buffer.clear()
-            self._slot.clear()
+            self._end_track(drop_frames=True)
             self._slot.reset_count()
             self._latencies.clear()
             self._processing.clear()

@@ -32,8 +32,8 @@ from std_msgs.msg import Header
 
 from siam_tracker_ros.datasets import open_source, read_boxes
 from siam_tracker_ros.msg import InitTarget
-from siam_tracker_ros.ros.image_conversion import ENCODINGS, encode_bgr
-from siam_tracker_ros.ros.messages import time_from_ns
+from siam_tracker_ros.ros.image_conversion import ENCODINGS, fill_image_msg
+from siam_tracker_ros.ros.messages import init_target_msg, stamped_header
 
 __all__ = ["build_parser", "main"]
 
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace, node: Node) -> int:
             if delay > 0:
                 time.sleep(delay)
         stamp = stamper.next()
-        header = Header(stamp=time_from_ns(stamp), frame_id=args.frame_id)
+        header = stamped_header(stamp, args.frame_id)
         pub.publish(_image_message(img, header, args.encoding, args.compressed))
         stamps.append(stamp)
         stamps_log.write(published, stamp)
@@ -205,17 +205,8 @@ def run(args: argparse.Namespace, node: Node) -> int:
             and not init_sent
             and (published >= args.init_frame + args.init_delay)
         ):
-            x, y, w, h = (float(v) for v in init_box)
             init_pub.publish(
-                InitTarget(
-                    header=Header(
-                        stamp=time_from_ns(stamps[args.init_frame]), frame_id=args.frame_id
-                    ),
-                    x=x,
-                    y=y,
-                    width=w,
-                    height=h,
-                )
+                init_target_msg(stamped_header(stamps[args.init_frame], args.frame_id), init_box)
             )
             init_sent = True
             log.info(f"init target for frame {args.init_frame} sent after frame {published}")
@@ -238,16 +229,7 @@ def _image_message(
         if not ok:
             raise ValueError("JPEG encoding failed")
         return CompressedImage(header=header, format="jpeg", data=buf.tobytes())
-    data, step = encode_bgr(img, encoding)
-    return Image(
-        header=header,
-        height=img.shape[0],
-        width=img.shape[1],
-        encoding=encoding,
-        is_bigendian=0,
-        step=step,
-        data=data,
-    )
+    return fill_image_msg(Image(header=header), img, encoding)
 
 
 def main(argv: list[str] | None = None) -> int:

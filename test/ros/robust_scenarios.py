@@ -8,7 +8,6 @@ loopback-only namespace (the test starts this script through ``run_isolated``) a
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from ros_fakes import textured_target_frames  # noqa: E402
 from ros_scenarios import RELIABLE, Driver  # noqa: E402
+from scenario_support import scenario_main  # noqa: E402
 
-from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
-from siam_tracker_ros.ros.messages import time_from_ns  # noqa: E402
+from siam_tracker_ros.ros.messages import (  # noqa: E402
+    image_msg,
+    init_target_msg,
+    stamped_header,
+    time_from_ns,
+)
 
 SEC = 1_000_000_000
 SIZES = [(1280, 720)] * 12 + [(320, 240)] * 12 + [(640, 480)] * 12
@@ -54,30 +58,14 @@ class _Camera:
         self.sent: list[dict[str, Any]] = []
 
     def send(self, img: np.ndarray, stamp: int, truth: Any = None, wait: float = 0.12) -> None:
-        from sensor_msgs.msg import Image
-        from std_msgs.msg import Header
-
-        data, step = encode_bgr(img, "bgr8")
-        self.pub.publish(
-            Image(
-                header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                height=img.shape[0],
-                width=img.shape[1],
-                encoding="bgr8",
-                step=step,
-                data=data,
-            )
-        )
+        self.pub.publish(image_msg(img, stamped_header(stamp, "cam")))
         self.sent.append({"stamp_ns": stamp, "w": img.shape[1], "h": img.shape[0], "truth": truth})
         self.drv.spin(wait)
 
     def send_raw(self, **fields: Any) -> None:
         from sensor_msgs.msg import Image
-        from std_msgs.msg import Header
 
-        self.pub.publish(
-            Image(header=Header(stamp=time_from_ns(self.drv.now()), frame_id="cam"), **fields)
-        )
+        self.pub.publish(Image(header=stamped_header(self.drv.now(), "cam"), **fields))
         self.drv.spin(0.1)
 
 
@@ -197,17 +185,7 @@ def lost_reset_sim_time(work: Path) -> dict[str, Any]:
 
 
 def _init(stamp: int, box: Any, track_id: str) -> Any:
-    from siam_tracker_ros.msg import InitTarget
-    from std_msgs.msg import Header
-
-    return InitTarget(
-        header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-        x=float(box[0]),
-        y=float(box[1]),
-        width=float(box[2]),
-        height=float(box[3]),
-        track_id=track_id,
-    )
+    return init_target_msg(stamped_header(stamp, "cam"), box, track_id)
 
 
 def _node_rss(drv: Driver) -> float:
@@ -217,14 +195,9 @@ def _node_rss(drv: Driver) -> float:
     return float(values[-1]["rss_mib"]) if values else float("nan")
 
 
-def main() -> int:
-    name, work = sys.argv[1], Path(sys.argv[2])
-    work.mkdir(parents=True, exist_ok=True)
-    fn = {"jump_and_resize": jump_and_resize, "lost_reset_sim_time": lost_reset_sim_time}[name]
-    result = fn(work)
-    (work / "result.json").write_text(json.dumps(result))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(
+        scenario_main(
+            {"jump_and_resize": jump_and_resize, "lost_reset_sim_time": lost_reset_sim_time}
+        )
+    )

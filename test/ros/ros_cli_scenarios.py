@@ -9,7 +9,6 @@ folder; the assertions live in the tests.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
 sys.path.insert(0, str(Path(__file__).parent))
+from scenario_support import scenario_main  # noqa: E402
+
+from siam_tracker_ros.ros.harness import NodeProcess, wait_until  # noqa: E402
 
 
 def tools_env() -> dict[str, str]:
@@ -90,48 +92,16 @@ def ros2(*args: str, timeout: float = 30.0, tries: int = 4, expect: str = "") ->
     }
 
 
-class Background:
-    """A long-running command (``ros2 launch``/``ros2 run``) with its output in a log file,
-    stopped with SIGINT like Ctrl-C (then SIGKILL)."""
-
-    def __init__(self, cmd: list[str], log: Path) -> None:
-        self.log = log
-        self._fh = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd, env=tools_env(), stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait(self, timeout: float) -> int | None:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            if self.wait(timeout) is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._fh.close()
-        return int(self.proc.returncode)
-
-    def output(self) -> str:
-        if not self._fh.closed:
-            self._fh.flush()
-        return self.log.read_text(errors="replace")
+#: seconds a stopped command gets after its SIGINT (``ros2 launch`` passes it on to its nodes and
+#: waits for them) before SIGKILL
+STOP_S = 10.0
 
 
-def wait_until(cond: Any, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+def background(cmd: list[str], log: Path) -> NodeProcess:
+    """A long-running command (``ros2 launch``/``ros2 run``) with the tools' environment and
+    its output in ``log``; :meth:`NodeProcess.stop` (with :data:`STOP_S`) signals its whole
+    process group, like Ctrl-C in a terminal."""
+    return NodeProcess(cmd[0], cmd[1:], log, env=tools_env(), command=cmd, new_session=True)
 
 
 def make_sequence(work: Path, source: str) -> tuple[Path, np.ndarray]:
@@ -220,7 +190,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     params = yaml.safe_load(DEFAULT_PARAMS_FILE.read_text())
     params["/**"]["ros__parameters"]["input"]["buffer_size"] = 120
     (work / "params.yaml").write_text(yaml.safe_dump(params))
-    ros_launch = Background(
+    ros_launch = background(
         [
             str(VENV / "bin" / "ros2"),
             "launch",
@@ -232,7 +202,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         ],
         work / "launch.log",
     )
-    replay = Background(
+    replay = background(
         [
             str(VENV / "bin" / "ros2"),
             "run",
@@ -307,13 +277,13 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
             f" x: {x:.1f}, y: {y:.1f}, width: {w:.1f}, height: {h:.1f}}}",
         )
         wait_until(lambda: sum(d["id"] == "track-2" for d in rec.detections) >= 8, 30)
-        log["replay_rc"] = replay.stop()
+        log["replay_rc"] = replay.stop(STOP_S)
         # shutdown from ACTIVE: the node exits 0 and the launch ends with it (on_exit)
         log["shutdown"] = ros2("lifecycle", "set", "/tracker_node", "shutdown")
         log["launch_exited_by_itself"] = ros_launch.wait(30) is not None
     finally:
-        replay.stop()
-        log["launch_rc"] = ros_launch.stop()
+        replay.stop(STOP_S)
+        log["launch_rc"] = ros_launch.stop(STOP_S)
         executor.shutdown(timeout_sec=5)
         spinner.join(timeout=5)
         node.destroy_node()
@@ -337,7 +307,7 @@ def lifecycle(work: Path) -> dict[str, Any]:
     bad = work / "corrupt.pt"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     good = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"
-    node = Background(
+    node = background(
         [
             str(VENV / "bin" / "ros2"),
             "run",
@@ -381,7 +351,7 @@ def lifecycle(work: Path) -> dict[str, Any]:
         cli("lifecycle", "set", "/tracker_node", "shutdown")
         log["exit_rc"] = node.wait(20)
     finally:
-        node.stop()
+        node.stop(STOP_S)
     log["node_log"] = node.output()
     return log
 
@@ -447,19 +417,14 @@ def launch_testing(work: Path) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    name, work = sys.argv[1], Path(sys.argv[2])
-    work.mkdir(parents=True, exist_ok=True)
-    fn = {
-        "launch": launch,
-        "lifecycle": lifecycle,
-        "startup": startup,
-        "launch_testing": launch_testing,
-    }[name]
-    result = fn(work, *sys.argv[3:])
-    (work / "result.json").write_text(json.dumps(result))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(
+        scenario_main(
+            {
+                "launch": launch,
+                "lifecycle": lifecycle,
+                "startup": startup,
+                "launch_testing": launch_testing,
+            }
+        )
+    )

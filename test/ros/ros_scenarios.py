@@ -7,7 +7,6 @@ the assertions live in the test, which only reads that JSON.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,32 +22,51 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ros_fakes import smooth_background, textured_target_frames  # noqa: E402
+from scenario_support import scenario_main  # noqa: E402
 from siam_tracker_ros.msg import InitTarget  # noqa: E402
 
-from siam_tracker_ros.ros.harness import NodeProcess, Recorder, run_scenario  # noqa: E402
-from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
-from siam_tracker_ros.ros.messages import time_from_ns  # noqa: E402
-from siam_tracker_ros.ros.params import model_param_args  # noqa: E402
+from siam_tracker_ros.ros.harness import (  # noqa: E402
+    NodeProcess,
+    Recorder,
+    node_args,
+    run_scenario,
+    wait_until,
+)
+from siam_tracker_ros.ros.messages import (  # noqa: E402
+    image_msg,
+    init_target_msg,
+    stamped_header,
+    time_from_ns,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-PARAMS_FILE = ROOT / "config" / "tracker.yaml"
 RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
 )
 
 
-def node_args(config: str, weights: str, *extra: str) -> list[str]:
-    args = [
-        "--ros-args",
-        "--params-file",
-        str(PARAMS_FILE),
-        "-p",
-        "model.num_threads:=1",
-        *model_param_args(config, weights),
+def tracker_args(config: str, weights: str, *params: str) -> list[str]:
+    """``tracker_node``'s command line with one network thread (the tests share 2 cores)."""
+    return node_args(config, weights, "model.num_threads:=1", *params)
+
+
+def replay_args(seq: Path, box: Any, init_frame: int, delay: int, *extra: str) -> list[str]:
+    """``replay_node``'s command line: ``seq`` at 15 fps once the node has subscribed (60 s at
+    most), with an init of ``box`` stamped with frame ``init_frame`` sent ``delay`` frames later
+    (a delayed click)."""
+    return [
+        str(seq),
+        "--fps",
+        "15",
+        *extra,
+        "--init-box",
+        ",".join(str(v) for v in box),
+        "--init-frame",
+        str(init_frame),
+        "--init-delay",
+        str(delay),
+        "--wait-subscribers",
+        "60",
     ]
-    for e in extra:
-        args += ["-p", e]
-    return args
 
 
 def write_sequence(folder: Path, frames: list[np.ndarray]) -> Path:
@@ -56,15 +74,6 @@ def write_sequence(folder: Path, frames: list[np.ndarray]) -> Path:
     for i, img in enumerate(frames):
         cv2.imwrite(str(folder / "img" / f"{i + 1:04d}.png"), img)
     return folder
-
-
-def wait_until(cond: Any, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def call(client: Any, request: Any, timeout: float = 10.0) -> Any:
@@ -148,7 +157,6 @@ def tracking(work: Path, config: str, weights: str) -> dict[str, Any]:
     frames, boxes = textured_target_frames(40)
     seq = write_sequence(work / "seq", frames)
     init_frame, delay = 5, 8
-    box = ",".join(str(v) for v in boxes[init_frame])
     saved: dict[str, int] = {}
 
     def sink(topic: str, stamp: int, img: np.ndarray) -> None:
@@ -158,22 +166,8 @@ def tracking(work: Path, config: str, weights: str) -> dict[str, Any]:
 
     res = run_scenario(
         work,
-        node_args(config, weights, "debug.max_rate_hz:=0.0"),
-        [
-            str(seq),
-            "--fps",
-            "15",
-            "--frame-id",
-            "test_cam",
-            "--init-box",
-            box,
-            "--init-frame",
-            str(init_frame),
-            "--init-delay",
-            str(delay),
-            "--wait-subscribers",
-            "60",
-        ],
+        tracker_args(config, weights, "debug.max_rate_hz:=0.0"),
+        replay_args(seq, boxes[init_frame], init_frame, delay, "--frame-id", "test_cam"),
         image_sink=sink,
         timeout=60,
     )
@@ -246,20 +240,8 @@ def services(work: Path, config: str, weights: str) -> dict[str, Any]:
 
     res = run_scenario(
         work,
-        node_args(model_config, weights),
-        [
-            str(seq),
-            "--fps",
-            "15",
-            "--init-box",
-            ",".join(str(v) for v in boxes[2]),
-            "--init-frame",
-            "2",
-            "--init-delay",
-            "2",
-            "--wait-subscribers",
-            "60",
-        ],
+        tracker_args(model_config, weights),
+        replay_args(seq, boxes[2], 2, 2),
         during=during,
         timeout=60,
         settle=2.0,
@@ -289,7 +271,7 @@ class Driver:
         self.init_pub = self.node.create_publisher(InitTarget, "init_target", RELIABLE)
         self.proc = NodeProcess(
             "siam_tracker_ros.ros.node",
-            node_args(
+            tracker_args(
                 config, weights, "log.throttle_s:=0.0", "input.reliability:=reliable", *params
             ),
             work / "node.log",
@@ -315,15 +297,7 @@ class Driver:
         self.spin(0.5)
 
     def send_init(self, stamp: int, box: Any) -> None:
-        self.init_pub.publish(
-            InitTarget(
-                header=_hdr(stamp),
-                x=float(box[0]),
-                y=float(box[1]),
-                width=float(box[2]),
-                height=float(box[3]),
-            )
-        )
+        self.init_pub.publish(init_target_msg(_hdr(stamp), box))
         self.spin(0.3)
 
     def close(self) -> None:
@@ -343,10 +317,7 @@ def malformed(work: Path, config: str, weights: str) -> dict[str, Any]:
 
     def send_good(i: int) -> int:
         stamp = drv.now()
-        data, step = encode_bgr(frames[i], "bgr8")
-        img_pub.publish(
-            Image(header=_hdr(stamp), height=240, width=320, encoding="bgr8", step=step, data=data)
-        )
+        img_pub.publish(image_msg(frames[i], _hdr(stamp)))
         out["good_stamps"].append(stamp)
         drv.spin(0.07)
         return stamp
@@ -450,25 +421,18 @@ def set_param_sync(node: Node, name: str, value: Any) -> tuple[bool, str]:
 
 
 def _hdr(stamp: int) -> Any:
-    from std_msgs.msg import Header
-
-    return Header(stamp=time_from_ns(stamp), frame_id="cam")
-
-
-def main() -> int:
-    name, work = sys.argv[1], Path(sys.argv[2])
-    work.mkdir(parents=True, exist_ok=True)
-    fn = {
-        "foundation": foundation,
-        "tracking": tracking,
-        "services": services,
-        "malformed": malformed,
-        "compressed": compressed,
-    }[name]
-    result = fn(work, *sys.argv[3:])
-    (work / "result.json").write_text(json.dumps(result))
-    return 0
+    return stamped_header(stamp, "cam")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(
+        scenario_main(
+            {
+                "foundation": foundation,
+                "tracking": tracking,
+                "services": services,
+                "malformed": malformed,
+                "compressed": compressed,
+            }
+        )
+    )

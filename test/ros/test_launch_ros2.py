@@ -7,24 +7,20 @@ in one loopback-only namespace; skipped when the ROS 2 tools are not installed i
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from scenario_support import LAID_OUT, NOT_LAID_OUT, ROOT, det_box, has_tool, run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.evaluation.metrics import iou
+from siam_tracker_ros.ros.isolation import isolation_available
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
-PREFIX = Path(sys.prefix)
-TOOLS = (PREFIX / "bin" / "ros2").exists() and importlib.util.find_spec("launch_ros") is not None
-LAID_OUT = (PREFIX / "share" / "siam_tracker_ros" / "launch" / "tracker.launch.py").exists()
+TOOLS = has_tool("ros2", "launch_ros")
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
 #: a real pedestrian clip (OTB Crossing, 120 frames); the generated video when it is absent
 REAL = SHARED / "data" / "sequences" / "Crossing"
@@ -33,19 +29,8 @@ pytestmark = [
     pytest.mark.ros,
     pytest.mark.slow,
     pytest.mark.skipif(not TOOLS, reason="ROS 2 CLI/launch not installed (scripts/setup_env.sh)"),
-    pytest.mark.skipif(
-        not LAID_OUT,
-        reason="package not laid out in the venv prefix "
-        "(scripts/setup_env.sh runs scripts/ros_layout.py)",
-    ),
+    pytest.mark.skipif(not LAID_OUT, reason=NOT_LAID_OUT),
 ]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +39,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip("no loopback-only namespace here")
     work = tmp_path_factory.mktemp("ros2_launch")
     source = str(REAL) if REAL.exists() else ""
-    res = run_isolated(
-        [sys.executable, str(SCENARIOS), "launch", str(work), source], timeout=300, cwd=ROOT
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    r = json.loads((work / "result.json").read_text())
+    r = run_scenario_script(SCENARIOS, "launch", work, source, timeout=300)
     assert "error" not in r, r
     r["real"] = bool(source)
     return r
@@ -67,13 +48,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def _on_target(r: dict[str, Any], dets: list[dict[str, Any]]) -> float:
     index = {s: i for i, s in enumerate(r["stamps"])}
     boxes = np.asarray(r["boxes"])
-    ious = [
-        _iou(
-            np.array([d["cx"] - d["w"] / 2, d["cy"] - d["h"] / 2, d["w"], d["h"]]),
-            boxes[index[d["stamp_ns"]]],
-        )
-        for d in dets
-    ]
+    ious = [iou(det_box(d), boxes[index[d["stamp_ns"]]]) for d in dets]
     return float(np.mean(np.array(ious) > 0.5))
 
 

@@ -8,21 +8,16 @@ from ../shared/ros) or no loopback-only namespace can be made."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_support import has_tool, run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.ros.isolation import isolation_available
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
-TOOLS = (Path(sys.prefix) / "bin" / "ros2").exists() and importlib.util.find_spec(
-    "ros2lifecycle"
-) is not None
+TOOLS = has_tool("ros2", "ros2lifecycle")
 
 pytestmark = [
     pytest.mark.ros,
@@ -36,11 +31,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not isolation_available():
         pytest.skip("no loopback-only namespace here")
     work = tmp_path_factory.mktemp("lifecycle")
-    res = run_isolated(
-        [sys.executable, str(SCENARIOS), "lifecycle", str(work)], timeout=240, cwd=ROOT
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    result = json.loads((work / "result.json").read_text())
+    result = run_scenario_script(SCENARIOS, "lifecycle", work, timeout=240)
     assert "error" not in result, result
     return result
 

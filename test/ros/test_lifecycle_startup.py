@@ -7,15 +7,14 @@ parameter checks themselves are unit-tested below without ROS processes."""
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_support import run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.ros.isolation import isolation_available
 from siam_tracker_ros.ros.params import (
     SPECS,
     NodeSettings,
@@ -24,7 +23,6 @@ from siam_tracker_ros.ros.params import (
     check_update,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
 
 
@@ -72,12 +70,9 @@ def test_start_up_settings_change_only_while_unconfigured() -> None:
 def startup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not isolation_available():
         pytest.skip("no loopback-only namespace here")
-    work = tmp_path_factory.mktemp("startup")
-    res = run_isolated(
-        [sys.executable, str(SCENARIOS), "startup", str(work)], timeout=150, cwd=ROOT
+    return run_scenario_script(
+        SCENARIOS, "startup", tmp_path_factory.mktemp("startup"), timeout=150
     )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return json.loads((work / "result.json").read_text())
 
 
 def _one_error(case: dict[str, Any]) -> str:

@@ -5,21 +5,20 @@ JSON result; the assertions are here."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from scenario_support import det_box, run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.evaluation.metrics import iou
+from siam_tracker_ros.ros.isolation import isolation_available
 
 pytestmark = [
     pytest.mark.ros,
     pytest.mark.skipif(not isolation_available(), reason="no loopback-only namespace here"),
 ]
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("ros_scenarios.py")
 #: empty model.config / model.weights: the node's default, the bundled model, which ships with
 #: the package, so these tests run the real tracker on every machine (no ../shared needed)
@@ -27,23 +26,7 @@ MODEL = ("", "")
 
 
 def _run(name: str, tmp_path: Path, *args: str, timeout: float = 90) -> dict[str, Any]:
-    res = run_isolated(
-        [sys.executable, str(SCENARIOS), name, str(tmp_path), *args], timeout=timeout, cwd=ROOT
-    )
-    result_file = tmp_path / "result.json"
-    assert res.returncode == 0 and result_file.exists(), res.stdout[-3000:] + res.stderr[-3000:]
-    return json.loads(result_file.read_text())
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def _det_box(d: dict[str, Any]) -> np.ndarray:
-    return np.array([d["cx"] - d["w"] / 2, d["cy"] - d["h"] / 2, d["w"], d["h"]])
+    return run_scenario_script(SCENARIOS, name, tmp_path, *args, timeout=timeout)
 
 
 def test_image_and_detection_between_two_processes(tmp_path: Path) -> None:
@@ -73,7 +56,7 @@ def test_stamped_init_on_older_frame_then_follows_target(tmp_path: Path) -> None
     # ...newer than the (older) init frame, in order, and on the target.
     frames = [index[d["stamp_ns"]] for d in dets]
     assert frames == sorted(frames) and frames[0] > r["init_frame"]
-    ious = [_iou(_det_box(d), boxes[index[d["stamp_ns"]]]) for d in dets]
+    ious = [iou(det_box(d), boxes[index[d["stamp_ns"]]]) for d in dets]
     assert np.mean(np.array(ious) > 0.5) >= 0.9, ious
     assert {d["id"] for d in dets} == {"track-1"} and min(d["score"] for d in dets) > 0.3
     st = r["statuses"]
@@ -124,7 +107,7 @@ def test_lost_stop_parameters_and_reinit_by_detection(tmp_path: Path) -> None:
     first_idx = min(index[d["stamp_ns"]] for d in second)
     assert first_idx > r["reinit_frame"]
     assert all(index[d["stamp_ns"]] >= first_idx for d in second)
-    ious = [_iou(_det_box(d), boxes[index[d["stamp_ns"]]]) for d in second]
+    ious = [iou(det_box(d), boxes[index[d["stamp_ns"]]]) for d in second]
     assert np.mean(np.array(ious) > 0.5) >= 0.9, ious
     # Nothing was published between stop and re-init.
     first_ids = [index[d["stamp_ns"]] for d in dets if d["id"] == "track-1"]
@@ -163,5 +146,5 @@ def test_compressed_input_is_tracked_and_bad_payloads_are_dropped(tmp_path: Path
     frame_of = {s: i + 1 for i, s in enumerate(stamps)}  # the empty/corrupt ones are not listed
     dets = [d for d in r["detections"] if d["stamp_ns"] in frame_of]
     assert len(dets) >= 0.9 * len(stamps), log[-3000:]
-    ious = [_iou(_det_box(d), boxes[frame_of[d["stamp_ns"]]]) for d in dets]
+    ious = [iou(det_box(d), boxes[frame_of[d["stamp_ns"]]]) for d in dets]
     assert np.mean(np.array(ious) > 0.5) >= 0.9, ious

@@ -4,42 +4,25 @@ namespace, fed by robust_scenarios.py: a backwards clock jump and a resolution c
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from scenario_support import det_box, run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.evaluation.metrics import iou
+from siam_tracker_ros.ros.isolation import isolation_available
 
 pytestmark = [
     pytest.mark.ros,
     pytest.mark.skipif(not isolation_available(), reason="no loopback-only namespace here"),
 ]
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("robust_scenarios.py")
 
 
-def _run(name: str, tmp_path: Path, timeout: float = 120) -> dict[str, Any]:
-    res = run_isolated(
-        [sys.executable, str(SCENARIOS), name, str(tmp_path)], timeout=timeout, cwd=ROOT
-    )
-    result_file = tmp_path / "result.json"
-    assert res.returncode == 0 and result_file.exists(), res.stdout[-3000:] + res.stderr[-3000:]
-    return json.loads(result_file.read_text())
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def _det_box(d: dict[str, Any]) -> np.ndarray:
-    return np.array([d["cx"] - d["w"] / 2, d["cy"] - d["h"] / 2, d["w"], d["h"]])
+def _run(name: str, tmp_path: Path) -> dict[str, Any]:
+    return run_scenario_script(SCENARIOS, name, tmp_path, timeout=120)
 
 
 def test_clock_jump_and_resolution_change_keep_tracking(tmp_path: Path) -> None:
@@ -61,7 +44,7 @@ def test_clock_jump_and_resolution_change_keep_tracking(tmp_path: Path) -> None:
     for w in (320, 640):
         at = [d for d in dets if sent[index[d["stamp_ns"]]]["w"] == w]
         assert len(at) >= 8, (w, len(at), log[-3000:])
-        ious = [_iou(_det_box(d), np.array(sent[index[d["stamp_ns"]]]["truth"])) for d in at]
+        ious = [iou(det_box(d), np.array(sent[index[d["stamp_ns"]]]["truth"])) for d in at]
         assert np.mean(np.array(ious) > 0.5) >= 0.9, (w, ious)
     # the bad init boxes were each refused with a reason and the first track went on
     assert log.count("init rejected") == 4, log[-3000:]

@@ -4,28 +4,23 @@ refused changes with their reason, and a threshold change that turns the next fr
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_support import run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available, run_isolated
+from siam_tracker_ros.ros.isolation import isolation_available
 
 pytestmark = [
     pytest.mark.ros,
     pytest.mark.skipif(not isolation_available(), reason="no loopback-only namespace here"),
 ]
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).with_name("tunables_scenario.py")
 
 
 def _run(tmp_path: Path) -> dict[str, Any]:
-    res = run_isolated([sys.executable, str(SCENARIO), str(tmp_path)], timeout=150, cwd=ROOT)
-    result_file = tmp_path / "result.json"
-    assert res.returncode == 0 and result_file.exists(), res.stdout[-3000:] + res.stderr[-3000:]
-    return json.loads(result_file.read_text())
+    return run_scenario_script(SCENARIO, "tunables", tmp_path, timeout=150)
 
 
 def _bundled_values() -> dict[str, Any]:

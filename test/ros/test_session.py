@@ -13,6 +13,7 @@ import pytest
 from ros_fakes import TemplateTracker, textured_target_frames
 
 from siam_tracker_ros.core.result import TrackResult, TrackState
+from siam_tracker_ros.evaluation.metrics import iou
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
 from siam_tracker_ros.ros.session import (
     InitError,
@@ -319,13 +320,6 @@ def _resized(img: np.ndarray, box: np.ndarray, w: int, h: int) -> tuple[np.ndarr
     return (cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA), box * np.array([sx, sy, sx, sy]))
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
 def _resolution_run(policy: str) -> tuple[TrackingSession, list, list[np.ndarray], list[str]]:
     """1280x720 -> 320x240 -> 640x480 (issue 21.4), 6 frames each."""
     images, boxes = _scene(18)
@@ -348,7 +342,7 @@ def _resolution_run(policy: str) -> tuple[TrackingSession, list, list[np.ndarray
 def test_resolution_change_with_rescale_policy_keeps_tracking() -> None:
     session, steps, truths, notices = _resolution_run("rescale")
     assert all(s is not None and s.result.present for s in steps)
-    ious = [_iou(s.result.box, t) for s, t in zip(steps, truths, strict=True)]
+    ious = [iou(s.result.box, t) for s, t in zip(steps, truths, strict=True)]
     assert min(ious) > 0.9, ious
     assert session.state == TrackState.TRACKING and session.lost_reason == ""
     assert len(notices) == 2, notices  # logged once per change

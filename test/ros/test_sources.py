@@ -12,7 +12,7 @@ import pytest
 from ros_fakes import textured_target_frames
 
 from siam_tracker_ros.datasets import open_source, read_boxes
-from siam_tracker_ros.ros.image_conversion import encode_bgr
+from siam_tracker_ros.ros.image_conversion import bgr_to_image_fields
 
 FRAMES, BOXES = textured_target_frames(
     6, size=(48, 64), box_size=16, step=(2.0, 1.0), start=(4.0, 4.0)
@@ -41,16 +41,9 @@ def _write_bag(
                 ok, png = cv2.imencode(".png", img)
                 msg = CImage(header=header, format="png", data=png.reshape(-1))
             else:
-                data, step = encode_bgr(img, encoding, step=None)
-                msg = Image(
-                    header=header,
-                    height=img.shape[0],
-                    width=img.shape[1],
-                    encoding=encoding,
-                    is_bigendian=0,
-                    step=step,
-                    data=np.frombuffer(data, np.uint8),
-                )
+                fields = bgr_to_image_fields(img, encoding)
+                fields["data"] = np.frombuffer(fields["data"], np.uint8)  # rosbags takes arrays
+                msg = Image(header=header, **fields)
             writer.write(conn, t_ns, ts.serialize_cdr(msg, msgtype))
 
 

@@ -1,7 +1,7 @@
 """Scenario for test_node_tunables.py: runs INSIDE the loopback-only namespace (started through
 ``run_isolated``) and writes ``result.json``; the assertions live in the test.
 
-    python tunables_scenario.py <workdir>
+    python tunables_scenario.py tunables <workdir>
 
 The real tracker_node (bundled model) is started with ``-p tracker.patience:=7`` and
 ``tracker.detect_lost:=true``; this driver reads
@@ -11,7 +11,6 @@ lost/found thresholds above any presence and records the states before and after
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,9 @@ import rclpy
 sys.path.insert(0, str(Path(__file__).parent))
 from ros_fakes import textured_target_frames  # noqa: E402
 from ros_scenarios import RELIABLE, Driver, set_param_sync  # noqa: E402
+from scenario_support import scenario_main  # noqa: E402
 
-from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
-from siam_tracker_ros.ros.messages import time_from_ns  # noqa: E402
+from siam_tracker_ros.ros.messages import image_msg, stamped_header  # noqa: E402
 
 NAMES = [
     "tracker.patience",
@@ -47,12 +46,6 @@ def get_params(drv: Driver, names: list[str]) -> dict[str, Any]:
     return {n: parameter_value_to_python(v) for n, v in zip(names, values, strict=True)}
 
 
-def _header(stamp: int) -> Any:
-    from std_msgs.msg import Header
-
-    return Header(stamp=time_from_ns(stamp), frame_id="cam")
-
-
 def run(work: Path) -> dict[str, Any]:
     from sensor_msgs.msg import Image
 
@@ -65,12 +58,7 @@ def run(work: Path) -> dict[str, Any]:
 
     def send(i: int) -> None:
         stamp = drv.now()
-        data, step = encode_bgr(frames[i], "bgr8")
-        img_pub.publish(
-            Image(
-                header=_header(stamp), height=240, width=320, encoding="bgr8", step=step, data=data
-            )
-        )
+        img_pub.publish(image_msg(frames[i], stamped_header(stamp, "cam")))
         out["stamps"].append(stamp)
         drv.spin(0.15)
 
@@ -99,12 +87,5 @@ def run(work: Path) -> dict[str, Any]:
     return out
 
 
-def main() -> int:
-    work = Path(sys.argv[1])
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "result.json").write_text(json.dumps(run(work)))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(scenario_main({"tunables": run}))

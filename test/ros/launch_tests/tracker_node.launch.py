@@ -26,14 +26,18 @@ from launch.substitutions import PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ros_fakes import textured_target_frames  # noqa: E402
 from siam_tracker_ros.msg import InitTarget  # noqa: E402
-from siam_tracker_ros.ros.image_conversion import encode_bgr  # noqa: E402
-from siam_tracker_ros.ros.messages import stamp_to_ns, time_from_ns  # noqa: E402
+from siam_tracker_ros.evaluation.metrics import iou  # noqa: E402
+from siam_tracker_ros.ros.messages import (  # noqa: E402
+    image_msg,
+    init_target_msg,
+    stamp_to_ns,
+    stamped_header,
+)
 
 RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
@@ -50,13 +54,6 @@ def generate_test_description() -> launch.LaunchDescription:
         launch_arguments={"camera_topic": "/camera/image_raw"}.items(),
     )
     return launch.LaunchDescription([tracker, launch_testing.actions.ReadyToTest()])
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 class TestTrackerNode(unittest.TestCase):
@@ -92,29 +89,10 @@ class TestTrackerNode(unittest.TestCase):
         stamps = []
         for i, img in enumerate(frames):
             stamp = self.node.get_clock().now().nanoseconds
-            data, step = encode_bgr(img, "bgr8")
-            image_pub.publish(
-                Image(
-                    header=Header(stamp=time_from_ns(stamp), frame_id="cam"),
-                    height=img.shape[0],
-                    width=img.shape[1],
-                    encoding="bgr8",
-                    step=step,
-                    data=data,
-                )
-            )
+            image_pub.publish(image_msg(img, stamped_header(stamp, "cam")))
             stamps.append(stamp)
             if i == 3:  # a delayed click on frame 0, stamped with frame 0
-                x, y, w, h = (float(v) for v in boxes[0])
-                init_pub.publish(
-                    InitTarget(
-                        header=Header(stamp=time_from_ns(stamps[0]), frame_id="cam"),
-                        x=x,
-                        y=y,
-                        width=w,
-                        height=h,
-                    )
-                )
+                init_pub.publish(init_target_msg(stamped_header(stamps[0], "cam"), boxes[0]))
             self.spin(1 / 15)
         self.spin(1.0)
         proc_output.assertWaitFor("tracking track-1", timeout=10, stream="stderr")
@@ -127,7 +105,7 @@ class TestTrackerNode(unittest.TestCase):
         self.assertGreaterEqual(len(found), 20, f"{len(arrays)} arrays")
         self.assertEqual({d.id for _, d in found}, {"track-1"})
         ious = [
-            _iou(
+            iou(
                 np.array(
                     [
                         d.bbox.center.position.x - d.bbox.size_x / 2,
