@@ -7,7 +7,7 @@
 For each rate a fresh ``tracker_node`` (the bundled model unless ``--config``/``--weights``) is
 fed generated 640x480 bgr8 frames (a textured target on a slow Lissajous path over a gradient,
 drawn on the fly so this process stays small) at that rate, like a camera driver (best-effort,
-depth 1, stamps from the clock). One init target is sent at the start. Every 10 s the node
+depth 1, stamps from the clock). One init target is sent, on the 10th frame. Every 10 s the node
 process's resident memory (``/proc/<pid>/status`` VmRSS) is sampled together with the
 image-stamp -> Detection2D-received latencies of that window and the node's own drop counter
 (TrackerStatus.frames_dropped: frames replaced while the tracker was busy). The output is a
@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SAMPLE_S = 10.0
+#: the init target is stamped with this frame (not the first: it may be lost), re-sent on the
+#: newest frame up to INIT_TRIES times until a detection comes back
+INIT_AFTER_FRAMES = 10
+INIT_TRIES = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,8 +190,9 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         stamp = now_ns()
         pub.publish(image_msg(scene.frame(t), stamped_header(stamp, "soak_cam")))
         state["sent"] += 1
-        if state["sent"] == 1:
-            state["init"] = (stamp, scene.box(t))
+        state["latest"] = (stamp, scene.box(t))
+        if state["sent"] == INIT_AFTER_FRAMES:
+            state["init"] = state["latest"]
 
     node.create_timer(1.0 / rate, publish)
     executor = SingleThreadedExecutor()
@@ -212,8 +217,20 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         state["t0"] = time.monotonic()
         while "init" not in state:
             executor.spin_once(timeout_sec=0.01)
+        # The first best-effort frames can be lost while discovery settles, and an init stamped
+        # with a frame the node never got is rejected; so init on a later frame, and again on
+        # the newest one until a detection comes back.
         stamp, box = state["init"]
-        init_pub.publish(init_target_msg(stamped_header(stamp, "soak_cam"), box, "soak"))
+        for _ in range(INIT_TRIES):
+            init_pub.publish(init_target_msg(stamped_header(stamp, "soak_cam"), box, "soak"))
+            retry_at = time.monotonic() + 2.0
+            while state["dets"] == 0 and time.monotonic() < retry_at:
+                executor.spin_once(timeout_sec=0.01)
+            if state["dets"]:
+                break
+            stamp, box = state["latest"]
+        else:
+            raise RuntimeError(f"no detection after {INIT_TRIES} inits:\n" + proc.output()[-3000:])
         t0 = state["t0"]
         end = t0 + args.minutes * 60
         next_sample = t0 + SAMPLE_S
