@@ -40,6 +40,7 @@ setup(
         "torch",
         "onnx",
         "onnxruntime",
+        "threadpoolctl",
         "tqdm",
     ],
     extras_require={

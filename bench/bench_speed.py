@@ -302,10 +302,15 @@ class StepStats:
         self.steps = 0
         self.update_seconds = 0.0
         self.updates = 0
+        #: seconds per phase of the step (crop, network, decode, presence, online_update, ...)
+        self.phases: dict[str, float] = {}
 
     def record(self, step: Any) -> None:
         self.steps += 1
         self.searches += len(step.searches)
+        for phase, seconds in step.timings.items():
+            if phase != "total":
+                self.phases[phase] = self.phases.get(phase, 0.0) + seconds
         if step.online_update:
             self.updates += 1
             self.update_seconds += step.timings["online_update"]
@@ -568,6 +573,11 @@ def main(argv: list[str] | None = None) -> int:
         per = st.searches / max(st.steps, 1)
         by_key[key]["searches_per_frame"] = per
         print(f"searches per frame ({key}): {per:.3f}")
+    for key, st in stats.items():  # where a step's time goes (Tracker.last_step.timings)
+        phases = sorted(st.phases.items(), key=lambda kv: -kv[1])
+        ms = ", ".join(f"{name} {1e3 * sec / max(st.steps, 1):.2f}" for name, sec in phases)
+        by_key[key]["phase_ms"] = {n: 1e3 * sec / max(st.steps, 1) for n, sec in phases}
+        print(f"ms per frame by phase ({key}): {ms}")
     for key, st in stats.items():
         if not key.endswith("online"):
             continue

@@ -21,7 +21,8 @@ PACKAGE = ROOT / "siam_tracker_ros"
 
 #: import name -> (pip distribution, rosdep key). The rosdep keys are rosdistro's own
 #: (rosdep/python.yaml: python3-numpy, python3-opencv, python3-yaml, python3-tqdm,
-#: python3-onnxruntime-pip; checked 2026-12-03) or this package's rosdep.yaml (torch, onnx).
+#: python3-onnxruntime-pip; checked 2026-12-03) or this package's rosdep.yaml (torch, onnx,
+#: threadpoolctl).
 THIRD_PARTY: dict[str, tuple[str, str | None]] = {
     "numpy": ("numpy", "python3-numpy"),
     "cv2": ("opencv-contrib-python-headless", "python3-opencv"),
@@ -30,6 +31,7 @@ THIRD_PARTY: dict[str, tuple[str, str | None]] = {
     "onnx": ("onnx", "python3-onnx-pip"),
     "onnxruntime": ("onnxruntime", "python3-onnxruntime-pip"),
     "tqdm": ("tqdm", "python3-tqdm"),
+    "threadpoolctl": ("threadpoolctl", "python3-threadpoolctl-pip"),
     # optional features: a pip extra, no rosdep key (the node never imports them)
     "rosbags": ("rosbags", None),
     "matplotlib": ("matplotlib", None),

@@ -18,9 +18,11 @@ unused.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 from torch import nn
 
 from siam_tracker_ros.models.base import SiameseModel
@@ -50,6 +52,18 @@ def _fold_conv_bn(seq: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
         a = scale[:, None] * weight
         b = scale * (bias - bn.running_mean.double()) + bn.bias.detach().double()
     return a.float().numpy(), b.float().numpy()
+
+
+_BLAS: ThreadpoolController | None = None
+
+
+def _one_blas_thread() -> Any:
+    """Context limiting NumPy's BLAS to one thread (threadpoolctl; the controller, which scans
+    the loaded libraries, is built once)."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 #: :func:`_kernel_affine`'s answer for a kernel transform it cannot fold
@@ -137,8 +151,16 @@ class HostPool:
         """``feature`` ``(1, C, S, S)`` float32, ``roi`` ``x1, y1, x2, y2`` -> ``(1, C, n, n)``.
 
         Written for few NumPy calls: each costs microseconds with the caches cold after the
-        network ran, so the call count, not the arithmetic, is the cost.
+        network ran, so the call count, not the arithmetic, is the cost. The GEMMs run on one
+        BLAS thread: NumPy's OpenBLAS splits even these tiny products over every core, and when
+        another process holds a core (a robot's camera driver, the rest of ROS) each product
+        waits for a descheduled worker: 3.5 ms instead of 0.05 ms for the affine map on this
+        2-core VM under load (2026-12-04), more than the whole pooling should cost.
         """
+        with _one_blas_thread():
+            return self._pool(feature, roi)
+
+    def _pool(self, feature: np.ndarray, roi: np.ndarray) -> np.ndarray:
         x1, y1, x2, y2 = roi.tolist()
         w = max(x2 - x1, 1.0)
         h = max(y2 - y1, 1.0)
