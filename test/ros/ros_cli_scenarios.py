@@ -63,7 +63,9 @@ def ros2_cmd(*args: str, spin_time: float = 1.0) -> list[str]:
 NOT_DISCOVERED = ("Node not found", "Unknown topic")
 
 
-def ros2(*args: str, timeout: float = 30.0, tries: int = 4, expect: str = "") -> dict[str, Any]:
+def ros2(
+    *args: str, timeout: float = 30.0, tries: int = 4, expect: str | tuple[str, ...] = ""
+) -> dict[str, Any]:
     """One-shot ``ros2`` CLI call, repeated while the target was not discovered yet (or the
     output lacks ``expect``: a list that discovery had not completed)."""
     t0 = time.monotonic()
@@ -81,7 +83,8 @@ def ros2(*args: str, timeout: float = 30.0, tries: int = 4, expect: str = "") ->
             rc, out, err = res.returncode, res.stdout, res.stderr
         except subprocess.TimeoutExpired as exc:
             rc, out, err = -9, str(exc.stdout or ""), f"timeout after {timeout} s"
-        if not any(m in out + err for m in NOT_DISCOVERED) and expect in out:
+        wanted = (expect,) if isinstance(expect, str) else expect
+        if not any(m in out + err for m in NOT_DISCOVERED) and all(w in out for w in wanted):
             break
     return {
         "cmd": " ".join(args),
@@ -244,7 +247,12 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
             for k, a, e in (
                 ("echo", ["topic", "echo", "--once", "/status"], "track_id"),
                 ("nodes", ["node", "list"], "/tracker_node"),
-                ("topics", ["topic", "list", "-t"], "/detections"),
+                # every topic the test looks for: a one-shot list may see part of the graph
+                (
+                    "topics",
+                    ["topic", "list", "-t"],
+                    ("/detections", "/status", "/camera/image_raw"),
+                ),
             )
         ]
         for t in probes:
