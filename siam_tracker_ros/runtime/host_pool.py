@@ -79,20 +79,20 @@ def _kernel_affine(model: NanoTrack) -> tuple[np.ndarray, np.ndarray] | None:
     channels (``BANHead.branch_kernel``), so its map is the two maps stacked row-wise."""
     head = model.ban_head
     pw = head.pixelwise("cls")
+    maps: list[tuple[np.ndarray, np.ndarray] | None] = []
     if pw.adapt:
-        maps = [_fold_conv_bn(pw.conv_kernel)]
-    else:
+        maps.append(_fold_conv_bn(pw.conv_kernel))
+    elif head.spec.depthwise:  # an identity block, so the depth-wise rows can stack under it
         c = head.spec.in_channels
-        maps = [(np.eye(c, dtype=np.float32), np.zeros(c, np.float32))]
+        maps.append((np.eye(c, dtype=np.float32), np.zeros(c, np.float32)))
     if head.spec.depthwise:
         maps.append(_fold_conv_bn(head.depthwise("cls").conv_kernel))
-    if any(m is None for m in maps):
+    folded = [m for m in maps if m is not None]
+    if len(folded) < len(maps):
         return _UNSUPPORTED
-    if len(maps) == 1 and not pw.adapt:
+    if not folded:
         return None
-    a = np.concatenate([m[0] for m in maps if m is not None], axis=0)
-    b = np.concatenate([m[1] for m in maps if m is not None], axis=0)
-    return a, b
+    return np.concatenate([a for a, _ in folded]), np.concatenate([b for _, b in folded])
 
 
 class HostPool:
