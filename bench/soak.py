@@ -191,8 +191,6 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         pub.publish(image_msg(scene.frame(t), stamped_header(stamp, "soak_cam")))
         state["sent"] += 1
         state["latest"] = (stamp, scene.box(t))
-        if state["sent"] == INIT_AFTER_FRAMES:
-            state["init"] = state["latest"]
 
     node.create_timer(1.0 / rate, publish)
     executor = SingleThreadedExecutor()
@@ -215,20 +213,19 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
                 raise RuntimeError("tracker_node did not subscribe:\n" + proc.output()[-3000:])
             executor.spin_once(timeout_sec=0.1)
         state["t0"] = time.monotonic()
-        while "init" not in state:
+        while state["sent"] < INIT_AFTER_FRAMES:
             executor.spin_once(timeout_sec=0.01)
         # The first best-effort frames can be lost while discovery settles, and an init stamped
         # with a frame the node never got is rejected; so init on a later frame, and again on
         # the newest one until a detection comes back.
-        stamp, box = state["init"]
         for _ in range(INIT_TRIES):
+            stamp, box = state["latest"]
             init_pub.publish(init_target_msg(stamped_header(stamp, "soak_cam"), box, "soak"))
             retry_at = time.monotonic() + 2.0
             while state["dets"] == 0 and time.monotonic() < retry_at:
                 executor.spin_once(timeout_sec=0.01)
             if state["dets"]:
                 break
-            stamp, box = state["latest"]
         else:
             raise RuntimeError(f"no detection after {INIT_TRIES} inits:\n" + proc.output()[-3000:])
         t0 = state["t0"]
