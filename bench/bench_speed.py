@@ -54,13 +54,15 @@ import cv2
 import numpy as np
 import torch
 
+from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
 NANO_CONFIG = ROOT / "config" / "models" / "nanotrack_v2.yaml"
 R50_CONFIG = ROOT / "config" / "models" / "siammargin_r50.yaml"
 NANO_WEIGHTS = SHARED / "weights" / "nanotrack" / "pretrained_nanotrackv2.pth"
-# the bundled default model (core.defaults names it; the node, CLI and API load it)
-LIGHT_CHECKPOINT = ROOT / "siam_tracker_ros" / "weights" / "nanotrack_v3.pt"
+# the bundled default model, the one the node, CLI and API load
+LIGHT_CHECKPOINT = BUNDLED_CHECKPOINT
 
 
 class StepTracker(Protocol):
@@ -574,9 +576,12 @@ def main(argv: list[str] | None = None) -> int:
         by_key[key]["searches_per_frame"] = per
         print(f"searches per frame ({key}): {per:.3f}")
     for key, st in stats.items():  # where a step's time goes (Tracker.last_step.timings)
-        phases = sorted(st.phases.items(), key=lambda kv: -kv[1])
-        ms = ", ".join(f"{name} {1e3 * sec / max(st.steps, 1):.2f}" for name, sec in phases)
-        by_key[key]["phase_ms"] = {n: 1e3 * sec / max(st.steps, 1) for n, sec in phases}
+        phase_ms = {
+            name: 1e3 * sec / max(st.steps, 1)
+            for name, sec in sorted(st.phases.items(), key=lambda kv: -kv[1])
+        }
+        by_key[key]["phase_ms"] = phase_ms
+        ms = ", ".join(f"{name} {v:.2f}" for name, v in phase_ms.items())
         print(f"ms per frame by phase ({key}): {ms}")
     for key, st in stats.items():
         if not key.endswith("online"):

@@ -121,10 +121,8 @@ EOF
   fi
 fi
 
-keys=$("$PYTHON" - "$ROOT" <<'EOF'
-import sys
-from pathlib import Path
-light = Path(sys.argv[1]) / "siam_tracker_ros" / "weights" / "nanotrack_v3.pt"  # bundled
+keys=$("$PYTHON" - <<'EOF'
+from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT as light
 keys = ["gpu-r50", "gpu-r50-graphs", "gpu-nanotrack", "gpu-nanotrack-graphs"]
 if light.is_file():
     keys += ["gpu-light", "gpu-light-graphs"]
