@@ -64,10 +64,10 @@ NOT_DISCOVERED = ("Node not found", "Unknown topic")
 
 
 def ros2(
-    *args: str, timeout: float = 30.0, tries: int = 4, expect: str | tuple[str, ...] = ""
+    *args: str, timeout: float = 30.0, tries: int = 4, expect: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """One-shot ``ros2`` CLI call, repeated while the target was not discovered yet (or the
-    output lacks ``expect``: a list that discovery had not completed)."""
+    output lacks one of ``expect``: a list that discovery had not completed)."""
     t0 = time.monotonic()
     for attempt in range(tries):
         if attempt:
@@ -83,8 +83,7 @@ def ros2(
             rc, out, err = res.returncode, res.stdout, res.stderr
         except subprocess.TimeoutExpired as exc:
             rc, out, err = -9, str(exc.stdout or ""), f"timeout after {timeout} s"
-        wanted = (expect,) if isinstance(expect, str) else expect
-        if not any(m in out + err for m in NOT_DISCOVERED) and all(w in out for w in wanted):
+        if not any(m in out + err for m in NOT_DISCOVERED) and all(w in out for w in expect):
             break
     return {
         "cmd": " ".join(args),
@@ -245,8 +244,8 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
                 daemon=True,
             )
             for k, a, e in (
-                ("echo", ["topic", "echo", "--once", "/status"], "track_id"),
-                ("nodes", ["node", "list"], "/tracker_node"),
+                ("echo", ["topic", "echo", "--once", "/status"], ("track_id",)),
+                ("nodes", ["node", "list"], ("/tracker_node",)),
                 # every topic the test looks for: a one-shot list may see part of the graph
                 (
                     "topics",
