@@ -132,9 +132,9 @@ class ValidationSet:
         try:
             for i, batch in enumerate(self.batches):
                 gen = torch.Generator().manual_seed(self.seed * 7919 + i)
-                out = module.model(
-                    batch["template"].to(device).float(), batch["search"].to(device).float()
-                )
+                template = batch["template"].to(device).float()
+                search = batch["search"].to(device).float()
+                out = module.model(template, search)
                 terms = module.losses(
                     out, batch["box"].to(device), batch["positive"].to(device), gen
                 )
@@ -145,9 +145,7 @@ class ValidationSet:
                     "val_loc": float(terms["loc"]),
                 }
                 if module.teacher is not None:
-                    t_out = module.teacher(
-                        batch["template"].to(device).float(), batch["search"].to(device).float()
-                    )
+                    t_out = module.teacher(template, search)
                     d = module.distill_terms(out, t_out)
                     vals["val_distill_cls"] = float(d["distill_cls"])
                     vals["val_distill_loc"] = float(d["distill_loc"])
