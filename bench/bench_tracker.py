@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from siam_tracker_ros.core.config import TrackerConfig, load_config
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.tracker import Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         base = load_config(path).tracker
         if args.precision is not None:
             base = dataclasses.replace(base, precision=args.precision)
-        tracker = Tracker.from_config(path, weights=args.weights, device=args.device)
+        tracker = load_tracker(
+            path, weights=args.weights, device=args.device, require_weights=False
+        )
         model = tracker.model
         pair = [Tracker(model, with_online_update(base, on), device=args.device) for on in (0, 1)]
         off_times, on_times = time_runs(pair, frames, box, args.warmup)

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.datasets import Sequence, forbid_eval_split, load_dataset
 
@@ -43,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    tracker = Tracker.from_config(args.config, weights=args.weights)
+    tracker = load_tracker(args.config, weights=args.weights, require_weights=False)
     forbid_eval_split(args.data)  # calibrating on val or dev-videos would leak into decisions
     videos: list[Sequence] = load_dataset(args.data)
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.datasets import load_sequence, shared_dir
 
 
@@ -42,7 +42,9 @@ def main() -> None:
     weights = shared / "weights" / "nanotrack"
     root = shared / "data" / "sequences"
     names = args.sequences or sorted(p.name for p in root.iterdir() if p.is_dir())
-    tracker = Tracker.from_config(args.config, weights=weights / "pretrained_nanotrackv2.pth")
+    tracker = load_tracker(
+        args.config, weights=weights / "pretrained_nanotrackv2.pth", require_weights=False
+    )
     ious = []
     for name in names:
         start = time.perf_counter()

@@ -83,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         "run_checkpoint_sha256": hashlib.sha256(args.run_checkpoint.read_bytes()).hexdigest(),
         "tracker_yaml": str(args.tracker_yaml),
     }
-    config = {"model": model_cfg, "tracker": cfg.tracker.to_dict()}
+    config = {
+        "model": model_cfg,
+        "tracker": cfg.tracker.to_dict(),
+        "runtime": cfg.runtime.to_dict(),
+    }
     save_checkpoint(args.output, model, config, meta)
     print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB)")
     return 0

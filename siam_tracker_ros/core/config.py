@@ -1,9 +1,12 @@
 """Typed, frozen tracker configuration loaded from YAML.
 
-A config file has two sections: ``model:`` (a plain dict with ``family:`` that the model family
-validates itself) and ``tracker:`` (parsed here into :class:`TrackerConfig`). Configs are values:
+A config file has three sections: ``model:`` (a plain dict with ``family:`` that the model family
+validates itself), ``tracker:`` (parsed here into :class:`TrackerConfig`) and ``runtime:`` (how
+the network runs: :class:`siam_tracker_ros.runtime.RuntimeConfig`). ``tracker.mechanisms`` has
+one section per registered policy (:data:`siam_tracker_ros.core.policies.POLICIES`) and the
+order they run in. Configs are values:
 two trackers with different settings can live in one process, and a checkpoint stores
-``TrackerConfig.to_dict()`` so ``Tracker.from_checkpoint`` needs nothing else.
+``TrackerConfig.to_dict()`` so ``core.loading.load_tracker`` needs nothing else.
 
 Validation is strict on purpose: a misspelt key in a YAML file would otherwise silently fall back to
 a default and produce a tracker that behaves subtly differently from the one the user described.
@@ -14,21 +17,34 @@ patience``).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from siam_tracker_ros.core.distractors import DistractorConfig
-from siam_tracker_ros.runtime.config import RuntimeConfig
+from siam_tracker_ros.core.policies import (
+    POLICIES,
+    AdaptiveSearchConfig,
+    DistractorConfig,
+    LostStateConfig,
+    OneMoreSearchConfig,
+    OnlineUpdateConfig,
+)
+from siam_tracker_ros.core.validation import check as _check
+from siam_tracker_ros.core.validation import finite as _finite
+from siam_tracker_ros.runtime.config import (
+    RuntimeConfig,
+    runtime_config_from_dict,
+    split_legacy_runtime_keys,
+)
 from siam_tracker_ros.typed_config import build_dataclass, to_plain
 
 __all__ = [
     "AdaptiveSearchConfig",
     "AnchorConfig",
+    "DistractorConfig",
     "LostStateConfig",
     "MechanismsConfig",
     "OneMoreSearchConfig",
@@ -41,19 +57,9 @@ __all__ = [
     "SHARED_GEOMETRY_KEYS",
     "check_geometry_agrees",
     "load_config",
-    "runtime_config",
     "settings_with_overrides",
     "tracker_config_from_dict",
 ]
-
-
-def _check(cond: bool, key: str, msg: str) -> None:
-    if not cond:
-        raise ValueError(f"{key}: {msg}")
-
-
-def _finite(value: float) -> bool:
-    return math.isfinite(float(value))
 
 
 @dataclass(frozen=True)
@@ -98,156 +104,59 @@ class PointConfig:
         _check(self.stride > 0, "stride", f"must be > 0, got {self.stride}")
 
 
-@dataclass(frozen=True)
-class OnlineUpdateConfig:
-    """SiamMargin online template update (classification kernel only).
-
-    ``MA = (1 - l) * MA + l * new`` with ``l = rate * best_score``; the kernel used is
-    ``first_weight * first + (1 - first_weight) * MA``. Updates are skipped below ``min_score``
-    (0 = always, as in the released SiamMargin code) and while the target is lost. (Older files
-    also give ``ma_weight``; it must be ``1 - first_weight`` and is dropped when read.)
-    """
-
-    enabled: bool = False
-    rate: float = 0.18
-    first_weight: float = 0.6
-    min_score: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        _check(0.0 <= self.rate <= 1.0, "rate", f"must be in [0, 1], got {self.rate}")
-        _check(0.0 <= self.first_weight <= 1.0, "first_weight", "must be in [0, 1]")
-        _check(0.0 <= self.min_score <= 1.0, "min_score", "must be in [0, 1]")
+def _check_order(order: tuple[str, ...]) -> None:
+    unknown = [name for name in order if name not in POLICIES]
+    _check(not unknown, "order", f"unknown mechanism {unknown[:1]} (known: {list(POLICIES)})")
+    _check(len(set(order)) == len(order), "order", f"names a mechanism twice: {list(order)}")
 
 
-@dataclass(frozen=True)
-class AdaptiveSearchConfig:
-    """SiamMargin adaptive search region: a larger search crop for small or fast targets."""
-
-    enabled: bool = False
-    large_instance_size: int = 351
-    small_area_ratio: float = 0.004
-    fast_motion_px: float = 80.0
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        _check(self.large_instance_size > 0, "large_instance_size", "must be > 0")
-        _check(0.0 <= self.small_area_ratio <= 1.0, "small_area_ratio", "must be in [0, 1]")
-        _check(
-            self.fast_motion_px >= 0 and _finite(self.fast_motion_px),
-            "fast_motion_px",
-            "must be >= 0",
-        )
+def _mechanisms_post_init(self: Any) -> None:
+    _check_order(tuple(self.order))
 
 
-@dataclass(frozen=True)
-class OneMoreSearchConfig:
-    """SiamMargin "one more search": re-search at ``pos + motion_factor * last_motion``."""
+if TYPE_CHECKING:
 
-    enabled: bool = False
-    score_threshold: float = 0.1
-    motion_factor: float = 0.9
+    class MechanismsConfig:
+        """(Type checkers' view of the dataclass built below from the registry.)"""
 
-    def __post_init__(self) -> None:
-        self.validate()
+        order: tuple[str, ...]
 
-    def validate(self) -> None:
-        _check(0.0 <= self.score_threshold <= 1.0, "score_threshold", "must be in [0, 1]")
-        _check(_finite(self.motion_factor), "motion_factor", "must be finite")
+        def __init__(self, **sections: Any) -> None: ...
 
+        def __getattr__(self, name: str) -> Any: ...
 
-@dataclass(frozen=True)
-class LostStateConfig:
-    """Target-lost detection with score hysteresis and re-detection.
-
-    TRACKING -> LOST after ``patience`` consecutive frames with best score < ``lost_threshold``;
-    LOST -> TRACKING on the first frame with best score > ``found_threshold``. While lost, the
-    search region is widened by ``redetect_widen[min(k, len - 1)]`` in the k-th lost frame (the
-    network input grows with it up to ``max_instance_size``, so resolution is kept), the cosine
-    window weight drops to ``lost_window_influence`` (the target may be anywhere) and the box is
-    not updated.
-
-    ``presence`` picks the signal the thresholds apply to: ``score`` (the raw best score) or
-    ``combined``: ``sigmoid(w . (score, ln PSR, appearance) + bias)`` with the response map's
-    peak-to-sidelobe ratio and the cosine similarity between the cls kernel pooled at the
-    predicted box and the first frame's. NanoTrack's raw score saturates (about 0.8 with no
-    target at all), the other two do not; the default weights are a logistic fit on the *train*
-    split with synthetic absent frames (``scripts/calibrate_presence.py``), so ``combined`` is a
-    presence probability and the thresholds are probabilities.
-
-    ``keep_tracking``: while lost, go on tracking the best candidate with the normal search (the
-    state only flags ``present=False`` and the box is the current estimate) instead of searching
-    wider from the last confident state. A presence signal that fires on a visible but partly
-    occluded target then costs no tracking; re-detection is the better choice only when the
-    target is really gone for a while.
-    """
-
-    enabled: bool = False
-    lost_threshold: float = 0.3
-    found_threshold: float = 0.5
-    patience: int = 3
-    redetect_widen: tuple[float, ...] = (1.5, 2.0)
-    lost_window_influence: float = 0.001
-    max_instance_size: int = 639
-    presence: Literal["score", "combined"] = "score"
-    #: ``combined`` weights of (raw score, ln peak-to-sidelobe ratio, appearance similarity)
-    presence_weights: tuple[float, float, float] = (6.53, 1.12, 12.12)
-    presence_bias: float = -12.98
-    keep_tracking: bool = False
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        _check(0.0 <= self.lost_threshold <= 1.0, "lost_threshold", "must be in [0, 1]")
-        _check(0.0 <= self.found_threshold <= 1.0, "found_threshold", "must be in [0, 1]")
-        _check(
-            self.found_threshold >= self.lost_threshold,
-            "found_threshold",
-            f"must be >= lost_threshold ({self.lost_threshold}) for hysteresis, "
-            f"got {self.found_threshold}",
-        )
-        _check(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
-        _check(len(self.redetect_widen) > 0, "redetect_widen", "must not be empty")
-        _check(
-            all(f >= 1.0 and _finite(f) for f in self.redetect_widen),
-            "redetect_widen",
-            "factors must be >= 1",
-        )
-        _check(
-            0.0 <= self.lost_window_influence <= 1.0, "lost_window_influence", "must be in [0, 1]"
-        )
-        _check(self.max_instance_size > 0, "max_instance_size", "must be > 0")
+else:
+    #: ``tracker.mechanisms``: one frozen config section per registered policy (each off by
+    #: default, so the plain config is exactly pysot) and ``order``, the order the policies run
+    #: in within each phase of a step (empty: the registry's order; names left out run after the
+    #: named ones, in the registry's order). Built from the registry, so a new policy brings its
+    #: section with it.
+    MechanismsConfig = dataclasses.make_dataclass(
+        "MechanismsConfig",
+        [
+            *(
+                (name, policy.config_type, field(default_factory=policy.config_type))
+                for name, policy in POLICIES.items()
+            ),
+            ("order", tuple[str, ...], field(default=())),
+        ],
+        frozen=True,
+        namespace={"__post_init__": _mechanisms_post_init, "__module__": __name__},
+    )
 
 
-@dataclass(frozen=True)
-class MechanismsConfig:
-    """SiamMargin mechanisms (each off by default, so the plain config is exactly pysot)."""
-
-    online_update: OnlineUpdateConfig = field(default_factory=OnlineUpdateConfig)
-    adaptive_search: AdaptiveSearchConfig = field(default_factory=AdaptiveSearchConfig)
-    one_more_search: OneMoreSearchConfig = field(default_factory=OneMoreSearchConfig)
-    lost_state: LostStateConfig = field(default_factory=LostStateConfig)
-    distractors: DistractorConfig = field(default_factory=DistractorConfig)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Children validate themselves (the builder calls them with their key prefix)."""
+def policy_order(mechanisms: MechanismsConfig) -> list[str]:
+    """The policies' run order: ``mechanisms.order`` first, then the rest in registry order."""
+    named = list(mechanisms.order)
+    return named + [name for name in POLICIES if name not in named]
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Post-processing hyper-parameters (pysot ``cfg.TRACK``) plus runtime options.
+    """Post-processing hyper-parameters (pysot ``cfg.TRACK``) and the mechanisms.
 
-    Defaults are pysot's ``siamrpn_r50_l234_dwxcorr`` values. ``device`` ``"auto"`` picks CUDA when
-    available; ``precision`` only affects CUDA (autocast), the CPU path always runs float32 so its
-    results match pysot.
+    Defaults are pysot's ``siamrpn_r50_l234_dwxcorr`` values. How the network runs (backend,
+    device, precision, threads) is the ``runtime:`` section, not a tracking setting.
     """
 
     exemplar_size: int = 127
@@ -260,21 +169,7 @@ class TrackerConfig:
     min_size: float = 10.0
     anchor: AnchorConfig = field(default_factory=AnchorConfig)
     point: PointConfig = field(default_factory=PointConfig)
-    device: str = "cpu"
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
-    channels_last: bool = True
-    #: CUDA only, PyTorch runtime: replay each search crop size's whole search branch as a CUDA
-    #: graph (one launch instead of hundreds; ``runtime/cuda_graph.py``). Ignored on CPU.
-    cuda_graphs: bool = False
     mechanisms: MechanismsConfig = field(default_factory=MechanismsConfig)
-    #: network runtime: ``torch`` (eager PyTorch) or ``onnxruntime`` (the model exported to ONNX
-    #: and run by ONNX Runtime, several times faster on CPU; see ``runtime/onnx_backend.py``)
-    runtime: Literal["torch", "onnxruntime"] = "torch"
-    #: CPU threads of one ONNX Runtime graph run (0 = ``torch.get_num_threads()``). 1 by default:
-    #: a second thread speeds an idle 2-core machine up ~1.2x but collapses when another process
-    #: holds the core (``docs/speed.md``, *Threads*). PyTorch's own threads are process-wide
-    #: (``torch.set_num_threads``), not a tracker setting.
-    cpu_threads: int = 1
     #: colour order the network is fed: NanoTrack and pysot trained on ``bgr`` (OpenCV's frames);
     #: ``cv2.TrackerNano`` feeds ``rgb`` (``blobFromImage(swapRB=true)``)
     channel_order: Literal["bgr", "rgb"] = "bgr"
@@ -303,7 +198,6 @@ class TrackerConfig:
 
     def validate(self) -> None:
         _check(self.exemplar_size > 0, "exemplar_size", f"must be > 0, got {self.exemplar_size}")
-        _check(self.cpu_threads >= 0, "cpu_threads", f"must be >= 0, got {self.cpu_threads}")
         _check(
             self.instance_size >= self.exemplar_size,
             "instance_size",
@@ -337,14 +231,6 @@ class TrackerConfig:
             "min_size",
             f"must be >= 1, got {self.min_size}",
         )
-        _check(
-            self.device == "auto"
-            or self.device == "cpu"
-            or self.device == "cuda"
-            or self.device.startswith("cuda:"),
-            "device",
-            f"must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {self.device!r}",
-        )
 
     def score_size(self, instance_size: int | None = None, stride: int | None = None) -> int:
         """pysot's score-map side: ``(instance - exemplar) // stride + 1 + base_size``."""
@@ -359,13 +245,19 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    """A whole config file: the model section (validated by its family) and the tracker."""
+    """A whole config file: the model section (validated by its family), the tracker and the
+    runtime."""
 
     model: dict[str, Any]
     tracker: TrackerConfig
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": to_plain(dict(self.model)), "tracker": self.tracker.to_dict()}
+        return {
+            "model": to_plain(dict(self.model)),
+            "tracker": self.tracker.to_dict(),
+            "runtime": self.runtime.to_dict(),
+        }
 
 
 def _drop_legacy_ma_weight(data: Mapping[str, Any], prefix: str) -> Mapping[str, Any]:
@@ -414,13 +306,18 @@ def check_geometry_agrees(model: Mapping[str, Any], tracker: TrackerConfig) -> N
             )
 
 
-def config_from_dict(data: Mapping[str, Any]) -> TrackingConfig:
-    """Parse a whole config mapping (``model:`` + ``tracker:``)."""
+def config_from_dict(data: Mapping[str, Any], source: str = "config") -> TrackingConfig:
+    """Parse a whole config mapping (``model:`` + ``tracker:`` + ``runtime:``). Runtime keys in
+    the ``tracker:`` section of older files move to ``runtime:`` through the one adapter
+    (:func:`runtime.config.split_legacy_runtime_keys`, a deprecation note naming ``source``)."""
     if not isinstance(data, Mapping):
         raise ValueError(f"config: expected a mapping, got {type(data).__name__}")
-    unknown = sorted(set(map(str, data)) - {"model", "tracker"})
+    unknown = sorted(set(map(str, data)) - {"model", "tracker", "runtime"})
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown top-level key (expected 'model' and 'tracker')")
+        raise ValueError(
+            f"{unknown[0]}: unknown top-level key (expected 'model', 'tracker' and 'runtime')"
+        )
+    data = split_legacy_runtime_keys(data, source)
     model = data.get("model")
     if not isinstance(model, Mapping):
         raise ValueError("model: missing or not a mapping (needs at least 'family')")
@@ -428,7 +325,8 @@ def config_from_dict(data: Mapping[str, Any]) -> TrackingConfig:
         raise ValueError("model.family: missing")
     tracker = tracker_config_from_dict(data.get("tracker"))
     check_geometry_agrees(model, tracker)
-    return TrackingConfig(model=dict(model), tracker=tracker)
+    runtime = runtime_config_from_dict(data.get("runtime"))
+    return TrackingConfig(model=dict(model), tracker=tracker, runtime=runtime)
 
 
 def load_config(path: str | Path) -> TrackingConfig:
@@ -437,7 +335,7 @@ def load_config(path: str | Path) -> TrackingConfig:
     with p.open("r", encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     try:
-        return config_from_dict(data if data is not None else {})
+        return config_from_dict(data if data is not None else {}, source=str(p))
     except ValueError as exc:
         raise ValueError(f"{p}: {exc}") from None
 
@@ -452,17 +350,11 @@ REBUILD_KEYS: tuple[str, ...] = (
     "context_amount",
     "anchor.",
     "point.",
-    "device",
-    "precision",
-    "channels_last",
-    "cuda_graphs",
-    "runtime",
-    "cpu_threads",
     "channel_order",
     "search_scale",
     "opencv_compat",
-    "mechanisms.adaptive_search.large_instance_size",
-    "mechanisms.lost_state.max_instance_size",
+    "mechanisms.order",
+    *(f"mechanisms.{name}.{key}" for name, p in POLICIES.items() for key in p.rebuild_keys),
 )
 
 
@@ -496,17 +388,3 @@ def settings_with_overrides(config: TrackerConfig, overrides: Mapping[str, Any])
             raise ValueError(f"{dotted}: is a section; name one setting in it")
         node[leaf] = to_plain(value)
     return tracker_config_from_dict(data)
-
-
-def runtime_config(config: TrackerConfig, device: str | None = None) -> RuntimeConfig:
-    """The inference-runtime settings a model file keeps in its ``tracker:`` section (``runtime``,
-    ``device``, ``precision``, ``channels_last``, ``cuda_graphs``, ``cpu_threads``), kept apart
-    from the tracking settings; ``device`` overrides ``tracker.device``."""
-    return RuntimeConfig(
-        backend=config.runtime,
-        device=device if device is not None else config.device,
-        precision=config.precision,
-        channels_last=config.channels_last,
-        cuda_graphs=config.cuda_graphs,
-        threads=config.cpu_threads,
-    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,8 @@ class StepInfo:
     otherwise). online_update: whether the template was updated. timings: seconds per phase --
     ``crop`` (cutting the crops), ``network`` (the backend, including the device round trip),
     ``decode`` (boxes, penalties, selection), ``presence`` (cues and the state machine),
-    ``online_update`` and ``total`` (the whole step).
+    ``online_update`` and ``total`` (the whole step). policies: what each policy did this step,
+    by policy name (only policies that did something; see ``core.policies``).
     """
 
     frame_index: int
@@ -100,6 +102,7 @@ class StepInfo:
     appearance: float | None
     online_update: bool
     timings: Mapping[str, float]
+    policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def candidate(self) -> Candidate:

@@ -150,14 +150,17 @@ class TrackerSpec:
     def build(self) -> SupportsTracking:
         if self.kind != "project":
             return build_peer(self.kind, self.weights_dir)
-        from siam_tracker_ros.core.defaults import load_tracker
+        from siam_tracker_ros.core.loading import load_tracker
         from siam_tracker_ros.core.tracker import Tracker
 
         assert self.config is not None
         tracker = load_tracker(self.config, self.weights, device=self.device)
         if self.overrides:
+            # the same network and runtime, other tracking settings
             tracker = Tracker(
-                tracker.model, apply_overrides(tracker.config, self.overrides), device=self.device
+                tracker.model,
+                apply_overrides(tracker.config, self.overrides),
+                runtime=tracker.runtime,
             )
         return tracker
 

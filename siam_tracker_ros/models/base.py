@@ -14,19 +14,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-Features = list[torch.Tensor]
-"""Multi-level feature maps (one tensor per level; single-level models use a one-element list)."""
+from siam_tracker_ros.models.contract import Features, GridPoolSpec, Kernels
 
-
-@dataclass
-class Kernels:
-    """Template-derived correlation kernels, one tensor per level.
-
-    ``cls`` is what SiamMargin's online update averages; ``loc`` always stays the first-frame one.
-    """
-
-    cls: list[torch.Tensor]
-    loc: list[torch.Tensor]
+__all__ = ["Features", "GridPoolSpec", "HeadOutput", "Kernels", "SiameseModel"]
 
 
 @dataclass
@@ -79,6 +69,12 @@ class SiameseModel(nn.Module, abc.ABC):
         feature size and applies the same transform ``make_kernels`` applies to the
         classification branch, returning tensors shaped like ``make_kernels(...).cls``.
         """
+
+    def grid_pool_spec(self) -> GridPoolSpec | None:
+        """:meth:`pool_cls_kernel` as plain data, when it is a separable grid sampling followed
+        by an affine map (a runtime then pools on host arrays, without this module; it checks
+        the spec against :meth:`pool_cls_kernel` first). ``None``: pool with the model."""
+        return None
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> HeadOutput:
         """Training forward: template and search crops to head outputs."""

@@ -30,6 +30,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from siam_tracker_ros.models.base import Kernels, SiameseModel
+from siam_tracker_ros.models.contract import (
+    DYNAMIC,
+    EXPORT_FORMAT,
+    SEARCH_AXIS,
+    SEARCH_INPUT,
+    TEMPLATE_INPUT,
+    cls_kernel_name,
+    feature_name,
+    kernel_names,
+    loc_kernel_name,
+)
 from siam_tracker_ros.models.heads import rpn
 
 __all__ = [
@@ -47,31 +58,6 @@ __all__ = [
     "loc_kernel_name",
     "traceable_ops",
 ]
-
-#: bumped when the graph interface changes, so stale exports are refused, not misread
-EXPORT_FORMAT = 1
-#: key of the dynamic-size search graph in :attr:`ExportedModel.search_paths`
-DYNAMIC = 0
-TEMPLATE_INPUT = "template"
-SEARCH_INPUT = "search"
-SEARCH_AXIS = "search_size"
-
-
-def cls_kernel_name(level: int) -> str:
-    return f"cls_kernel_{level}"
-
-
-def loc_kernel_name(level: int) -> str:
-    return f"loc_kernel_{level}"
-
-
-def feature_name(level: int) -> str:
-    return f"feature_{level}"
-
-
-def kernel_names(levels: int) -> list[str]:
-    """Kernel inputs of the search graph, in order: cls levels, then loc levels."""
-    return [cls_kernel_name(i) for i in range(levels)] + [loc_kernel_name(i) for i in range(levels)]
 
 
 class TemplateBranch(nn.Module):

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from siam_tracker_ros.models.backbones.mobilenetv3_nano import MobileNetV3Nano
-from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
+from siam_tracker_ros.models.base import Features, GridPoolSpec, HeadOutput, Kernels, SiameseModel
 from siam_tracker_ros.models.heads.ban import BAN_SPECS, BANHead
 from siam_tracker_ros.typed_config import build_dataclass
 
@@ -175,6 +175,40 @@ class NanoTrack(SiameseModel):
         pooled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
         return [self.ban_head.branch_kernel(pooled, "cls")]
 
+    def grid_pool_spec(self) -> GridPoolSpec | None:
+        """:meth:`pool_cls_kernel` as data: its sampling grid and the cls kernel transform folded
+        into one affine map (``None`` when a transform does not fold: the model pools itself).
+
+        v1/v2: the pixel-wise branch's 1x1 conv + batch norm (or nothing, without adapters). v3
+        stacks the depth-wise branch's own 1x1 conv + batch norm on the pixel-wise kernel along
+        the channels (``BANHead.branch_kernel``), so its map is the two maps stacked row-wise."""
+        head = self.ban_head
+        pw = head.pixelwise("cls")
+        maps: list[tuple[np.ndarray, np.ndarray] | None] = []
+        if pw.adapt:
+            maps.append(_fold_conv_bn(pw.conv_kernel))
+        elif head.spec.depthwise:  # an identity block, so the depth-wise rows stack under it
+            c = head.spec.in_channels
+            maps.append((np.eye(c, dtype=np.float32), np.zeros(c, np.float32)))
+        if head.spec.depthwise:
+            maps.append(_fold_conv_bn(head.depthwise("cls").conv_kernel))
+        folded = [m for m in maps if m is not None]
+        if len(folded) < len(maps):
+            return None
+        affine = (
+            (np.concatenate([a for a, _ in folded]), np.concatenate([b for _, b in folded]))
+            if folded
+            else None
+        )
+        return GridPoolSpec(
+            self.stride,
+            self.config.exemplar_size,
+            self.config.context_amount,
+            self.template_feat,
+            head.spec.in_channels,
+            affine,
+        )
+
     # -- helpers -----------------------------------------------------------------------------------
     def score_size(self, instance_size: int) -> int:
         """Side of the cls/loc maps for a search crop of ``instance_size`` pixels."""
@@ -187,6 +221,29 @@ def _feat_size(size: int) -> int:
     for _ in range(4):
         size = (size - 1) // 2 + 1
     return size
+
+
+def _fold_conv_bn(seq: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
+    """``Sequential(Conv2d 1x1, BatchNorm2d)`` (eval) -> ``(A, b)`` with ``y = A @ x + b``."""
+    if not isinstance(seq, nn.Sequential) or len(seq) != 2:
+        return None
+    conv, bn = seq[0], seq[1]
+    if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
+        return None
+    if conv.kernel_size != (1, 1) or conv.groups != 1 or bn.running_var is None:
+        return None
+    with torch.no_grad():
+        weight = conv.weight.detach().double()[:, :, 0, 0]
+        bias = (
+            conv.bias.detach().double()
+            if conv.bias is not None
+            else torch.zeros(weight.shape[0], dtype=torch.float64)
+        )
+        assert bn.running_mean is not None
+        scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        a = scale[:, None] * weight
+        b = scale * (bias - bn.running_mean.double()) + bn.bias.detach().double()
+    return a.float().cpu().numpy(), b.float().cpu().numpy()
 
 
 def _single(feats: Features) -> torch.Tensor:

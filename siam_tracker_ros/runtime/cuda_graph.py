@@ -6,9 +6,9 @@ the dispatcher queue the next operator. A CUDA graph records the whole search on
 and replays it with one launch. The template branch (once per target) and the online update's
 pooling (a few small operators) stay eager.
 
-How: :class:`CudaGraphBackend` is the eager :class:`runtime.base.TorchBackend` with its search
-step replaced. A search copies the crop and the kernels into the graph's static inputs, replays
-the graph of that crop size (captured by :meth:`CudaGraphBackend.prepare` or on first use:
+How: :class:`CudaGraphBackend` is the eager :class:`runtime.torch_backend.TorchBackend` with its
+search step replaced. A search copies the crop and the kernels into the graph's static inputs,
+replays the graph of that crop size (captured by :meth:`CudaGraphBackend.prepare` or on first use:
 warm-up on a side stream, then capture, as PyTorch's CUDA-graph notes prescribe), and returns
 *clones* of its static outputs: the tracker keeps a first search's features while it runs a
 second one (one more search), and the next replay overwrites the static outputs in place. Pooling
@@ -40,10 +40,12 @@ import numpy as np
 import torch
 
 from siam_tracker_ros.models.base import Kernels, SiameseModel
-from siam_tracker_ros.runtime.base import TorchBackend
-from siam_tracker_ros.runtime.config import RuntimeConfig
+from siam_tracker_ros.runtime.base import InferenceBackend
+from siam_tracker_ros.runtime.config import RuntimeConfig, resolve_device
+from siam_tracker_ros.runtime.registry import BuildRequest
+from siam_tracker_ros.runtime.torch_backend import TorchBackend
 
-__all__ = ["CudaGraphBackend", "StaticGraph", "TorchCudaGraph"]
+__all__ = ["CudaGraphBackend", "StaticGraph", "TorchCudaGraph", "build"]
 
 
 class StaticGraph(Protocol):
@@ -200,3 +202,16 @@ class CudaGraphBackend(TorchBackend):
         captured.feed(x, kernels)
         captured.graph.replay()
         return tuple(t.clone() for t in captured.outputs)
+
+
+def build(request: BuildRequest) -> InferenceBackend:
+    """The registry's builder of the ``torch`` backend: eager PyTorch, or CUDA graphs with
+    ``cuda_graphs`` on a CUDA device (the setting means nothing on CPU)."""
+    if request.model is None:
+        raise ValueError("the torch backend needs the PyTorch model")
+    config = request.config
+    assert isinstance(config, RuntimeConfig)
+    device = resolve_device(config.device)
+    if device.type == "cuda" and config.cuda_graphs:
+        return CudaGraphBackend(request.model, config)
+    return TorchBackend(request.model, config)

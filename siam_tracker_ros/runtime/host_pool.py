@@ -1,58 +1,37 @@
-"""NanoTrack's online-update pooling in a handful of NumPy calls (CPU fast path).
+"""Pooling a classification kernel from search features in a handful of NumPy calls (CPU fast
+path of SiamMargin's online update and the appearance cue).
 
-Why this exists: SiamMargin's online update pools a new classification kernel from the search
-features on every tracked frame. In PyTorch or as an ONNX graph that is a few dozen tiny operators
-(the box-to-grid arithmetic, ``grid_sample``, a 1x1 convolution and batch norm), and on a small CPU
+Why this exists: the online update pools a new classification kernel from the search features on
+every tracked frame. In PyTorch or as an ONNX graph that is a few dozen tiny operators (the
+box-to-grid arithmetic, ``grid_sample``, a 1x1 convolution and batch norm), and on a small CPU
 each costs microseconds of dispatch, more with cold caches right after the network ran: together
-about a tenth of a NanoTrack step. The sampling grid of :meth:`NanoTrack.pool_cls_kernel` is
-separable (a meshgrid of x and y positions), so bilinear sampling is two small matrix products,
-and the kernel transform (1x1 conv + batch norm) folds into one affine map: a few microseconds.
+about a tenth of a NanoTrack step. A model whose pooling is a separable sampling grid plus an
+affine kernel transform describes it as a :class:`~siam_tracker_ros.models.contract.GridPoolSpec`
+(:meth:`SiameseModel.grid_pool_spec`); here bilinear sampling is two small matrix products and
+the transform one more: a few microseconds, and no PyTorch at all.
 
-It re-implements :meth:`NanoTrack.pool_cls_kernel`'s geometry, so :meth:`HostPool.for_model`
-checks it against the model on several boxes (inside, straddling the border, outside) and
-returns ``None`` -- the caller keeps the model's own pooling -- unless they agree to 1e-4 of the
-kernel's range. A change to the model's pooling therefore can never make this path wrong, only
-unused.
+The runtime knows no model family: it executes the spec. :meth:`HostPool.for_model` checks the
+spec against the model's own ``pool_cls_kernel`` on several boxes (inside, straddling the border,
+outside) and returns ``None`` -- the caller keeps the model's own pooling -- unless they agree to
+1e-4 of the kernel's range, so a change to a model's pooling can never make this path wrong, only
+unused. The export cache keeps the verified spec, so a cached start needs neither the check nor
+the model.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from threadpoolctl import ThreadpoolController
-from torch import nn
 
-from siam_tracker_ros.models.base import SiameseModel
-from siam_tracker_ros.models.nanotrack import NanoTrack
+from siam_tracker_ros.models.contract import GridPoolSpec
+
+if TYPE_CHECKING:
+    from siam_tracker_ros.models.base import SiameseModel
 
 __all__ = ["HostPool"]
-
-
-def _fold_conv_bn(seq: nn.Module) -> tuple[np.ndarray, np.ndarray] | None:
-    """``Sequential(Conv2d 1x1, BatchNorm2d)`` (eval) -> ``(A, b)`` with ``y = A @ x + b``."""
-    if not isinstance(seq, nn.Sequential) or len(seq) != 2:
-        return None
-    conv, bn = seq[0], seq[1]
-    if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
-        return None
-    if conv.kernel_size != (1, 1) or conv.groups != 1 or bn.running_var is None:
-        return None
-    with torch.no_grad():
-        weight = conv.weight.detach().double()[:, :, 0, 0]
-        bias = (
-            conv.bias.detach().double()
-            if conv.bias is not None
-            else torch.zeros(weight.shape[0], dtype=torch.float64)
-        )
-        assert bn.running_mean is not None
-        scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
-        a = scale[:, None] * weight
-        b = scale * (bias - bn.running_mean.double()) + bn.bias.detach().double()
-    return a.float().numpy(), b.float().numpy()
-
 
 _BLAS: ThreadpoolController | None = None
 
@@ -66,49 +45,22 @@ def _one_blas_thread() -> Any:
     return _BLAS.limit(limits=1, user_api="blas")
 
 
-#: :func:`_kernel_affine`'s answer for a kernel transform it cannot fold
-_UNSUPPORTED = (np.zeros(0, np.float32), np.zeros(0, np.float32))
-
-
-def _kernel_affine(model: NanoTrack) -> tuple[np.ndarray, np.ndarray] | None:
-    """The cls kernel transform of a NanoTrack head as one affine map ``y = A @ x + b`` (``None``
-    = identity), or :data:`_UNSUPPORTED`.
-
-    v1/v2: the pixel-wise branch's 1x1 conv + batch norm (or nothing, without adapters). v3
-    stacks the depth-wise branch's own 1x1 conv + batch norm on the pixel-wise kernel along the
-    channels (``BANHead.branch_kernel``), so its map is the two maps stacked row-wise."""
-    head = model.ban_head
-    pw = head.pixelwise("cls")
-    maps: list[tuple[np.ndarray, np.ndarray] | None] = []
-    if pw.adapt:
-        maps.append(_fold_conv_bn(pw.conv_kernel))
-    elif head.spec.depthwise:  # an identity block, so the depth-wise rows can stack under it
-        c = head.spec.in_channels
-        maps.append((np.eye(c, dtype=np.float32), np.zeros(c, np.float32)))
-    if head.spec.depthwise:
-        maps.append(_fold_conv_bn(head.depthwise("cls").conv_kernel))
-    folded = [m for m in maps if m is not None]
-    if len(folded) < len(maps):
-        return _UNSUPPORTED
-    if not folded:
-        return None
-    return np.concatenate([a for a, _ in folded]), np.concatenate([b for _, b in folded])
-
-
 class HostPool:
-    """``pool_cls_kernel`` of a NanoTrack v1/v2/v3 model on NumPy arrays (batch 1).
+    """A :class:`GridPoolSpec` executed on NumPy arrays (batch 1).
 
-    Build with :meth:`for_model`, which verifies it against the model.
+    Build with :meth:`for_model`, which verifies the spec against the model, or from a spec
+    verified earlier (the export cache keeps it).
     """
 
-    def __init__(
-        self,
-        stride: int,
-        exemplar_size: int,
-        context_amount: float,
-        cells: int,
-        affine: tuple[np.ndarray, np.ndarray] | None,
-    ) -> None:
+    def __init__(self, spec: GridPoolSpec) -> None:
+        self.spec = spec
+        stride, exemplar_size, cells, affine = (
+            spec.stride,
+            spec.exemplar_size,
+            spec.cells,
+            spec.affine,
+        )
+        context_amount = spec.context_amount
         self.stride = float(stride)
         self.exemplar_size = float(exemplar_size)
         self.context_amount = float(context_amount)
@@ -123,29 +75,21 @@ class HostPool:
 
     @classmethod
     def for_model(cls, model: SiameseModel, verified: bool | None = None) -> HostPool | None:
-        """A verified host pooling for ``model``, or ``None`` if it is not a model it covers.
+        """A verified host pooling for ``model``, or ``None`` if the model describes no grid
+        pooling (or its description disagrees with its own ``pool_cls_kernel``).
 
         ``verified``: the outcome of an earlier verification for these very weights and this
         code (the export cache keeps it; the check costs ~0.2 s of a cold start); ``None``:
         verify now."""
         if verified is False:
             return None
-        if not isinstance(model, NanoTrack):
+        spec = model.grid_pool_spec()
+        if spec is None:
             return None
-        spec = model.ban_head.spec
-        affine = _kernel_affine(model)
-        if affine is _UNSUPPORTED:
-            return None
-        pool = cls(
-            model.stride,
-            model.config.exemplar_size,
-            model.config.context_amount,
-            model.template_feat,
-            affine,
-        )
+        pool = cls(spec)
         if verified:
             return pool
-        return pool if pool._agrees_with(model, spec.in_channels) else None
+        return pool if pool._agrees_with(model) else None
 
     def __call__(self, feature: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """``feature`` ``(1, C, S, S)`` float32, ``roi`` ``x1, y1, x2, y2`` -> ``(1, C, n, n)``.
@@ -196,7 +140,10 @@ class HostPool:
             self._grids[side] = np.arange(side, dtype=np.float32)
         return self._grids[side]
 
-    def _agrees_with(self, model: SiameseModel, channels: int, rtol: float = 1e-4) -> bool:
+    def _agrees_with(self, model: SiameseModel, rtol: float = 1e-4) -> bool:
+        import torch
+
+        channels = self.spec.channels
         gen = torch.Generator().manual_seed(11)
         device = next(model.parameters()).device
         for side in (16, 22):

@@ -18,11 +18,10 @@ into the convolutions, as in the released NanoTrack exports.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import warnings
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +43,7 @@ from siam_tracker_ros.models.export import (
     kernel_names,
     traceable_ops,
 )
+from siam_tracker_ros.runtime.exported import ExportedModel
 
 __all__ = [
     "ExportedModel",
@@ -55,86 +55,6 @@ __all__ = [
 ]
 
 _META_KEY = "siam_tracker_ros"
-
-
-@dataclass(frozen=True)
-class ExportedModel:
-    """The exported graphs and what a runtime needs to know to drive them."""
-
-    template_path: Path
-    #: search size -> graph; key :data:`DYNAMIC` (0) is a graph that accepts any size
-    search_paths: Mapping[int, Path]
-    levels: int
-    head_type: Literal["anchor", "point"]
-    stride: int
-    exemplar_size: int
-    out_dir: Path = field(default=Path("."))
-    prefix: str = "model"
-    #: whether :class:`runtime.host_pool.HostPool` was verified against the model these graphs
-    #: came from (kept by the export cache so a cached start skips the check); ``None``: unknown
-    host_pool: bool | None = None
-
-    @property
-    def dynamic(self) -> bool:
-        return DYNAMIC in self.search_paths
-
-    def search_path_for(self, size: int) -> Path | None:
-        """The graph for a search size (the dynamic one unless a static one exists)."""
-        return self.search_paths.get(size, self.search_paths.get(DYNAMIC))
-
-    def with_search(self, size: int, path: Path) -> ExportedModel:
-        paths = dict(self.search_paths)
-        paths[size] = path
-        return dataclasses.replace(self, search_paths=paths)
-
-    def describe(self) -> dict[str, object]:
-        """The description :meth:`from_description` reads back (file names relative to
-        ``out_dir``), so a cache can reopen the graphs without parsing them."""
-        return {
-            "template": self.template_path.name,
-            "search": {str(k): p.name for k, p in self.search_paths.items()},
-            "levels": self.levels,
-            "head_type": self.head_type,
-            "stride": self.stride,
-            "exemplar_size": self.exemplar_size,
-            "prefix": self.prefix,
-            "host_pool": self.host_pool,
-            "format": EXPORT_FORMAT,
-        }
-
-    @classmethod
-    def from_description(cls, folder: Path, desc: Mapping[str, object]) -> ExportedModel:
-        """Inverse of :meth:`describe` (``ValueError`` for another export format)."""
-        if desc.get("format") != EXPORT_FORMAT:
-            raise ValueError(f"export format {desc.get('format')}, expected {EXPORT_FORMAT}")
-        head_type = str(desc["head_type"])
-        if head_type not in ("anchor", "point"):
-            raise ValueError(f"unknown head_type {head_type!r}")
-        search = desc["search"]
-        if not isinstance(search, Mapping) or not search:
-            raise ValueError("no search graphs")
-        return cls(
-            template_path=folder / str(desc["template"]),
-            search_paths={int(k): folder / str(v) for k, v in search.items()},
-            levels=int(str(desc["levels"])),
-            head_type=head_type,  # type: ignore[arg-type]
-            stride=int(str(desc["stride"])),
-            exemplar_size=int(str(desc["exemplar_size"])),
-            out_dir=folder,
-            prefix=str(desc["prefix"]),
-            host_pool=host_pool if isinstance(host_pool := desc.get("host_pool"), bool) else None,
-        )
-
-    def _meta(self, branch: str, size: int = DYNAMIC) -> dict[str, object]:
-        return {
-            "format": EXPORT_FORMAT,
-            "branch": branch,
-            "search_size": size,
-            "levels": self.levels,
-            "head_type": self.head_type,
-            "stride": self.stride,
-            "exemplar_size": self.exemplar_size,
-        }
 
 
 def _legacy_export(
@@ -234,7 +154,7 @@ def export_search(
         axes,
         opset,
     )
-    _write_metadata(path, exported._meta("search", size))
+    _write_metadata(path, exported.graph_meta("search", size))
     return exported.with_search(size, path)
 
 
@@ -282,7 +202,7 @@ def export_model(
         None,
         opset,
     )
-    _write_metadata(exported.template_path, exported._meta("template"))
+    _write_metadata(exported.template_path, exported.graph_meta("template"))
     sizes = sorted(set(search_sizes))
     if dynamic in (True, "auto"):
         try:

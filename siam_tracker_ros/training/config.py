@@ -17,7 +17,7 @@ Layout::
     log: {...}                            # LogConfig
 
 The ``model``/``tracker`` sections are exactly those of a tracking config, so the final
-checkpoint carries them and ``Tracker.from_checkpoint`` rebuilds the same tracker. Paths may use
+checkpoint carries them and ``core.loading.load_tracker`` rebuilds the same tracker. Paths may use
 ``${SHARED}`` (the read-only shared folder) and ``~``/environment variables; relative paths are
 relative to the current directory (the repository root in the documented commands).
 """

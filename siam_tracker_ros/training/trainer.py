@@ -1,4 +1,4 @@
-"""The training loop: one YAML config in, a ``Tracker.from_checkpoint``-loadable model out.
+"""The training loop: one YAML config in, a ``load_tracker``-loadable model out.
 
 What it does and why:
 

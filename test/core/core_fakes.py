@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from siam_tracker_ros.core.policies import Target
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels, SiameseModel
 
 
@@ -159,3 +160,16 @@ def iou_xywh(a: np.ndarray, b: np.ndarray) -> float:
     iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return float(inter / (a[2] * a[3] + b[2] * b[3] - inter))
+
+
+def make_target(kernels: Kernels | None = None) -> Target:
+    """A policy's view of a target at (50, 50) of size 20 x 20 (policy unit tests)."""
+    k = kernels if kernels is not None else Kernels(cls=[np.zeros((1, 2), np.float32)], loc=[])
+    return Target(
+        center=np.array([50.0, 50.0]),
+        size=np.array([20.0, 20.0]),
+        last_motion=np.zeros(2),
+        confident=np.array([50.0, 50.0, 20.0, 20.0]),
+        first_kernels=k,
+        kernels=k,
+    )

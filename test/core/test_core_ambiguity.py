@@ -16,7 +16,7 @@ import torch
 from core_fakes import ScriptedAnchorModel
 
 from siam_tracker_ros.core.config import TrackerConfig
-from siam_tracker_ros.core.distractors import DistractorConfig
+from siam_tracker_ros.core.policies.distractors import DistractorConfig
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.models.base import Features, HeadOutput, Kernels
@@ -86,10 +86,12 @@ def test_online_update_skips_ambiguous_frames() -> None:
     on = OnlineUpdateConfig(enabled=True)
     clean = Tracker(TwoPeakModel(from_search=100), _config(online_update=on))
     _run(clean)
-    assert clean.online.updates == 6
+    assert clean.policy("online_update").updates == 6
     crowded = Tracker(TwoPeakModel(from_search=2), _config(online_update=on))
     _run(crowded)
-    assert crowded.online.updates == 2  # the two frames before the look-alike appears
+    assert (
+        crowded.policy("online_update").updates == 2
+    )  # the two frames before the look-alike appears
 
 
 @pytest.mark.parametrize("value", [1.5, -0.1])

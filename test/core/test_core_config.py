@@ -69,8 +69,8 @@ def test_load_yaml_and_round_trip(tmp_path: Path) -> None:
         ({"instance_size": 100}, "tracker.instance_size"),
         ({"exemplar_size": "127"}, "tracker.exemplar_size"),
         ({"min_size": float("nan")}, "tracker.min_size"),
-        ({"device": "tpu"}, "tracker.device"),
-        ({"precision": "fp8"}, "tracker.precision"),
+        ({"device": "tpu"}, "runtime.device"),  # legacy key: moved to runtime:, named there
+        ({"precision": "fp8"}, "runtime.precision"),
         ({"anchor": {"ratios": []}}, "tracker.anchor.ratios"),
         ({"anchor": {"stride": 0}}, "tracker.anchor.stride"),
         ({"mechanisms": {"online_update": {"rate": 2}}}, "tracker.mechanisms.online_update.rate"),

@@ -26,10 +26,12 @@ from siam_tracker_ros.core.config import (
     OneMoreSearchConfig,
     OnlineUpdateConfig,
 )
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.models.base import Kernels, SiameseModel
-from siam_tracker_ros.runtime import RuntimeConfig, TorchBackend
+from siam_tracker_ros.runtime import RuntimeConfig
 from siam_tracker_ros.runtime.cuda_graph import CudaGraphBackend
+from siam_tracker_ros.runtime.torch_backend import TorchBackend
 
 BUNDLED = ROOT / "siam_tracker_ros" / "weights" / "siammargin_nano.pt"
 ALL_ON = MechanismsConfig(
@@ -60,7 +62,7 @@ class EagerStaticGraph:
 
 
 def _bundled(mechanisms: MechanismsConfig = ALL_ON) -> Tracker:
-    base = Tracker.from_checkpoint(BUNDLED, device="cpu", runtime="torch")
+    base = load_tracker(BUNDLED, device="cpu", backend="torch")
     return Tracker(base.model, dataclasses.replace(base.config, mechanisms=mechanisms))
 
 
@@ -107,7 +109,7 @@ def test_graphed_tracker_reproduces_the_eager_one(max_graphs: int) -> None:
         assert b.state == a.state
         np.testing.assert_allclose(b.response, a.response, atol=1e-6)
         ious.append(iou_xywh(b.box, box))
-    assert graphed.online.updates == eager.online.updates > 0
+    assert graphed.policy("online_update").updates == eager.policy("online_update").updates > 0
     assert np.mean(ious) > 0.6, ious
     assert wrapped.captured_shapes == expected  # no capture while tracking
     if max_graphs == 1:
@@ -192,8 +194,8 @@ def test_failed_capture_warns_once_and_tracks_eagerly() -> None:
 
 def test_cpu_tracker_ignores_the_cuda_graphs_setting() -> None:
     base = _bundled()
-    cfg = dataclasses.replace(base.config, cuda_graphs=True)
-    runtime = Tracker(base.model, cfg, device="cpu").runtime
+    settings = RuntimeConfig(cuda_graphs=True, device="cpu")
+    runtime = Tracker(base.model, base.config, runtime_config=settings).runtime
     assert isinstance(runtime, TorchBackend) and not isinstance(runtime, CudaGraphBackend)
 
 
@@ -210,10 +212,13 @@ def test_cuda_graphs_match_eager_cuda(config: str, precision: str) -> None:
         base = _bundled()
     else:
         path: Path = ROOT / "config" / "models" / config
-        base = Tracker.from_config(path, device="cpu")
-    cfg = dataclasses.replace(base.config, mechanisms=ALL_ON, precision=precision, device="cuda")
-    eager = Tracker(base.model, cfg)
-    graphed = Tracker(base.model, dataclasses.replace(cfg, cuda_graphs=True))
+        base = load_tracker(path, device="cpu", require_weights=False)
+    cfg = dataclasses.replace(base.config, mechanisms=ALL_ON)
+    on_cuda = RuntimeConfig(precision=precision, device="cuda")
+    eager = Tracker(base.model, cfg, runtime_config=on_cuda)
+    graphed = Tracker(
+        base.model, cfg, runtime_config=dataclasses.replace(on_cuda, cuda_graphs=True)
+    )
     assert isinstance(graphed.runtime, CudaGraphBackend)
     frames, gt = textured_sequence(n_frames=16)
     assert len(graphed.runtime.captured_shapes) == 2
@@ -224,4 +229,4 @@ def test_cuda_graphs_match_eager_cuda(config: str, precision: str) -> None:
         a, b = eager.track(frame), graphed.track(frame)
         np.testing.assert_allclose(b.box, a.box, atol=tol)
         assert b.state == a.state
-    assert graphed.online.updates == eager.online.updates
+    assert graphed.policy("online_update").updates == eager.policy("online_update").updates

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT, load_tracker
+from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.result import TrackState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,33 +65,39 @@ def test_bundled_model_runs_with_its_lost_state_switched_off() -> None:
     mech = base.config.mechanisms
     off = dataclasses.replace(mech.lost_state, enabled=False)
     cfg = dataclasses.replace(base.config, mechanisms=dataclasses.replace(mech, lost_state=off))
-    tracker = Tracker(base.model, cfg)
+    tracker = Tracker(base.model, cfg, runtime=base.runtime)
     tracker.init(_scene(0), (120, 100, 30, 40))
     result = tracker.track(_scene(3))
     assert result.present and result.state is TrackState.TRACKING
 
 
 def test_cuda_device_selects_the_pytorch_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bundled config asks for ONNX Runtime (the CPU fast path); a CUDA device must get the
-    PyTorch path instead. Checked without a GPU by recording what the loader asks for."""
-    from siam_tracker_ros.core import tracker as tracker_module
+    """The bundled model's ``runtime.backend`` is ``auto``: ONNX Runtime on a CPU (the fast
+    path), PyTorch on CUDA -- the registry's choice, not a silent override. Checked without a GPU
+    by pretending the PyTorch backend can run on CUDA."""
+    from siam_tracker_ros.core.config import config_from_dict
+    from siam_tracker_ros.models.checkpoint import load_checkpoint
+    from siam_tracker_ros.runtime import registry
+    from siam_tracker_ros.runtime.config import RuntimeConfig
 
-    seen: dict[str, object] = {}
-
-    def fake_from_checkpoint(
-        path: object,
-        device: object = None,
-        runtime: object = None,
-        cpu_threads: object = None,
-        cache_dir: object = None,
-    ) -> str:
-        seen.update(device=device, runtime=runtime)
-        return "built"
-
-    monkeypatch.setattr(
-        tracker_module.Tracker, "from_checkpoint", staticmethod(fake_from_checkpoint)
+    runtime = config_from_dict(load_checkpoint(BUNDLED_CHECKPOINT)[1]).runtime
+    assert runtime.backend == "auto"
+    assert registry.resolve_backend(runtime)[0].name == "onnxruntime"
+    monkeypatch.setattr(registry, "_torch_probe", lambda device: None)
+    monkeypatch.setitem(
+        registry.BACKENDS,
+        "torch",
+        dataclasses.replace(registry.BACKENDS["torch"], probe=None),
     )
-    assert load_tracker(device="cuda:0") == "built"
-    assert seen == {"device": "cuda:0", "runtime": "torch"}
-    load_tracker(device="cpu")
-    assert seen["runtime"] is None  # the checkpoint's own choice (ONNX Runtime)
+    cuda = RuntimeConfig(backend="auto", device="cuda:0")
+    entry, device = registry.resolve_backend(cuda)
+    assert (entry.name, device) == ("torch", "cuda")
+
+
+def test_an_impossible_backend_choice_is_one_line_naming_the_file_and_key() -> None:
+    """Asked for something that cannot run here, the loader refuses -- never swaps silently."""
+    with pytest.raises(ValueError) as info:
+        load_tracker(backend="onnxruntime", device="cuda")
+    text = str(info.value)
+    assert "\n" not in text and str(BUNDLED_CHECKPOINT) in text
+    assert "runtime.backend: 'onnxruntime' cannot run on cuda" in text

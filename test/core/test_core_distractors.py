@@ -6,7 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from siam_tracker_ros.core.distractors import DistractorConfig, DistractorPolicy, local_peaks
+from siam_tracker_ros.core.policies.distractors import (
+    DistractorConfig,
+    DistractorPolicy,
+    local_peaks,
+)
 
 N = 9  # score map side
 STRIDE = 10.0  # image pixels per cell in these tests

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from core_fakes import ScriptedAnchorModel
+from core_fakes import ScriptedAnchorModel, make_target
 
 from siam_tracker_ros.core.config import (
     AdaptiveSearchConfig,
@@ -54,7 +54,7 @@ def _tracker(model: ScriptedAnchorModel, **mech: Any) -> Tracker:
 def test_online_update_policy_math() -> None:
     first = Kernels(cls=[torch.full((1, 2), 10.0)], loc=[torch.full((1, 2), -1.0)])
     pol = OnlineUpdatePolicy(OnlineUpdateConfig(enabled=True))
-    pol.reset(first)
+    pol.reset(make_target(first))
     assert pol.kernels() is first
     pol.update([torch.full((1, 2), 20.0)], score=0.5)
     rate = 0.18 * 0.5
@@ -99,14 +99,14 @@ def test_lost_state_hysteresis() -> None:
     pol = LostStatePolicy(
         LostStateConfig(enabled=True, lost_threshold=0.3, found_threshold=0.6, patience=2)
     )
-    pol.reset()
+    pol.reset(make_target())
     seq = [0.9, 0.2, 0.5, 0.2, 0.2, 0.5, 0.59, 0.7, 0.2]
     states = [pol.update(s) for s in seq]
     T, L = TrackState.TRACKING, TrackState.LOST
     # one low frame is tolerated; the count restarts on a good one; 0.5/0.59 stay lost
     assert states == [T, T, T, T, L, L, L, T, T]
     off = LostStatePolicy(LostStateConfig(enabled=False))
-    off.reset()
+    off.reset(make_target())
     assert all(off.update(0.0) == T for _ in range(5))
 
 
@@ -131,7 +131,7 @@ def test_online_update_changes_cls_kernel_only() -> None:
     ma = (1 - 0.18 * s1) * c0 + 0.18 * s1 * 100.0
     assert model.seen_cls[1] == pytest.approx(0.6 * c0 + 0.4 * ma, rel=1e-6)
     assert model.seen_loc[1] == c0  # regression kernel untouched
-    assert tracker.online.updates == 2
+    assert tracker.policy("online_update").updates == 2
     # the pooled roi is the predicted box in search-crop pixels (centred target here)
     roi = model.rois[0].numpy()
     assert abs((roi[0] + roi[2]) / 2 - 127.5) < 2 and abs((roi[1] + roi[3]) / 2 - 127.5) < 2
@@ -239,13 +239,13 @@ def test_reinit_resets_all_state() -> None:
     tracker.init(img, (200, 200, 60, 60))
     for _ in range(3):
         tracker.track(img)
-    assert tracker.state == TrackState.LOST and tracker.online.updates >= 1
+    assert tracker.state == TrackState.LOST and tracker.policy("online_update").updates >= 1
     model.fg_logits, model.calls, model.dx = [3.0], 0, 0.0
     old_kernel = model.seen_loc[0]
     for seen in (model.search_sizes, model.seen_cls, model.seen_loc):
         seen.clear()
     tracker.init(other, (100, 100, 50, 70))
-    assert tracker.state == TrackState.TRACKING and tracker.online.updates == 0
+    assert tracker.state == TrackState.TRACKING and tracker.policy("online_update").updates == 0
     assert tracker.frame_index == 0
     np.testing.assert_array_equal(tracker.size, [50, 70])
     res = tracker.track(other)

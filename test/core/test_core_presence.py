@@ -185,10 +185,10 @@ def test_appearance_is_the_cosine_similarity_of_pooled_kernels(runtime: str) -> 
     kernel; ``probe`` reports the same cues without moving the tracker."""
     from core_fakes import textured_sequence
 
-    from siam_tracker_ros.core.defaults import load_tracker
+    from siam_tracker_ros.core.loading import load_tracker
 
-    tracker = load_tracker(runtime=runtime)  # the bundled model, no ../shared needed
-    assert tracker.lost_state.uses_appearance
+    tracker = load_tracker(backend=runtime)  # the bundled model, no ../shared needed
+    assert tracker.policy("lost_state").uses_appearance
     frames, gt = textured_sequence(n_frames=3)
     tracker.init(frames[0], gt[0])
     first = tracker.runtime.template(_template_crop(tracker, frames[0], gt[0]))
@@ -211,7 +211,11 @@ def test_appearance_is_the_cosine_similarity_of_pooled_kernels(runtime: str) -> 
 
     def cosine(kernels: list[torch.Tensor]) -> float:
         sims = [
-            torch.cosine_similarity(p.flatten().float(), k.flatten().float(), dim=0)
+            torch.cosine_similarity(
+                torch.as_tensor(np.asarray(p)).flatten().float(),
+                torch.as_tensor(np.asarray(k)).flatten().float(),
+                dim=0,
+            )
             for p, k in zip(kernels, first.cls, strict=True)
         ]
         return float(torch.stack(sims).mean())
@@ -235,16 +239,16 @@ def test_appearance_and_online_update_pool_the_kernel_once_per_frame() -> None:
 
     from core_fakes import textured_sequence
 
-    from siam_tracker_ros.core.defaults import load_tracker
+    from siam_tracker_ros.core.loading import load_tracker
 
-    base = load_tracker(runtime="torch")
+    base = load_tracker(backend="torch")
     mech = base.config.mechanisms
     online = dataclasses.replace(mech.online_update, enabled=True, min_score=0.0)
     config = dataclasses.replace(
         base.config, mechanisms=dataclasses.replace(mech, online_update=online)
     )
-    tracker = Tracker(base.model, config)
-    assert tracker.lost_state.uses_appearance
+    tracker = Tracker(base.model, config, runtime=base.runtime)
+    assert tracker.policy("lost_state").uses_appearance
     calls = []
     pool = tracker.runtime.pool
 
@@ -257,5 +261,5 @@ def test_appearance_and_online_update_pool_the_kernel_once_per_frame() -> None:
     tracker.init(frames[0], gt[0])
     for frame in frames[1:]:
         tracker.track(frame)
-    assert tracker.online.updates == len(frames) - 1
+    assert tracker.policy("online_update").updates == len(frames) - 1
     assert len(calls) == len(frames) - 1

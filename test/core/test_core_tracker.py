@@ -19,8 +19,10 @@ from siam_tracker_ros.core.config import (
     OnlineUpdateConfig,
     TrackerConfig,
 )
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.result import TrackResult, TrackState
-from siam_tracker_ros.core.tracker import Tracker, resolve_device
+from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.runtime import RuntimeConfig, resolve_device
 
 
 def _img(h: int = 120, w: int = 160) -> np.ndarray:
@@ -108,18 +110,18 @@ def _siamrpn_alex_yaml() -> Path:
 def test_from_config_and_checkpoint_round_trip(tmp_path: Path) -> None:
     checkpoint = pytest.importorskip("siam_tracker_ros.models.checkpoint")
     torch.manual_seed(0)
-    tracker = Tracker.from_config(_siamrpn_alex_yaml())
+    tracker = load_tracker(_siamrpn_alex_yaml(), require_weights=False)
     assert tracker.head_type == "anchor" and tracker.config.instance_size == 287
     from siam_tracker_ros.core.config import load_config
 
     cfg = load_config(_siamrpn_alex_yaml())
     path = tmp_path / "alex.pt"
     checkpoint.save_checkpoint(path, tracker.model, cfg.to_dict(), {"note": "test"})
-    again = Tracker.from_checkpoint(path)
+    again = load_tracker(path)
     assert again.config == tracker.config
     weights = tmp_path / "plain.pth"
     torch.save(tracker.model.state_dict(), weights)
-    third = Tracker.from_config(_siamrpn_alex_yaml(), weights=weights)
+    third = load_tracker(_siamrpn_alex_yaml(), weights=weights, require_weights=False)
     img = _img(200, 240)
     outs = []
     for t in (tracker, again, third):
@@ -135,7 +137,7 @@ def _nanotrack_tracker(mechanisms: MechanismsConfig | None = None) -> Tracker:
     config = ROOT / "config" / "models" / "nanotrack_v2.yaml"
     if not config.exists():
         pytest.skip("config/models/nanotrack_v2.yaml not present")
-    base = Tracker.from_config(config, weights=weights, device="cpu")
+    base = load_tracker(config, weights=weights, device="cpu", require_weights=False)
     if mechanisms is None:
         return base
     return Tracker(base.model, dataclasses.replace(base.config, mechanisms=mechanisms))
@@ -165,7 +167,7 @@ def test_nanotrack_follows_moving_target(mechanisms: str) -> None:
     assert np.mean(ious) > 0.7, ious
     assert min(ious) > 0.4, ious
     if mechanisms == "all":
-        assert tracker.online.updates == len(frames) - 1
+        assert tracker.policy("online_update").updates == len(frames) - 1
 
 
 @pytest.mark.gpu
@@ -174,8 +176,9 @@ def test_nanotrack_follows_moving_target(mechanisms: str) -> None:
 def test_cuda_path_matches_cpu(precision: str) -> None:
     frames, gt = textured_sequence(n_frames=10)
     cpu = _nanotrack_tracker()
-    cfg = dataclasses.replace(cpu.config, precision=precision, device="cuda")
-    gpu = Tracker(cpu.model, cfg)
+    gpu = Tracker(
+        cpu.model, cpu.config, runtime_config=RuntimeConfig(precision=precision, device="cuda")
+    )
     cpu = _nanotrack_tracker()
     cpu.init(frames[0], gt[0])
     gpu.init(frames[0], gt[0])

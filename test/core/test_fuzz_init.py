@@ -40,7 +40,7 @@ def _frame(h: int = 480, w: int = 640, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize(("box", "why"), ISSUE_21_BOXES)
 def test_rejected_init_says_why_and_keeps_the_previous_target(box: tuple, why: str) -> None:
     """The bundled model: a refused init leaves the running track exactly as it was."""
-    from siam_tracker_ros.core.defaults import load_tracker
+    from siam_tracker_ros.core.loading import load_tracker
 
     tracker = load_tracker()
     frames, gt = textured_sequence(n_frames=4, height=480, width=640)

@@ -38,6 +38,7 @@ from conftest import ROOT, shared_path
 from siam_tracker_ros.core.anchors import cosine_window, generate_points
 from siam_tracker_ros.core.config import MechanismsConfig
 from siam_tracker_ros.core.decoding import decode_point, select_best
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.models.nanotrack import NanoTrack, point_offsets
 
@@ -127,7 +128,9 @@ def _weights(name: str) -> Path:
 
 def _v2_tracker_mechanisms_off() -> Tracker:
     """nanotrack_v2.yaml's network and hyper-parameters with every SiamMargin mechanism off."""
-    shipped = Tracker.from_config(V2_CONFIG, weights=_weights("pretrained_nanotrackv2.pth"))
+    shipped = load_tracker(
+        V2_CONFIG, weights=_weights("pretrained_nanotrackv2.pth"), require_weights=False
+    )
     return Tracker(
         shipped.model, dataclasses.replace(shipped.config, mechanisms=MechanismsConfig())
     )
@@ -296,7 +299,9 @@ def test_project_network_reproduces_cv2_trackernano_exactly(name: str) -> None:
     """With OpenCV's post-processing re-stated, the project's NanoTrack v2 network gives
     cv2.TrackerNano's integer boxes frame for frame: model and ONNX export are the same tracker."""
     frames, gt = _sequence(name, 30)
-    model = Tracker.from_config(V2_CONFIG, weights=_weights("pretrained_nanotrackv2.pth")).model
+    model = load_tracker(
+        V2_CONFIG, weights=_weights("pretrained_nanotrackv2.pth"), require_weights=False
+    ).model
     assert isinstance(model, NanoTrack)
     emu = OpenCVNanoEmulation(model)
     emu.init(frames[0], gt[0])
@@ -331,7 +336,9 @@ def test_opencv_config_follows_cv2_trackernano() -> None:
     (nanotrack_v2_opencv.yaml, mechanisms off), follows cv2.TrackerNano with the same v2 weights
     at mean IoU >= 0.95 on `val` (here the first 40 frames of every `val` sequence; the full-`val`
     figure is in docs/nanotrack_ablation.md)."""
-    tracker = Tracker.from_config(V2_OPENCV_CONFIG, weights=_weights("pretrained_nanotrackv2.pth"))
+    tracker = load_tracker(
+        V2_OPENCV_CONFIG, weights=_weights("pretrained_nanotrackv2.pth"), require_weights=False
+    )
     assert tracker.config.opencv_compat and tracker.config.channel_order == "rgb"
     ious = []
     for seq in sorted(shared_path("data", "sequences").iterdir()):
@@ -357,7 +364,9 @@ def test_v1_and_v3_configs_track(version: int) -> None:
     """v1 (16x16 map) and v3 (15x15 map, pixel + depth-wise head) through the project tracker."""
     frames, gt = _sequence("vot_ball1", 25)
     config = ROOT / "config" / "models" / f"nanotrack_v{version}.yaml"
-    tracker = Tracker.from_config(config, weights=_weights(f"pretrained_nanotrackv{version}.pth"))
+    tracker = load_tracker(
+        config, weights=_weights(f"pretrained_nanotrackv{version}.pth"), require_weights=False
+    )
     tracker.init(frames[0], gt[0])
     results = [tracker.track(f) for f in frames[1:]]
     assert {r.response.shape for r in results} == {(16, 16) if version == 1 else (15, 15)}
@@ -384,8 +393,10 @@ def test_larger_search_crops_decode_to_the_same_box(version: int) -> None:
     s_z = np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
     avg = img0.mean(axis=(0, 1))
     config = ROOT / "config" / "models" / f"nanotrack_v{version}.yaml"
-    model = Tracker.from_config(
-        config, weights=_weights(f"pretrained_nanotrackv{version}.pth")
+    model = load_tracker(
+        config,
+        weights=_weights(f"pretrained_nanotrackv{version}.pth"),
+        require_weights=False,
     ).model
 
     def blob(patch: np.ndarray) -> torch.Tensor:

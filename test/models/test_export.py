@@ -23,14 +23,16 @@ from siam_tracker_ros.core.config import (
     TrackerConfig,
     load_config,
 )
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.models.base import Kernels
 from siam_tracker_ros.models.export import DYNAMIC
 from siam_tracker_ros.models.registry import build_model
-from siam_tracker_ros.runtime import RuntimeConfig, TorchBackend
+from siam_tracker_ros.runtime import RuntimeConfig
 from siam_tracker_ros.runtime.host_pool import HostPool
 from siam_tracker_ros.runtime.onnx_backend import OnnxRuntimeBackend, onnxruntime_available
 from siam_tracker_ros.runtime.onnx_export import export_model, load_exported, verify_export
+from siam_tracker_ros.runtime.torch_backend import TorchBackend
 
 REL_TOL = 1e-4
 NANO_V2 = ROOT / "config" / "models" / "nanotrack_v2.yaml"
@@ -133,16 +135,16 @@ def test_backend_implements_the_contract(
     for got, want in [
         (out.cls, ref.cls),
         (out.loc, ref.loc),
-        (kernels.cls[0].numpy(), ref_k.cls[0].numpy()),
-        (kernels.loc[0].numpy(), ref_k.loc[0].numpy()),
-        (out.features[0].numpy(), ref.features[0].numpy()),
+        (np.asarray(kernels.cls[0]), ref_k.cls[0].numpy()),
+        (np.asarray(kernels.loc[0]), ref_k.loc[0].numpy()),
+        (np.asarray(out.features[0]), ref.features[0].numpy()),
     ]:
         assert got.shape == want.shape and got.dtype == np.float32
         assert np.abs(got - want).max() <= REL_TOL * np.abs(want).max()
     roi = (120.0, 100.0, 200.0, 260.0)
-    want_pool = eager.pool(ref.features, roi)[0]
-    got_pool = nano_backend.pool(out.features, roi)[0]
-    assert (got_pool - want_pool).abs().max() <= REL_TOL * want_pool.abs().max()
+    want_pool = eager.pool(ref.features, roi)[0].numpy()
+    got_pool = np.asarray(nano_backend.pool(out.features, roi)[0])
+    assert np.abs(got_pool - want_pool).max() <= REL_TOL * np.abs(want_pool).max()
 
 
 def test_backend_rejects_misuse(nano_backend: OnnxRuntimeBackend) -> None:
@@ -153,7 +155,7 @@ def test_backend_rejects_misuse(nano_backend: OnnxRuntimeBackend) -> None:
         nano_backend.search(np.zeros((255, 200, 3), np.uint8), kernels)
     bare = OnnxRuntimeBackend(nano_backend.exported)  # no PyTorch model: no online update
     out = bare.search(_u8(255, 1), kernels)
-    with pytest.raises(RuntimeError, match="online template update needs the PyTorch model"):
+    with pytest.raises(RuntimeError, match="needs its PyTorch model to pool"):
         bare.pool(out.features, (10.0, 10.0, 50.0, 50.0))
 
 
@@ -192,36 +194,61 @@ def test_host_pool_covers_only_nanotrack() -> None:
 
 # ------------------------------------------------------------------------------- tracker
 def test_runtime_switch() -> None:
+    """The ``runtime:`` section picks the backend from the registry; an unknown or impossible one
+    is one error naming the key (and the file, through the loader)."""
     model = _model("nanotrack_v2.yaml")
     cfg = load_config(NANO_V2).tracker
-    tracker = Tracker(model, dataclasses.replace(cfg, runtime="onnxruntime"))
+    tracker = Tracker(model, cfg, runtime_config=RuntimeConfig(backend="onnxruntime"))
     assert isinstance(tracker.runtime, OnnxRuntimeBackend)
     assert isinstance(Tracker(model, cfg).runtime, TorchBackend)
-    with pytest.raises(ValueError, match="tracker.runtime"):
-        from siam_tracker_ros.core.config import tracker_config_from_dict
+    with pytest.raises(ValueError, match=r"runtime\.backend: unknown backend 'tensorrt'"):
+        from siam_tracker_ros.core.config import config_from_dict
 
-        tracker_config_from_dict({"runtime": "tensorrt"})
-    with pytest.raises(ValueError, match="runtime must be"):
-        Tracker.from_config(NANO_V2, runtime="tensorrt")
-    assert TrackerConfig().runtime == "torch"
-    assert TrackerConfig(runtime="onnxruntime").to_dict()["runtime"] == "onnxruntime"
+        config_from_dict({"model": {"family": "nanotrack"}, "runtime": {"backend": "tensorrt"}})
+    with pytest.raises(ValueError, match=rf"{NANO_V2}: runtime\.backend: unknown backend"):
+        load_tracker(NANO_V2, backend="tensorrt", require_weights=False)
+    with pytest.raises(TypeError):  # no runtime keys in the tracker settings any more
+        TrackerConfig(**{"runtime": "onnxruntime"})  # type: ignore[arg-type]
+    assert RuntimeConfig().backend == "torch"
 
 
-def test_cpu_threads_reach_the_onnx_runtime_sessions() -> None:
-    """``tracker.cpu_threads`` (YAML, ``load_tracker``, the node's ``model.num_threads``) is the
-    intra-op thread count of every ONNX Runtime session; default 1."""
-    from siam_tracker_ros.core.defaults import load_tracker
+def test_legacy_runtime_keys_are_read_with_a_deprecation_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Files written before the ``runtime:`` section keep working, through one adapter."""
+    from siam_tracker_ros.core.config import load_config as load
+
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "model: {family: nanotrack, version: 2}\n"
+        "tracker: {runtime: onnxruntime, cpu_threads: 2, device: cpu, penalty_k: 0.1}\n"
+    )
+    with caplog.at_level("WARNING"):
+        cfg = load(path)
+    assert cfg.runtime.backend == "onnxruntime" and cfg.runtime.threads == 2
+    assert cfg.tracker.penalty_k == 0.1
+    assert any("deprecated" in r.message and str(path) in r.message for r in caplog.records)
+    both = tmp_path / "both.yaml"
+    both.write_text(
+        "model: {family: nanotrack}\ntracker: {runtime: torch}\nruntime: {backend: torch}\n"
+    )
+    with pytest.raises(ValueError, match=r"tracker\.runtime: given also as runtime\.backend"):
+        load(both)
+
+
+def test_threads_reach_the_onnx_runtime_sessions() -> None:
+    """``runtime.threads`` (YAML, ``load_tracker(threads=)``, the node's ``model.num_threads``)
+    is the intra-op thread count of every ONNX Runtime session; default 1."""
 
     def session_threads(tracker: Tracker) -> set[int]:
         assert isinstance(tracker.runtime, OnnxRuntimeBackend)
         return tracker.runtime.session_threads
 
-    assert TrackerConfig().cpu_threads == 1
+    assert RuntimeConfig().threads == 1
     assert session_threads(load_tracker()) == {1}  # the bundled model: ONNX Runtime
-    tracker = load_tracker(cpu_threads=2)
-    assert tracker.config.cpu_threads == 2 and session_threads(tracker) == {2}
-    with pytest.raises(ValueError, match="cpu_threads"):
-        TrackerConfig(cpu_threads=-1)
+    assert session_threads(load_tracker(threads=2)) == {2}
+    with pytest.raises(ValueError, match="threads"):
+        RuntimeConfig(threads=-1)
 
 
 def _val_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -242,7 +269,7 @@ def test_onnxruntime_tracks_the_same_boxes(name: str) -> None:
     )
     trackers = []
     for runtime in ("torch", "onnxruntime"):
-        t = Tracker.from_config(NANO_V2, weights=weights, runtime=runtime)
+        t = load_tracker(NANO_V2, weights=weights, backend=runtime, require_weights=False)
         cfg = dataclasses.replace(
             t.config,
             mechanisms=dataclasses.replace(
@@ -251,7 +278,7 @@ def test_onnxruntime_tracks_the_same_boxes(name: str) -> None:
                 adaptive_search=mech.adaptive_search,
             ),
         )
-        trackers.append(Tracker(t.model, cfg))
+        trackers.append(Tracker(t.model, cfg, runtime=t.runtime))
     torch_t, ort_t = trackers
     assert isinstance(ort_t.runtime, OnnxRuntimeBackend)
     torch_t.init(frames[0], box)
@@ -260,7 +287,7 @@ def test_onnxruntime_tracks_the_same_boxes(name: str) -> None:
         a, b = torch_t.track(frame), ort_t.track(frame)
         np.testing.assert_allclose(b.box, a.box, atol=1e-2)
         assert abs(a.score - b.score) < 1e-4 and a.state == b.state
-    assert ort_t.online.updates == torch_t.online.updates > 0
+    assert ort_t.policy("online_update").updates == torch_t.policy("online_update").updates > 0
 
 
 # ------------------------------------------------------------------------------- CUDA
@@ -280,11 +307,12 @@ def test_export_from_cuda_model(tmp_path: Path) -> None:
 )
 def test_onnxruntime_cuda_matches_cpu() -> None:
     model = _model("nanotrack_v2.yaml")
-    cfg = dataclasses.replace(load_config(NANO_V2).tracker, runtime="onnxruntime")
+    cfg = load_config(NANO_V2).tracker
+    ort = RuntimeConfig(backend="onnxruntime")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(5)]
-    cpu = Tracker(model, cfg, device="cpu")
-    gpu = Tracker(_model("nanotrack_v2.yaml"), cfg, device="cuda")
+    cpu = Tracker(model, cfg, device="cpu", runtime_config=ort)
+    gpu = Tracker(_model("nanotrack_v2.yaml"), cfg, device="cuda", runtime_config=ort)
     assert isinstance(gpu.runtime, OnnxRuntimeBackend)
     for t in (cpu, gpu):
         t.init(frames[0], (100, 80, 60, 50))

@@ -43,19 +43,21 @@ def _entries(root: Path) -> list[Path]:
 def test_second_start_is_a_cache_hit(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     model = _model()
     with caplog.at_level(logging.INFO, logger="siam_tracker_ros.runtime.export_cache"):
-        first = cached_export(model, tmp_path, 127, (255,))
+        first = cached_export(model, tmp_path, 127, (255,))[0]
     exporting = [r for r in caplog.records if "exporting the model to ONNX" in r.getMessage()]
     assert len(exporting) == 1  # the first start says what it is doing, once
     stamps = {p: p.stat().st_mtime_ns for p in first.out_dir.iterdir()}
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="siam_tracker_ros.runtime.export_cache"):
-        second = cached_export(_model(), tmp_path, 127, (255,))  # same weights, new object
+        second = cached_export(_model(), tmp_path, 127, (255,))[0]  # same weights, new object
     assert not caplog.records  # a hit is silent
     assert second.out_dir == first.out_dir and second.search_paths == first.search_paths
     assert {p: p.stat().st_mtime_ns for p in second.out_dir.iterdir()} == stamps
     assert _entries(tmp_path) == [first.out_dir]
     manifest = json.loads((first.out_dir / "manifest.json").read_text())
-    assert set(manifest["files"]) == {p.name for p in first.out_dir.glob("*.onnx")}
+    graphs = {p.name for p in first.out_dir.glob("*.onnx")}
+    assert set(manifest["files"]) == graphs | {"pool.npz"}  # every file checksummed
+    assert first.pool_spec is not None and first.host_pool  # verified pooling kept
 
 
 def test_other_weights_or_template_size_get_another_entry(tmp_path: Path) -> None:
@@ -66,8 +68,8 @@ def test_other_weights_or_template_size_get_another_entry(tmp_path: Path) -> Non
     with torch.no_grad():  # one parameter changed in place: another key
         next(a.parameters()).add_(1e-3)
     assert cache_key(a, 127) != cache_key(_model(seed=0), 127)
-    first = cached_export(a, tmp_path, 127, (255,))
-    other = cached_export(b, tmp_path, 127, (255,))
+    first = cached_export(a, tmp_path, 127, (255,))[0]
+    other = cached_export(b, tmp_path, 127, (255,))[0]
     assert first.out_dir != other.out_dir and len(_entries(tmp_path)) == 2
 
 
@@ -76,7 +78,7 @@ def test_corrupt_entry_is_rebuilt_with_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     model = _model()
-    entry = cached_export(model, tmp_path, 127, (255,)).out_dir
+    entry = cached_export(model, tmp_path, 127, (255,))[0].out_dir
     graph = entry / "model_search_dynamic.onnx"
     if damage == "truncate":
         graph.write_bytes(graph.read_bytes()[:1000])
@@ -90,7 +92,7 @@ def test_corrupt_entry_is_rebuilt_with_one_warning(
         (entry / "manifest.json").write_text("{not json")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="siam_tracker_ros.runtime.export_cache"):
-        again = cached_export(model, tmp_path, 127, (255,))
+        again = cached_export(model, tmp_path, 127, (255,))[0]
     assert len(caplog.records) == 1  # one line: what is wrong and that it is rebuilt
     message = caplog.records[0].getMessage()
     assert f"{entry} is corrupt" in message and "exporting the model to ONNX again" in message
@@ -134,7 +136,7 @@ def test_two_processes_starting_at_once_share_one_entry(tmp_path: Path) -> None:
     assert len(dirs) == 1
     assert [p.name for p in (tmp_path / "onnx").iterdir()] == [Path(dirs.pop()).name]
     torch.manual_seed(7)
-    entry = cached_export(_model(seed=7), tmp_path, 127, (255,)).out_dir
+    entry = cached_export(_model(seed=7), tmp_path, 127, (255,))[0].out_dir
     assert (entry / "manifest.json").is_file()
 
 
@@ -168,7 +170,59 @@ def test_export_leaves_a_training_mode_model_untouched(tmp_path: Path) -> None:
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     key = cache_key(model, 127)
-    cached_export(model, tmp_path, 127, (255,))
+    cached_export(model, tmp_path, 127, (255,))[0]
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert cache_key(model, 127) == key
+
+
+_FRESH_START = """
+import json, sys, time
+t0 = time.perf_counter()
+from siam_tracker_ros.core.loading import load_tracker
+tracker = load_tracker(cache_dir=sys.argv[1])
+elapsed = time.perf_counter() - t0
+import numpy as np
+frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+tracker.init(frame, (100, 80, 40, 50))
+box = tracker.track(frame).box.tolist()
+print(json.dumps({"torch": "torch" in sys.modules, "s": elapsed, "box": box,
+                  "runtime": type(tracker.runtime).__name__}))
+"""
+
+
+def test_a_cached_start_needs_no_pytorch(tmp_path: Path) -> None:
+    """The first start of the bundled model exports (imports torch); a second start in a fresh
+    process finds graphs, pooling and config in the cache and never imports torch -- and tracks
+    the same box. (Its time is a benchmark's business: bench/bench_startup.py.)"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = []
+    for _ in range(2):
+        res = subprocess.run(
+            [sys.executable, "-c", _FRESH_START, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert res.returncode == 0, res.stderr
+        runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["torch"] and not second["torch"]
+    assert first["runtime"] == second["runtime"] == "OnnxRuntimeBackend"
+    assert first["box"] == second["box"]
+    assert len(list((tmp_path / "configs").glob("*.json"))) == 1  # the checkpoint's config
+
+
+def test_source_key_follows_the_files_and_the_backend(tmp_path: Path) -> None:
+    from siam_tracker_ros.runtime.export_cache import source_key
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"weights one")
+    b.write_bytes(b"weights two")
+    key = source_key([a], {"family": "nanotrack"}, 127, "onnxruntime=1")
+    assert key == source_key([a], {"family": "nanotrack"}, 127, "onnxruntime=1")
+    assert key != source_key([b], {"family": "nanotrack"}, 127, "onnxruntime=1")
+    assert key != source_key([a], {"family": "nanotrack", "version": 3}, 127, "onnxruntime=1")
+    assert key != source_key([a], {"family": "nanotrack"}, 135, "onnxruntime=1")
+    assert key != source_key([a], {"family": "nanotrack"}, 127, "openvino=2026")

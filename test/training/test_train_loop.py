@@ -10,6 +10,7 @@ import pytest
 import torch
 from train_helpers import TINY, batch_of, tiny_config, tiny_dataset
 
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.models.registry import build_model
 from siam_tracker_ros.training.objective import HeadGeometry, TrainModule
 from siam_tracker_ros.training.trainer import train
@@ -47,7 +48,6 @@ def test_a_few_steps_on_tiny_data_reduce_the_loss(tmp_path: Path, head: str) -> 
 
 
 def test_train_writes_a_checkpoint_the_tracker_loads(tmp_path: Path) -> None:
-    from siam_tracker_ros.core.tracker import Tracker
 
     cfg = tiny_config(tmp_path, optim={"max_steps": 3})
     result = train(cfg)
@@ -55,7 +55,7 @@ def test_train_writes_a_checkpoint_the_tracker_loads(tmp_path: Path) -> None:
     assert result.model_path is not None and result.model_path.is_file()
     lines = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2, 3]
-    tracker = Tracker.from_checkpoint(result.model_path)
+    tracker = load_tracker(result.model_path)
     img = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     tracker.init(img, (60.0, 40.0, 30.0, 20.0))
     out = tracker.track(img)

@@ -23,7 +23,8 @@ network call):
   ``TrackState.AMBIGUOUS`` and does not fold the frame into its template, so a follower can
   slow down instead of chasing the wrong person.
 
-Everything here is in NumPy on a score map of a few hundred cells.
+Everything here is in NumPy on a score map of a few hundred cells. It runs in the ``select``
+phase of the step (:mod:`core.policies.base`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from siam_tracker_ros.core.decoding import Candidate, candidate_at
+from siam_tracker_ros.core.policies.base import Policy, Search, Step, Target
 
 __all__ = ["Choice", "DistractorConfig", "DistractorPolicy", "local_peaks"]
 
@@ -117,27 +121,54 @@ class Choice:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-class DistractorPolicy:
+class DistractorPolicy(Policy[DistractorConfig]):
     """Per-target distractor memory and the per-frame choice among candidates (see module doc).
 
     All per-target state is the memory; :meth:`reset` on every init.
     """
 
+    name = "distractors"
+    config_type = DistractorConfig
+
     def __init__(self, config: DistractorConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self._memory: list[_Memory] = []
         self._since_rival = 1 << 30  # frames since a competitor was last seen
 
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
-
-    def configure(self, config: DistractorConfig) -> None:
-        self.config = config
-
-    def reset(self) -> None:
+    def reset(self, target: Target | None = None) -> None:
         self._memory = []
         self._since_rival = 1 << 30
+
+    def select(self, step: Step) -> None:
+        search = step.search
+        cand, ambiguous, choice = self._choose(search, step)
+        search.candidate = cand
+        step.candidate = cand
+        step.ambiguous = ambiguous
+        if choice is not None:
+            step.record(self.name, ambiguous=ambiguous, changed=choice.changed, peaks=choice.peaks)
+
+    def _choose(self, search: Search, step: Step) -> tuple[Candidate, bool, Choice | None]:
+        """The pick among this search's candidates and whether the frame is ambiguous.
+        Candidate centres go to image pixels so the memory of look-alikes survives the crop
+        moving."""
+        dec, cand = search.decoded, search.candidate
+        if dec is None or cand.pscores is None:
+            return cand, False, None
+        n = int(dec.response.shape[-1])
+        maps = len(dec.score) // (n * n)
+        positions = dec.boxes[:2].T.astype(np.float64) / step.scale_z + search.center
+        choice = self.choose(
+            cand.pscores,
+            dec.score,
+            positions,
+            (maps, n, n),
+            step.target.center,
+            step.target.size,
+        )
+        if choice.changed:
+            cand = candidate_at(dec, cand, choice.index)
+        return cand, choice.ambiguous, choice
 
     @property
     def remembered(self) -> list[np.ndarray]:

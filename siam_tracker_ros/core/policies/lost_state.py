@@ -1,35 +1,19 @@
-"""SiamMargin's tracking mechanisms as small policies, each switched by its own config section.
-
-Keeping them apart from :class:`core.tracker.Tracker` means each one can be tested on its own and
-an ablation is a config change, not a code change. With every mechanism disabled the tracker is
-exactly pysot's ``SiamRPNTracker``. All policies hold per-target state and are reset on ``init``.
-"""
+"""Target-lost detection: a presence signal with hysteresis, and the widened re-detection search
+while lost (``tracker.mechanisms.lost_state``)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-import torch
 
-from siam_tracker_ros.core.config import (
-    AdaptiveSearchConfig,
-    LostStateConfig,
-    OneMoreSearchConfig,
-    OnlineUpdateConfig,
-)
+from siam_tracker_ros.core.policies.base import Policy, Step, Target
 from siam_tracker_ros.core.result import TrackState
-from siam_tracker_ros.models.base import Kernels
+from siam_tracker_ros.core.validation import check, finite
 
-__all__ = [
-    "AdaptiveSearchPolicy",
-    "LostStatePolicy",
-    "OneMoreSearchPolicy",
-    "OnlineUpdatePolicy",
-    "peak_to_sidelobe",
-    "valid_instance_size",
-]
+__all__ = ["LostStateConfig", "LostStatePolicy", "peak_to_sidelobe", "valid_instance_size"]
 
 
 def peak_to_sidelobe(response: np.ndarray, exclude: int = 2, window: int | None = None) -> float:
@@ -70,131 +54,68 @@ def valid_instance_size(size: float, exemplar_size: int, stride: int) -> int:
     return exemplar_size + k * stride
 
 
-class OnlineUpdatePolicy:
-    """Moving average of the classification kernel (SiamMargin's online template update).
+@dataclass(frozen=True)
+class LostStateConfig:
+    """Target-lost detection with score hysteresis and re-detection.
 
-    ``MA`` starts at the first-frame kernel; each accepted frame folds in the kernel pooled at the
-    predicted box with weight ``rate * score``. The kernel used is ``first_weight * first +
-    (1 - first_weight) * MA``; regression always keeps the first-frame kernel (box regression
-    drifts badly if its template is updated from its own predictions).
+    TRACKING -> LOST after ``patience`` consecutive frames with best score < ``lost_threshold``;
+    LOST -> TRACKING on the first frame with best score > ``found_threshold``. While lost, the
+    search region is widened by ``redetect_widen[min(k, len - 1)]`` in the k-th lost frame (the
+    network input grows with it up to ``max_instance_size``, so resolution is kept), the cosine
+    window weight drops to ``lost_window_influence`` (the target may be anywhere) and the box is
+    not updated.
+
+    ``presence`` picks the signal the thresholds apply to: ``score`` (the raw best score) or
+    ``combined``: ``sigmoid(w . (score, ln PSR, appearance) + bias)`` with the response map's
+    peak-to-sidelobe ratio and the cosine similarity between the cls kernel pooled at the
+    predicted box and the first frame's. NanoTrack's raw score saturates (about 0.8 with no
+    target at all), the other two do not; the default weights are a logistic fit on the *train*
+    split with synthetic absent frames (``scripts/calibrate_presence.py``), so ``combined`` is a
+    presence probability and the thresholds are probabilities.
+
+    ``keep_tracking``: while lost, go on tracking the best candidate with the normal search (the
+    state only flags ``present=False`` and the box is the current estimate) instead of searching
+    wider from the last confident state. A presence signal that fires on a visible but partly
+    occluded target then costs no tracking; re-detection is the better choice only when the
+    target is really gone for a while.
     """
 
-    def __init__(self, config: OnlineUpdateConfig) -> None:
-        self.config = config
-        self._first: Kernels | None = None
-        self._ma: list[torch.Tensor] = []
-        self._current: Kernels | None = None
-        self.updates = 0
+    enabled: bool = False
+    lost_threshold: float = 0.3
+    found_threshold: float = 0.5
+    patience: int = 3
+    redetect_widen: tuple[float, ...] = (1.5, 2.0)
+    lost_window_influence: float = 0.001
+    max_instance_size: int = 639
+    presence: Literal["score", "combined"] = "score"
+    #: ``combined`` weights of (raw score, ln peak-to-sidelobe ratio, appearance similarity)
+    presence_weights: tuple[float, float, float] = (6.53, 1.12, 12.12)
+    presence_bias: float = -12.98
+    keep_tracking: bool = False
 
-    def configure(self, config: OnlineUpdateConfig) -> None:
-        """New settings from the next step on; the per-target state is kept."""
-        self.config = config
-
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
-
-    def reset(self, first: Kernels | None) -> None:
-        self._first = first
-        self._ma = [k.float().clone() for k in first.cls] if first is not None else []
-        self._current = first
-        self.updates = 0
-
-    def kernels(self) -> Kernels:
-        """Kernels for the next search (the first-frame ones while disabled)."""
-        if self._current is None:
-            raise RuntimeError("online update policy used before reset(first_kernels)")
-        return self._current
-
-    def wants_update(self, score: float, tracking: bool) -> bool:
-        return self.config.enabled and tracking and score >= self.config.min_score
-
-    def update(self, new_cls: Sequence[torch.Tensor], score: float) -> None:
-        """Fold newly pooled classification kernels into the moving average."""
-        if self._first is None:
-            raise RuntimeError("online update policy used before reset(first_kernels)")
-        if len(new_cls) != len(self._ma):
-            raise ValueError(f"expected {len(self._ma)} kernel levels, got {len(new_cls)}")
-        rate = self.config.rate * float(score)
-        cfg = self.config
-        blended = []
-        for i, (ma, new) in enumerate(zip(self._ma, new_cls, strict=True)):
-            if new.shape != ma.shape:
-                raise ValueError(
-                    f"pooled kernel level {i} has shape {tuple(new.shape)}, "
-                    f"template kernel {tuple(ma.shape)}"
-                )
-            # one fused op each (this runs every tracked frame; tiny tensors, so op count is cost):
-            # MA = (1 - rate) MA + rate new;  kernel = first_weight first + (1 - first_weight) MA,
-            # i.e. lerp(MA, first, first_weight)
-            ma.lerp_(new.to(ma.dtype), rate)
-            first = self._first.cls[i]
-            blended.append(torch.lerp(ma, first.to(ma.dtype), cfg.first_weight).to(first.dtype))
-        self._current = Kernels(cls=blended, loc=self._first.loc)
-        self.updates += 1
-
-
-class AdaptiveSearchPolicy:
-    """Larger search crop for small or fast targets (SiamMargin's adaptive search region).
-
-    The crop grows in image space *and* in network input (``large_instance_size``), so the target
-    keeps its resolution while more context is searched.
-    """
-
-    def __init__(self, config: AdaptiveSearchConfig) -> None:
-        self.config = config
-
-    def configure(self, config: AdaptiveSearchConfig) -> None:
-        """New settings from the next step on; the per-target state is kept."""
-        self.config = config
-
-    def sizes_used(self, base: int) -> list[int]:
-        """Every network input size this policy picks between (the base crop, and the large one
-        when enabled): the sizes a runtime prepares before the first frame."""
-        if not self.config.enabled:
-            return [base]
-        return list(dict.fromkeys([base, max(base, self.config.large_instance_size)]))
-
-    def instance_size(
-        self,
-        base: int,
-        target_wh: Sequence[float] | np.ndarray,
-        image_shape: Sequence[int],
-        displacement_crop_px: float,
-    ) -> int:
-        if not self.config.enabled:
-            return base
-        area_ratio = (
-            float(target_wh[0]) * float(target_wh[1]) / float(image_shape[0] * image_shape[1])
+    def __post_init__(self) -> None:
+        check(0.0 <= self.lost_threshold <= 1.0, "lost_threshold", "must be in [0, 1]")
+        check(0.0 <= self.found_threshold <= 1.0, "found_threshold", "must be in [0, 1]")
+        check(
+            self.found_threshold >= self.lost_threshold,
+            "found_threshold",
+            f"must be >= lost_threshold ({self.lost_threshold}) for hysteresis, "
+            f"got {self.found_threshold}",
         )
-        small = area_ratio < self.config.small_area_ratio
-        fast = displacement_crop_px > self.config.fast_motion_px
-        return max(base, self.config.large_instance_size) if (small or fast) else base
+        check(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
+        check(len(self.redetect_widen) > 0, "redetect_widen", "must not be empty")
+        check(
+            all(f >= 1.0 and finite(f) for f in self.redetect_widen),
+            "redetect_widen",
+            "factors must be >= 1",
+        )
+        check(
+            0.0 <= self.lost_window_influence <= 1.0, "lost_window_influence", "must be in [0, 1]"
+        )
+        check(self.max_instance_size > 0, "max_instance_size", "must be > 0")
 
 
-class OneMoreSearchPolicy:
-    """A second search at ``pos + motion_factor * last_motion`` when the best score is very low."""
-
-    def __init__(self, config: OneMoreSearchConfig) -> None:
-        self.config = config
-
-    def configure(self, config: OneMoreSearchConfig) -> None:
-        """New settings from the next step on; the per-target state is kept."""
-        self.config = config
-
-    def retry_center(
-        self, best_score: float, center: np.ndarray, last_motion: np.ndarray
-    ) -> np.ndarray | None:
-        """Centre of the extra search, or ``None`` when no extra search is warranted."""
-        if not self.config.enabled or best_score >= self.config.score_threshold:
-            return None
-        shift = self.config.motion_factor * np.asarray(last_motion, dtype=np.float64)
-        if not np.all(np.isfinite(shift)) or math.hypot(*shift) < 1.0:
-            return None  # the same crop again cannot find anything new
-        return np.asarray(center, dtype=np.float64) + shift
-
-
-class LostStatePolicy:
+class LostStatePolicy(Policy[LostStateConfig]):
     """Presence with score hysteresis, and the widened re-detection search while lost.
 
     TRACKING -> LOST after ``patience`` consecutive frames below ``lost_threshold``; LOST ->
@@ -203,30 +124,49 @@ class LostStatePolicy:
     distractors, so a single threshold would chatter).
     """
 
+    name = "lost_state"
+    config_type = LostStateConfig
+    rebuild_keys = ("max_instance_size",)
+
     def __init__(self, config: LostStateConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.state = TrackState.IDLE
         self.low_frames = 0
         self.lost_frames = 0
 
     def configure(self, config: LostStateConfig) -> None:
-        """New settings from the next step on; the per-target state is kept."""
+        """New settings from the next step on; the per-target state is kept (switched off, the
+        state machine says TRACKING, as it does on every step while off)."""
         self.config = config
+        if not config.enabled and self.state == TrackState.LOST:
+            self.state = TrackState.TRACKING
+            self.low_frames = self.lost_frames = 0
 
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
-
-    def reset(self) -> None:
-        """A new target: tracking it."""
-        self.state = TrackState.TRACKING
+    def reset(self, target: Target | None = None) -> None:
+        """A new target: tracking it (``None``: no target at all, ``Tracker.reset``)."""
+        self.state = TrackState.TRACKING if target is not None else TrackState.IDLE
         self.low_frames = 0
         self.lost_frames = 0
 
-    def clear(self) -> None:
-        """No target at all (``Tracker.reset``)."""
-        self.reset()
-        self.state = TrackState.IDLE
+    def plan(self, step: Step) -> None:
+        size, influence = self.search_region(
+            step.instance_size, step.window_influence, step.exemplar_size, step.stride
+        )
+        if size != step.instance_size:
+            step.record(self.name, widened_to=size)
+        step.instance_size, step.window_influence = size, influence
+
+    def assess(self, step: Step) -> None:
+        cand = step.candidate
+        assert cand is not None
+        appearance = step.appearance() if self.uses_appearance else None
+        signal = self.presence(cand.score, cand.response, appearance, step.base_map)
+        state = self.update(signal)
+        step.presence = signal
+        step.state = state
+        step.follow = self.follows(state)
+        step.confident = self.confident(signal)
+        step.record(self.name, presence=signal, state=state.name, appearance=appearance)
 
     @property
     def keep_tracking(self) -> bool:
