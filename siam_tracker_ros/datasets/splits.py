@@ -1,18 +1,34 @@
 """The split policy of the shared data, in one place (``../shared/data/README.md``).
 
 ``train`` (``train-videos/``) is the only split to train on. The dev set that defaults are decided
-on is ``val`` (``sequences/``) + ``dev-videos/``: evaluation only. Training on it would make every
-reported accuracy meaningless, so every training reader calls :func:`forbid_eval_split` and it is
-a hard error, not a warning.
+on is ``val`` (``sequences/``) + ``dev-videos/``: evaluation only. Long-term behaviour is decided
+on ``dev-lt`` = the shared ``dev-lt/`` folder plus, when it exists, the long-term material the
+project generates from the dev set's footage (``scripts/make_lt_dev.py``, by default into
+``<repo>/generated/dev-lt-gen/``, outside the data root; ``dev-lt-gen`` alone is a split too).
+Training on any of it would make every reported accuracy meaningless, so every training reader
+calls :func:`forbid_eval_split` and it is a hard error, not a warning. Generated material is
+recognised wherever it lies by the :data:`EVAL_ONLY_MARKER` file the generator writes into its
+output folder and into every sequence folder.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from siam_tracker_ros.datasets.paths import data_dir
 
-__all__ = ["EVAL_ONLY_FOLDERS", "SPLITS", "forbid_eval_split", "split_folders"]
+__all__ = [
+    "EVAL_ONLY_FOLDERS",
+    "EVAL_ONLY_MARKER",
+    "GENERATED_SPLITS",
+    "SPLITS",
+    "forbid_eval_split",
+    "generated_dir",
+    "split_dirs",
+    "split_folders",
+    "write_eval_only_marker",
+]
 
 #: split name -> its folders under the data root.
 SPLITS: dict[str, tuple[str, ...]] = {
@@ -20,13 +36,32 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "val": ("sequences",),
     "dev-videos": ("dev-videos",),
     "dev": ("sequences", "dev-videos"),
+    "dev-lt": ("dev-lt",),
+    "dev-lt-gen": (),
 }
+
+#: split name -> its folder under :func:`generated_dir` (generated material, outside the data
+#: root): part of the split when it exists (``dev-lt``), or the whole split (``dev-lt-gen``).
+GENERATED_SPLITS: dict[str, str] = {"dev-lt": "dev-lt-gen", "dev-lt-gen": "dev-lt-gen"}
 
 #: folder under the data root -> the evaluation-only split it holds (never trained on).
 EVAL_ONLY_FOLDERS: dict[str, str] = {
     "sequences": "validation split",
     "dev-videos": "dev-videos split of the dev set",
+    "dev-lt": "long-term dev split",
 }
+
+#: File that marks a folder as generated evaluation material (written by the generator).
+EVAL_ONLY_MARKER = "EVAL_ONLY"
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def generated_dir() -> Path:
+    """``$SIAM_GENERATED_DIR`` or ``<repo>/generated``: generated evaluation material (never in
+    git, never under the read-only shared folder)."""
+    env = os.environ.get("SIAM_GENERATED_DIR")
+    return Path(env) if env else _REPO_ROOT / "generated"
 
 
 def split_folders(split: str) -> tuple[str, ...]:
@@ -34,12 +69,48 @@ def split_folders(split: str) -> tuple[str, ...]:
     return SPLITS.get(split, (split,))
 
 
+def split_dirs(root: str | Path, split: str) -> list[Path]:
+    """The folders :func:`~siam_tracker_ros.datasets.load_dataset` reads for ``split``: its
+    folders under ``root``, then its generated folder when it exists (always, for a split that
+    is only generated material, so that a missing one is reported)."""
+    dirs = [Path(root) / f for f in split_folders(split)]
+    gen = GENERATED_SPLITS.get(split)
+    if gen is not None and (not dirs or (generated_dir() / gen).is_dir()):
+        dirs.append(generated_dir() / gen)
+    return dirs
+
+
+def write_eval_only_marker(folder: str | Path) -> Path:
+    """Mark ``folder`` as generated evaluation material (training readers refuse it)."""
+    path = Path(folder) / EVAL_ONLY_MARKER
+    path.write_text(
+        "Generated long-term evaluation material (scripts/make_lt_dev.py, from the dev set's "
+        "footage): evaluation only, never train on it. Training readers refuse this folder.\n"
+    )
+    return path
+
+
+def _marked(p: Path) -> Path | None:
+    """The folder holding an :data:`EVAL_ONLY_MARKER` at ``p``, above it or directly below it."""
+    for q in (p, *p.parents):
+        if (q / EVAL_ONLY_MARKER).is_file():
+            return q
+    if p.is_dir():
+        with os.scandir(p) as entries:  # d_type: no stat per entry of a big image folder
+            for entry in entries:
+                if entry.is_dir() and os.path.isfile(os.path.join(entry.path, EVAL_ONLY_MARKER)):
+                    return Path(entry.path)
+    return None
+
+
 def forbid_eval_split(path: str | Path) -> None:
     """Raise :class:`ValueError` if ``path`` is, or lies inside, an evaluation-only folder.
 
     Recognised both under the configured shared data root (symlinks resolved) and by shape
-    anywhere (``.../data/sequences/...``, ``.../data/dev-videos/...``), so a copy of the shared
-    folder elsewhere is refused too.
+    anywhere (``.../data/sequences/...``, ``.../data/dev-videos/...``, ``.../data/dev-lt/...``),
+    so a copy of the shared folder elsewhere is refused too; generated material by its
+    :data:`EVAL_ONLY_MARKER` (in the folder, a parent, or a direct sub-folder) or by lying in
+    :func:`generated_dir`.
     """
     p = Path(path).resolve()
     root = data_dir().resolve()
@@ -52,3 +123,14 @@ def forbid_eval_split(path: str | Path) -> None:
                 f"{path} is in the {label} (shared/data/{folder}/): evaluation only, never train "
                 "on it; train on shared/data/train-videos/"
             )
+    marked = _marked(p)
+    generated = [(generated_dir() / f).resolve() for f in sorted(set(GENERATED_SPLITS.values()))]
+    inside = [g for g in generated if p == g or g in p.parents]
+    if marked is not None or inside:
+        where = (
+            f"marked by {marked / EVAL_ONLY_MARKER}" if marked is not None else f"in {inside[0]}"
+        )
+        raise ValueError(
+            f"{path} is generated long-term evaluation material ({where}): evaluation only, "
+            "never train on it; train on shared/data/train-videos/"
+        )

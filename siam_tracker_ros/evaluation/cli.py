@@ -108,8 +108,9 @@ def add_parser(subparsers: Any) -> None:
         default="",
         metavar="LABEL",
         help="tracker (its label in --trackers) every other one is compared with, per sequence: "
-        "delta and paired bootstrap 95%% interval over sequences for AUC, failures, EAO and "
-        "confident-wrong frames",
+        "delta and paired bootstrap 95%% interval over sequences for AUC, failures, EAO, "
+        "confident-wrong frames and, on splits with absent frames, LT-F, phantom, false-lost "
+        "and re-acquisition fractions",
     )
     ev.add_argument(
         "--bootstrap", type=int, default=2000, help="bootstrap resamples for --baseline"
@@ -232,6 +233,7 @@ def _meta(args: argparse.Namespace, experiments: list[str]) -> dict[str, Any]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from siam_tracker_ros.evaluation.reports import (
         ScoreSettings,
+        format_longterm_table,
         format_table,
         summarize,
         write_overlay_videos,
@@ -250,13 +252,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     settings = ScoreSettings(burnin=args.burnin, eao_interval=args.eao_interval)
     summaries = summarize(results, sequences, names, settings)
     print(format_table(summaries))
+    longterm = format_longterm_table(summaries)
+    if longterm:
+        print("\nLong-term (one-pass; see report.md for the definitions and per sequence):")
+        print(longterm)
     for name, reason in results.skipped.items():
         print(f"note: {name} skipped: {reason}")
     meta = _meta(args, experiments)
     paired = []
     if args.baseline and args.baseline in summaries:
         from siam_tracker_ros.evaluation.paired import paired_comparison
-        from siam_tracker_ros.evaluation.reports import format_paired_table
+        from siam_tracker_ros.evaluation.reports import (
+            format_paired_longterm_table,
+            format_paired_table,
+        )
 
         paired = [
             paired_comparison(
@@ -273,6 +282,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ]
         meta.update(bootstrap_resamples=args.bootstrap, bootstrap_seed=args.seed)
         print(format_paired_table(paired))
+        paired_lt = format_paired_longterm_table(paired)
+        if paired_lt:
+            print(paired_lt)
     if args.got10k:
         meta["got10k_crosscheck"] = _got10k_crosscheck(results, sequences, list(summaries))
     paths = write_reports(summaries, results, sequences, args.out, meta, paired=paired)

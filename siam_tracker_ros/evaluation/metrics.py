@@ -29,6 +29,7 @@ __all__ = [
     "eao_curve",
     "eao_curve_parts",
     "iou",
+    "lt_precision_recall",
     "normalized_center_error",
     "ope_frame_mask",
     "ope_scores",
@@ -356,7 +357,16 @@ def _f(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def _lt_pr(ious: np.ndarray, visible: np.ndarray, reported: np.ndarray) -> tuple[float, float]:
+def lt_precision_recall(
+    ious: np.ndarray, visible: np.ndarray, reported: np.ndarray
+) -> tuple[float, float]:
+    """VOT long-term precision and recall of one sequence (per-frame arrays of equal length).
+
+    Precision: mean IoU over the frames the tracker reports (IoU counts 0 where the target is
+    absent), 0 when it reports none; recall: mean IoU over visible frames, counting 0 where the
+    tracker reports nothing. Kept public so per-sequence values (``evaluation.longterm``, the
+    paired bootstrap) come from the same code as :func:`presence_scores`.
+    """
     precision = float(np.mean(np.where(visible, ious, 0.0)[reported])) if reported.any() else 0.0
     recall = float(np.mean(np.where(reported, ious, 0.0)[visible])) if visible.any() else 0.0
     return precision, recall
@@ -392,7 +402,9 @@ def presence_scores(
         pres_vis += int((pr & vis).sum())
         per_seq.append((ious, vis, pr, np.asarray(sc, dtype=np.float64)[keep]))
     precisions, recalls = (
-        zip(*[_lt_pr(i, v, r) for i, v, r, _ in per_seq], strict=True) if per_seq else ((), ())
+        zip(*[lt_precision_recall(i, v, r) for i, v, r, _ in per_seq], strict=True)
+        if per_seq
+        else ((), ())
     )
     prec = float(np.mean(precisions)) if precisions else float("nan")
     rec = float(np.mean(recalls)) if recalls else float("nan")
@@ -403,7 +415,7 @@ def presence_scores(
     )
     f_best = 0.0
     for t in thresholds:
-        pr_t = [_lt_pr(i, v, s >= t) for i, v, _, s in per_seq]
+        pr_t = [lt_precision_recall(i, v, s >= t) for i, v, _, s in per_seq]
         f_best = max(
             f_best, _f(float(np.mean([x[0] for x in pr_t])), float(np.mean([x[1] for x in pr_t])))
         )

@@ -13,16 +13,33 @@ dataset-level score. An interval that excludes zero is the protocol's bar for "b
   so it is not a mean of per-sequence values); each sequence contributes its Phi(L) sums and
   counts (:func:`metrics.eao_curve_parts`), so a resample is a weighted sum.
 - confident-wrong frames: total over sequences.
+- long-term (only where the sequences have absent frames; ``evaluation.longterm``): LT-F at the
+  tracker's own flag (recomputed per resample from the mean per-sequence LT precision and
+  recall, as the dataset value is), and the pooled fractions of phantom frames (of absent
+  frames), false-lost frames (of visible frames) and returns re-acquired within
+  :data:`PAIRED_REACQUIRE_HORIZON` frames (of the returns that count): each per resample the
+  ratio of the resampled sequences' summed counts.
+
+Scores that are not means of per-sequence values (EAO, LT-F, pooled fractions) go through one
+helper, :func:`paired_parts_delta`: each sequence contributes a vector of additive parts, a
+resample is a weighted sum of them and the score is a function of that sum.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 
 import numpy as np
 
 from siam_tracker_ros.datasets import Sequence
+from siam_tracker_ros.evaluation.longterm import (
+    REACQUIRE_HORIZONS,
+    SequenceLongTerm,
+    lt_f,
+    sequence_longterm,
+)
 from siam_tracker_ros.evaluation.metrics import eao_curve_parts, iou, reset_segments
 from siam_tracker_ros.evaluation.protocols import FrameEvent, RunRecord
 from siam_tracker_ros.evaluation.runner import Results
@@ -31,6 +48,7 @@ __all__ = [
     "BOOTSTRAP_RESAMPLES",
     "BOOTSTRAP_SEED",
     "CONFIDENT_SCORE",
+    "PAIRED_REACQUIRE_HORIZON",
     "PairedComparison",
     "PairedDelta",
     "bootstrap_weights",
@@ -38,12 +56,16 @@ __all__ = [
     "paired_comparison",
     "paired_delta",
     "paired_eao_delta",
+    "paired_longterm_deltas",
+    "paired_parts_delta",
 ]
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 #: a frame counts as "confident" when the tracker says TRACKING with a score at least this
 CONFIDENT_SCORE = 0.5
+#: the re-acquisition horizon (frames) whose fraction gets a paired interval
+PAIRED_REACQUIRE_HORIZON = REACQUIRE_HORIZONS[-1]
 
 
 def confident_wrong_frames(
@@ -145,6 +167,38 @@ def _eao_from_parts(phi: np.ndarray, count: np.ndarray, interval: tuple[int, int
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
+def paired_parts_delta(
+    parts: np.ndarray | SequenceABC[np.ndarray],
+    baseline_parts: np.ndarray | SequenceABC[np.ndarray],
+    statistic: Callable[[np.ndarray], np.ndarray],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> PairedDelta:
+    """Difference of a score built from additive per-sequence parts, with a paired bootstrap
+    95 % interval over sequences.
+
+    ``parts`` / ``baseline_parts``: one row of parts per sequence (same sequence order, ``n x
+    k``); ``statistic`` maps ``R x k`` sums of parts to ``R`` scores. The full-data delta uses
+    every sequence once; each resample weights the sequences by their draw counts. Resamples
+    where either score is undefined (NaN: e.g. no absent frame was drawn) are left out; if none
+    is left the interval is NaN.
+    """
+    a = np.asarray(parts, dtype=np.float64)
+    b = np.asarray(baseline_parts, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or not len(a):
+        raise ValueError(
+            f"need two equal non-empty n x k arrays of parts, got {a.shape}, {b.shape}"
+        )
+    ones = np.ones((1, len(a)))
+    full = float((statistic(ones @ a) - statistic(ones @ b))[0])
+    w = bootstrap_weights(len(a), resamples, seed)
+    samples = statistic(w @ a) - statistic(w @ b)
+    samples = samples[np.isfinite(samples)]
+    if not len(samples):
+        return PairedDelta(full, float("nan"), float("nan"))
+    return PairedDelta(full, *_interval(samples))
+
+
 def paired_eao_delta(
     parts: SequenceABC[tuple[np.ndarray, np.ndarray]],
     baseline_parts: SequenceABC[tuple[np.ndarray, np.ndarray]],
@@ -156,25 +210,73 @@ def paired_eao_delta(
     sequence order, each of length ``max_length + 1`` with ``max_length >= interval[1]``)."""
     if len(parts) != len(baseline_parts) or not parts:
         raise ValueError("need the same non-zero number of sequences on both sides")
-    phi_a = np.stack([p for p, _ in parts])
-    cnt_a = np.stack([c for _, c in parts])
-    phi_b = np.stack([p for p, _ in baseline_parts])
-    cnt_b = np.stack([c for _, c in baseline_parts])
-    ones = np.ones((1, len(parts)))
-    full = float(
-        (
-            _eao_from_parts(ones @ phi_a, ones @ cnt_a, interval)
-            - _eao_from_parts(ones @ phi_b, ones @ cnt_b, interval)
-        )[0]
+    width = len(parts[0][0])
+
+    def stat(sums: np.ndarray) -> np.ndarray:
+        return _eao_from_parts(sums[:, :width], sums[:, width:], interval)
+
+    return paired_parts_delta(
+        np.stack([np.concatenate([p, c]) for p, c in parts]),
+        np.stack([np.concatenate([p, c]) for p, c in baseline_parts]),
+        stat,
+        resamples,
+        seed,
     )
-    w = bootstrap_weights(len(parts), resamples, seed)
-    samples = _eao_from_parts(w @ phi_a, w @ cnt_a, interval) - _eao_from_parts(
-        w @ phi_b, w @ cnt_b, interval
+
+
+def _ratio_of_sums(sums: np.ndarray) -> np.ndarray:
+    """Column 0 over column 1 (NaN where the denominator is 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sums[:, 1] > 0, sums[:, 0] / np.maximum(sums[:, 1], 1e-12), np.nan)
+
+
+def _lt_f_of_sums(sums: np.ndarray) -> np.ndarray:
+    """LT-F from summed per-sequence (precision, recall, 1): F of the mean precision / recall."""
+    n = sums[:, 2]
+    return np.asarray(lt_f(sums[:, 0] / n, sums[:, 1] / n), dtype=np.float64)
+
+
+def paired_longterm_deltas(
+    values: SequenceABC[SequenceLongTerm],
+    baseline: SequenceABC[SequenceLongTerm],
+    horizon: int = PAIRED_REACQUIRE_HORIZON,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, PairedDelta | None]:
+    """Paired deltas of the long-term scores (``lt_f``, ``phantom``, ``reacquired``,
+    ``false_lost``; see the module docstring) from per-sequence long-term counts of two
+    trackers on the same sequences. A score undefined on the full data (no absent frame, no
+    return that counts) is ``None``."""
+    if len(values) != len(baseline) or not values:
+        raise ValueError("need the same non-zero number of sequences on both sides")
+    columns: dict[
+        str,
+        tuple[Callable[[SequenceLongTerm], list[float]], Callable[[np.ndarray], np.ndarray]],
+    ] = {
+        "lt_f": (lambda s: [s.precision, s.recall, 1.0], _lt_f_of_sums),
+        "phantom": (lambda s: [s.phantom_frames, s.absent_frames], _ratio_of_sums),
+        "reacquired": (lambda s: [s.reacquired[horizon], s.counted[horizon]], _ratio_of_sums),
+        "false_lost": (lambda s: [s.false_lost_frames, s.visible_frames], _ratio_of_sums),
+    }
+    out: dict[str, PairedDelta | None] = {}
+    for key, (parts_of, stat) in columns.items():
+        a = np.array([parts_of(s) for s in values], dtype=np.float64)
+        b = np.array([parts_of(s) for s in baseline], dtype=np.float64)
+        d = paired_parts_delta(a, b, stat, resamples, seed)
+        out[key] = d if np.isfinite(d.delta) else None
+    return out
+
+
+def _sequence_longterm_of(record: RunRecord, seq: Sequence) -> SequenceLongTerm:
+    """Long-term counts of one one-pass record (its ``reports_present`` flag)."""
+    return sequence_longterm(
+        seq.name,
+        record.boxes,
+        seq.groundtruth,
+        seq.absent,
+        record.reports_present,
+        confident_wrong_frames(record, seq),
     )
-    samples = samples[np.isfinite(samples)]
-    if not len(samples):
-        return PairedDelta(full, float("nan"), float("nan"))
-    return PairedDelta(full, *_interval(samples))
 
 
 @dataclass(frozen=True)
@@ -188,6 +290,19 @@ class PairedComparison:
     failures: PairedDelta | None
     eao: PairedDelta | None
     confident_wrong: PairedDelta | None
+    #: long-term (one-pass, only where the sequences have absent frames): LT-F at the tracker's
+    #: flag, phantom / false-lost fractions, fraction of returns re-acquired within
+    #: :data:`PAIRED_REACQUIRE_HORIZON` frames
+    lt_f: PairedDelta | None = None
+    phantom: PairedDelta | None = None
+    reacquired: PairedDelta | None = None
+    false_lost: PairedDelta | None = None
+
+    @property
+    def has_longterm(self) -> bool:
+        return any(
+            getattr(self, k) is not None for k in ("lt_f", "phantom", "reacquired", "false_lost")
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -196,6 +311,13 @@ class PairedComparison:
             **{
                 k: (getattr(self, k).to_dict() if getattr(self, k) is not None else None)
                 for k in ("auc", "failures", "eao", "confident_wrong")
+            },
+            "longterm": {
+                "reacquire_horizon": PAIRED_REACQUIRE_HORIZON,
+                **{
+                    k: (getattr(self, k).to_dict() if getattr(self, k) is not None else None)
+                    for k in ("lt_f", "phantom", "reacquired", "false_lost")
+                },
             },
         }
 
@@ -209,14 +331,17 @@ def paired_comparison(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
 ) -> PairedComparison:
-    """``name`` minus ``baseline`` for AUC, failures, EAO and confident-wrong frames, each over
-    the sequences where both trackers have the records it needs."""
+    """``name`` minus ``baseline`` for AUC, failures, EAO, confident-wrong frames and (where the
+    sequences have absent frames) the long-term scores, each over the sequences where both
+    trackers have the records it needs."""
     from siam_tracker_ros.evaluation.metrics import ope_scores
 
     auc_a: list[float] = []
     auc_b: list[float] = []
     cw_a: list[float] = []
     cw_b: list[float] = []
+    lt_a: list[SequenceLongTerm] = []
+    lt_b: list[SequenceLongTerm] = []
     ope_n = 0
     for seq in sequences:
         ra, rb = results.get(name, "ope", seq.name), results.get(baseline, "ope", seq.name)
@@ -227,6 +352,8 @@ def paired_comparison(
         auc_b.append(ope_scores(rb.boxes, seq.groundtruth, seq.absent).auc)
         cw_a.append(confident_wrong_frames(ra, seq))
         cw_b.append(confident_wrong_frames(rb, seq))
+        lt_a.append(_sequence_longterm_of(ra, seq))
+        lt_b.append(_sequence_longterm_of(rb, seq))
     fail_a: list[float] = []
     fail_b: list[float] = []
     parts_a: list[tuple[np.ndarray, np.ndarray]] = []
@@ -247,6 +374,10 @@ def paired_comparison(
     def delta(a: list[float], b: list[float], stat: str) -> PairedDelta | None:
         return paired_delta(a, b, stat, resamples, seed) if a else None
 
+    longterm: dict[str, PairedDelta | None] = {}
+    if any(s.absent_frames for s in lt_a):
+        longterm = paired_longterm_deltas(lt_a, lt_b, PAIRED_REACQUIRE_HORIZON, resamples, seed)
+
     return PairedComparison(
         name=name,
         baseline=baseline,
@@ -255,4 +386,8 @@ def paired_comparison(
         failures=delta(fail_a, fail_b, "sum"),
         eao=paired_eao_delta(parts_a, parts_b, eao_interval, resamples, seed) if parts_a else None,
         confident_wrong=delta(cw_a, cw_b, "sum"),
+        lt_f=longterm.get("lt_f"),
+        phantom=longterm.get("phantom"),
+        reacquired=longterm.get("reacquired"),
+        false_lost=longterm.get("false_lost"),
     )

@@ -114,6 +114,14 @@ class RunRecord:
             & (np.asarray(self.scores, np.float64) >= min_score)
         )
 
+    @property
+    def reports_present(self) -> np.ndarray:
+        """Per frame: the tracker says the target is there (present flag set, state not LOST;
+        AMBIGUOUS counts as present). The long-term metrics score this flag: a follower that
+        acts on anything but LOST acts on these frames."""
+        assert self.states is not None
+        return np.asarray(self.present, bool) & (self.states != STATE_LOST)
+
     @classmethod
     def empty(cls, n: int) -> RunRecord:
         return cls(

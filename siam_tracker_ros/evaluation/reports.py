@@ -3,6 +3,8 @@
 The comparison table has one row per tracker: OTB one-pass AUC / P@20 / normalised precision,
 VOT supervised accuracy / failures / EAO, VOT real-time EAO, presence (lost-when-absent and the
 long-term F-score) and speed (``1 / median track time``, decode excluded, as in PEERS.md).
+When the split has target-absent frames a long-term table follows (``evaluation.longterm``:
+phantom frames, false lost, re-acquisition after returns, LT precision / recall / F).
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from typing import Any
 import numpy as np
 
 from siam_tracker_ros.datasets import Sequence
+from siam_tracker_ros.evaluation.longterm import (
+    REACQUIRE_MIN_IOU,
+    RETURN_MIN_ABSENCE,
+    LongTermScores,
+    longterm_scores,
+)
 from siam_tracker_ros.evaluation.metrics import (
     IOU_THRESHOLDS,
     PRECISION_THRESHOLDS,
@@ -31,13 +39,19 @@ from siam_tracker_ros.evaluation.metrics import (
     reset_accuracy,
     reset_segments,
 )
-from siam_tracker_ros.evaluation.paired import PairedComparison, confident_wrong_frames
+from siam_tracker_ros.evaluation.paired import (
+    PAIRED_REACQUIRE_HORIZON,
+    PairedComparison,
+    confident_wrong_frames,
+)
 from siam_tracker_ros.evaluation.protocols import RunRecord
 from siam_tracker_ros.evaluation.runner import Results
 
 __all__ = [
     "ScoreSettings",
     "TrackerSummary",
+    "format_longterm_table",
+    "format_paired_longterm_table",
     "format_paired_table",
     "format_table",
     "summarize",
@@ -68,6 +82,8 @@ class TrackerSummary:
     median_ms: float = float("nan")
     #: one-pass frames with the target visible, IoU 0, yet TRACKING with score >= 0.5
     confident_wrong: int | None = None
+    #: long-term scores of the one-pass run; only when the sequences have absent frames
+    longterm: LongTermScores | None = None
     missing: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +98,7 @@ class TrackerSummary:
             "fps_mean": self.fps_mean,
             "median_ms": self.median_ms,
             "confident_wrong": self.confident_wrong,
+            "longterm": self.longterm.to_dict() if self.longterm else None,
             "missing": self.missing,
         }
 
@@ -131,12 +148,17 @@ def summarize(
             continue
         summ = TrackerSummary(name)
         preds, gts, absents, presents, scores_, times = [], [], [], [], [], []
+        names, reported, wrongs = [], [], []
         for seq in sequences:
             rec = results.get(name, "ope", seq.name)
             if rec is None:
                 continue
             summ.ope_per_sequence[seq.name] = ope_scores(rec.boxes, seq.groundtruth, seq.absent)
-            summ.confident_wrong = (summ.confident_wrong or 0) + confident_wrong_frames(rec, seq)
+            wrong = confident_wrong_frames(rec, seq)
+            summ.confident_wrong = (summ.confident_wrong or 0) + wrong
+            names.append(seq.name)
+            reported.append(rec.reports_present)
+            wrongs.append(wrong)
             preds.append(rec.boxes)
             gts.append(seq.groundtruth)
             absents.append(seq.absent)
@@ -149,6 +171,11 @@ def summarize(
         if summ.ope_per_sequence:
             summ.ope = mean_ope(summ.ope_per_sequence.values())
             summ.presence = presence_scores(preds, gts, absents, presents, scores_)
+            # frame 1 is the init (never absent): any absent frame means a long-term split
+            if any(np.asarray(a, bool).any() for a in absents):
+                summ.longterm = longterm_scores(
+                    names, preds, gts, absents, reported, scores_, wrongs
+                )
             t = np.concatenate(times) if times else np.zeros(0)
             if len(t):
                 summ.median_ms = float(np.median(t) * 1e3)
@@ -285,6 +312,89 @@ def _presence_table(summaries: dict[str, TrackerSummary]) -> str:
             f"{_fmt(p.present_when_visible)} | {_fmt(p.precision)} | {_fmt(p.recall)} | "
             f"{_fmt(p.f_score)} | {_fmt(p.f_max)} |"
         )
+    return "\n".join(lines)
+
+
+def _count_of(num: int, den: int) -> str:
+    """``num/den (fraction)``; ``-`` where the denominator is 0 (nothing to count)."""
+    return f"{num}/{den} ({num / den:.3f})" if den else "-"
+
+
+def format_longterm_table(summaries: dict[str, TrackerSummary]) -> str:
+    """The long-term table (markdown), one row per tracker with long-term scores; ``""`` when
+    no tracker has any (the split has no absent frame)."""
+    rows = [s for s in summaries.values() if s.longterm is not None]
+    if not rows:
+        return ""
+    horizons = rows[0].longterm.horizons  # type: ignore[union-attr]
+    lines = [
+        "| tracker | phantom (of absent) | false lost (of visible) | returns | "
+        + " | ".join(f"re-acq <= {h}" for h in horizons)
+        + " | LT P | LT R | LT F | F max (score) | conf-wrong |",
+        "|---|---|---|---|" + "---|" * len(horizons) + "---|---|---|---|---|",
+    ]
+    for s in rows:
+        lt = s.longterm
+        assert lt is not None
+        reacq = [_count_of(lt.reacquired(h), lt.counted(h)) for h in horizons]
+        p = lt.presence
+        lines.append(
+            f"| {s.name} | {_count_of(lt.phantom_frames, lt.absent_frames)} | "
+            f"{_count_of(lt.false_lost_frames, lt.visible_frames)} | {lt.returns} | "
+            + " | ".join(reacq)
+            + f" | {_fmt(p.precision)} | {_fmt(p.recall)} | {_fmt(p.f_score)} | "
+            f"{_fmt(p.f_max)} | {_fmt(lt.confident_wrong)} |"
+        )
+    return "\n".join(lines)
+
+
+def _longterm_per_sequence_table(summaries: dict[str, TrackerSummary]) -> str:
+    rows = [s for s in summaries.values() if s.longterm is not None]
+    if not rows:
+        return ""
+    horizons = rows[0].longterm.horizons  # type: ignore[union-attr]
+    lines = [
+        "| sequence | tracker | absent | phantom | visible | false lost | returns | "
+        + " | ".join(f"re-acq <= {h}" for h in horizons)
+        + " | delays | LT F | conf-wrong |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(horizons) + "---|---|---|",
+    ]
+    names = list(rows[0].longterm.per_sequence)  # type: ignore[union-attr]
+    for seq_name in names:
+        for s in rows:
+            assert s.longterm is not None
+            q = s.longterm.per_sequence.get(seq_name)
+            if q is None:
+                continue
+            reacq = [f"{q.reacquired[h]}/{q.counted[h]}" for h in horizons]
+            delays = ", ".join("never" if d is None else str(d) for d in q.delays) or "-"
+            lines.append(
+                f"| {seq_name} | {s.name} | {q.absent_frames} | {q.phantom_frames} | "
+                f"{q.visible_frames} | {q.false_lost_frames} | {len(q.returns)} | "
+                + " | ".join(reacq)
+                + f" | {delays} | {_fmt(q.f_score)} | {_fmt(q.confident_wrong)} |"
+            )
+    return "\n".join(lines)
+
+
+def format_paired_longterm_table(comparisons: SequenceABC[PairedComparison]) -> str:
+    """Long-term scores, each tracker minus the baseline with the paired bootstrap interval;
+    ``""`` when no comparison has long-term scores."""
+    have = [c for c in comparisons if c.has_longterm]
+    if not have:
+        return ""
+    base = have[0].baseline
+    lines = [
+        f"| tracker - {base} | sequences | LT F | phantom fraction | "
+        f"re-acq <= {PAIRED_REACQUIRE_HORIZON} fraction | false-lost fraction |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in have:
+        cells = [
+            "-" if d is None else d.format(3)
+            for d in (c.lt_f, c.phantom, c.reacquired, c.false_lost)
+        ]
+        lines.append(f"| {c.name} | {c.sequences} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -488,6 +598,16 @@ def write_reports(
             format_paired_table(paired),
             "",
         ]
+        paired_lt = format_paired_longterm_table(paired)
+        if paired_lt:
+            md += [
+                "Long-term, paired (one-pass; LT F recomputed per resample from the mean "
+                "per-sequence LT precision and recall; fractions pooled over the resampled "
+                "sequences' frames or returns):",
+                "",
+                paired_lt,
+                "",
+            ]
     md += [
         "## One-pass success AUC per sequence",
         "",
@@ -502,6 +622,26 @@ def write_reports(
         _presence_table(summaries),
         "",
     ]
+    longterm = format_longterm_table(summaries)
+    if longterm:
+        md += [
+            "## Long-term (one-pass run)",
+            "",
+            "phantom: absent-target frames the tracker reports present (present flag, state not "
+            "LOST); false lost: visible frames it reports not present; a return is a visible "
+            f"frame after >= {RETURN_MIN_ABSENCE} consecutive absent frames; re-acq <= H: "
+            "returns where, within the H frames from the return frame, the tracker reports "
+            f"present with IoU > {REACQUIRE_MIN_IOU:g} (a return whose sequence ends before H "
+            "frames counts only if re-acquired); LT P / R / F at the tracker's own flag, "
+            "F max over score thresholds; frame 1 (init) left out.",
+            "",
+            longterm,
+            "",
+            "Per sequence (delays: frames from each return to re-acquisition):",
+            "",
+            _longterm_per_sequence_table(summaries),
+            "",
+        ]
     if plots:
         md += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     if results.skipped:

@@ -65,7 +65,7 @@ class OpenVinoBackend(ExportedGraphBackend):
         self.device = HostDevice()
         self.threads = threads
         self._core = ov.Core()
-        self._requests: dict[int, Any] = {}
+        self._requests: dict[int, tuple[Any, int]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -85,23 +85,23 @@ class OpenVinoBackend(ExportedGraphBackend):
             if self.threads > 0:
                 config["INFERENCE_NUM_THREADS"] = self.threads
             compiled = self._core.compile_model(model, "CPU", config)
-            self._requests[key] = compiled.create_infer_request()
+            self._requests[key] = (compiled.create_infer_request(), len(compiled.outputs))
         return self._requests[key]
 
     @staticmethod
-    def _outputs(request: Any) -> list[Any]:
+    def _outputs(request: Any, count: int) -> list[Any]:
         # the request reuses its output buffers on the next run: copy what the tracker keeps
-        return [request.get_output_tensor(i).data.copy() for i in range(len(request.outputs))]
+        return [request.get_output_tensor(i).data.copy() for i in range(count)]
 
     def run_template(self, crop: Any) -> list[Any]:
-        request = self._request(-1, self.exported.template_path, None)
+        request, count = self._request(-1, self.exported.template_path, None)
         request.infer({TEMPLATE_INPUT: crop})
-        return self._outputs(request)
+        return self._outputs(request, count)
 
     def run_search(self, size: int, path: Path, feeds: dict[str, Any]) -> list[Any]:
         shapes = None
         if self.exported.dynamic and size not in self.exported.search_paths:
             shapes = {SEARCH_INPUT: [1, 3, size, size]}
-        request = self._request(size, path, shapes)
+        request, count = self._request(size, path, shapes)
         request.infer(feeds)
-        return self._outputs(request)
+        return self._outputs(request, count)

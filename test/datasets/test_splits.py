@@ -1,9 +1,11 @@
-"""The split policy: training readers refuse the evaluation-only folders (val = ``sequences/``
-and ``dev-videos/``), and ``dev`` = val + dev-videos for evaluation.
+"""The split policy: training readers refuse the evaluation-only folders (val = ``sequences/``,
+``dev-videos/``, the long-term ``dev-lt/`` and generated material marked ``EVAL_ONLY``), ``dev``
+= val + dev-videos and ``dev-lt`` = ``dev-lt/`` + the generated long-term folder for evaluation.
 
 A miniature shared data root is built in ``tmp_path`` (``SIAM_SHARED_DIR`` points at it), with
 the real layouts: OTB image folders in ``sequences/`` and video + ground truth in
-``train-videos/`` and ``dev-videos/``.
+``train-videos/``, ``dev-videos/`` and ``dev-lt/``; ``SIAM_GENERATED_DIR`` points at an empty
+folder beside it, so the repository's own generated material never leaks in.
 """
 
 from __future__ import annotations
@@ -26,17 +28,20 @@ from siam_tracker_ros.datasets import (
     read_video_sequences,
     sequence_folders,
 )
+from siam_tracker_ros.datasets.splits import generated_dir, split_dirs, write_eval_only_marker
 from siam_tracker_ros.training.config import train_config_from_dict
 from siam_tracker_ros.training.sources import build_sources
 
 
-def _video_sequence(d: Path, n: int = 4) -> None:
+def _video_sequence(d: Path, n: int = 4, absent: int | None = None) -> None:
+    """A video sequence; ``absent``: the index of a frame whose target is absent."""
     d.mkdir(parents=True)
-    writer = cv2.VideoWriter(str(d / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    writer = cv2.VideoWriter(str(d / "video.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), 10, (64, 48))
     for i in range(n):
         writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
     writer.release()
-    (d / "groundtruth_rect.txt").write_text("".join(f"{5 + i},5,20,20\n" for i in range(n)))
+    lines = ["0,0,0,0\n" if i == absent else f"{5 + i},5,20,20\n" for i in range(n)]
+    (d / "groundtruth_rect.txt").write_text("".join(lines))
 
 
 def _otb_sequence(d: Path, n: int = 3) -> None:
@@ -51,18 +56,30 @@ def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A shared folder with one sequence per split; returns its data root."""
     root = tmp_path / "shared"
     monkeypatch.setenv("SIAM_SHARED_DIR", str(root))
+    monkeypatch.setenv("SIAM_GENERATED_DIR", str(tmp_path / "generated"))
     data = root / "data"
     _video_sequence(data / "train-videos" / "TrainClip")
     _otb_sequence(data / "sequences" / "ValSeq")
     _video_sequence(data / "dev-videos" / "DevClip")
-    assert data_dir() == data
+    _video_sequence(data / "dev-lt" / "LtClip", absent=2)
+    assert data_dir() == data and generated_dir() == tmp_path / "generated"
     return data
+
+
+def _generated(shared: Path) -> Path:
+    """A generated long-term sequence, marked as the generator marks its output."""
+    out = generated_dir() / "dev-lt-gen"
+    _video_sequence(out / "gen_Clip", absent=1)
+    write_eval_only_marker(out)
+    write_eval_only_marker(out / "gen_Clip")
+    return out
 
 
 def test_split_names_map_to_the_shared_folders() -> None:
     assert SPLITS["train"] == ("train-videos",)
     assert SPLITS["val"] == ("sequences",)
     assert SPLITS["dev"] == ("sequences", "dev-videos")
+    assert SPLITS["dev-lt"] == ("dev-lt",)
 
 
 def test_dev_split_is_val_plus_dev_videos_and_train_is_separate(shared: Path) -> None:
@@ -74,13 +91,35 @@ def test_dev_split_is_val_plus_dev_videos_and_train_is_separate(shared: Path) ->
         load_dataset(shared, "dev", ["TrainClip"])
 
 
+def test_dev_lt_is_the_shared_folder_plus_the_generated_one_when_it_exists(shared: Path) -> None:
+    (lt,) = load_dataset(shared, "dev-lt")
+    assert lt.name == "LtClip" and lt.absent.tolist() == [False, False, True, False]
+    with pytest.raises(FileNotFoundError, match="dev-lt-gen"):
+        load_dataset(shared, "dev-lt-gen")  # nothing generated yet: said so, not an empty split
+    out = _generated(shared)
+    assert split_dirs(shared, "dev-lt") == [shared / "dev-lt", out]
+    seqs = load_dataset(shared, "dev-lt")
+    assert [s.name for s in seqs] == ["LtClip", "gen_Clip"]
+    assert seqs[1].absent.tolist() == [False, True, False, False]
+    assert [s.name for s in load_dataset(shared, "dev-lt-gen")] == ["gen_Clip"]
+    assert [s.name for s in load_dataset(shared, "dev-lt", ["gen_Clip"])] == ["gen_Clip"]
+    # the other splits never see generated material
+    assert [s.name for s in load_dataset(shared, "dev")] == ["ValSeq", "DevClip"]
+
+
 @pytest.mark.parametrize(
-    ("folder", "label"), [("sequences", "validation split"), ("dev-videos", "dev-videos split")]
+    ("folder", "label"),
+    [
+        ("sequences", "validation split"),
+        ("dev-videos", "dev-videos split"),
+        ("dev-lt", "long-term dev split"),
+        ("generated", "generated long-term evaluation material"),
+    ],
 )
 def test_every_training_reader_refuses_evaluation_folders(
     shared: Path, tmp_path: Path, folder: str, label: str
 ) -> None:
-    split = shared / folder
+    split = _generated(shared) if folder == "generated" else shared / folder
     cache = tmp_path / "cache"
     readers = [
         lambda: read_video_sequences(split, cache_dir=cache),
@@ -145,3 +184,36 @@ def test_the_real_shared_dev_set_is_refused_for_training() -> None:
             read_video_sequences(one.parent, names=[one.name], cache_dir="/nonexistent/x")
         with pytest.raises(ValueError, match="evaluation only"):
             forbid_eval_split(one)
+
+
+def test_generated_material_is_refused_wherever_it_lies(shared: Path, tmp_path: Path) -> None:
+    out = _generated(shared)
+    # a copy elsewhere carries its marker; a folder holding one is refused as a whole
+    copy = tmp_path / "elsewhere" / "gen_Clip"
+    copy.parent.mkdir()
+    (copy.parent / "TrainClip").symlink_to(shared / "train-videos" / "TrainClip")
+    copy.mkdir()
+    for f in (out / "gen_Clip").iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    for path in (copy, copy / "video.mp4", copy.parent):
+        with pytest.raises(ValueError, match="EVAL_ONLY"):
+            forbid_eval_split(path)
+    with pytest.raises(ValueError, match="generated long-term"):
+        read_video_sequences(copy.parent, cache_dir=tmp_path / "cache")
+    # the generated folder itself is refused even without its marker
+    (out / "EVAL_ONLY").unlink()
+    (out / "gen_Clip" / "EVAL_ONLY").unlink()
+    with pytest.raises(ValueError, match=f"in {out}"):
+        forbid_eval_split(out / "gen_Clip")
+    (copy / "EVAL_ONLY").unlink()
+    (seq,) = read_video_sequences(copy.parent, names=["TrainClip"], cache_dir=tmp_path / "c")
+    assert seq.name == "TrainClip"  # an unmarked folder of training footage trains
+
+
+@pytest.mark.shared
+def test_the_real_dev_lt_split_loads_and_is_refused_for_training() -> None:
+    data = shared_path("data", "dev-lt").parent
+    names = {s.name for s in load_dataset(data, "dev-lt")}
+    assert {p.name for p in sequence_folders(data / "dev-lt")} <= names
+    with pytest.raises(ValueError, match="long-term dev split"):
+        read_video_sequences(data / "dev-lt", cache_dir="/nonexistent/never-written")
