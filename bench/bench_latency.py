@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from siam_tracker_ros.ros.params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
+    from siam_tracker_ros.ros.tracker_params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.inside:
         return _inside(args)
-    from siam_tracker_ros.ros.isolation import rerun_isolated
+    from siam_tracker_ros.testing.isolation import rerun_isolated
 
     return rerun_isolated(__file__, argv, "bench_latency", timeout=1800)
 
@@ -85,8 +85,8 @@ def _sequence(path: Path, n: int, w: int, h: int) -> tuple[Path, str]:
 def _inside(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from siam_tracker_ros.ros.harness import node_args, run_scenario
-    from siam_tracker_ros.ros.params import resolve_path
+    from siam_tracker_ros.ros.parameters import resolve_path
+    from siam_tracker_ros.testing.harness import node_args, run_scenario
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     rows: list[dict[str, Any]] = []

@@ -37,8 +37,8 @@ def _inside(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget
 
-    from siam_tracker_ros.ros.harness import NodeProcess
     from siam_tracker_ros.ros.messages import image_msg, init_target_msg, stamped_header
+    from siam_tracker_ros.testing.harness import NodeProcess
 
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def main() -> int:
     args = p.parse_args()
     if args.inside:
         return _inside(args)
-    from siam_tracker_ros.ros.isolation import rerun_isolated
+    from siam_tracker_ros.testing.isolation import rerun_isolated
 
     return rerun_isolated(
         __file__, sys.argv[1:], "bench_lifecycle_cpu", timeout=120 + 8 * args.seconds, cwd=ROOT

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
+from siam_tracker_ros.core.loading import load_tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
@@ -101,9 +102,11 @@ def _ours(
         from siam_tracker_ros.core.tracker import Tracker
 
         if source == "nanotrack":
-            base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
+            base = load_tracker(
+                NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu", require_weights=False
+            )
         else:
-            base = Tracker.from_checkpoint(source, device="cpu", runtime="torch")
+            base = load_tracker(source, device="cpu", backend="torch")
         if mechanisms == "own":
             # the checkpoint exactly as the node, CLI and API run it: its own tracker config
             own = dataclasses.replace(base.config, runtime=runtime, cpu_threads=threads)
@@ -139,13 +142,17 @@ def _gpu(
         from siam_tracker_ros.core.tracker import Tracker
 
         if source == "r50":
-            base = Tracker.from_config(R50_CONFIG, weights=r50_weights, device="cpu")
+            base = load_tracker(
+                R50_CONFIG, weights=r50_weights, device="cpu", require_weights=False
+            )
             cfg = base.config
         else:
             if source == "nanotrack":
-                base = Tracker.from_config(NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu")
+                base = load_tracker(
+                    NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu", require_weights=False
+                )
             else:
-                base = Tracker.from_checkpoint(source, device="cpu", runtime="torch")
+                base = load_tracker(source, device="cpu", backend="torch")
             shipped = load_config(NANO_CONFIG).tracker.mechanisms
             cfg = dataclasses.replace(base.config, mechanisms=shipped, precision="fp16")
         cfg = dataclasses.replace(cfg, runtime="torch", device=device, cuda_graphs=graphs)

@@ -27,7 +27,7 @@ _CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
 import torch
-from siam_tracker_ros.core.defaults import load_tracker
+from siam_tracker_ros.core.loading import load_tracker
 t1 = time.perf_counter()
 tracker = load_tracker(sys.argv[1] or None)
 t2 = time.perf_counter()

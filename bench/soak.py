@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.inside:
         return _inside(args)
-    from siam_tracker_ros.ros.isolation import rerun_isolated
+    from siam_tracker_ros.testing.isolation import rerun_isolated
 
     limit = len(args.rates) * (args.minutes * 60 + 180) + 60
     return rerun_isolated(__file__, argv, "soak", timeout=limit)
@@ -135,14 +135,14 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
     from siam_tracker_ros.msg import InitTarget, TrackerStatus
     from vision_msgs.msg import Detection2D
 
-    from siam_tracker_ros.ros.harness import NodeProcess, node_args
     from siam_tracker_ros.ros.messages import (
         image_msg,
         init_target_msg,
         stamp_to_ns,
         stamped_header,
     )
-    from siam_tracker_ros.ros.params import resolve_path
+    from siam_tracker_ros.ros.parameters import resolve_path
+    from siam_tracker_ros.testing.harness import NodeProcess, node_args
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     scene = Scene(w, h)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from siam_tracker_ros.ros.isolation import IsolationUnavailable, ros_environment, run_isolated
+from siam_tracker_ros.testing.isolation import IsolationUnavailable, ros_environment, run_isolated
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
@@ -34,7 +34,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 import siam_tracker_ros
-from siam_tracker_ros.ros.harness import Recorder
+from siam_tracker_ros.testing.harness import Recorder
 
 prefix, work = Path(sys.argv[1]), Path(sys.argv[2])
 # a textured 40x40 square moving right 4 px per frame over a textured background

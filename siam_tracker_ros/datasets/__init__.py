@@ -8,9 +8,9 @@ training reader refuses them). Evaluation loads :class:`Sequence` objects (lazil
 + ground truth) with :func:`load_dataset`; training loads :class:`TrackSequence` objects (frame
 paths + boxes) with the ``read_*`` readers; replay opens any source with :func:`open_source`.
 
-Layering: this package imports numpy, OpenCV and (for bags) ``rosbags`` only, plus the
-duck-typed ``sensor_msgs`` pixel decoders of ``ros/image_conversion.py`` (no rclpy) when a bag is
-read; ``evaluation``, ``training`` and ``ros`` import it.
+Layering: this package imports numpy, OpenCV and (for bags) ``rosbags`` only; its duck-typed
+``sensor_msgs`` pixel decoders (``image_conversion.py``, no rclpy) serve bags and the node alike;
+``evaluation``, ``training``, ``simulation`` and ``ros`` import it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Image topics of ROS 2 bags (MCAP or SQLite3) as a :class:`FrameSource`, without rclpy.
 
 ``rosbags`` reads and deserialises the messages in pure Python; the pixels are decoded by the
-same duck-typed ``sensor_msgs`` converters the node uses (``ros/image_conversion.py``, numpy and
-OpenCV only, no ROS import), so a bag replays exactly the images the node would have seen.
+same duck-typed ``sensor_msgs`` converters the node uses
+(:mod:`~siam_tracker_ros.datasets.image_conversion`, numpy and OpenCV only, no ROS import), so a
+bag replays exactly the images the node would have seen.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from siam_tracker_ros.datasets.frames import DEFAULT_FPS, FrameSource
+from siam_tracker_ros.datasets.frame_source import DEFAULT_FPS, FrameSource
+from siam_tracker_ros.datasets.image_conversion import compressed_to_bgr, image_to_bgr
 
 __all__ = ["BagFrames"]
 
@@ -65,8 +67,6 @@ class BagFrames(FrameSource):
         return reader
 
     def timed(self) -> Generator[tuple[np.ndarray, float], None, None]:
-        from siam_tracker_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
-
         reader = self._reader()
         try:
             conns = [c for c in reader.connections if c.topic == self.topic]

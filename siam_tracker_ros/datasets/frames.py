@@ -9,7 +9,6 @@ hundreds of frames would not fit, so frames are decoded one at a time while they
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from collections.abc import Sequence as SequenceABC
 from pathlib import Path
@@ -18,46 +17,17 @@ from typing import Any
 import cv2
 import numpy as np
 
+from siam_tracker_ros.datasets.frame_source import DEFAULT_FPS, FrameSource
 from siam_tracker_ros.datasets.paths import IMAGE_EXTS, list_images
 
-__all__ = ["FrameSource", "ImageFrames", "VideoFrames", "count_frames", "open_source"]
-
-#: Nominal rate of sources without a clock of their own (image folders).
-DEFAULT_FPS = 30.0
-
-
-class FrameSource(ABC):
-    """BGR uint8 frames of one sequence, with a name and a nominal rate.
-
-    Subclasses implement ``__len__`` and ``__getitem__``; ``time`` is the source clock of a frame
-    (``None`` where the source has none) and ``timed`` streams every frame with it.
-    """
-
-    name: str = ""
-    fps: float = DEFAULT_FPS
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def __getitem__(self, index: int) -> np.ndarray: ...
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def time(self, index: int) -> float | None:
-        """Seconds on the source's clock at frame ``index``, or ``None`` (no clock)."""
-        return None
-
-    def timed(self) -> Iterator[tuple[np.ndarray, float | None]]:
-        """Every frame in order with its source time (replay paces publication by it)."""
-        for i in range(len(self)):
-            yield self[i], self.time(i)
-
-    def close(self) -> None:
-        """Release open files; the source reopens them when read again."""
-        return None
+__all__ = [
+    "DEFAULT_FPS",
+    "FrameSource",
+    "ImageFrames",
+    "VideoFrames",
+    "count_frames",
+    "open_source",
+]
 
 
 class ImageFrames(FrameSource):

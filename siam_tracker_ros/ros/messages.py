@@ -21,8 +21,8 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
 
 from siam_tracker_ros.core.result import TrackResult, TrackState
+from siam_tracker_ros.datasets.image_conversion import fill_image_msg
 from siam_tracker_ros.msg import InitTarget, TrackerStatus
-from siam_tracker_ros.ros.image_conversion import fill_image_msg
 from siam_tracker_ros.ros.session import InitRequest
 
 __all__ = [

@@ -25,25 +25,16 @@ std_srvs/Trigger, exist while active.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import re
-import signal
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -51,11 +42,7 @@ from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from siam_tracker_ros.core.result import TrackState
-from siam_tracker_ros.msg import InitTarget, TrackerStatus
-from siam_tracker_ros.process_memory import peak_rss_mib, rss_mib
-from siam_tracker_ros.ros import messages
-from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
-from siam_tracker_ros.ros.image_conversion import (
+from siam_tracker_ros.datasets.image_conversion import (
     DEFAULT_LIMITS,
     ImageLimits,
     check_compressed,
@@ -63,21 +50,14 @@ from siam_tracker_ros.ros.image_conversion import (
     compressed_to_bgr,
     image_to_bgr,
 )
-from siam_tracker_ros.ros.params import (
-    PARAMS,
-    SPECS,
-    TUNABLE_NAMES,
-    TUNABLES,
-    NodeSettings,
-    StartupError,
-    TunableTracker,
-    check_model_files,
-    check_update,
-    resolve_path,
-    tunable_overrides,
-    tunable_reason,
-    tunable_values,
-)
+from siam_tracker_ros.msg import InitTarget, TrackerStatus
+from siam_tracker_ros.ros import messages
+from siam_tracker_ros.ros.debug_images import DebugImages
+from siam_tracker_ros.ros.diagnostics import TrackingStats, tracking_diagnostics
+from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
+from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
+from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters
+from siam_tracker_ros.ros.parameters import StartupError, resolve_path
 from siam_tracker_ros.ros.session import (
     InitRequest,
     SessionStep,
@@ -85,45 +65,40 @@ from siam_tracker_ros.ros.session import (
     TrackerLike,
     TrackingSession,
 )
-from siam_tracker_ros.ros.visualization import draw_track, response_heatmap
+from siam_tracker_ros.ros.throttle import WarningThrottle
+from siam_tracker_ros.ros.tracker_params import NODE_NAME, NodeSettings, check_model_files
+from siam_tracker_ros.ros.tracker_tunables import (
+    PREFIX,
+    TUNABLE_SPECS,
+    TUNABLES,
+    TunableTracker,
+    tunable_overrides,
+    tunable_reason,
+    tunable_values,
+)
+from siam_tracker_ros.runtime.registry import BackendUnavailable
 
 __all__ = ["TrackerNode", "build_tracker", "main"]
 
 TrackerFactory = Callable[[NodeSettings], TrackerLike]
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
-#: Parameters rclpy itself declares on every node (never reported as unknown).
-ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
-#: Prefix of parameters declared by ``configure`` (tracker settings whose defaults are the loaded
-#: model's); their overrides are kept in ``_late_overrides`` until then, not reported as unknown.
-LATE_PREFIX = "tracker."
+#: a one-line params file for the error line of a bad command line
+PARAMS_EXAMPLE = "'/**: {ros__parameters: {output: {min_score: 0.3}}}'"
 
 
 def build_tracker(settings: NodeSettings) -> TrackerLike:
     """The real tracker from the model parameters (imported here: torch loads only when used).
 
     ``model.checkpoint`` wins over ``model.config`` (+ ``model.weights``); with neither set the
-    bundled model is used (``core.defaults``). Raises :class:`StartupError` with one line naming
-    the parameter, what is wrong and what to do (missing/empty file, CUDA without a GPU, a file
-    the loader refuses)."""
+    bundled model is used (``core.defaults``), through the one loading path
+    (``core.loading.load_tracker``; a start from cached graphs imports no torch). Raises
+    :class:`StartupError` with one line naming the parameter, what is wrong and what to do
+    (missing/empty file, a backend or device that cannot run here, a file the loader
+    refuses)."""
     check_model_files(settings)
-    import torch
+    from siam_tracker_ros.core.loading import load_tracker
 
-    from siam_tracker_ros.core.defaults import load_tracker
-
-    if settings.model_device.startswith("cuda") and not torch.cuda.is_available():
-        why = (
-            "this torch build has no CUDA"
-            if torch.version.cuda is None
-            else "no CUDA device is visible"
-        )
-        raise StartupError(
-            f"model.device:={settings.model_device}, but CUDA is not available "
-            f"({why}; torch {torch.__version__}); set -p model.device:=cpu, or "
-            "install a CUDA build of torch on a machine with a GPU"
-        )
     threads = settings.model_num_threads if settings.model_num_threads > 0 else None
-    if threads is not None:
-        torch.set_num_threads(threads)
     checkpoint = resolve_path(settings.model_checkpoint)
     source = (
         f"model.checkpoint:={settings.model_checkpoint}"
@@ -132,15 +107,25 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
     )
     try:
         if checkpoint is not None:
-            return load_tracker(checkpoint, device=settings.model_device, cpu_threads=threads)
-        return load_tracker(
-            resolve_path(settings.model_config),
-            resolve_path(settings.model_weights),
-            device=settings.model_device,
-            cpu_threads=threads,
-        )
+            tracker = load_tracker(checkpoint, device=settings.model_device, threads=threads)
+        else:
+            tracker = load_tracker(
+                resolve_path(settings.model_config),
+                resolve_path(settings.model_weights),
+                device=settings.model_device,
+                threads=threads,
+            )
+        torch = sys.modules.get("torch")  # only a backend that runs PyTorch imported it
+        if threads is not None and torch is not None:
+            torch.set_num_threads(threads)
+        return tracker
     except StartupError:
         raise
+    except BackendUnavailable as exc:  # e.g. CUDA asked for on a machine without it
+        raise StartupError(
+            f"model.device:={settings.model_device}, but the model cannot run there: {exc}; "
+            "set -p model.device:=cpu, or install what the reason names"
+        ) from exc
     except Exception as exc:  # the loaders' own errors, stated as the node's start-up problem
         detail = str(exc).strip() or "no details given"
         raise StartupError(
@@ -160,28 +145,30 @@ class TrackerNode(LifecycleNode):
     def __init__(
         self,
         tracker_factory: TrackerFactory | None = None,
-        node_name: str = "tracker_node",
+        node_name: str = NODE_NAME,
+        argv: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        # Overrides are declared as they come so that every one can be checked here: a wrong
-        # type becomes one clear line (not an rclpy traceback), an unknown name a warning.
+        """``argv``: the arguments ``rclpy.init`` was given (default ``sys.argv``), read back
+        to catch overrides rclpy drops; ``kwargs`` go to ``LifecycleNode``."""
+        # Overrides are declared as they come so that every one can be checked: a wrong type
+        # becomes one clear line (not an rclpy traceback), an unknown name a warning.
         super().__init__(node_name, automatically_declare_parameters_from_overrides=True, **kwargs)
         self._factory = tracker_factory or build_tracker
-        #: start-up problems by parameter name; configure refuses while any is left
-        self._problems: dict[str, str] = {}
-        #: overrides of parameters that configure declares (``tracker.*``: their defaults come
-        #: from the loaded model), kept from the command line / params file until then
-        self._late_overrides: dict[str, Any] = {}
-        self._declaring_tunables = False
-        values = self._declare_parameters()
-        self.settings = NodeSettings.from_values(values)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._after_set_parameters)
+        self._tracker: TrackerLike | None = None
+        self._params = NodeParameters(
+            self,
+            NodeSettings,
+            argv=argv,
+            node_kwargs=kwargs,
+            late=LateParameters(PREFIX, TUNABLE_SPECS, self._set_tunables),
+            configured=lambda: self._tracker is not None,
+            on_change=self._settings_changed,
+        )
 
         # Everything below exists in every state, so any transition and destroy_node() work
         # from wherever the node is (a half-configured node included).
         self.finalized = threading.Event()
-        self._tracker: TrackerLike | None = None
         self._session: TrackingSession | None = None
         self._buffer = FrameBuffer(self.settings.input_buffer_size)
         self._limits = DEFAULT_LIMITS
@@ -190,67 +177,31 @@ class TrackerNode(LifecycleNode):
         self._lock = threading.Lock()  # held by the worker for one step; services take it too
         self._pending_init: InitRequest | None = None
         self._pending_lock = threading.Lock()
-        self._latencies: deque[float] = deque(maxlen=300)
-        self._processing: deque[float] = deque(maxlen=300)
-        self._process_times: deque[float] = deque(maxlen=1000)
-        self._frames_received = 0
-        self._frames_malformed = 0
-        self._track_errors = 0
+        self._stats = TrackingStats()
         self._last_processed = 0.0
-        self._last_debug = 0.0
-        self._warned: dict[str, tuple[float, int]] = {}
-        self._warn_lock = threading.Lock()
+        self._throttle = WarningThrottle(
+            self.get_logger().warning, lambda: self.settings.log_throttle_s
+        )
         self._pubs: dict[str, Any] = {}
+        self._debug: DebugImages | None = None
         self._active_entities: list[Any] = []  # subscriptions and services while active
         self._diag_timer: Any = None
         self._worker: threading.Thread | None = None
         self._running = False
 
     # ---------------------------------------------------------------- parameters
-    def _declare_parameters(self) -> dict[str, Any]:
-        """Declare every parameter of the table with its descriptor, taking valid overrides and
-        recording one line per invalid one (configure then refuses). Unknown overrides are
-        warned about by name and dropped."""
-        given: dict[str, Any] = {}
-        for name in self.list_parameters([], 0).names:
-            if name in SPECS:
-                given[name] = self.get_parameter(name).value
-                self.undeclare_parameter(name)
-            elif name.startswith(LATE_PREFIX):  # declared by configure, once the model is known
-                self._late_overrides[name] = self.get_parameter(name).value
-                self.undeclare_parameter(name)
-            elif name not in ROS_OWN_PARAMS and not name.startswith("qos_overrides."):
-                self.get_logger().warning(
-                    f"unknown parameter '{name}' ignored: {self.get_name()} has no such "
-                    "parameter (see `ros2 param list` or config/tracker.yaml for the names)"
-                )
-                self.undeclare_parameter(name)
-        values: dict[str, Any] = {}
-        for spec in PARAMS:
-            value = spec.default
-            if spec.name in given:
-                try:
-                    value = spec.coerce(given[spec.name])
-                except ValueError as exc:
-                    self._problems[spec.name] = str(exc)
-            self.declare_parameter(spec.name, value, spec.descriptor(), ignore_override=True)
-            values[spec.name] = value
-        return values
+    @property
+    def settings(self) -> NodeSettings:
+        """The node's parameters as one immutable value (replaced on every accepted change)."""
+        return self._params.settings
+
+    @property
+    def autostart(self) -> bool:
+        return self.settings.autostart
 
     @property
     def configured(self) -> bool:
         return self._tracker is not None
-
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        tunables = {p.name: p.value for p in params if p.name in TUNABLE_NAMES}
-        reason = check_update(
-            self.settings.as_values(),
-            {p.name: p.value for p in params if p.name not in TUNABLE_NAMES},
-            configured=self.configured,
-        )
-        if reason is None and tunables:
-            reason = self._set_tunables(tunables)
-        return SetParametersResult(successful=reason is None, reason=reason or "")
 
     def _set_tunables(self, updates: dict[str, Any]) -> str | None:
         """Hand ``tracker.*`` changes to the tracker (applied from its next frame, the target
@@ -268,63 +219,30 @@ class TrackerNode(LifecycleNode):
         """Declare ``tracker.*`` with the loaded model's values as defaults. A value given on the
         command line / params file, or set before an earlier cleanup, wins and goes to the
         tracker; the reason it cannot, or None."""
-        for name in sorted(set(self._late_overrides) - TUNABLE_NAMES):
-            self.get_logger().warning(
-                f"unknown parameter '{name}' ignored: the tracker.* settings are "
-                + ", ".join(sorted(TUNABLE_NAMES))
-            )
-            del self._late_overrides[name]
         if not isinstance(tracker, TunableTracker):
             return None  # a stand-in tracker without run-time settings
         model = tunable_values(tracker.config.to_dict())
-        wanted = {
-            t.name: (
-                self.get_parameter(t.name).value
-                if self.has_parameter(t.name)
-                else self._late_overrides.get(t.name, model[t.name])
-            )
-            for t in TUNABLES
-        }
+        wanted = {t.name: self._params.late_value(t.name, model[t.name]) for t in TUNABLES}
         try:
             tracker.update_settings(tunable_overrides(wanted))  # all checked together
+            self._params.declare_late(wanted)
         except ValueError as exc:
             return f"parameter {tunable_reason(exc)}"
-        new = [
-            (t.name, value, t.param(value).descriptor())
-            for t in TUNABLES
-            if not self.has_parameter(t.name)
-            for value in [float(wanted[t.name]) if t.kind is float else wanted[t.name]]
-        ]
-        self._declaring_tunables = True
-        try:
-            self.declare_parameters("", new, ignore_override=True)
-        finally:
-            self._declaring_tunables = False
         self.get_logger().info(
             "tracker settings: "
             + ", ".join(f"{t.name}={self.get_parameter(t.name).value}" for t in TUNABLES)
         )
         return None
 
-    def _after_set_parameters(self, params: list[Parameter]) -> None:
-        values = self.settings.as_values()
-        values.update({p.name: p.value for p in params if p.name not in TUNABLE_NAMES})
-        old, self.settings = self.settings, NodeSettings.from_values(values)
-        for p in params:
-            self._problems.pop(p.name, None)
-        if self.settings.input_buffer_size != old.input_buffer_size:
-            self._buffer.resize(self.settings.input_buffer_size)
+    def _settings_changed(self, old: NodeSettings, new: NodeSettings) -> None:
+        """Apply an accepted parameter change to what already runs."""
+        if new.input_buffer_size != old.input_buffer_size:
+            self._buffer.resize(new.input_buffer_size)
         self._apply_input_settings()
-        if self._diag_timer is not None and (
-            self.settings.diagnostics_period_s != old.diagnostics_period_s
-        ):
+        if self._diag_timer is not None and new.diagnostics_period_s != old.diagnostics_period_s:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(
-                self.settings.diagnostics_period_s, self._publish_diagnostics
-            )
-        if not self._declaring_tunables:  # configure reports those in one line
-            self.get_logger().info(
-                "parameters updated: " + ", ".join(f"{p.name}={p.value}" for p in params)
+                new.diagnostics_period_s, self._publish_diagnostics
             )
 
     def _apply_input_settings(self) -> None:
@@ -340,8 +258,8 @@ class TrackerNode(LifecycleNode):
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and warm the model; on any problem one error line and back to unconfigured."""
-        if self._problems:
-            for line in self._problems.values():
+        if self._params.problems:
+            for line in self._params.problems.values():
                 self.get_logger().error(f"cannot configure: {line}")
             return FAILURE
         try:
@@ -380,6 +298,7 @@ class TrackerNode(LifecycleNode):
             ("diag", DiagnosticArray, "/diagnostics"),
         ):
             self._pubs[key] = self.create_lifecycle_publisher(msg_type, topic, reliable)
+        self._debug = DebugImages(self._pubs["debug"], self._pubs["heat"])
         self.get_logger().info("configured: model loaded on " + self.settings.model_device)
         return SUCCESS
 
@@ -489,6 +408,7 @@ class TrackerNode(LifecycleNode):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
+        self._debug = None
         self._session = None
         self._tracker = None
         gc.collect()
@@ -503,43 +423,31 @@ class TrackerNode(LifecycleNode):
 
     # ---------------------------------------------------------------- input (executor thread)
     def _warn(self, kind: str, text: str) -> None:
-        """Warn at most once per ``log.throttle_s`` per kind, saying how many were suppressed.
-        (rclpy's own ``throttle_duration_sec`` cannot change between calls of one call site,
-        so it could not follow the run-time parameter.)"""
-        now = time.monotonic()
-        with self._warn_lock:
-            last, suppressed = self._warned.get(kind, (-float("inf"), 0))
-            if now - last < self.settings.log_throttle_s:
-                self._warned[kind] = (last, suppressed + 1)
-                return
-            self._warned[kind] = (now, 0)
-        more = f" ({suppressed} similar warnings suppressed)" if suppressed else ""
-        self.get_logger().warning(text + more)
+        """A warning of ``kind`` at most once per ``log.throttle_s``."""
+        self._throttle.warn(kind, text)
 
     def _on_image(self, msg: Image) -> None:
         try:
             check_image(msg, self._limits)
         except ValueError as exc:
-            self._frames_malformed += 1
+            self._stats.frames_malformed += 1
             self._warn(
-                "image", f"dropping malformed image ({self._frames_malformed} so far): {exc}"
+                "image", f"dropping malformed image ({self._stats.frames_malformed} so far): {exc}"
             )
             return
         self._file_frame(msg, compressed=False)
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         if len(msg.data) == 0:
-            self._frames_malformed += 1
+            self._stats.frames_malformed += 1
             self._warn("image", "dropping empty compressed image")
             return
         try:
             check_compressed(msg.data, self._limits)  # size from the header, nothing decoded
         except ValueError as exc:
-            self._frames_malformed += 1
-            self._warn(
-                "image",
-                f"dropping malformed compressed image ({self._frames_malformed} so far): {exc}",
-            )
+            self._stats.frames_malformed += 1
+            count = self._stats.frames_malformed
+            self._warn("image", f"dropping malformed compressed image ({count} so far): {exc}")
             return
         self._file_frame(msg, compressed=True)
 
@@ -547,7 +455,7 @@ class TrackerNode(LifecycleNode):
         session = self._session
         if session is None:
             return
-        self._frames_received += 1
+        self._stats.frames_received += 1
         frame = Frame(
             messages.stamp_to_ns(msg.header.stamp),
             msg,
@@ -587,9 +495,7 @@ class TrackerNode(LifecycleNode):
         with self._lock:
             self._end_track(drop_frames=True)
             self._slot.reset_count()
-            self._latencies.clear()
-            self._processing.clear()
-            self._frames_malformed = self._track_errors = 0
+            self._stats.clear()
         self._publish_idle_status()
         resp.success, resp.message = True, "reset: idle, frame buffer and counters cleared"
         return resp
@@ -616,11 +522,11 @@ class TrackerNode(LifecycleNode):
                 try:
                     step = session.step(frame)
                 except ValueError as exc:
-                    self._track_errors += 1
+                    self._stats.track_errors += 1
                     self._warn("track", f"skipping frame: {exc}")
                     continue
                 except Exception as exc:  # a tracker failure must not kill the node
-                    self._track_errors += 1
+                    self._stats.track_errors += 1
                     self._warn("track", f"tracker failed on a frame ({type(exc).__name__}: {exc})")
                     continue
                 for notice in session.take_notices():  # stream changes, once each
@@ -643,7 +549,7 @@ class TrackerNode(LifecycleNode):
             self._warn("init", f"init rejected: {exc}")
             return
         except Exception as exc:
-            self._track_errors += 1
+            self._stats.track_errors += 1
             self._warn("init", f"tracker init failed ({type(exc).__name__}: {exc})")
             return
         self._slot.reset_count()
@@ -672,9 +578,7 @@ class TrackerNode(LifecycleNode):
             detections.detections = [det]
         self._pubs["dets"].publish(detections)  # empty when lost or below output.min_score
         now = time.monotonic()
-        self._process_times.append(now)
-        self._latencies.append(latency)
-        self._processing.append(step.processing_ms)
+        self._stats.record(now, latency, step.processing_ms)
         self._pubs["status"].publish(
             messages.status_msg(
                 header,
@@ -687,31 +591,19 @@ class TrackerNode(LifecycleNode):
                 step.processing_ms,
                 session.frames_processed,
                 self._slot.dropped,
-                self._rate_hz(now),
+                self._stats.rate_hz(now),
             )
         )
-        self._publish_debug(session, step, now)
-
-    def _publish_debug(self, session: TrackingSession, step: SessionStep, now: float) -> None:
-        if not self.settings.debug_enabled:
-            return
-        cap = self.settings.debug_max_rate_hz
-        if cap > 0 and now - self._last_debug < 1.0 / cap:
-            return
-        pub_image, pub_heat = self._pubs["debug"], self._pubs["heat"]
-        want_image = pub_image.get_subscription_count() > 0
-        want_heat = pub_heat.get_subscription_count() > 0
-        if not (want_image or want_heat):
-            return
-        self._last_debug = now
-        header = step.frame.msg.header
-        r = step.result
-        if want_image:
-            img = draw_track(step.image, r.box, r.score, session.state, step.track_id, r.search_box)
-            pub_image.publish(messages.image_msg(img, header))
-        if want_heat and r.response is not None and np.size(r.response) > 0:
-            heat = response_heatmap(r.response, self.settings.debug_heatmap_size)
-            pub_heat.publish(messages.image_msg(heat, header))
+        if self._debug is not None:
+            s = self.settings
+            self._debug.publish(
+                step,
+                session.state,
+                enabled=s.debug_enabled,
+                max_rate_hz=s.debug_max_rate_hz,
+                heatmap_size=s.debug_heatmap_size,
+                now=now,
+            )
 
     def _publish_idle_status(self) -> None:
         pub = self._pubs.get("status")
@@ -724,40 +616,20 @@ class TrackerNode(LifecycleNode):
             )
         )
 
-    def _rate_hz(self, now: float) -> float:
-        return float(sum(1 for t in self._process_times if now - t <= 1.0))
-
     def _publish_diagnostics(self) -> None:
         session, pub = self._session, self._pubs.get("diag")
         if session is None or pub is None:
             return
-        lat = np.asarray(self._latencies, dtype=np.float64)
-        proc = np.asarray(self._processing, dtype=np.float64)
-        p50, p95 = np.percentile(lat, [50, 95]) if lat.size else (float("nan"),) * 2
-        state = session.state
-        level, text = 0, state.name.lower()
-        if state == TrackState.LOST:
-            level, text = (
-                1,
-                "target lost" + (f": {session.lost_reason}" if session.lost_reason else ""),
-            )
-        if lat.size and p95 > self.settings.diagnostics_max_latency_ms:
-            level, text = 1, f"p95 latency {p95:.0f} ms above limit"
-        values = {
-            "state": state.name.lower(),
-            "track_id": session.track_id,
-            "rate_hz": self._rate_hz(time.monotonic()),
-            "latency_p50_ms": float(p50),
-            "latency_p95_ms": float(p95),
-            "processing_mean_ms": float(proc.mean()) if proc.size else float("nan"),
-            "frames_received": self._frames_received,
-            "frames_processed": session.frames_processed,
-            "frames_dropped": self._slot.dropped,
-            "frames_malformed": self._frames_malformed,
-            "tracker_errors": self._track_errors,
-            "rss_mib": rss_mib(),
-            "peak_rss_mib": peak_rss_mib(),
-        }
+        level, text, values = tracking_diagnostics(
+            self._stats,
+            session.state,
+            lost_reason=session.lost_reason,
+            track_id=session.track_id,
+            frames_processed=session.frames_processed,
+            frames_dropped=self._slot.dropped,
+            max_latency_ms=self.settings.diagnostics_max_latency_ms,
+            now=time.monotonic(),
+        )
         pub.publish(
             messages.diagnostics_msg(
                 self.get_clock().now().to_msg(), f"{self.get_name()}: tracking", level, text, values
@@ -773,67 +645,15 @@ class TrackerNode(LifecycleNode):
         tracker.reset()
 
 
-def params_file_problem(argv: list[str]) -> str | None:
-    """Why a ``--params-file`` in ``argv`` cannot be read (missing, not YAML), or None. Checked
-    before ``rclpy.init``, whose own refusal is a traceback after an rcl error line."""
-    import yaml
-
-    for flag, value in zip(argv, argv[1:], strict=False):
-        if flag != "--params-file":
-            continue
-        path = Path(value)
-        if not path.is_file():
-            return f"params file {value} not found"
-        try:
-            yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            what = getattr(exc, "problem", None) or type(exc).__name__
-            return f"params file {value} is not valid YAML ({what}{line})"
-    return None
-
-
-def main(args: list[str] | None = None, tracker_factory: TrackerFactory | None = None) -> int:
+def main(
+    args: list[str] | None = None,
+    tracker_factory: TrackerFactory | None = None,
+) -> int:
     """Run the node until Ctrl-C, ``ros2 lifecycle set ... shutdown`` or, with ``autostart``, a
     failed start (exit status 1 after one error line)."""
-    problem = params_file_problem(sys.argv if args is None else args)
-    if problem is None:
-        try:
-            rclpy.init(args=args)
-        except Exception as exc:  # anything else rcl refuses in the --ros-args
-            problem = re.sub(r",? at /\S+", "", str(exc)).replace("failed to initialize rcl: ", "")
-    if problem is not None:
-        print(
-            f"[ERROR] tracker_node: cannot start: {problem}; fix the --ros-args (a params "
-            "file is YAML: '/**: {ros__parameters: {output: {min_score: 0.3}}}')",
-            file=sys.stderr,
-        )
-        return 1
-    node: TrackerNode | None = None
-    status = 0
-    try:
-        node = TrackerNode(tracker_factory)
-        if node.settings.autostart and (
-            node.trigger_configure() != SUCCESS or node.trigger_activate() != SUCCESS
-        ):
-            status = 1
-        if status == 0:
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            while rclpy.ok() and not node.finalized.is_set():
-                executor.spin_once(timeout_sec=0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        # Ctrl-C in a terminal running `ros2 launch` reaches this process twice (from the
-        # terminal and forwarded by launch): the second must not interrupt the teardown.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        with contextlib.suppress(KeyboardInterrupt):
-            if node is not None:
-                node.destroy_node()
-            rclpy.try_shutdown()
-    return status
+    return run_lifecycle_node(
+        NODE_NAME, lambda: TrackerNode(tracker_factory, argv=args), args, PARAMS_EXAMPLE
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from siam_tracker_ros.datasets import open_source, read_boxes
+from siam_tracker_ros.datasets.image_conversion import ENCODINGS, fill_image_msg
 from siam_tracker_ros.msg import InitTarget
-from siam_tracker_ros.ros.image_conversion import ENCODINGS, fill_image_msg
 from siam_tracker_ros.ros.messages import init_target_msg, stamped_header
 
 __all__ = ["build_parser", "main"]

@@ -50,6 +50,7 @@ class RuntimeSettings(Protocol):
 __all__ = [
     "BACKENDS",
     "BackendEntry",
+    "BackendUnavailable",
     "BuildRequest",
     "backend_names",
     "get_backend",
@@ -57,6 +58,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+
+class BackendUnavailable(ValueError):
+    """The configured backend (or ``auto``) cannot run on the configured device here; the
+    message is one line naming the key, the reason and what would work."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,7 @@ def resolve_backend(config: RuntimeSettings, where: str = "runtime") -> tuple[Ba
                 _log.info("%s.backend auto: %s on %s", where, entry.name, device_type)
                 return entry, device_type
             reasons.append(f"{entry.name}: {why}")
-        raise ValueError(
+        raise BackendUnavailable(
             f"{where}.backend: auto found no backend for {device_type} ({'; '.join(reasons)})"
         )
     entry = get_backend(config.backend)
@@ -230,7 +236,7 @@ def resolve_backend(config: RuntimeSettings, where: str = "runtime") -> tuple[Ba
             if e is not entry and e.unavailable(device_type) is None
         ]
         hint = f"; available here on {device_type}: {', '.join(others)}" if others else ""
-        raise ValueError(
+        raise BackendUnavailable(
             f"{where}.backend: {entry.name!r} cannot run on {config.device}: {why}{hint} "
             f"(or set {where}.backend: auto)"
         )

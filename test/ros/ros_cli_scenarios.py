@@ -26,7 +26,7 @@ VENV = Path(sys.prefix)
 sys.path.insert(0, str(Path(__file__).parent))
 from scenario_support import scenario_main  # noqa: E402
 
-from siam_tracker_ros.ros.harness import NodeProcess, wait_until  # noqa: E402
+from siam_tracker_ros.testing.harness import NodeProcess, wait_until  # noqa: E402
 
 
 def tools_env() -> dict[str, str]:
@@ -140,8 +140,8 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from vision_msgs.msg import Detection2DArray
 
-    from siam_tracker_ros.ros.harness import Recorder, read_stamps
     from siam_tracker_ros.ros.messages import stamp_to_ns
+    from siam_tracker_ros.testing.harness import Recorder, read_stamps
 
     seq, boxes = make_sequence(work, source)
     init_frame, delay = 3, 4
@@ -187,7 +187,7 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
     # stamped re-init through `ros2 topic pub` arrives seconds after its frame
     import yaml
 
-    from siam_tracker_ros.ros.params import DEFAULT_PARAMS_FILE
+    from siam_tracker_ros.ros.tracker_params import DEFAULT_PARAMS_FILE
 
     params = yaml.safe_load(DEFAULT_PARAMS_FILE.read_text())
     params["/**"]["ros__parameters"]["input"]["buffer_size"] = 120
@@ -372,6 +372,7 @@ def startup(work: Path) -> dict[str, Any]:
     corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     bad_yaml = work / "bad.yaml"
     bad_yaml.write_text("/**:\n  ros__parameters:\n    output: {min_score: [1, 2\n")
+    shipped = ["--params-file", str(ROOT / "config" / "tracker.yaml")]
     cases = {
         "missing": ["model.checkpoint:=/nonexistent/model.pt"],
         "corrupt": [f"model.checkpoint:={corrupt}"],
@@ -382,6 +383,11 @@ def startup(work: Path) -> dict[str, Any]:
         "cuda": ["model.device:=cuda"],
         "bad_type": ["output.min_score:=abc", "foo.bar:=1"],
         "bad_range": ["debug.heatmap_size:=5"],
+        # with the shipped params file setting the same name, rclpy itself keeps the file's
+        # value without a word (issue 29): the node reads its command line back and refuses
+        "file_bad_type": [*shipped, "output.min_score:=abc"],
+        "file_quoted": [*shipped, "output.min_score:='0.5'"],
+        "file_bad_int": [*shipped, "input.buffer_size:=abc"],
         "no_params_file": ["--params-file", "/nonexistent/params.yaml"],
         "bad_yaml": ["--params-file", str(bad_yaml)],
     }

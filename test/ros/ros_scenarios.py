@@ -25,18 +25,18 @@ from ros_fakes import smooth_background, textured_target_frames  # noqa: E402
 from scenario_support import scenario_main  # noqa: E402
 from siam_tracker_ros.msg import InitTarget  # noqa: E402
 
-from siam_tracker_ros.ros.harness import (  # noqa: E402
-    NodeProcess,
-    Recorder,
-    node_args,
-    run_scenario,
-    wait_until,
-)
 from siam_tracker_ros.ros.messages import (  # noqa: E402
     image_msg,
     init_target_msg,
     stamped_header,
     time_from_ns,
+)
+from siam_tracker_ros.testing.harness import (  # noqa: E402
+    NodeProcess,
+    Recorder,
+    node_args,
+    run_scenario,
+    wait_until,
 )
 
 RELIABLE = QoSProfile(

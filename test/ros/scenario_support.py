@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from siam_tracker_ros.ros.isolation import run_isolated
+from siam_tracker_ros.testing.isolation import run_isolated
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = Path(sys.prefix)

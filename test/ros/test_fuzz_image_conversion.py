@@ -16,7 +16,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from siam_tracker_ros.ros.image_conversion import (  # noqa: E402
+from siam_tracker_ros.datasets.image_conversion import (  # noqa: E402
     ENCODINGS,
     ImageLimitError,
     ImageLimits,

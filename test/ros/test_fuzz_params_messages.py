@@ -16,7 +16,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from siam_tracker_ros.core.result import TrackResult, TrackState  # noqa: E402
-from siam_tracker_ros.ros.params import PARAMS, SPECS, NodeSettings, check_update  # noqa: E402
+from siam_tracker_ros.ros.tracker_params import PARAMS, SPECS, NodeSettings, check_update  # noqa: E402
 
 ANY_VALUE = st.one_of(
     st.booleans(),

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from siam_tracker_ros.ros.image_conversion import (
+from siam_tracker_ros.datasets.image_conversion import (
     ENCODINGS,
     ImageLimitError,
     ImageLimits,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from scenario_support import LAID_OUT, NOT_LAID_OUT, has_tool, run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available
+from siam_tracker_ros.testing.isolation import isolation_available
 
 SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
 TOOLS = has_tool("launch_test", "launch_ros")

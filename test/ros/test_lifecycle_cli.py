@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from scenario_support import has_tool, run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available
+from siam_tracker_ros.testing.isolation import isolation_available
 
 SCENARIOS = Path(__file__).with_name("ros_cli_scenarios.py")
 TOOLS = has_tool("ros2", "ros2lifecycle")

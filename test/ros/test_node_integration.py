@@ -13,7 +13,7 @@ import pytest
 from scenario_support import det_box, run_scenario_script
 
 from siam_tracker_ros.evaluation.metrics import iou
-from siam_tracker_ros.ros.isolation import isolation_available
+from siam_tracker_ros.testing.isolation import isolation_available
 
 pytestmark = [
     pytest.mark.ros,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from scenario_support import run_scenario_script
 
-from siam_tracker_ros.ros.isolation import isolation_available
+from siam_tracker_ros.testing.isolation import isolation_available
 
 pytestmark = [
     pytest.mark.ros,
@@ -25,13 +25,13 @@ def _run(tmp_path: Path) -> dict[str, Any]:
 
 def _bundled_values() -> dict[str, Any]:
     """The tracker.* values of the bundled model, read from its checkpoint's own config."""
-    from siam_tracker_ros.core.config import tracker_config_from_dict
+    from siam_tracker_ros.core.config import config_from_dict
     from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
     from siam_tracker_ros.models.checkpoint import load_checkpoint
-    from siam_tracker_ros.ros.params import tunable_values
+    from siam_tracker_ros.ros.tracker_tunables import tunable_values
 
     _, config, _ = load_checkpoint(BUNDLED_CHECKPOINT)
-    return tunable_values(tracker_config_from_dict(config.get("tracker", {})).to_dict())
+    return tunable_values(config_from_dict(config, str(BUNDLED_CHECKPOINT)).tracker.to_dict())
 
 
 def test_tracker_parameters_change_the_running_tracker(tmp_path: Path) -> None:

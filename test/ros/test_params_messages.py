@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from siam_tracker_ros.core.result import TrackResult, TrackState
-from siam_tracker_ros.ros import params
-from siam_tracker_ros.ros.params import PARAMS, SPECS, NodeSettings, check_update
+from siam_tracker_ros.ros.parameters import resolve_path
+from siam_tracker_ros.ros.ros_args import load_params_file
+from siam_tracker_ros.ros.tracker_params import (
+    DEFAULT_PARAMS_FILE,
+    PARAMS,
+    SPECS,
+    NodeSettings,
+    check_update,
+)
 
 
 def test_every_parameter_is_documented_with_range_or_constraint() -> None:
@@ -38,7 +45,7 @@ def test_every_parameter_is_documented_with_range_or_constraint() -> None:
 
 
 def test_params_file_matches_the_table() -> None:
-    values = params.load_params_file(params.DEFAULT_PARAMS_FILE)
+    values = load_params_file(DEFAULT_PARAMS_FILE)
     assert set(values) == set(SPECS), set(values) ^ set(SPECS)
     for name, value in values.items():
         # rclpy refuses e.g. an int for a double parameter: the YAML types must match.
@@ -79,9 +86,9 @@ def test_run_time_changes_accepted_only_where_they_make_sense() -> None:
 
 def test_resolve_path_expands_shared_dir(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("SIAM_SHARED_DIR", str(tmp_path))
-    assert params.resolve_path("${SIAM_SHARED_DIR}/w.pth") == tmp_path / "w.pth"
-    assert params.resolve_path("") is None
-    assert params.resolve_path("config/tracker.yaml") == params.DEFAULT_PARAMS_FILE
+    assert resolve_path("${SIAM_SHARED_DIR}/w.pth") == tmp_path / "w.pth"
+    assert resolve_path("") is None
+    assert resolve_path("config/tracker.yaml") == DEFAULT_PARAMS_FILE
 
 
 def _result(state: TrackState = TrackState.TRACKING) -> TrackResult:
@@ -157,18 +164,14 @@ def test_settings_is_frozen() -> None:
 
 
 def test_num_threads_sets_the_network_threads() -> None:
-    """``model.num_threads`` reaches ONNX Runtime (the bundled model's runtime), not only torch."""
-    import torch
-
+    """``model.num_threads`` reaches ONNX Runtime's sessions (the bundled model's runtime);
+    0 keeps the model's own ``runtime.threads`` (1 for the bundled model)."""
     from siam_tracker_ros.ros.node import build_tracker
 
-    before = torch.get_num_threads()
-    try:
-        tracker = build_tracker(NodeSettings.from_values({"model.num_threads": 2}))
-        assert tracker.config.cpu_threads == 2 and torch.get_num_threads() == 2
-        assert build_tracker(NodeSettings.from_values({})).config.cpu_threads == 1  # 0: default
-    finally:
-        torch.set_num_threads(before)
+    tracker = build_tracker(NodeSettings.from_values({"model.num_threads": 2}))
+    assert tracker.runtime.session_threads == {2}  # type: ignore[attr-defined]
+    default = build_tracker(NodeSettings.from_values({}))
+    assert default.runtime.session_threads == {1}  # type: ignore[attr-defined]
 
 
 def _serialised(msg: object) -> bytes:

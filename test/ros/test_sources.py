@@ -12,7 +12,7 @@ import pytest
 from ros_fakes import textured_target_frames
 
 from siam_tracker_ros.datasets import open_source, read_boxes
-from siam_tracker_ros.ros.image_conversion import bgr_to_image_fields
+from siam_tracker_ros.datasets.image_conversion import bgr_to_image_fields
 
 FRAMES, BOXES = textured_target_frames(
     6, size=(48, 64), box_size=16, step=(2.0, 1.0), start=(4.0, 4.0)

@@ -1,6 +1,7 @@
-"""Tracker tunables as node parameters (issue 22): the ``tracker.*`` table in ``ros/params.py``
-maps ROS values onto ``Tracker.update_settings``; a change alters the real tracker's behaviour from
-the next frame on. No ROS process is started here (the table is plain data)."""
+"""Tracker tunables as node parameters (issue 22): the ``tracker.*`` table in
+``ros/tracker_tunables.py`` maps ROS values onto ``Tracker.update_settings``; a change alters the
+real tracker's behaviour from the next frame on. No ROS process is started here (the table is
+plain data)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from siam_tracker_ros.core.defaults import load_tracker
+from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.tracker import Tracker
-from siam_tracker_ros.ros.params import (
-    PARAMS,
+from siam_tracker_ros.ros.tracker_params import PARAMS
+from siam_tracker_ros.ros.tracker_tunables import (
     TUNABLE_NAMES,
     TUNABLES,
     TunableTracker,

@@ -2,9 +2,13 @@
 
 The functions are duck-typed: they read ``encoding, height, width, step, is_bigendian, data``
 from any object (an rclpy message, a ``rosbags`` message, a test stub), so they are unit-tested
-without starting ROS. Every malformed image (unknown encoding, zero size, a ``step`` shorter than
-a row, too little data) raises :class:`ValueError` with a message that names the problem: the
-node turns that into a throttled warning and keeps running, instead of dying on one bad frame.
+without starting ROS. They live here, below ``ros/``, because both the node (live camera
+messages) and :mod:`~siam_tracker_ros.datasets.bags` (recorded ones) decode with them: a bag
+replays exactly the pixels the node would have seen, and no import runs back up into ``ros/``.
+
+Every malformed image (unknown encoding, zero size, a ``step`` shorter than a row, too little
+data) raises :class:`ValueError` with a message that names the problem: the node turns that into
+a throttled warning and keeps running, instead of dying on one bad frame.
 
 Resource bounds: an image larger than :class:`ImageLimits` (default 8192 px a side), a ``step``
 with more row padding than :data:`MAX_ROW_PADDING` allows, or a compressed payload whose PNG/JPEG

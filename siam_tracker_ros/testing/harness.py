@@ -1,7 +1,7 @@
 """Run node + replay + a recorder as one scenario (for the demo, the benchmark and the tests).
 
 Call :func:`run_scenario` from a process that already runs inside the loopback-only namespace
-(see :mod:`siam_tracker_ros.ros.isolation`): it spawns ``tracker_node`` and ``replay_node`` as
+(see :mod:`siam_tracker_ros.testing.isolation`): it spawns ``tracker_node`` and ``replay_node`` as
 child processes (which inherit the namespace), records the node's outputs in-process, and stops
 everything when the replay ends. Nothing here talks to a real network by itself.
 """
@@ -29,10 +29,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D
 
+from siam_tracker_ros.datasets.image_conversion import image_to_bgr
 from siam_tracker_ros.msg import TrackerStatus
-from siam_tracker_ros.ros.image_conversion import image_to_bgr
 from siam_tracker_ros.ros.messages import stamp_to_ns
-from siam_tracker_ros.ros.params import DEFAULT_PARAMS_FILE, model_param_args
+from siam_tracker_ros.ros.tracker_params import DEFAULT_PARAMS_FILE, model_param_args
 
 __all__ = [
     "NodeProcess",
