@@ -6,17 +6,26 @@
 ``replay_node`` plays the video as a camera topic at its real rate, ``tracker_node`` (the real
 Tracker) is initialised on a fixed box by a stamped ``InitTarget``, and a recorder subscribes to
 ``detection``, ``status``, ``debug/image`` and ``debug/response``. All three processes run inside
-a loopback-only network namespace (``siam_tracker_ros.ros.isolation``): this script re-executes
+a loopback-only network namespace (``siam_tracker_ros.testing.isolation``): this script re-executes
 itself there. Written to ``--out`` (default ``demo_out/``): ``annotated.mp4`` (the node's debug
 image stream), ``response/*.png`` (response maps), ``frames/*.png`` (a few annotated frames),
-``detections.csv``, ``statuses.csv``, ``summary.json``; a short summary is printed.
+``detections.csv``, ``statuses.csv``, ``summary.json`` and ``logs/``; a short summary is printed,
+then the list of files written.
+
+Every published frame is accounted for (:func:`frame_accounting`, printed and in
+``summary.json``): frames published before the init frame (the node only buffers them), the init
+frame itself (the tracker builds its template on it: it is not a tracked frame, which is why
+"processed" is one short of "published" when nothing else is lost), frames tracked, frames dropped
+because the tracker was busy (the node keeps only the newest frame), malformed frames, frames the
+tracker failed on, and frames the node never received (the camera subscription is best effort).
 
 What the default run shows (checked by looking at the frames): the box follows the pedestrian
 in black to the sign post, the status turns AMBIGUOUS at frame 23 as two look-alike men come
 near, and at about frame 35 the box moves onto one of them and stays there; the status is
 AMBIGUOUS until frame 56, then TRACKING on the wrong man. The swap is flagged, not prevented
 (``summary.json``: ``statuses_ambiguous``, ``first_ambiguous_status``). One run through the node
-(2026-12-04, loaded 2-core VM): 137 of 140 frames processed, statuses TRACKING 0-20, AMBIGUOUS
+(2026-12-04, loaded 2-core VM): 137 of 140 frames processed (the other three: the init
+frame and 2 dropped), statuses TRACKING 0-20, AMBIGUOUS
 21-53, then TRACKING on the man with AMBIGUOUS stretches (63-76, 91-101, 108-114); 65 AMBIGUOUS
 statuses in all; the debug frames 25, 50, 75 show "ambiguous", 125 "tracking" on the man.
 
@@ -50,10 +59,12 @@ DEFAULT_VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 DEFAULT_START = 0
 DEFAULT_FRAMES = 140
 DEFAULT_BOX = "639,241,44,79"
+#: published frame the init box belongs to (sent right after it)
+INIT_FRAME = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from siam_tracker_ros.ros.params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
+    from siam_tracker_ros.ros.tracker_params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -101,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if not args.inside:
-        from siam_tracker_ros.ros.isolation import rerun_isolated
+        from siam_tracker_ros.testing.isolation import rerun_isolated
 
         argv = argv if argv is not None else sys.argv[1:]
         return rerun_isolated(__file__, argv, "run_demo", timeout=3600)
@@ -112,14 +123,17 @@ def _inside(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from siam_tracker_ros.ros.harness import node_args, run_scenario
-    from siam_tracker_ros.ros.params import resolve_path
+    from siam_tracker_ros.ros.parameters import resolve_path
+    from siam_tracker_ros.testing.harness import node_args, run_scenario
 
     out = Path(args.out).resolve()
-    (out / "response").mkdir(parents=True, exist_ok=True)
-    (out / "frames").mkdir(parents=True, exist_ok=True)
+    for folder in ("response", "frames"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        for stale in (out / folder).glob("*.png"):  # an earlier run's: the folder is this run's
+            stale.unlink()
     writer: dict[str, Any] = {}
     counts = {"debug/image": 0, "debug/response": 0}
+    pngs: list[Path] = []
     fps = args.fps or cv2.VideoCapture(args.video).get(cv2.CAP_PROP_FPS) or 10.0
 
     def sink(topic: str, stamp: int, img: np.ndarray) -> None:
@@ -135,9 +149,11 @@ def _inside(args: argparse.Namespace) -> int:
                 )
             writer["video"].write(img)
             if n % args.response_every == 0:
-                cv2.imwrite(str(out / "frames" / f"{n:05d}.png"), img)
+                pngs.append(out / "frames" / f"{n:05d}.png")
+                cv2.imwrite(str(pngs[-1]), img)
         elif n % args.response_every == 0:
-            cv2.imwrite(str(out / "response" / f"{n:05d}.png"), img)
+            pngs.append(out / "response" / f"{n:05d}.png")
+            cv2.imwrite(str(pngs[-1]), img)
 
     tracker_args = node_args(
         resolve_path(args.config),
@@ -151,7 +167,7 @@ def _inside(args: argparse.Namespace) -> int:
         "--init-box",
         args.init_box,
         "--init-frame",
-        "0",
+        str(INIT_FRAME),
         "--start",
         str(args.start),
         "--wait-subscribers",
@@ -174,15 +190,34 @@ def _inside(args: argparse.Namespace) -> int:
         node_command=command,
         node_env=env,
     )
+    written: list[tuple[Path, str]] = []
     if "video" in writer:
         writer["video"].release()
+        written.append(
+            (out / "annotated.mp4", f"{counts['debug/image']} frames, the node's debug image")
+        )
     _write_csv(out / "detections.csv", res.detections)
     _write_csv(out / "statuses.csv", res.statuses)
+    written.append((out / "detections.csv", f"{len(res.detections)} rows"))
+    written.append((out / "statuses.csv", f"{len(res.statuses)} rows"))
     summary = _summary(res, counts)
+    accounting = frame_accounting(res.stamps, INIT_FRAME, res.statuses, res.diagnostics)
+    summary = {**accounting, **summary}
+    written.append((out / "summary.json", "these figures"))
+    written += [
+        (p, "annotated frame" if p.parent.name == "frames" else "response map") for p in pngs
+    ]
+    written += [(p, "log") for p in sorted((out / "logs").glob("*.log"))]
+    summary["files"] = [str(p.relative_to(out)) for p, _ in written]
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"demo: {args.video} -> {out}")
+    print(f"  frames: {describe_accounting(accounting)}")
     for k, v in summary.items():
-        print(f"  {k:24s} {v}")
+        if k not in accounting and k != "files":
+            print(f"  {k:24s} {v}")
+    print(f"demo: wrote {len(written)} files:")
+    for path, what in written:
+        print(f"  {path}  ({what})")
     if res.replay_rc not in (0, None) or not res.detections:
         print("demo: no detections; see logs/node.log and logs/replay.log", file=sys.stderr)
         return 1
@@ -194,7 +229,7 @@ def _ros2_launch(logs: Path, node_args: list[str]) -> tuple[list[str], dict[str,
     tracker.launch.py``: the ``-p`` overrides go into a params file next to the logs."""
     import yaml
 
-    from siam_tracker_ros.ros.params import load_params_file
+    from siam_tracker_ros.ros.ros_args import load_params_file
 
     values: dict[str, Any] = dict(load_params_file(ROOT / "config" / "tracker.yaml"))
     for flag, arg in zip(node_args, node_args[1:], strict=False):
@@ -248,11 +283,7 @@ def _summary(res: Any, counts: dict[str, int]) -> dict[str, Any]:
     lat = np.array([d["received_ns"] - d["stamp_ns"] for d in res.detections]) / 1e6
     proc = np.array([s["processing_ms"] for s in res.statuses])
     states = [s["state"] for s in res.statuses]
-    last = res.statuses[-1] if res.statuses else {}
     return {
-        "frames_published": len(res.stamps),
-        "frames_processed": last.get("frames_processed", 0),
-        "frames_dropped": last.get("frames_dropped", 0),
         "detections": len(res.detections),
         "statuses_tracking": states.count(1),
         "statuses_lost": states.count(2),
@@ -270,6 +301,76 @@ def _summary(res: Any, counts: dict[str, int]) -> dict[str, Any]:
         if res.detections
         else None,
     }
+
+
+#: what each category of :func:`frame_accounting` is, for the printout
+ACCOUNTING_WORDS = {
+    "frames_before_init": "before the init frame",
+    "frames_init": "init frame (the template; not tracked)",
+    "frames_processed": "tracked",
+    "frames_dropped": "dropped (tracker busy; only the newest frame is kept)",
+    "frames_malformed": "malformed",
+    "frames_tracker_errors": "tracker errors",
+    "frames_not_received": "not received by the node",
+    "frames_unaccounted": "unaccounted",
+}
+
+
+def frame_accounting(
+    stamps: list[int],
+    init_frame: int,
+    statuses: list[dict[str, Any]],
+    diagnostics: list[dict[str, Any]],
+) -> dict[str, int]:
+    """Where each of the ``stamps`` (the frames the replay published) went; the categories add
+    up to ``frames_published``.
+
+    The node's counters come from its last ``/diagnostics`` message (published after the replay
+    ended: the final counts), else from its last status: ``frames_processed`` and
+    ``frames_dropped`` count from the init on (the init frame itself is in neither: the tracker
+    takes its template there), ``frames_received`` every frame since the node started.
+    ``frames_unaccounted`` is what is left; 0 unless the node skipped frames without counting
+    them (e.g. more buffered frames after the init than ``init.catch_up_max_frames``)."""
+    published = len(stamps)
+    values = next(
+        (d["values"] for d in reversed(diagnostics) if "frames_received" in d["values"]), {}
+    )
+    last = statuses[-1] if statuses else {}
+
+    def counter(name: str) -> int:
+        return int(float(values.get(name, last.get(name, 0))))
+
+    init_sent = init_frame < published
+    before = sum(1 for s in stamps if s < stamps[init_frame]) if init_sent else published
+    out = {
+        "frames_published": published,
+        "frames_before_init": before,
+        "frames_init": int(init_sent),
+        "frames_processed": counter("frames_processed"),
+        "frames_dropped": counter("frames_dropped"),
+        "frames_malformed": counter("frames_malformed"),
+        "frames_tracker_errors": counter("tracker_errors"),
+        "frames_not_received": (
+            max(0, published - counter("frames_received") - counter("frames_malformed"))
+            if "frames_received" in values
+            else 0
+        ),
+    }
+    out["frames_unaccounted"] = published - sum(
+        v for k, v in out.items() if k != "frames_published"
+    )
+    return out
+
+
+def describe_accounting(accounting: dict[str, int]) -> str:
+    """``140 published = 1 init frame (...) + 137 tracked + 2 dropped (...)``: the categories
+    with frames in them (and ``unaccounted`` always, when not 0)."""
+    parts = [
+        f"{n} {ACCOUNTING_WORDS[k]}"
+        for k, n in accounting.items()
+        if k != "frames_published" and (n or k == "frames_processed")
+    ]
+    return f"{accounting['frames_published']} published = " + " + ".join(parts)
 
 
 if __name__ == "__main__":

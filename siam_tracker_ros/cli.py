@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -20,6 +21,7 @@ COMMAND_MODULES = (
     "siam_tracker_ros.core.cli",  # track (a video or image folder, no ROS)
     "siam_tracker_ros.evaluation.cli",  # evaluate, ablate
     "siam_tracker_ros.training.cli",  # train
+    "siam_tracker_ros.ros.init_command",  # init (a running tracker_node; rclpy imported lazily)
 )
 
 #: Exit status of a user error (argparse's own usage errors use the same).
@@ -34,8 +36,11 @@ Track one target through a video with a Siamese tracker, and evaluate or train t
             UAV123 after scripts/uav123_to_otb.py)
   ablate    switch each SiamMargin mechanism of the tracker on in turn, on a benchmark
   train     train a model from one YAML file (resumable, multi-process)
+  init      start tracking on a running tracker_node: send it a box (stamped with the newest
+            camera frame) or the detection nearest a point (needs the ROS 2 wheels)
 
-For a ROS 2 camera topic use the tracker_node executable instead (see the README).
+For a ROS 2 camera topic run the tracker_node executable (see the README), then
+siam-tracker init.
 """
 
 EPILOG = """\
@@ -44,6 +49,7 @@ examples:
   siam-tracker track --video in.mp4 --select-roi --mot result.txt
   siam-tracker evaluate --data ~/data/OTB100 --split '' --trackers project,csrt --out results/
   siam-tracker train --config config/train/bundled.yaml
+  siam-tracker init --box 300,200,60,120 --image-topic /camera/image_raw
 
 'siam-tracker COMMAND --help' lists a command's options; --debug shows the full traceback of
 an error.
@@ -69,7 +75,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="siam-tracker",
-        usage="%(prog)s [--debug] COMMAND [options]   (COMMAND: track, evaluate, ablate, train)",
+        usage="%(prog)s [--debug] COMMAND [options]   "
+        "(COMMAND: track, evaluate, ablate, train, init)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -96,7 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )
+        plain_help(command)
     return parser
+
+
+_RST_MARKUP = re.compile(r"``(.+?)``|:[a-z]+:`(.+?)`", flags=re.DOTALL)
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reStructuredText markup (double backticks, ``:role:`` prefixes; the
+    marked-up words stay): several commands take their help from a module docstring, which is
+    written for developers."""
+    return _RST_MARKUP.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def plain_help(parser: argparse.ArgumentParser) -> None:
+    """Make every help text of ``parser`` plain (:func:`plain_text`): what ``--help`` prints is
+    read in a terminal, where markup is noise."""
+    for attr in ("description", "epilog"):
+        text = getattr(parser, attr)
+        if text:
+            setattr(parser, attr, plain_text(text))
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = plain_text(action.help)
 
 
 def error_line(command: str, exc: BaseException) -> str:

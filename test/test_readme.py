@@ -1,6 +1,9 @@
 """The README's promises a user acts on first: its Python snippet runs as written from a folder
-outside the repository (the bundled model is found inside the installed package), and its first
-screen asks for exactly the two set-up commands."""
+outside the repository (the bundled model is found inside the installed package), on a real video
+and, with a clear message, on a missing one; its first screen asks for exactly the two set-up
+commands; its shell commands use the venv's executables; and what it says about the CSV states and
+the rosdep keys is what the code and rosdep.yaml hold. (The "Start on a live camera" commands are
+run against the real node by test/ros/test_init_cli.py.)"""
 
 from __future__ import annotations
 
@@ -14,6 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
+from conftest import shared_path
+
+from siam_tracker_ros.core.cli import csv_states
+from siam_tracker_ros.core.result import TrackState
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -41,25 +49,30 @@ def _write_video(path: Path, n: int = 8) -> None:
     writer.release()
 
 
-def test_the_python_snippet_runs_from_any_folder(tmp_path: Path) -> None:
+def _run_snippet(folder: Path) -> subprocess.CompletedProcess[str]:
+    """The README's first Python snippet as written, then a line printing what it left behind,
+    run in ``folder`` (not the repository: no relative path into it can work)."""
     snippets = python_snippets()
     assert snippets, "the README has no ```python snippet"
     snippet = snippets[0]
     assert str(SNIPPET_BOX).replace(" ", "") in snippet.replace(" ", ""), snippet
-    _write_video(tmp_path / "video.mp4")
-    script = tmp_path / "snippet.py"
-    # the snippet as written, then a check of what it left behind
+    script = folder / "snippet.py"
     script.write_text(snippet + "\nprint('RESULT', result.state.name, *result.box)\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["SIAM_TRACKER_CACHE"] = str(tmp_path / "cache")
-    res = subprocess.run(
+    env["SIAM_TRACKER_CACHE"] = str(folder / "cache")
+    return subprocess.run(
         [sys.executable, str(script)],
-        cwd=tmp_path,  # not the repository: no relative path into it can work
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_the_python_snippet_runs_from_any_folder(tmp_path: Path) -> None:
+    _write_video(tmp_path / "video.mp4")
+    res = _run_snippet(tmp_path)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("RESULT"))
     state, *box = line.split()[1:]
@@ -67,6 +80,48 @@ def test_the_python_snippet_runs_from_any_folder(tmp_path: Path) -> None:
     assert state == "TRACKING"
     # the last frame's target is at x0 + 3 * 7: the snippet really tracked it
     assert abs(x - (SNIPPET_BOX[0] + 21)) < 8 and abs(y - SNIPPET_BOX[1]) < 8, box
+
+
+@pytest.mark.shared
+def test_the_python_snippet_runs_on_a_real_video(tmp_path: Path) -> None:
+    """A real camera video (OTB Football1, 74 frames of 352x288, from ../shared) as video.mp4;
+    the snippet's box is just somewhere in it: this checks that the snippet runs through a real
+    decoder's frames to the end, not what it tracks."""
+    video = shared_path("data", "dev-videos", "otb_Football1", "video.mp4")
+    (tmp_path / "video.mp4").symlink_to(video)
+    res = _run_snippet(tmp_path)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("RESULT"))
+    assert line.split()[1] in TrackState.__members__, line
+
+
+def test_the_python_snippet_says_clearly_when_the_video_cannot_be_read(tmp_path: Path) -> None:
+    """No video.mp4: the snippet's own check of the first read() stops it with one line."""
+    res = _run_snippet(tmp_path)
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "Traceback" not in res.stderr, res.stderr
+    # the last line (model loading may log before it)
+    assert res.stderr.strip().splitlines()[-1] == (
+        "cannot read video.mp4: check the path and that OpenCV can decode it"
+    ), res.stderr
+
+
+def test_the_api_says_clearly_when_a_frame_is_none() -> None:
+    """What the snippet would hit without its check: Tracker.init/track given None (an unread
+    frame) raise one line that says so, not a NumPy error from deep inside."""
+    from siam_tracker_ros.core.loading import load_tracker
+
+    tracker = load_tracker()
+    messages = []
+    with pytest.raises(TypeError) as exc:
+        tracker.init(None, SNIPPET_BOX)  # type: ignore[arg-type]
+    messages.append(str(exc.value))
+    tracker.init(np.zeros((240, 320, 3), np.uint8), SNIPPET_BOX)
+    with pytest.raises(TypeError) as exc:
+        tracker.track(None)  # type: ignore[arg-type]
+    messages.append(str(exc.value))
+    for message in messages:
+        assert "\n" not in message and message.startswith("image is None: no frame was read")
 
 
 def test_first_screen_has_exactly_the_two_set_up_commands() -> None:
@@ -159,7 +214,7 @@ def test_benchmark_commands_read_each_downloads_layout(tmp_path: Path) -> None:
     evaluated = []
     for argv in commands:
         argv = [a.replace("~/data", str(data)) for a in argv]
-        if argv[0] == "siam-tracker":
+        if argv[0] == ".venv/bin/siam-tracker":
             out = Path(argv[argv.index("--out") + 1])
             # CSRT instead of the model and one-pass only: this checks the layouts, not accuracy
             argv = [
@@ -177,7 +232,7 @@ def test_benchmark_commands_read_each_downloads_layout(tmp_path: Path) -> None:
             ]
             evaluated.append(Path(argv[argv.index("--data") + 1]).name)
         else:
-            assert argv[:2] == ["python", "scripts/uav123_to_otb.py"], argv
+            assert argv[:2] == [".venv/bin/python", "scripts/uav123_to_otb.py"], argv
             argv = [sys.executable, str(ROOT / argv[1]), *argv[2:]]
             out = None
         res = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -185,3 +240,50 @@ def test_benchmark_commands_read_each_downloads_layout(tmp_path: Path) -> None:
         if out is not None:
             assert (tmp_path / out / "summary.json").is_file() or (out / "summary.json").is_file()
     assert evaluated == ["OTB100", "LaSOT", "GOT-10k", "sequences", "UAV123_otb"]
+
+
+# ------------------------------------------------------------------ what the README states
+#: executables that live in .venv (not on PATH until the venv is activated)
+VENV_COMMANDS = ("siam-tracker", "tracker_node", "replay_node", "python", "python3", "pytest")
+
+
+def test_shell_blocks_call_the_venvs_executables() -> None:
+    """A ```bash command runs one of the venv's executables as ``.venv/bin/NAME``, or after
+    ``source .venv/bin/activate`` in the same block: a bare ``siam-tracker`` is "command not
+    found" in a fresh shell."""
+    bare = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL):
+        activated = False
+        for line in block.splitlines():
+            words = line.split("#")[0].split()
+            if not words:
+                continue
+            activated |= words[:2] == ["source", ".venv/bin/activate"]
+            if words[0] in VENV_COMMANDS and not activated:
+                bare.append(line.strip())
+    assert not bare, bare
+    assert "source .venv/bin/activate" in README.read_text()  # and the README says how
+
+
+def test_csv_states_are_the_ones_the_tracker_reports() -> None:
+    """The README's ``--csv`` paragraph names every value of the ``state`` column, and those are
+    ``init`` plus the tracker's states (core.result.TrackState)."""
+    text = README.read_text()
+    start = text.index("`--csv` writes one row per frame")
+    paragraph = text[start : text.index("\n\n", start)]
+    states = csv_states()
+    assert states[0] == "init" and set(states[1:]) == {
+        s.name.lower() for s in TrackState if s != TrackState.IDLE
+    }
+    missing = [s for s in states if f"`{s}`" not in paragraph]
+    assert not missing, (missing, paragraph)
+
+
+def test_rosdep_keys_named_are_the_files() -> None:
+    """The README names exactly the rosdep keys rosdep.yaml defines (no count to fall behind)."""
+    keys = set(yaml.safe_load((ROOT / "rosdep.yaml").read_text()))
+    text = README.read_text()
+    start = text.index("`rosdep.yaml` defines")
+    sentence = text[start : text.index("(pip installs", start)]
+    named = set(re.findall(r"`(python3-[a-z0-9-]+)`", sentence))
+    assert named == keys, (named, keys)

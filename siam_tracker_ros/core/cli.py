@@ -4,6 +4,11 @@ Writes the per-frame results a user needs to use the trajectory without Python (
 time, x, y, w, h, score, presence, state; ``--mot``: a MOT-challenge file), an optional annotated
 video at the source's frame rate (green box while tracking, red while lost), and prints the
 tracking speed, so a config and its weights can be tried without a robot.
+
+The outputs are written under temporary names beside their final ones and renamed when the run
+ends (:class:`ResultWriters`): a run that fails (a box outside the image, an unreadable video)
+leaves no header-only file behind and no earlier result truncated; an interrupted run (Ctrl-C)
+keeps the frames it tracked.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import csv
 import os
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -21,6 +26,8 @@ import cv2
 import numpy as np
 
 from siam_tracker_ros.core.geometry import validate_box
+from siam_tracker_ros.core.result import TrackState
+from siam_tracker_ros.runtime.registry import backend_names, describe_backends
 
 if TYPE_CHECKING:
     from siam_tracker_ros.datasets import FrameSource
@@ -28,6 +35,25 @@ if TYPE_CHECKING:
 #: Frame rate assumed when a source does not report one (image folders, some containers).
 DEFAULT_FPS = 30.0
 CSV_COLUMNS = ("frame", "time", "x", "y", "w", "h", "score", "presence", "state")
+#: ``state`` of the CSV's first row (the init box, not a tracking result)
+INIT_STATE = "init"
+
+
+def csv_states() -> tuple[str, ...]:
+    """Every value the CSV's ``state`` column can hold: ``init``, then each tracking state of
+    :class:`core.result.TrackState` in lower case (taken from the enum, so the help and the
+    README cannot fall behind it; IDLE is never a tracking result)."""
+    return (INIT_STATE, *(s.name.lower() for s in TrackState if s != TrackState.IDLE))
+
+
+#: ``track --help``'s description: plain text (argparse prints it as it is)
+DESCRIPTION = """\
+Run the tracker on a video file, a ROS 2 bag or an image folder (no ROS needed) and write what a
+user needs to use the trajectory without Python: a per-frame CSV (--csv), a MOT-challenge file
+(--mot) and an annotated video at the source's frame rate (--output; green box while tracking,
+red while lost). Prints the tracking speed. A run that fails leaves none of its output files
+behind.
+"""
 #: Track id in the MOT file (one target per run).
 MOT_TRACK_ID = 1
 
@@ -74,11 +100,17 @@ def open_frames(video: str | None, images: str | None, fps: float | None) -> Fra
 
 
 def draw(frame: np.ndarray, box: np.ndarray, present: bool, score: float) -> np.ndarray:
+    """``frame`` with the box and its score; the score sits above the box's corner, moved
+    inside the image when the box is at an edge, so it is never cut off."""
     out = frame.copy()
     x, y, w, h = (int(round(v)) for v in box)
     color = (0, 200, 0) if present else (0, 0, 255)
     cv2.rectangle(out, (x, y), (x + w, y + h), color, 2)
-    cv2.putText(out, f"{score:.2f}", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1)
+    text = f"{score:.2f}"
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    tx = max(0, min(x, out.shape[1] - 1 - tw))
+    ty = max(th, min(y - 4, out.shape[0] - 1 - base))
+    cv2.putText(out, text, (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1)
     return out
 
 
@@ -116,21 +148,48 @@ def select_roi(frame: np.ndarray) -> tuple[float, float, float, float]:
 
 
 class ResultWriters:
-    """The per-frame outputs (CSV, MOT file, annotated video), each optional."""
+    """The per-frame outputs (CSV, MOT file, annotated video), each optional.
 
-    def __init__(self, args: argparse.Namespace, fps: float, stack: ExitStack) -> None:
+    Each is written to a hidden temporary file beside its final path (same folder, same
+    extension: OpenCV picks the video container by it) and renamed onto the final path by
+    :meth:`close` when the run ends well, or was interrupted (the rows written are valid). A
+    failed run removes them, and any folder made for them, so it leaves no header-only CSV and
+    does not truncate an earlier result of the same name."""
+
+    def __init__(self, args: argparse.Namespace, fps: float) -> None:
         self._video_path: str | None = args.output
         self._video_fps = args.fps if args.fps is not None else fps
         self._video: cv2.VideoWriter | None = None
         self._csv: Any = None
         self._mot: IO[str] | None = None
-        if args.csv:
-            fh = stack.enter_context(_open_out(args.csv))
-            self._csv = csv.writer(fh)
-            self._csv.writerow(CSV_COLUMNS)
-        if args.mot:
-            self._mot = stack.enter_context(_open_out(args.mot))
-        stack.callback(self._close_video)
+        self._files: list[IO[str]] = []
+        #: (temporary, final) paths, renamed by :meth:`close`
+        self._pending: list[tuple[Path, Path]] = []
+        self._made_dirs: list[Path] = []  # folders this run created, deepest last
+        try:
+            if args.csv:
+                fh = self._open(args.csv)
+                self._csv = csv.writer(fh)
+                self._csv.writerow(CSV_COLUMNS)
+            if args.mot:
+                self._mot = self._open(args.mot)
+        except BaseException:  # e.g. the MOT file's folder is not writable: undo the CSV too
+            self.close(keep=False)
+            raise
+
+    def _temporary(self, final: str) -> Path:
+        path = Path(final)
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._made_dirs += reversed(missing)
+        tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self._pending.append((tmp, path))
+        return tmp
+
+    def _open(self, final: str) -> IO[str]:
+        fh = open(self._temporary(final), "w", newline="")  # noqa: SIM115 - closed in close()
+        self._files.append(fh)
+        return fh
 
     def write(
         self,
@@ -164,23 +223,37 @@ class ResultWriters:
             )
         if self._video_path:
             if self._video is None:
-                Path(self._video_path).parent.mkdir(parents=True, exist_ok=True)
+                tmp = self._temporary(self._video_path)
                 fourcc = cv2.VideoWriter.fourcc(*"mp4v")
                 size = (frame.shape[1], frame.shape[0])
-                self._video = cv2.VideoWriter(self._video_path, fourcc, self._video_fps, size)
+                self._video = cv2.VideoWriter(str(tmp), fourcc, self._video_fps, size)
                 if not self._video.isOpened():
                     raise ValueError(f"cannot write video {self._video_path}")
             self._video.write(draw(frame, box, present, score))
 
-    def _close_video(self) -> None:
+    def close(self, keep: bool) -> None:
+        """Close every output; rename them onto their final paths (``keep``) or remove them and
+        the folders made for them."""
+        for fh in self._files:
+            fh.close()
         if self._video is not None:
             self._video.release()
+        for tmp, final in self._pending:
+            if keep and tmp.exists():
+                os.replace(tmp, final)
+            else:
+                tmp.unlink(missing_ok=True)
+        if not keep:
+            for folder in reversed(self._made_dirs):
+                with suppress(OSError):  # not empty: something else was put there meanwhile
+                    folder.rmdir()
 
+    def __enter__(self) -> ResultWriters:
+        return self
 
-def _open_out(path: str) -> IO[str]:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return open(p, "w", newline="")  # noqa: SIM115 - closed by the caller's ExitStack
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        # an interrupted run keeps the frames it tracked; any other failure leaves nothing
+        self.close(keep=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
 
 
 def run_track(args: argparse.Namespace) -> int:
@@ -188,21 +261,20 @@ def run_track(args: argparse.Namespace) -> int:
     if args.select_roi and display_problem():
         raise ValueError(display_problem())
 
-    import torch
+    from siam_tracker_ros.core.loading import load_tracker
 
-    from siam_tracker_ros.core.defaults import load_tracker
-
-    torch.set_num_threads(args.threads)
     tracker = load_tracker(
         args.config,
         args.weights,
         device=args.device,
-        runtime=args.runtime,
-        cpu_threads=args.threads,
+        backend=args.runtime,
+        threads=args.threads,
     )
+    torch = sys.modules.get("torch")  # only a backend that runs PyTorch imported it
+    if torch is not None:
+        torch.set_num_threads(args.threads)
     n, elapsed, first_clock = 0, 0.0, 0.0
-    with ExitStack() as stack:
-        out = ResultWriters(args, source.fps, stack)
+    with ResultWriters(args, source.fps) as out:
         for i, (frame, clock) in enumerate(source.timed()):
             if args.max_frames is not None and i >= args.max_frames:
                 break
@@ -214,15 +286,15 @@ def run_track(args: argparse.Namespace) -> int:
             if i == 0:
                 init = select_roi(frame) if args.select_roi else args.init
                 tracker.init(frame, init)
-                out.write(i, t, frame, np.asarray(init, dtype=np.float64), 1.0, True, "init")
+                out.write(i, t, frame, np.asarray(init, dtype=np.float64), 1.0, True, INIT_STATE)
                 continue
             t0 = time.perf_counter()
             res = tracker.track(frame)
             elapsed += time.perf_counter() - t0
             n += 1
             out.write(i, t, frame, res.box, res.score, res.present, res.state.name.lower())
-    if n == 0:
-        raise ValueError("no frames tracked: the input needs at least 2 frames")
+        if n == 0:  # inside: a run that tracked nothing leaves no output files
+            raise ValueError("no frames tracked: the input needs at least 2 frames")
     print(
         f"tracked {n} frames on {tracker.device}: {n / elapsed:.1f} fps "
         f"({1000 * elapsed / n:.2f} ms/frame)"
@@ -254,7 +326,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "track",
         help="track a target through a video or image folder",
-        description=__doc__,
+        description=DESCRIPTION,
         epilog="example: siam-tracker track --video in.mp4 --init 120,80,40,60 "
         "--output out.mp4 --csv boxes.csv --mot mot.txt",
     )
@@ -280,13 +352,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--csv",
         default=None,
         help="per-frame results: frame,time,x,y,w,h,score,presence,state (frame 0 = init, "
-        "time = seconds into the source, presence 1/0, state init/tracking/lost)",
+        "time = seconds into the source, presence 1/0, state: "
+        f"{', '.join(csv_states())})",
     )
     p.add_argument(
         "--mot",
         default=None,
         help="MOT-challenge file: frame,id,x,y,w,h,conf,-1,-1,-1 (1-based frames, id 1, "
-        "frames where the target is lost are left out)",
+        "frames with presence 0 are left out)",
     )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: config)")
     p.add_argument(
@@ -303,9 +376,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--runtime",
-        choices=("torch", "onnxruntime"),
+        choices=("auto", *backend_names()),
         default=None,
-        help="network runtime (default: tracker.runtime of the config)",
+        help="inference backend (default: the model's runtime.backend); " + describe_backends(),
     )
     p.add_argument(
         "--max-frames", type=_positive_int, default=None, help="stop after this many frames"

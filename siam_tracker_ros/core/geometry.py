@@ -82,6 +82,11 @@ def validate_image(image: object) -> np.ndarray:
     Raises ``TypeError`` for a non-array or a wrong dtype (a float image would silently be read as
     0..1 and destroy tracking), ``ValueError`` for a wrong shape.
     """
+    if image is None:  # what cv2.VideoCapture.read() / cv2.imread return for an unread frame
+        raise TypeError(
+            "image is None: no frame was read (check the ok flag of VideoCapture.read(), "
+            "the file path, and that OpenCV can decode the file)"
+        )
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array (H x W x 3 uint8 BGR), got {type(image)}")
     if image.dtype != np.uint8:

@@ -45,7 +45,9 @@ def draw_track(
     text = f"{label} {TrackState(state).name.lower()} {score:.2f}".strip()
     scale = max(0.4, min(out.shape[:2]) / 900)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    tx, ty = max(0, round(x)), max(th + base, round(y) - 4)
+    # above the box's corner, moved inside the image when the box is at an edge (or beyond it)
+    tx = max(0, min(round(x), out.shape[1] - 1 - tw))
+    ty = max(th + base, min(round(y) - 4, out.shape[0] - 1 - base))
     cv2.rectangle(out, (tx, ty - th - base), (tx + tw, ty + base), (0, 0, 0), -1)
     cv2.putText(out, text, (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
     return out

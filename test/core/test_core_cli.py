@@ -332,3 +332,120 @@ def test_track_reads_a_ros2_bag(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert [float(r["time"]) for r in rows] == pytest.approx([0.1 * i for i in range(5)])
     assert rows[-1]["state"] in ("tracking", "lost")
+
+
+# --------------------------------------------------------------------------- help texts
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_no_help_shows_rest_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command's --help is plain text: no reStructuredText double backticks or roles
+    (several commands take their description from a module docstring)."""
+    commands = list(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert {"track", "evaluate", "ablate", "train", "init"} <= set(commands)
+    for argv in ([], *([c] for c in commands)):
+        text = _help(argv, capsys)
+        assert "``" not in text and ":func:" not in text, (argv, text)
+
+
+def test_plain_text_drops_the_markup_only() -> None:
+    assert cli.plain_text("see ``docs/x.md`` and :func:`load` (a `quoted` word)") == (
+        "see docs/x.md and load (a `quoted` word)"
+    )
+
+
+def test_track_help_lists_every_csv_state(capsys: pytest.CaptureFixture[str]) -> None:
+    """The --csv help names each value of the state column, generated from TrackState."""
+    text = " ".join(_help(["track"], capsys).split())
+    assert core_cli.csv_states() == ("init", "tracking", "lost", "ambiguous")
+    assert "state: init, tracking, lost, ambiguous" in text, text
+
+
+# --------------------------------------------------------------------------- failed runs
+#: a failing run -> (arguments with {frames} / {tmp} / {init}, what its error line says)
+FAILED_RUNS = {
+    "box outside the image": ("--images {frames} --init 500,500,20,20", "outside"),
+    "unreadable video": ("--video {tmp}/broken.mp4 --init {init}", "broken.mp4"),
+    "a single frame": ("--images {tmp}/one --init {init}", "no frames tracked"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILED_RUNS))
+def test_a_failed_run_leaves_no_output_files(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No header-only CSV, no empty MOT file or video, no folder made for them, and an earlier
+    result of the same name is not truncated."""
+    folder, init = _frames(tmp_path, n=2)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 100)
+    (tmp_path / "one").mkdir()
+    cv2.imwrite(str(tmp_path / "one" / "0000.png"), cv2.imread(str(folder / "0000.png")))
+    out = tmp_path / "out"
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("frame,time\n0,0.0\n")
+    template, expected = FAILED_RUNS[case]
+    argv = ["track", *template.format(frames=folder, tmp=tmp_path, init=init).split()]
+    argv += ["--csv", str(out / "b.csv"), "--mot", str(out / "sub" / "m.txt")]
+    argv += ["--output", str(tmp_path / "v.mp4")]
+    line = _user_error(argv, capsys)
+    assert expected in line, line
+    assert not out.exists() and not (tmp_path / "v.mp4").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+    argv[argv.index("--csv") + 1] = str(earlier)
+    _user_error(argv, capsys)
+    assert earlier.read_text() == "frame,time\n0,0.0\n"
+
+
+def test_a_good_run_leaves_only_its_outputs(tmp_path: Path) -> None:
+    folder, init = _frames(tmp_path, n=3)
+    out = tmp_path / "out"
+    argv = ["track", "--images", str(folder), "--init", init]
+    argv += ["--csv", str(out / "b.csv"), "--mot", str(out / "m.txt")]
+    argv += ["--output", str(out / "v.mp4")]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["b.csv", "m.txt", "v.mp4"]
+    assert len((out / "b.csv").read_text().splitlines()) == 4  # header + 3 frames
+
+
+def test_an_interrupted_run_keeps_what_it_tracked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after frame 1: the rows written so far are kept under the final name."""
+    folder, init = _frames(tmp_path, n=4)
+    real_write = core_cli.ResultWriters.write
+
+    def write_then_interrupt(self: core_cli.ResultWriters, index: int, *args: object) -> None:
+        real_write(self, index, *args)  # type: ignore[arg-type]
+        if index == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(core_cli.ResultWriters, "write", write_then_interrupt)
+    csv_path = tmp_path / "b.csv"
+    assert main(["track", "--images", str(folder), "--init", init, "--csv", str(csv_path)]) == 130
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == ",".join(CSV_COLUMNS) and [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+
+
+@pytest.mark.parametrize("x, y", [(0, 0), (170, 0), (170, 130), (0, 130), (185, 60), (60, 158)])
+def test_track_video_score_stays_inside_the_frame(
+    x: int, y: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--output's score label is drawn whole even for a box at an edge or corner (or past it)."""
+    drawn: list[tuple[str, tuple[int, int], float]] = []
+    real_put_text = core_cli.cv2.putText
+
+    def put_text(img: np.ndarray, text: str, org: tuple[int, int], font: int, scale: float, *a):  # type: ignore[no-untyped-def]
+        drawn.append((text, org, scale))
+        return real_put_text(img, text, org, font, scale, *a)
+
+    monkeypatch.setattr(core_cli.cv2, "putText", put_text)
+    frame = np.full((160, 200, 3), 128, np.uint8)
+    core_cli.draw(frame, np.array([x, y, 30, 30], float), True, 0.87)
+    ((text, (tx, ty), scale),) = drawn
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    assert text == "0.87"
+    assert 0 <= tx and tx + tw < 200 and ty - th >= 0 and ty + base < 160, (tx, ty, tw, th)
