@@ -25,7 +25,15 @@ setup(
         ),
         # the colcon layout's executables (`ros2 run` / launch_ros look in lib/<package>/); the
         # editable install skips data_files: scripts/ros_layout.py lays them out for `pip -e`
-        (f"lib/{PACKAGE}", ["scripts/tracker_node", "scripts/replay_node"]),
+        (
+            f"lib/{PACKAGE}",
+            [
+                "scripts/tracker_node",
+                "scripts/replay_node",
+                "scripts/follow_node",
+                "scripts/sim_camera_node",
+            ],
+        ),
         (f"share/{PACKAGE}/config/models", glob("config/models/*.yaml")),
     ],
     # What the tracker, the node and ``siam-tracker track`` import at run time (the bundled model
@@ -56,6 +64,8 @@ setup(
             "siam-tracker = siam_tracker_ros.cli:main",
             "tracker_node = siam_tracker_ros.ros.node:main",
             "replay_node = siam_tracker_ros.ros.replay:main",
+            "follow_node = siam_tracker_ros.ros.follow_node:main",
+            "sim_camera_node = siam_tracker_ros.ros.sim_camera_node:main",
         ]
     },
 )

@@ -16,6 +16,12 @@ has a ratio to it at OpenCV's default and one to it at the row's own thread coun
 
     python bench/bench_speed.py                        # full table, markdown on stdout
     python bench/bench_speed.py --frames 60 --repeats 1 --no-memory   # quick look
+    python bench/bench_speed.py --only node --no-memory   # issue 28: the bundled model as the
+                                                       #   node runs it (1, 2, adaptive threads;
+                                                       #   with and without the search economy)
+                                                       #   beside cv2.TrackerNano (default, 1)
+    python bench/bench_speed.py --only node --compete 1   # the same beside a busy-looping process
+    python bench/bench_speed.py --graph-sizes 255,223,191  # the search graph alone, per crop size
     python bench/bench_speed.py --device cuda          # + GPU rows (ResNet-50 SiamMargin, light
                                                        #   models; eager vs CUDA graphs)
 
@@ -29,7 +35,9 @@ would not.
 
 ``fps`` = frames / summed step time of one repeat, median over repeats; ``ms p50/p95`` over all
 frames of all repeats. Absolute figures drift with machine load (the load average is printed
-beside them); ratios from one run much less.
+beside them); ratios from one run much less. A second table gives each row's CPU time per step:
+the calling thread's (the whole cost of a 1-thread row, without the waits for a busy core: it
+compares 1-thread rows on a loaded machine) and the process's (spinning workers included).
 """
 
 from __future__ import annotations
@@ -91,26 +99,58 @@ def _ours(
     runtime: str,
     mechanisms: str,
     threads: int,
+    overrides: tuple[tuple[str, Any], ...] = (),
+    adaptive: bool = False,
 ) -> Callable[[], StepTracker]:
     """Our tracker: ``source`` "nanotrack" (config + released weights) or a checkpoint path.
 
     ``threads``: ONNX Runtime intra-op threads (PyTorch's are set once for the process).
+    ``mechanisms`` "own": the checkpoint exactly as the node loads it (``core.loading.
+    load_tracker``: its own tracker config and ``runtime:`` section, only the threads set, as
+    the node's ``model.num_threads`` does); ``overrides``: dotted ``tracker:`` keys changed on
+    top (as ``siam-tracker evaluate``'s ``+key=value``), for a mechanism not yet in the bundled
+    config. ``adaptive``: the same graphs on an ONNX Runtime backend that picks 1 or ``threads``
+    intra-op threads per search from its recent run times (``runtime/thread_choice.py``).
     """
 
     def build() -> StepTracker:
         from siam_tracker_ros.core.config import MechanismsConfig, load_config
         from siam_tracker_ros.core.tracker import Tracker
+        from siam_tracker_ros.runtime import RuntimeConfig
 
+        if mechanisms == "own":
+            tracker = load_tracker(source, device="cpu", threads=1 if adaptive else threads)
+            cfg = tracker.config
+            backend = tracker.runtime
+            if adaptive:
+                from siam_tracker_ros.runtime.onnx_backend import (
+                    OnnxRuntimeBackend,
+                    OnnxRuntimeOptions,
+                )
+
+                assert isinstance(backend, OnnxRuntimeBackend)
+                options = OnnxRuntimeOptions(intra_op_threads=threads, adaptive_threads=True)
+                backend = OnnxRuntimeBackend(
+                    backend.exported, options=options, pool=backend.host_pool
+                )
+            if overrides:
+                from siam_tracker_ros.evaluation.runner import apply_overrides
+
+                # the same network, other tracking settings (evaluate's +key=value)
+                cfg = apply_overrides(cfg, overrides)
+            if adaptive or overrides:
+                tracker = Tracker(tracker.model, cfg, runtime=backend)
+            return tracker
         if source == "nanotrack":
             base = load_tracker(
-                NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu", require_weights=False
+                NANO_CONFIG,
+                weights=NANO_WEIGHTS,
+                device="cpu",
+                backend="torch",
+                require_weights=False,
             )
         else:
             base = load_tracker(source, device="cpu", backend="torch")
-        if mechanisms == "own":
-            # the checkpoint exactly as the node, CLI and API run it: its own tracker config
-            own = dataclasses.replace(base.config, runtime=runtime, cpu_threads=threads)
-            return Tracker(base.model, own, device="cpu")
         # "config": the mechanisms of config/models/nanotrack_v2.yaml for every model, so rows
         # differ only in model and runtime
         shipped = load_config(NANO_CONFIG).tracker.mechanisms
@@ -124,10 +164,27 @@ def _ours(
             )
         elif mechanisms != "config":
             raise ValueError(mechanisms)
-        cfg = dataclasses.replace(cfg, runtime=runtime, cpu_threads=threads)
-        return Tracker(base.model, cfg, device="cpu")
+        settings = RuntimeConfig(backend=runtime, device="cpu", threads=threads)
+        return Tracker(base.model, cfg, runtime_config=settings)
 
     return build
+
+
+#: the search economy (``core/policies/search_economy.py``) as recommended for the bundled model
+#: (docs/speed.md): the rows "light-economy*" are the bundled model with this section switched on
+ECONOMY: tuple[tuple[str, Any], ...] = (
+    ("mechanisms.search_economy.enabled", True),
+    ("mechanisms.search_economy.instance_size", 223),
+    ("mechanisms.search_economy.steady_frames", 5),
+)
+
+#: ``--only`` shorthands
+PRESETS = {
+    # issue 28's rows: the bundled model as the node runs it (1 and 2 threads, with and without
+    # the search economy) beside cv2.TrackerNano at OpenCV's default threads and at 1 thread
+    "node": "cv2nano,cv2nano-1t,light-own,light-own-2t,light-economy,light-economy-2t,"
+    "light-own-auto,light-economy-auto",
+}
 
 
 def _gpu(
@@ -140,23 +197,36 @@ def _gpu(
     def build() -> StepTracker:
         from siam_tracker_ros.core.config import load_config
         from siam_tracker_ros.core.tracker import Tracker
+        from siam_tracker_ros.runtime import RuntimeConfig
 
         if source == "r50":
             base = load_tracker(
-                R50_CONFIG, weights=r50_weights, device="cpu", require_weights=False
+                R50_CONFIG,
+                weights=r50_weights,
+                device="cpu",
+                backend="torch",
+                require_weights=False,
             )
             cfg = base.config
+            precision = load_config(R50_CONFIG).runtime.precision
         else:
             if source == "nanotrack":
                 base = load_tracker(
-                    NANO_CONFIG, weights=NANO_WEIGHTS, device="cpu", require_weights=False
+                    NANO_CONFIG,
+                    weights=NANO_WEIGHTS,
+                    device="cpu",
+                    backend="torch",
+                    require_weights=False,
                 )
             else:
                 base = load_tracker(source, device="cpu", backend="torch")
             shipped = load_config(NANO_CONFIG).tracker.mechanisms
-            cfg = dataclasses.replace(base.config, mechanisms=shipped, precision="fp16")
-        cfg = dataclasses.replace(cfg, runtime="torch", device=device, cuda_graphs=graphs)
-        return Tracker(base.model, cfg)
+            cfg = dataclasses.replace(base.config, mechanisms=shipped)
+            precision = "fp16"
+        settings = RuntimeConfig(
+            backend="torch", device=device, precision=precision, cuda_graphs=graphs
+        )
+        return Tracker(base.model, cfg, runtime_config=settings)
 
     return build
 
@@ -199,13 +269,19 @@ def shipped_mechanisms() -> str:
     """Label of the mechanisms ``config/models/nanotrack_v2.yaml`` enables (the rows that
     compare models and runtimes share them; the bundled model's own row keeps its own)."""
     from siam_tracker_ros.core.config import load_config
+    from siam_tracker_ros.core.policies import POLICIES
 
     mech = load_config(NANO_CONFIG).tracker.mechanisms
-    names = [f.name for f in dataclasses.fields(mech) if getattr(mech, f.name).enabled]
+    names = [name for name in POLICIES if getattr(mech, name).enabled]
     return "mechanisms " + (" + ".join(names) if names else "none") + " (of nanotrack_v2.yaml)"
 
 
-def variants(threads: int, light: Path | None) -> list[Variant]:
+def variants(
+    threads: int, light: Path | None, economy: tuple[tuple[str, Any], ...] = ()
+) -> list[Variant]:
+    """Every CPU row; ``economy``: the search economy section of the "light-economy*" rows
+    (default :data:`ECONOMY`)."""
+    economy = economy or ECONOMY
     mech = shipped_mechanisms()
     alt = 2 if threads == 1 else 1  # the other thread count, for one ONNX Runtime row
     cpus = cv2.getNumberOfCPUs()
@@ -264,13 +340,43 @@ def variants(threads: int, light: Path | None) -> list[Variant]:
         ),
     ]
     if light is not None:
+        eco = (
+            "its own config + search economy ("
+            + ", ".join(f"{k.rsplit('.', 1)[1]} {v}" for k, v in economy[1:])
+            + ")"
+        )
+        for n in (threads, alt):
+            tag = "" if n == threads else f"-{n}t"
+            thr = f"{n} thread{'s' if n > 1 else ''}"
+            out += [
+                Variant(
+                    f"light-own{tag}",
+                    f"ours {light.name}, ONNX Runtime ({thr}), its own config (as the node "
+                    "runs it)",
+                    _ours(str(light), "onnxruntime", "own", n),
+                    n,
+                ),
+                Variant(
+                    f"light-economy{tag}",
+                    f"ours {light.name}, ONNX Runtime ({thr}), {eco}",
+                    _ours(str(light), "onnxruntime", "own", n, economy),
+                    n,
+                ),
+            ]
+        many = max(threads, alt)
         out += [
             Variant(
-                "light-own",
-                f"ours {light.name}, ONNX Runtime, its own config (as the node runs it)",
-                _ours(str(light), "onnxruntime", "own", threads),
-                threads,
-            ),
+                f"light-{name}-auto",
+                f"ours {light.name}, ONNX Runtime (adaptive: 1 or {many} threads), {label}",
+                _ours(str(light), "onnxruntime", "own", many, extra, adaptive=True),
+                many,
+            )
+            for name, label, extra in (
+                ("own", "its own config", ()),
+                ("economy", eco, economy),
+            )
+        ]
+        out += [
             Variant(
                 "light-ort",
                 f"ours {light.name}, ONNX Runtime, {mech}",
@@ -313,10 +419,17 @@ class StepStats:
         self.updates = 0
         #: seconds per phase of the step (crop, network, decode, presence, online_update, ...)
         self.phases: dict[str, float] = {}
+        #: search economy: steps whose first search was the small crop, and those repeated at
+        #: full size in the same frame (``StepInfo.policies["search_economy"]``)
+        self.economical = 0
+        self.researched = 0
 
     def record(self, step: Any) -> None:
         self.steps += 1
         self.searches += len(step.searches)
+        economy = step.policies.get("search_economy", {})
+        self.economical += "instance_size" in economy
+        self.researched += "researched" in economy
         for phase, seconds in step.timings.items():
             if phase != "total":
                 self.phases[phase] = self.phases.get(phase, 0.0) + seconds
@@ -326,14 +439,25 @@ class StepStats:
 
 
 def time_steps(
-    tracker: StepTracker, frames: list[np.ndarray], box: np.ndarray, stats: StepStats | None = None
+    tracker: StepTracker,
+    frames: list[np.ndarray],
+    box: np.ndarray,
+    stats: StepStats | None = None,
+    cpu: list[tuple[float, float]] | None = None,
 ) -> list[float]:
+    """Wall seconds of each ``track`` call; with ``cpu``, also appends each call's CPU seconds
+    there: ``(calling thread, whole process)``. A 1-thread configuration computes on the calling
+    thread only, so its thread CPU time is its cost with the waits for a busy core left out:
+    on a loaded machine it compares 1-thread rows where wall times cannot."""
     tracker.init(frames[0], box)
     times = []
     for frame in frames[1:]:
+        c0, p0 = time.thread_time(), time.process_time()
         t0 = time.perf_counter()
         tracker.track(frame)
         times.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append((time.thread_time() - c0, time.process_time() - p0))
         if stats is not None:
             stats.record(tracker.last_step)  # type: ignore[attr-defined]
     return times
@@ -353,6 +477,20 @@ def opencv_threads(n: int | None) -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
+@contextlib.contextmanager
+def competing_processes(n: int) -> Iterator[None]:
+    """``n`` busy-looping processes at this process's priority for the duration of the block: a
+    known competitor for the cores (a robot's camera driver, the rest of ROS), so the rows show
+    what each configuration does when it does not have the machine to itself."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(n, 0))]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def child_memory(key: str, args: argparse.Namespace) -> None:
     """``--child KEY``: build one configuration, track one sequence, print peak RSS (MiB)."""
     torch.set_num_threads(args.threads)
@@ -369,8 +507,22 @@ def child_memory(key: str, args: argparse.Namespace) -> None:
     print(json.dumps({"key": key, "peak_rss_mib": peak_rss_mib(), "peak_gpu_mib": gpu}))
 
 
+def economy_overrides(text: str) -> tuple[tuple[str, Any], ...]:
+    """``--economy "instance_size=191,min_presence=0.8"`` -> the search economy section of the
+    "light-economy*" rows (switched on; keys not given keep :data:`ECONOMY`'s values)."""
+    if not text:
+        return ECONOMY
+    import yaml
+
+    values = dict(ECONOMY)
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        values[f"mechanisms.search_economy.{key.strip()}"] = yaml.safe_load(value)
+    return tuple(values.items())
+
+
 def all_variants(args: argparse.Namespace) -> list[Variant]:
-    out = variants(args.threads, _light(args))
+    out = variants(args.threads, _light(args), economy_overrides(args.economy))
     if args.device != "cpu":
         out += gpu_variants(args.device, _light(args), args.r50_weights)
     return out
@@ -396,6 +548,8 @@ def measure_memory(key: str, args: argparse.Namespace) -> dict[str, float | None
         cmd += ["--light", str(args.light)]
     if args.r50_weights is not None:
         cmd += ["--r50-weights", str(args.r50_weights)]
+    if args.economy:
+        cmd += ["--economy", args.economy]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
     except (subprocess.SubprocessError, OSError) as exc:
@@ -428,6 +582,46 @@ def machine() -> str:
         gpus = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         desc += f"; GPU {gpus} (torch {torch.__version__}, CUDA {torch.version.cuda})"
     return desc
+
+
+def graph_sizes(sizes: list[int], threads: int, runs: int = 200) -> int:
+    """``--graph-sizes``: what the network costs per search-crop size (the search economy's
+    lever), the sizes interleaved run by run so load hits them alike; wall and thread CPU ms."""
+    tracker = load_tracker(device="cpu", threads=threads)
+    runtime = tracker.runtime
+    rng = np.random.default_rng(0)
+    kernels = runtime.template(rng.integers(0, 256, (127, 127, 3), dtype=np.uint8))
+    crops = {s: rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in sizes}
+    wall: dict[int, list[float]] = {s: [] for s in sizes}
+    cpu: dict[int, list[float]] = {s: [] for s in sizes}
+    for s in sizes:  # sessions made and warmed before timing
+        runtime.search(crops[s], kernels)
+    load = os.getloadavg()[0]
+    for _ in range(runs):
+        for s in sizes:
+            c0, t0 = time.thread_time(), time.perf_counter()
+            runtime.search(crops[s], kernels)
+            wall[s].append(time.perf_counter() - t0)
+            cpu[s].append(time.thread_time() - c0)
+    base = statistics.median(wall[sizes[0]])
+    print(
+        f"search graph of {LIGHT_CHECKPOINT.name}, {threads} thread(s), {runs} runs per size, "
+        f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; {machine()}"
+    )
+    print(
+        "| crop px | score map | ms p10 | ms p50 | thread CPU ms p50 | p50 / first size | area "
+        "/ first size |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for s in sizes:
+        w = np.array(wall[s]) * 1e3
+        n = tracker.config.score_size(s, tracker.stride)
+        print(
+            f"| {s} | {n} x {n} | {np.percentile(w, 10):.2f} | {np.median(w):.2f} | "
+            f"{1e3 * statistics.median(cpu[s]):.2f} | {statistics.median(wall[s]) / base:.2f} | "
+            f"{(s / sizes[0]) ** 2:.2f} |"
+        )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -466,20 +660,48 @@ def main(argv: list[str] | None = None) -> int:
         help="pysot's siamrpn_r50_l234_dwxcorr model.pth for the ResNet-50 GPU rows "
         "(default: random weights)",
     )
-    ap.add_argument("--only", default="", help="comma-separated configuration keys")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated configuration keys, or a preset: "
+        + "; ".join(f"{k} = {v}" for k, v in PRESETS.items()),
+    )
+    ap.add_argument(
+        "--economy",
+        default="",
+        help="search economy settings of the light-economy* rows, e.g. "
+        "'instance_size=191,min_presence=0.8' (default: "
+        + ", ".join(f"{k.rsplit('.', 1)[1]}={v}" for k, v in ECONOMY[1:])
+        + ")",
+    )
+    ap.add_argument(
+        "--compete",
+        type=int,
+        default=0,
+        help="busy-looping processes to run beside the timed steps (default 0): every row "
+        "measured with a known competitor for the cores",
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the per-process RSS column")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument(
+        "--graph-sizes",
+        default="",
+        help="instead of the table: the bundled model's search graph alone (ONNX Runtime, "
+        "--threads), ms per run at each of these comma-separated crop sizes, interleaved",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child_memory(args.child, args)
         return 0
+    if args.graph_sizes:
+        return graph_sizes([int(v) for v in args.graph_sizes.split(",")], args.threads)
     if not args.data.is_dir():
         print(f"{args.data}: no sequences (set SIAM_SHARED_DIR or --data)", file=sys.stderr)
         return 2
     if args.device != "cpu":
         try:
-            from siam_tracker_ros.core.tracker import resolve_device
+            from siam_tracker_ros.runtime import resolve_device
 
             if resolve_device(args.device).type != "cuda":
                 raise ValueError(f"--device {args.device}: expected cpu or cuda[:N]")
@@ -491,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     table = all_variants(args)
     if args.only:
-        keep = set(args.only.split(","))
+        keep = set(",".join(PRESETS.get(k, k) for k in args.only.split(",")).split(","))
         table = [v for v in table if v.key in keep]
     load_before = os.getloadavg()
     built: dict[str, StepTracker] = {}
@@ -505,15 +727,19 @@ def main(argv: list[str] | None = None) -> int:
     stats = {k: StepStats() for k, t in built.items() if hasattr(t, "last_step")}
     seq_dirs = sorted(p for p in args.data.iterdir() if p.is_dir())
     times: dict[str, list[list[float]]] = {k: [[] for _ in range(args.repeats)] for k in built}
+    cpu_times: dict[str, list[tuple[float, float]]] = {k: [] for k in built}
     n_frames = 0
-    for seq_dir in seq_dirs:
-        frames, box = load_frames(seq_dir, args.frames)
-        n_frames += len(frames) - 1
-        for rep in range(args.repeats):
-            for key, tracker in built.items():
-                with opencv_threads(by_variant[key].cv2_threads):
-                    times[key][rep] += time_steps(tracker, frames, box, stats.get(key))
-        print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
+    with competing_processes(args.compete):
+        for seq_dir in seq_dirs:
+            frames, box = load_frames(seq_dir, args.frames)
+            n_frames += len(frames) - 1
+            for rep in range(args.repeats):
+                for key, tracker in built.items():
+                    with opencv_threads(by_variant[key].cv2_threads):
+                        times[key][rep] += time_steps(
+                            tracker, frames, box, stats.get(key), cpu_times[key]
+                        )
+            print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
     load_after = os.getloadavg()
     memory = {} if args.no_memory else {k: measure_memory(k, args) for k in built}
     gpu_rows = any(by_variant[k].device != "cpu" for k in built)
@@ -536,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
                 "device": v.device,
                 "peak_rss_mib": memory.get(v.key, {}).get("peak_rss_mib"),
                 "peak_gpu_mib": memory.get(v.key, {}).get("peak_gpu_mib"),
+                "cpu_thread_ms": 1e3 * float(np.mean([c[0] for c in cpu_times[v.key]])),
+                "cpu_process_ms": 1e3 * float(np.mean([c[1] for c in cpu_times[v.key]])),
             }
         )
     by_key = {r["key"]: r for r in rows}
@@ -544,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nmachine: {machine()}; {stamp}; load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after"
     )
+    if args.compete:
+        print(f"competing: {args.compete} busy-looping process(es) ran beside the timed steps")
     print(
         f"frames: {n_frames} tracked frames x {args.repeats} repeats from {len(seq_dirs)} "
         f"sequences of {args.data} "
@@ -577,11 +807,51 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['ms_p50']:.2f} | {r['ms_p95']:.2f} | {x_csrt} | {x_nano} | {x_same} | {rss} |"
             + gpu
         )
+    print(
+        "\nCPU time per frame, mean ms (thread: the calling thread, the whole cost of a 1-thread "
+        "row and free of waits for a busy core; process: every thread of the process, spinning "
+        "workers included, what a robot's CPU pays)\n"
+    )
+    print(
+        "| configuration | threads | thread CPU ms | process CPU ms | x TrackerNano 1 thread, "
+        "by thread CPU |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    nano1 = by_key.get("cv2nano-1t")
+    for r in rows:
+        x_cpu = "-"
+        if nano1 is not None and r["threads"] == 1 and r["device"] == "cpu":
+            r["x_trackernano_1t_cpu"] = nano1["cpu_thread_ms"] / r["cpu_thread_ms"]
+            x_cpu = f"{r['x_trackernano_1t_cpu']:.2f}"
+        print(
+            f"| {r['label']} | {r['threads']} | {r['cpu_thread_ms']:.2f} | "
+            f"{r['cpu_process_ms']:.2f} | {x_cpu} |"
+        )
     print()
     for key, st in stats.items():
         per = st.searches / max(st.steps, 1)
         by_key[key]["searches_per_frame"] = per
         print(f"searches per frame ({key}): {per:.3f}")
+    for key, st in stats.items():
+        if st.economical:
+            by_key[key]["economical_share"] = st.economical / max(st.steps, 1)
+            print(
+                f"search economy ({key}): {100 * st.economical / max(st.steps, 1):.1f}% of the "
+                f"frames searched the small crop, {100 * st.researched / max(st.steps, 1):.1f}% "
+                "searched again at full size"
+            )
+    for key, tracker in built.items():  # adaptive threads: what the choice did, per crop size
+        choice = getattr(getattr(tracker, "runtime", None), "thread_choice", None)
+        if choice is None:
+            continue
+        for size in sorted(k for k in choice.keys if isinstance(k, int)):
+            st = choice.stats(size)
+            runs = ", ".join(f"{t} thread(s) {st.get(f'runs_{t}', 0)}" for t in choice.choices)
+            by_key[key].setdefault("thread_choice", {})[size] = st
+            print(
+                f"adaptive threads ({key}, {size} px): runs with {runs}; "
+                f"{st['switches']} switches; last choice {st['current']}"
+            )
     for key, st in stats.items():  # where a step's time goes (Tracker.last_step.timings)
         phase_ms = {
             name: 1e3 * sec / max(st.steps, 1)
@@ -608,6 +878,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"step time with vs without the online update ({on} vs {off}): "
                 f"{100 * extra:+.1f}% (its cost plus its effect on later searches)"
             )
+    # issue 28: the bundled model as the node runs it against cv2.TrackerNano, fps and step p95
+    nano = by_key.get("cv2nano")
+    for r in rows:
+        if nano is None or not r["key"].startswith(("light-own", "light-economy")):
+            continue
+        same = nano_by_threads.get(r["threads"])
+        ratio_same = f"{r['fps'] / same['fps']:.2f}x" if same else "-"
+        p95_same = f"{same['ms_p95']:.2f}" if same else "-"
+        print(
+            f"vs cv2.TrackerNano ({r['key']}): {r['fps'] / nano['fps']:.2f}x its default threads, "
+            f"{ratio_same} at {r['threads']} thread(s); step p95 {r['ms_p95']:.2f} ms vs "
+            f"{nano['ms_p95']:.2f} (default threads) / {p95_same} ms (same threads)"
+        )
     if args.json:
         args.json.write_text(
             json.dumps(

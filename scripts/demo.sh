@@ -7,6 +7,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/setup_env.sh"
+# --follow: the closed-loop follow demo (simulated gimbal + tracker + follower; docs/follow.md)
+if [ "${1:-}" = "--follow" ]; then shift; cd "$ROOT"; exec .venv/bin/python scripts/run_follow_demo.py "$@"; fi
 if [ ! -e /usr/share/doc/opencv-doc/examples/data/vtest.avi ]; then
   echo "[demo] installing Debian's opencv-doc for its real sample videos (~95 MB)" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

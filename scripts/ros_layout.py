@@ -33,6 +33,8 @@ PACKAGE = "siam_tracker_ros"
 EXECUTABLES = {
     "tracker_node": "siam_tracker_ros.ros.node",
     "replay_node": "siam_tracker_ros.ros.replay",
+    "follow_node": "siam_tracker_ros.ros.follow_node",
+    "sim_camera_node": "siam_tracker_ros.ros.sim_camera_node",
 }
 
 

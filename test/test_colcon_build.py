@@ -142,6 +142,11 @@ def test_colcon_build_installs_a_working_package(tmp_path: Path) -> None:
         "lib/siam_tracker_ros/tracker_node",
         "lib/siam_tracker_ros/replay_node",
         "share/siam_tracker_ros/launch/tracker.launch.py",
+        "lib/siam_tracker_ros/follow_node",
+        "lib/siam_tracker_ros/sim_camera_node",
+        "share/siam_tracker_ros/launch/follow.launch.py",
+        "share/siam_tracker_ros/launch/sim_follow.launch.py",
+        "share/siam_tracker_ros/config/follow.yaml",
         "share/siam_tracker_ros/config/tracker.yaml",
         "share/ament_index/resource_index/packages/siam_tracker_ros",
     ):

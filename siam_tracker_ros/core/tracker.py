@@ -304,9 +304,11 @@ class Tracker:
         window_influence: float,
         timer: _Timer,
         source: str = "track",
+        target_size: np.ndarray | None = None,
     ) -> Search:
         target = self._target
         assert target is not None
+        size_ref = target.size if target_size is None else target_size
         crop_size = self._crop_side(s_z, instance_size)
         crop = self._crop(image, center, instance_size, crop_size)
         timer.lap("crop")
@@ -322,7 +324,7 @@ class Tracker:
             decoded = decode_point(cls, loc, points, self.config.point.score_activation)
         cand = select_best(
             decoded,
-            (float(target.size[0]), float(target.size[1])),
+            (float(size_ref[0]), float(size_ref[1])),
             scale_z,
             self.config.penalty_k,
             window,
@@ -426,8 +428,10 @@ class Tracker:
             base_map=cfg.score_size(cfg.instance_size, self.stride),
             exemplar_size=cfg.exemplar_size,
             stride=self.stride,
+            previous_state=self._state,
             appearance_fn=self._appearance,
             pool_fn=self._pool,
+            template_fn=lambda box: self._template_vector(image, box),
         )
 
     def _track(self, image: np.ndarray) -> TrackResult:
@@ -438,9 +442,21 @@ class Tracker:
         assert target is not None
         step = self._new_step(image, self.frame_index)
 
-        def searcher(center: np.ndarray, size: int, influence: float, source: str) -> Search:
+        def searcher(
+            center: np.ndarray,
+            size: int,
+            influence: float,
+            source: str,
+            target_size: np.ndarray | None,
+        ) -> Search:
+            if target_size is None:
+                return self._search(
+                    image, center, size, step.s_z, step.scale_z, influence, timer, source
+                )
+            s_z = self.geometry.extent(target_size, cfg.context_amount)
+            scale_z = self.geometry.scale(cfg.exemplar_size / s_z)
             return self._search(
-                image, center, size, step.s_z, step.scale_z, influence, timer, source
+                image, center, size, s_z, scale_z, influence, timer, source, target_size
             )
 
         step.searcher = searcher
@@ -537,6 +553,20 @@ class Tracker:
             roi = (ccx - half_w, ccy - half_h, ccx + half_w, ccy + half_h)
             search.pooled = (key, self.runtime.pool(search.features, roi))
         return search.pooled[1]
+
+    def _template_vector(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The unit-length classification kernel of a template cut at ``box`` (``cx, cy, w, h``)
+        of ``image``, the way :meth:`init` cuts the first one (see :meth:`Step.template_vector`)."""
+        cfg = self.config
+        center = np.asarray(box[:2], np.float64)
+        size = np.maximum(np.asarray(box[2:4], np.float64), 1.0)
+        side = self.geometry.template_side(size, cfg.context_amount)
+        patch = self.geometry.crop(image, center, cfg.exemplar_size, side, self.channel_average)
+        if cfg.channel_order == "rgb":
+            patch = np.ascontiguousarray(patch[:, :, ::-1])
+        kernels = self.runtime.to_host(self.runtime.template(patch).cls)
+        vec = np.concatenate([k.ravel() for k in kernels]).astype(np.float64)
+        return vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)  # no BLAS (see longterm)
 
     def _appearance(self, search: Search, box: np.ndarray) -> float:
         """Cosine similarity between the classification kernel pooled at ``box`` and the first

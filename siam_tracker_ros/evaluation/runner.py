@@ -219,7 +219,7 @@ def parse_tracker_specs(
         if eq and ":" not in head and "+" not in head:
             label, item = head.strip(), tail.strip()
         item, *override_texts = item.split("+")
-        overrides = tuple(_parse_override(o) for o in override_texts)
+        overrides = tuple(parse_override(o) for o in override_texts)
         kind, _, rest = item.partition(":")
         kind = kind.lower()
         if kind == "project":
@@ -249,7 +249,7 @@ def parse_tracker_specs(
     return specs
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str) -> tuple[str, Any]:
     """``dotted.key=VALUE`` -> ``("dotted.key", value)`` with ``VALUE`` parsed as YAML."""
     import yaml
 

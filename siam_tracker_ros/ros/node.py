@@ -80,6 +80,8 @@ from siam_tracker_ros.runtime.registry import BackendUnavailable
 
 __all__ = ["TrackerNode", "build_tracker", "main"]
 
+#: the id suffix of the debugging detection ``output.publish_lost`` publishes while LOST
+LOST_ID_SUFFIX = ":lost"
 TrackerFactory = Callable[[NodeSettings], TrackerLike]
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 #: a one-line params file for the error line of a bad command line
@@ -570,12 +572,16 @@ class TrackerNode(LifecycleNode):
         latency = (self.get_clock().now().nanoseconds - step.frame.stamp_ns) / 1e6
         present = bool(r.present) and r.state != TrackState.LOST
         detections = Detection2DArray(header=Header(stamp=header.stamp, frame_id=header.frame_id))
-        if (present or self.settings.output_publish_lost) and (
-            r.score >= self.settings.output_min_score
-        ):
+        if present and r.score >= self.settings.output_min_score:
             det = messages.detection_from_result(r, header, step.track_id)
             self._pubs["det"].publish(det)
             detections.detections = [det]
+        elif not present and self.settings.output_publish_lost:
+            # for debugging only: never the target's id, never in the array, score 0 -- a
+            # follower keyed on the track id cannot mistake it for the target (LOST = gone)
+            det = messages.detection_from_result(r, header, f"{step.track_id}{LOST_ID_SUFFIX}")
+            det.results[0].hypothesis.score = 0.0
+            self._pubs["det"].publish(det)
         self._pubs["dets"].publish(detections)  # empty when lost or below output.min_score
         now = time.monotonic()
         self._stats.record(now, latency, step.processing_ms)

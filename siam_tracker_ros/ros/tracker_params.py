@@ -149,7 +149,9 @@ PARAMS = ParamTable(
         ParamSpec(
             "output.publish_lost",
             False,
-            "Also publish a Detection2D (last box) while the target is lost.",
+            "While LOST, also publish (for debugging) a Detection2D of the tracker's current "
+            "estimate with score 0 and the id '<track id>:lost' -- never the target's id, never "
+            "in the detections array.",
             dynamic=True,
         ),
         ParamSpec(

@@ -15,6 +15,7 @@ on torch's current stream.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +30,7 @@ from siam_tracker_ros.runtime.exported_backend import (
     exported_graphs,
 )
 from siam_tracker_ros.runtime.host_pool import HostPool
+from siam_tracker_ros.runtime.thread_choice import ThreadChoice
 
 if TYPE_CHECKING:
     from siam_tracker_ros.models.base import SiameseModel
@@ -63,16 +65,25 @@ class OnnxRuntimeOptions:
     busy-wait between runs (ONNX Runtime's default; only matters with more than one thread, where
     it is what makes the second thread pay off). ``optimization``: graph optimisation level
     (``all`` adds the blocked-layout convolutions that make this graph ~3x faster than
-    ``basic``).
+    ``basic``). ``adaptive_threads`` (CPU, ``intra_op_threads`` >= 2): keep a one-thread and an
+    ``intra_op_threads`` session per search size and run whichever ran faster lately
+    (:class:`runtime.thread_choice.ThreadChoice`): the second core while it pays, one thread
+    while another process holds it.
     """
 
     intra_op_threads: int = 1
     allow_spinning: bool = True
     optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    adaptive_threads: bool = False
 
     def __post_init__(self) -> None:
         if self.intra_op_threads < 0:
             raise ValueError(f"intra_op_threads must be >= 0, got {self.intra_op_threads}")
+        if self.adaptive_threads and self.intra_op_threads < 2:
+            raise ValueError(
+                f"adaptive_threads chooses between 1 and intra_op_threads, which must be >= 2 "
+                f"(got {self.intra_op_threads})"
+            )
         if self.optimization not in _OPT_LEVELS:
             raise ValueError(
                 f"optimization must be one of {_OPT_LEVELS}, got {self.optimization!r}"
@@ -129,8 +140,12 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         if torch_model is not None and device.type == "cuda":
             torch_model = torch_model.eval().to(device)
         super().__init__(exported, torch_model, pool, owned_dir)
-        self._sessions: dict[int, Any] = {}
+        #: sessions by graph (-1: template, else the search size) and intra-op threads
+        self._sessions: dict[tuple[int, int], Any] = {}
         self._out_shapes: dict[int, list[tuple[int, ...]]] = {}
+        self.thread_choice: ThreadChoice | None = None
+        if self.options.adaptive_threads and self.device.type == "cpu":
+            self.thread_choice = ThreadChoice(self.options.intra_op_threads)
 
     def __repr__(self) -> str:
         sizes = sorted(self.exported.search_paths)
@@ -145,13 +160,18 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         return {int(s.get_session_options().intra_op_num_threads) for s in self._sessions.values()}
 
     def is_prepared(self, size: int) -> bool:
-        return size in self._sessions
+        threads = self.thread_choice.choices if self.thread_choice else (self._threads,)
+        return all((size, t) in self._sessions for t in threads)
+
+    @property
+    def _threads(self) -> int:
+        return self.options.intra_op_threads
 
     # ------------------------------------------------------------------ sessions
-    def _session_options(self, size: int | None) -> Any:
+    def _session_options(self, size: int | None, threads: int | None = None) -> Any:
         ort = self._ort
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.options.intra_op_threads
+        opts.intra_op_num_threads = self._threads if threads is None else threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = {
@@ -183,12 +203,13 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         cuda_opts = {"device_id": str(index), "user_compute_stream": str(stream)}
         return [("CUDAExecutionProvider", cuda_opts)]
 
-    def _session(self, key: int, path: Path, pin: int | None) -> Any:
-        if key not in self._sessions:
-            self._sessions[key] = self._ort.InferenceSession(
-                str(path), self._session_options(pin), providers=self._providers()
+    def _session(self, key: int, path: Path, pin: int | None, threads: int | None = None) -> Any:
+        threads = self._threads if threads is None else threads
+        if (key, threads) not in self._sessions:
+            self._sessions[key, threads] = self._ort.InferenceSession(
+                str(path), self._session_options(pin, threads), providers=self._providers()
             )
-        return self._sessions[key]
+        return self._sessions[key, threads]
 
     def _run(self, key: int, session: Any, feeds: dict[str, Any]) -> list[Any]:
         if self.device.type == "cpu":
@@ -241,13 +262,28 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         return head_to_host(cls, loc)
 
     def run_template(self, crop: Any) -> list[Any]:
-        session = self._session(-1, self.exported.template_path, None)
+        # once per target: with adaptive threads on one thread (no second worker pool for it)
+        threads = 1 if self.thread_choice is not None else None
+        session = self._session(-1, self.exported.template_path, None, threads)
         return self._run(-1, session, {TEMPLATE_INPUT: crop})
 
     def run_search(self, size: int, path: Path, feeds: dict[str, Any]) -> list[Any]:
         pin = size if self.exported.dynamic and size not in self.exported.search_paths else None
-        session = self._session(size, path, pin)
-        return self._run(size, session, feeds)
+        choice = self.thread_choice
+        if choice is None:
+            return self._run(size, self._session(size, path, pin), feeds)
+        for t in choice.choices:  # make and warm every session of this size at once (prepare)
+            if (size, t) not in self._sessions:
+                self._timed_run(size, self._session(size, path, pin, t), t, feeds)
+        threads = choice.pick(size)
+        return self._timed_run(size, self._session(size, path, pin, threads), threads, feeds)
+
+    def _timed_run(self, size: int, session: Any, threads: int, feeds: dict[str, Any]) -> list[Any]:
+        assert self.thread_choice is not None
+        start = time.perf_counter()
+        out = self._run(size, session, feeds)
+        self.thread_choice.record(size, threads, time.perf_counter() - start)
+        return out
 
     @classmethod
     def from_model(

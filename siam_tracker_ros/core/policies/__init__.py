@@ -18,6 +18,7 @@ from siam_tracker_ros.core.policies.adaptive_search import (
 )
 from siam_tracker_ros.core.policies.base import Policy, Search, Step, Target
 from siam_tracker_ros.core.policies.distractors import DistractorConfig, DistractorPolicy
+from siam_tracker_ros.core.policies.longterm import LongTermConfig, LongTermPolicy
 from siam_tracker_ros.core.policies.lost_state import (
     LostStateConfig,
     LostStatePolicy,
@@ -29,6 +30,10 @@ from siam_tracker_ros.core.policies.one_more_search import (
     OneMoreSearchPolicy,
 )
 from siam_tracker_ros.core.policies.online_update import OnlineUpdateConfig, OnlineUpdatePolicy
+from siam_tracker_ros.core.policies.search_economy import (
+    SearchEconomyConfig,
+    SearchEconomyPolicy,
+)
 
 __all__ = [
     "POLICIES",
@@ -36,6 +41,8 @@ __all__ = [
     "AdaptiveSearchPolicy",
     "DistractorConfig",
     "DistractorPolicy",
+    "LongTermConfig",
+    "LongTermPolicy",
     "LostStateConfig",
     "LostStatePolicy",
     "OneMoreSearchConfig",
@@ -44,6 +51,8 @@ __all__ = [
     "OnlineUpdatePolicy",
     "Policy",
     "Search",
+    "SearchEconomyConfig",
+    "SearchEconomyPolicy",
     "Step",
     "Target",
     "peak_to_sidelobe",
@@ -56,8 +65,10 @@ POLICIES: dict[str, type[Policy]] = {  # type: ignore[type-arg]
     for p in (
         AdaptiveSearchPolicy,
         LostStatePolicy,
+        LongTermPolicy,  # after lost_state: its verification overrules the state (assess)
         OneMoreSearchPolicy,
         DistractorPolicy,
         OnlineUpdatePolicy,
+        SearchEconomyPolicy,
     )
 }

@@ -132,13 +132,18 @@ class Step:
     state: TrackState = TrackState.TRACKING
     follow: bool = True
     confident: bool = True
+    #: assess: a verifier's verdict on the candidate (``None``: no verifier ran this step)
+    verified: bool | None = None
+    #: the state the tracker reported after the previous step
+    previous_state: TrackState = TrackState.TRACKING
     #: commit: whether the template was updated
     template_updated: bool = False
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: services bound by the tracker
-    searcher: Callable[[np.ndarray, int, float, str], Search] | None = None
+    searcher: Callable[[np.ndarray, int, float, str, np.ndarray | None], Search] | None = None
     appearance_fn: Callable[[Search, np.ndarray], float] | None = None
     pool_fn: Callable[[Search, np.ndarray], list[Any]] | None = None
+    template_fn: Callable[[np.ndarray], np.ndarray] | None = None
     _appearance: dict[tuple[int, tuple[float, ...]], float] = field(default_factory=dict)
 
     @property
@@ -152,15 +157,19 @@ class Step:
         instance_size: int | None = None,
         window_influence: float | None = None,
         source: str = "policy",
+        target_size: np.ndarray | None = None,
     ) -> Search:
-        """Run the network on a search crop centred at ``center`` (image pixels) at this frame's
-        scale and append it to :attr:`searches` (not chosen)."""
+        """Run the network on a search crop centred at ``center`` (image pixels) and append it to
+        :attr:`searches` (not chosen). The crop is cut at this frame's scale, or at the scale of
+        a target of ``target_size`` (``w, h``; e.g. the last confident size while lost), which is
+        then also what the size penalty compares candidates with."""
         assert self.searcher is not None
         search = self.searcher(
             np.asarray(center, np.float64),
             self.instance_size if instance_size is None else instance_size,
             self.window_influence if window_influence is None else window_influence,
             source,
+            None if target_size is None else np.asarray(target_size, np.float64),
         )
         self.searches.append(search)
         return search
@@ -182,6 +191,13 @@ class Step:
         box = self.box if box is None else box
         assert box is not None and self.pool_fn is not None
         return self.pool_fn(search, box)
+
+    def template_vector(self, box: np.ndarray) -> np.ndarray:
+        """The unit-length classification kernel of a template cut at ``box`` (``cx, cy, w, h``)
+        of this frame -- what ``init`` would compute there (one template run of the network):
+        the verification feature, comparable with the first frame's."""
+        assert self.template_fn is not None
+        return self.template_fn(np.asarray(box, np.float64))
 
     def record(self, policy: str, **values: Any) -> None:
         """What ``policy`` did this step (``StepInfo.policies[policy]``)."""

@@ -15,6 +15,9 @@ from siam_tracker_ros.core.validation import check, finite
 
 __all__ = ["LostStateConfig", "LostStatePolicy", "peak_to_sidelobe", "valid_instance_size"]
 
+#: the states the machine itself moves between
+_MACHINE = (TrackState.TRACKING, TrackState.LOST)
+
 
 def peak_to_sidelobe(response: np.ndarray, exclude: int = 2, window: int | None = None) -> float:
     """Peak-to-sidelobe ratio of a score map: ``(peak - mean) / std`` of the map outside a
@@ -122,6 +125,11 @@ class LostStatePolicy(Policy[LostStateConfig]):
     TRACKING on the first frame above ``found_threshold``. Two thresholds stop the flag from
     flickering on a score hovering around one value (Siamese scores stay fairly high on
     distractors, so a single threshold would chatter).
+
+    The machine starts each step from the state the tracker reported after the previous one
+    (:attr:`Step.previous_state`), so a policy that runs after this one in the ``assess`` phase
+    (the ``longterm`` verification) can overrule a transition and the next step continues from
+    its verdict.
     """
 
     name = "lost_state"
@@ -161,6 +169,11 @@ class LostStatePolicy(Policy[LostStateConfig]):
         assert cand is not None
         appearance = step.appearance() if self.uses_appearance else None
         signal = self.presence(cand.score, cand.response, appearance, step.base_map)
+        if step.previous_state != self.state and step.previous_state in _MACHINE:
+            # a later policy overruled the last transition: continue from the reported state
+            self.state = step.previous_state
+            self.low_frames = 0
+            self.lost_frames = 1 if self.state == TrackState.LOST else 0
         state = self.update(signal)
         step.presence = signal
         step.state = state

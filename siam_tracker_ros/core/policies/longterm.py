@@ -1,0 +1,359 @@
+"""Long-term tracking: LOST means gone until proven back, and a global search while lost.
+
+A Siamese tracker that lost its target settles on background or on another object and, since
+its score saturates on anything object-like, soon reports it with confidence. A follower acting
+on that chases a phantom. This policy adds two things (``tracker.mechanisms.longterm``):
+
+**Verification against an appearance memory.** The memory holds the first frame's template and
+up to ``memory_size`` appearances from confidently tracked frames (TRACKING, no look-alike
+competing, presence at least ``admit_presence``, at most one every ``memory_interval`` frames,
+each close enough to the memory already there: drift is never admitted). It is never updated
+while the target is LOST or AMBIGUOUS. A candidate is *verified* when the template the network
+computes at its box (what ``init`` would compute there: one template run) has a cosine
+similarity of at least ``threshold`` with some memory entry. The lost-state policy reads the
+verdict (:attr:`Step.verified`): leaving LOST needs ``confirm_frames`` verified frames in a row at
+one place; a candidate that fails while a look-alike competes is LOST at once; one that fails
+while tracking counts as a low-presence frame. The check runs every frame while LOST, on every
+ambiguous frame and, with ``check_every``, every N-th tracked frame (a slow slide onto a
+look-alike); the rest of the time it costs nothing.
+
+**Re-detection.** While LOST, besides the tracker's own search, ``tiles_per_frame`` search crops
+at the target's scale sweep the whole image, nearest to the last confident position first (a
+target that glanced out of view tends to come back where it left), so the per-frame cost stays
+bounded (one tile costs one search). The candidate of each crop is verified; the best verified
+one becomes the step's candidate, so the tracker jumps there and, once confirmed, is TRACKING.
+Anchors: DaSiamRPN's local-to-global search, pysot's long-term tracker, LTMU's verifier.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from siam_tracker_ros.core.policies.base import Policy, Search, Step, Target
+from siam_tracker_ros.core.result import TrackState
+from siam_tracker_ros.core.validation import check
+from siam_tracker_ros.runtime.arrays import to_numpy
+
+__all__ = ["LongTermConfig", "LongTermPolicy", "tile_centres"]
+
+
+@dataclass(frozen=True)
+class LongTermConfig:
+    """``tracker.mechanisms.longterm`` (see the module docstring)."""
+
+    enabled: bool = False
+    #: verification probability ``sigmoid(w_p * logit(presence) + w_s * similarity + bias)``
+    #: (presence: the lost state's signal; similarity: to the closest memory entry); fitted on
+    #: long-term material made from training footage (``scripts/calibrate_longterm.py``)
+    verify_weights: tuple[float, float] = (0.62, 6.16)
+    verify_bias: float = -5.78
+    #: leaving LOST needs this probability on ``confirm_frames`` frames in a row, at one place
+    found_probability: float = 0.5
+    confirm_frames: int = 3
+    #: while tracking, a check below this probability fails; ``fail_checks`` failures in a row
+    #: are LOST (while a look-alike competes, one check below ``found_probability`` is)
+    lost_probability: float = 0.3
+    fail_checks: int = 2
+    #: a failing check while tracking also needs the similarity to have dropped by this much
+    #: below its running average over the passed checks (an exit or a swap is an event; a
+    #: target whose look slowly changes is not lost); negative: no such condition
+    fail_drop: float = -1.0
+    #: similarity a re-detection crop's candidate needs to replace the tracker's own candidate
+    threshold: float = 0.7
+    #: box scales the template is cut at for a check (the best counts): a re-found target's box
+    #: is often off in size, and a misfitting cut looks less like the memory (each scale costs
+    #: one template run; ``feature: template`` only)
+    verify_scales: tuple[float, ...] = (1.0,)
+    #: confident appearances kept besides the first frame's
+    memory_size: int = 4
+    #: frames between two admissions to the memory
+    memory_interval: int = 15
+    #: presence at or above which a TRACKING, unambiguous frame may be admitted
+    admit_presence: float = 0.9
+    #: similarity to the memory a frame needs to be admitted (no drift into the memory)
+    admit_similarity: float = 0.7
+    #: while tracking, verify every N-th frame too, and every frame after a failed check until one
+    #: passes (0: only while lost or ambiguous)
+    check_every: int = 3
+    #: what is compared: ``template`` (the template the network computes at the box: one
+    #: template run per check, comparable with the first frame's) or ``pooled`` (the kernel the
+    #: step already pooled from the search features at the box: free, compared with kernels
+    #: pooled on confidently tracked frames only)
+    feature: Literal["template", "pooled"] = "template"
+    #: search the whole image while lost
+    redetect: bool = True
+    #: re-detection crops sweeping the image per frame (each costs one search)
+    tiles_per_frame: int = 1
+    #: and one more crop every frame at the last confident position (a target that glanced out
+    #: of view comes back where it left; the tracker's own search may have wandered off)
+    anchor_tile: bool = True
+    #: overlap of neighbouring crops, as a fraction of a crop's side
+    tile_overlap: float = 0.25
+    #: network input side of a crop (0: the tracker's ``instance_size``)
+    tile_instance_size: int = 0
+    #: lost frames before the global search starts (the local search alone may find it first)
+    redetect_after: int = 1
+
+    def __post_init__(self) -> None:
+        for key in ("threshold", "admit_presence", "admit_similarity"):
+            value = float(getattr(self, key))
+            check(-1.0 <= value <= 1.0, key, f"must be in [-1, 1], got {value}")
+        for key in ("found_probability", "lost_probability"):
+            value = float(getattr(self, key))
+            check(0.0 <= value <= 1.0, key, f"must be in [0, 1], got {value}")
+        check(
+            self.lost_probability <= self.found_probability,
+            "lost_probability",
+            f"must be <= found_probability ({self.found_probability}) for hysteresis",
+        )
+        check(self.confirm_frames >= 1, "confirm_frames", "must be >= 1")
+        check(
+            len(self.verify_scales) > 0 and all(0.25 <= v <= 4.0 for v in self.verify_scales),
+            "verify_scales",
+            "must be one or more factors in [0.25, 4]",
+        )
+        check(self.fail_checks >= 1, "fail_checks", "must be >= 1")
+        check(self.memory_size >= 0, "memory_size", "must be >= 0")
+        check(self.memory_interval >= 1, "memory_interval", "must be >= 1")
+        check(self.check_every >= 0, "check_every", "must be >= 0")
+        check(self.tiles_per_frame >= 0, "tiles_per_frame", "must be >= 0")
+        check(0.0 <= self.tile_overlap < 0.9, "tile_overlap", "must be in [0, 0.9)")
+        check(self.tile_instance_size >= 0, "tile_instance_size", "must be >= 0")
+        check(self.redetect_after >= 0, "redetect_after", "must be >= 0")
+
+
+def _extent(size: np.ndarray, context_amount: float = 0.5) -> float:
+    """Template extent of a target of ``size`` (pysot's ``s_z``; for the crop side only)."""
+    pad = context_amount * float(size[0] + size[1])
+    return math.sqrt(float(size[0] + pad) * float(size[1] + pad))
+
+
+def tile_centres(
+    image_shape: tuple[int, ...], side: float, overlap: float, near: np.ndarray
+) -> list[np.ndarray]:
+    """Centres of square crops of ``side`` image pixels covering the image with ``overlap``,
+    nearest to ``near`` first (a crop larger than the image is one crop at its centre)."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    step = max(side * (1.0 - overlap), 1.0)
+
+    def axis(length: int) -> np.ndarray:
+        if side >= length:
+            return np.array([length / 2.0])
+        count = int(math.ceil((length - side) / step)) + 1
+        return np.linspace(side / 2.0, length - side / 2.0, count)
+
+    xs, ys = axis(width), axis(height)
+    centres = [np.array([x, y]) for y in ys for x in xs]
+    near = np.asarray(near, np.float64)
+    return sorted(centres, key=lambda c: float(np.hypot(*(c - near))))
+
+
+class LongTermPolicy(Policy[LongTermConfig]):
+    """Verification against an appearance memory and re-detection while lost (module doc)."""
+
+    name = "longterm"
+    config_type = LongTermConfig
+    rebuild_keys = ("tile_instance_size",)
+
+    def __init__(self, config: LongTermConfig) -> None:
+        super().__init__(config)
+        self._memory: list[np.ndarray] = []
+        self._last_admit = 0
+        self._confirm = 0
+        self._confirm_at: np.ndarray | None = None
+        self._cursor = 0
+        self._lost_frames = 0
+        self._suspect = False
+        self._fails = 0
+        self._sim_average: float | None = None
+        self._similarity: dict[tuple[int, int, tuple[float, ...]], float] = {}
+
+    # ------------------------------------------------------------------ state
+    def reset(self, target: Target | None) -> None:
+        self._memory = []
+        self._suspect = False
+        self._fails = 0
+        self._sim_average = None
+        if target is not None and self.config.feature == "template":
+            vec = np.concatenate(
+                [to_numpy(k).astype(np.float64).ravel() for k in target.first_kernels.cls]
+            )
+            self._memory.append(vec / max(float(np.sqrt((vec * vec).sum())), 1e-12))
+        self._last_admit = 0 if self.config.feature == "template" else -(1 << 30)
+        self._confirm = 0
+        self._confirm_at = None
+        self._cursor = 0
+        self._lost_frames = 0
+
+    @property
+    def memory_entries(self) -> int:
+        """Appearances in the memory (the first frame's included)."""
+        return len(self._memory)
+
+    def search_sizes(self, base: int) -> list[int]:
+        return [self.config.tile_instance_size or base] if self.config.redetect else []
+
+    def feature(self, step: Step, box: np.ndarray, search: Search | None = None) -> np.ndarray:
+        """The unit-length appearance of ``box`` (``cx, cy, w, h``) this step (see
+        ``LongTermConfig.feature``; ``search``: the one to pool from, default the chosen)."""
+        if self.config.feature == "template":
+            return step.template_vector(box)
+        pooled = step.pool(search, box)
+        vec = np.concatenate([to_numpy(k).astype(np.float64).ravel() for k in pooled])
+        return vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)
+
+    def similarity(self, step: Step, box: np.ndarray, search: Search | None = None) -> float:
+        """Cosine similarity of the appearance at ``box`` with the closest memory entry
+        (computed once per box and step)."""
+        which = id(search if search is not None else step.search)
+        key = (step.frame_index, which, tuple(float(v) for v in box))
+        if key not in self._similarity:
+            if len(self._similarity) > 64:
+                self._similarity.clear()
+            scales = self.config.verify_scales if self.config.feature == "template" else (1.0,)
+            b = np.asarray(box, np.float64)
+            self._similarity[key] = max(
+                self._closest(
+                    self.feature(step, np.array([b[0], b[1], b[2] * f, b[3] * f]), search)
+                )
+                for f in scales
+            )
+        return self._similarity[key]
+
+    def _closest(self, vec: np.ndarray) -> float:
+        # elementwise products, not np.dot: NumPy's BLAS would split even this small product
+        # over every core and wait for a descheduled worker under load (runtime/host_pool.py)
+        return max(float((vec * m).sum()) for m in self._memory)
+
+    # ------------------------------------------------------------------ phases
+    def after_search(self, step: Step) -> None:
+        cfg = self.config
+        if (
+            step.previous_state != TrackState.LOST
+            or not cfg.redetect
+            or (cfg.tiles_per_frame == 0 and not cfg.anchor_tile)
+            or self._lost_frames < cfg.redetect_after
+            or not self._memory
+        ):
+            return
+        size = cfg.tile_instance_size or step.instance_size
+        confident = step.target.confident
+        # crops at the target's last confident scale, not at the drifting estimate's
+        s_z = _extent(confident[2:])
+        side = s_z * size / step.exemplar_size
+        centres = tile_centres(step.image.shape, side, cfg.tile_overlap, confident[:2])
+        first = len(step.searches)
+        wanted = []
+        if cfg.anchor_tile:
+            wanted.append(confident[:2].copy())
+        for _ in range(cfg.tiles_per_frame):
+            wanted.append(centres[self._cursor % len(centres)])
+            self._cursor += 1
+        for centre in wanted:
+            step.run_search(centre, size, 0.0, source=self.name, target_size=confident[2:])
+        # the best verified candidate among the tracker's own search and the crops
+        candidates = [step.chosen, *range(first, len(step.searches))]
+        sims = [
+            self.similarity(step, step.searches[i].image_box(), step.searches[i])
+            for i in candidates
+        ]
+        best = int(np.argmax(sims))
+        if sims[best] >= cfg.threshold and candidates[best] != step.chosen:
+            step.chosen = candidates[best]
+        step.record(
+            self.name,
+            tiles=len(step.searches) - first,
+            tile_cursor=self._cursor % len(centres),
+            tile_count=len(centres),
+            best_similarity=sims[best],
+            jumped=step.searches[step.chosen].source == self.name,
+        )
+
+    def probability(self, presence: float, similarity: float) -> float:
+        """The verification probability of a candidate (see ``LongTermConfig``)."""
+        p = min(max(float(presence), 1e-6), 1.0 - 1e-6)
+        w_p, w_s = self.config.verify_weights
+        z = w_p * math.log(p / (1.0 - p)) + w_s * similarity + self.config.verify_bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def assess(self, step: Step) -> None:
+        """Runs after the lost state's machine and overrules it (see the module docstring)."""
+        cfg = self.config
+        lost = step.previous_state == TrackState.LOST
+        periodic = cfg.check_every > 0 and (
+            self._suspect or step.frame_index % cfg.check_every == 0
+        )
+        if not (lost or step.ambiguous or periodic) or step.box is None or not self._memory:
+            return
+        sim = self.similarity(step, step.box)
+        prob = self.probability(step.presence, sim)
+        passed = prob >= cfg.found_probability
+        if lost:
+            size = max(float(np.sqrt(step.box[2] * step.box[3])), 1.0)
+            near = (
+                self._confirm_at is not None
+                and float(np.hypot(*(step.box[:2] - self._confirm_at[:2]))) <= size
+            )
+            self._confirm = (self._confirm + 1 if near else 1) if passed else 0
+            self._confirm_at = step.box.copy() if passed else None
+            verified = self._confirm >= cfg.confirm_frames
+            if verified and step.state == TrackState.LOST:  # proven back
+                step.state, step.follow, step.confident = TrackState.TRACKING, True, True
+            elif not verified and step.state == TrackState.TRACKING:  # not yet proven
+                step.state, step.confident = TrackState.LOST, False
+        else:
+            failed = prob < cfg.lost_probability
+            average = self._sim_average
+            if failed and cfg.fail_drop >= 0.0 and average is not None:
+                failed = sim < average - cfg.fail_drop
+            if not failed and not step.ambiguous:
+                self._sim_average = sim if average is None else 0.8 * average + 0.2 * sim
+            self._fails = self._fails + 1 if failed else 0
+            self._suspect = failed
+            verified = not failed
+            if (step.ambiguous and not passed) or self._fails >= cfg.fail_checks:
+                # never go on reporting a candidate that fails the check
+                step.state, step.confident = TrackState.LOST, False
+                verified = False
+        step.verified = verified
+        step.record(
+            self.name,
+            similarity=sim,
+            probability=prob,
+            verified=verified,
+            confirm=self._confirm,
+            state=step.state.name,
+        )
+
+    def commit(self, step: Step) -> None:
+        cfg = self.config
+        self._lost_frames = self._lost_frames + 1 if step.state == TrackState.LOST else 0
+        if step.state != TrackState.LOST:
+            self._confirm, self._confirm_at = 0, None
+        else:
+            self._fails, self._suspect = 0, False
+        if (
+            step.state != TrackState.TRACKING
+            or step.ambiguous
+            or not step.follow
+            or step.presence < cfg.admit_presence
+            or cfg.memory_size == 0
+            or step.frame_index - self._last_admit < cfg.memory_interval
+            or step.box is None
+        ):
+            return
+        self._last_admit = step.frame_index
+        vec = self.feature(step, step.box)
+        sim = self._closest(vec) if self._memory else 1.0
+        if sim < cfg.admit_similarity:
+            step.record(self.name, admitted=False, admit_similarity=sim)
+            return
+        self._memory.append(vec)
+        first = 1 if cfg.feature == "template" else 0  # the first frame's template stays
+        if len(self._memory) > cfg.memory_size + first:
+            del self._memory[first]  # the oldest confident appearance
+        step.record(self.name, admitted=True, admit_similarity=sim)
