@@ -46,6 +46,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -119,7 +120,12 @@ def _ours(
         from siam_tracker_ros.runtime import RuntimeConfig
 
         if mechanisms == "own":
-            tracker = load_tracker(source, device="cpu", threads=1 if adaptive else threads)
+            tracker = load_tracker(
+                source,
+                device="cpu",
+                backend=None if runtime == "onnxruntime" else runtime,
+                threads=1 if adaptive else threads,
+            )
             cfg = tracker.config
             backend = tracker.runtime
             if adaptive:
@@ -184,6 +190,8 @@ PRESETS = {
     # the search economy) beside cv2.TrackerNano at OpenCV's default threads and at 1 thread
     "node": "cv2nano,cv2nano-1t,light-own,light-own-2t,light-economy,light-economy-2t,"
     "light-own-auto,light-economy-auto",
+    # issue 25: the bundled model on each exported-graph backend, at equal threads
+    "backends": "cv2nano-1t,light-own,light-openvino",
 }
 
 
@@ -363,6 +371,16 @@ def variants(
                     n,
                 ),
             ]
+        if importlib.util.find_spec("openvino") is not None:
+            out.append(
+                Variant(
+                    "light-openvino",
+                    f"ours {light.name}, OpenVINO ({threads} thread"
+                    f"{'s' if threads > 1 else ''}), its own config (as the node runs it)",
+                    _ours(str(light), "openvino", "own", threads),
+                    threads,
+                )
+            )
         many = max(threads, alt)
         out += [
             Variant(

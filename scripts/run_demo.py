@@ -19,18 +19,14 @@ frame itself (the tracker builds its template on it: it is not a tracked frame, 
 because the tracker was busy (the node keeps only the newest frame), malformed frames, frames the
 tracker failed on, and frames the node never received (the camera subscription is best effort).
 
-What the default run shows (checked by looking at the frames): the box follows the pedestrian
-in black to the sign post, the status turns AMBIGUOUS at frame 23 as two look-alike men come
-near, and at about frame 35 the box moves onto one of them and stays there; the status is
-AMBIGUOUS until frame 56, then TRACKING on the wrong man. The swap is flagged, not prevented
-(``summary.json``: ``statuses_ambiguous``, ``first_ambiguous_status``). One run through the node
-(2026-12-04, loaded 2-core VM): 137 of 140 frames processed (the other three: the init
-frame and 2 dropped), statuses TRACKING 0-20, AMBIGUOUS
-21-53, then TRACKING on the man with AMBIGUOUS stretches (63-76, 91-101, 108-114); 65 AMBIGUOUS
-statuses in all; the debug frames 25, 50, 75 show "ambiguous", 125 "tracking" on the man.
-
-Needs ``apt-get install opencv-doc`` for the default video (``scripts/demo.sh`` installs it) and
-runs the bundled model; any video/folder/bag and model can be passed.
+What the default run shows (checked by looking at the frames, 2026-12-06, the bundled model with
+its long-term mechanism, through the node on a loaded 2-core VM): the box follows the pedestrian
+in black coat and trousers (statuses TRACKING 0-21); where he reaches the two men by the sign post
+the status is LOST (22-60: no detection published) rather than TRACKING on one of them; from 61
+it is TRACKING on a different man (dark jacket, blue jeans) walking away from the post, whom the
+appearance check accepted; LOST again 101-127, TRACKING 128-138 on a pedestrian by the parked
+van. The swap is delayed and flagged LOST, not prevented (``summary.json``:
+``statuses_lost``, ``statuses_tracking``; frames 25, 50, 75, 100 and 125 in ``frames/``).
 """
 
 from __future__ import annotations
@@ -48,14 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_VIDEO = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 #: vtest.avi (768x576, 10 fps, 795 frames), init on the pedestrian in black walking in from the
-#: right in frame 0. What the bundled model does there (looked at frame by frame, 2026-12-04,
-#: offline through the same Tracker; docs/dev/report.md): the box follows the pedestrian to the
-#: sign post (frames 1-22, TRACKING); from frame 23, as the pedestrian reaches the two men by the
-#: post, the state is AMBIGUOUS; at about frame 35, while the pedestrian passes behind them, the
-#: box moves onto one of the men and stays on him; the state stays AMBIGUOUS until frame 56, then
-#: says TRACKING on that man (with further AMBIGUOUS stretches, frames 66-80, 94-104, 111-117).
-#: So the demo flags the moment of the swap but does not prevent it: from frame 57 the box is on
-#: the wrong person while the status says TRACKING.
+#: right in frame 0 (what the bundled model then does: the module docstring, README "Accuracy").
 DEFAULT_START = 0
 DEFAULT_FRAMES = 140
 DEFAULT_BOX = "639,241,44,79"

@@ -16,6 +16,7 @@ Layering: this package imports numpy, OpenCV and (for bags) ``rosbags`` only; it
 from __future__ import annotations
 
 from siam_tracker_ros.datasets.boxes import read_boxes, read_flags
+from siam_tracker_ros.datasets.frame_source import FrameRange
 from siam_tracker_ros.datasets.frames import (
     FrameSource,
     ImageFrames,
@@ -60,6 +61,7 @@ __all__ = [
     "IMAGE_EXTS",
     "SPLITS",
     "VIDEO_EXTS",
+    "FrameRange",
     "FrameSource",
     "ImageFrames",
     "Sequence",

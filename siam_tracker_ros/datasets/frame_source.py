@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["DEFAULT_FPS", "FrameSource"]
+__all__ = ["DEFAULT_FPS", "FrameRange", "FrameSource"]
 
 #: Nominal rate of sources without a clock of their own (image folders).
 DEFAULT_FPS = 30.0
@@ -51,3 +51,22 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release open files; the source reopens them when read again."""
         return None
+
+
+class FrameRange(FrameSource):
+    """Frames ``first .. first + n - 1`` of another source, as a source of their own (a window of
+    a long sequence for generated material or the simulator; reads stay in order)."""
+
+    def __init__(self, source: FrameSource, first: int, n: int) -> None:
+        if first < 0 or n < 0 or first + n > len(source):
+            raise ValueError(f"frames {first}..{first + n - 1} outside a source of {len(source)}")
+        self.source, self.first, self.n = source, first, n
+        self.name, self.fps = source.name, source.fps
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.n:
+            raise IndexError(f"frame {index} out of range [0, {self.n})")
+        return self.source[self.first + index]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from siam_tracker_ros.datasets import FrameSource, Sequence, load_sequence
+from siam_tracker_ros.datasets import FrameRange, Sequence, load_sequence
 from siam_tracker_ros.simulation import GimbalCamera, SyntheticScene, VirtualCamera
 from siam_tracker_ros.simulation.gimbal import GimbalState
 from siam_tracker_ros.simulation.virtual_camera import View
@@ -78,22 +78,6 @@ def follow_scene(n_frames: int = 240, seed: int = 7, fps: float = 30.0) -> Seque
     )
 
 
-class _Range(FrameSource):
-    """Frames ``first .. first + n - 1`` of another source."""
-
-    def __init__(self, source: FrameSource, first: int, n: int) -> None:
-        self.source, self.first, self.n = source, first, n
-        self.name, self.fps = source.name, source.fps
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.n:
-            raise IndexError(f"frame {index} out of range [0, {self.n})")
-        return self.source[self.first + index]
-
-
 def open_source(
     path: str | Path | None, first: int = 0, frames: int = 0, *, scene_frames: int = 240
 ) -> Sequence:
@@ -111,7 +95,7 @@ def open_source(
         return seq
     return Sequence(
         name=seq.name,
-        frames=_Range(seq.frames, first, count),
+        frames=FrameRange(seq.frames, first, count),
         groundtruth=seq.groundtruth[first : first + count],
         absent=seq.absent[first : first + count],
         layout=seq.layout,

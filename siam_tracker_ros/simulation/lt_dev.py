@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from siam_tracker_ros.datasets import FrameSource, Sequence, load_sequence
+from siam_tracker_ros.datasets import FrameRange, FrameSource, Sequence, load_sequence
 from siam_tracker_ros.datasets.splits import EVAL_ONLY_MARKER, write_eval_only_marker
 from siam_tracker_ros.simulation.motions import Motion, Script, motion_from_dict, plan
 from siam_tracker_ros.simulation.virtual_camera import MIN_VISIBLE, VirtualCamera
@@ -206,22 +206,6 @@ def resolve_source(entry: Entry, data_root: str | Path) -> Path:
     return path
 
 
-class _Window(FrameSource):
-    """Frames ``first .. first + n - 1`` of another source (reads stay in order)."""
-
-    def __init__(self, source: FrameSource, first: int, n: int) -> None:
-        self.source, self.first, self.n = source, first, n
-        self.name, self.fps = source.name, source.fps
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.n:
-            raise IndexError(f"frame {index} out of range [0, {self.n})")
-        return self.source[self.first + index]
-
-
 def _load(entry: Entry, data_root: str | Path) -> Sequence:
     seq = load_sequence(resolve_source(entry, data_root))
     if entry.range is None:
@@ -231,7 +215,7 @@ def _load(entry: Entry, data_root: str | Path) -> Sequence:
         raise ValueError(f"recipe entry {entry.name}: range {entry.range} past {len(seq)} frames")
     return Sequence(
         name=seq.name,
-        frames=_Window(seq.frames, first - 1, last - first + 1),
+        frames=FrameRange(seq.frames, first - 1, last - first + 1),
         groundtruth=seq.groundtruth[first - 1 : last],
         absent=seq.absent[first - 1 : last],
         layout=seq.layout,

@@ -57,7 +57,7 @@ def test_init_rejects_bad_boxes(box: tuple, exc: type, match: str) -> None:
         (np.zeros((120, 160, 4), np.uint8), ValueError, "H x W x 3"),
         (np.zeros((3, 120, 160), np.uint8), ValueError, "H x W x 3"),
         ([[0, 0, 0]], TypeError, "numpy array"),
-        (None, TypeError, "numpy array"),
+        (None, TypeError, "image is None: no frame was read"),
     ],
 )
 def test_bad_images(image: object, exc: type, match: str) -> None:

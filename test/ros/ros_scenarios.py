@@ -420,6 +420,47 @@ def set_param_sync(node: Node, name: str, value: Any) -> tuple[bool, str]:
     return bool(r.successful), str(r.reason)
 
 
+def longterm(work: Path, sequence: str, start: str, count: str) -> dict[str, Any]:
+    """A long-term dev sequence through the real node with the bundled model: frames ``start``
+    .. ``start + count - 1`` of ``sequence`` (a dev-lt video), init on the first one's ground
+    truth box."""
+    from siam_tracker_ros.datasets import read_boxes
+
+    seq = Path(sequence)
+    first, n = int(start), int(count)
+    gt = read_boxes(seq / "groundtruth_rect.txt")[first : first + n]
+    res = run_scenario(
+        work,
+        tracker_args("", ""),
+        [
+            str(seq / "video.mp4"),
+            "--fps",
+            "10",
+            "--start",
+            str(first),
+            "--max-frames",
+            str(n),
+            "--init-box",
+            ",".join(str(float(v)) for v in gt[0]),
+            "--init-frame",
+            "0",
+            "--init-delay",
+            "2",
+            "--wait-subscribers",
+            "60",
+        ],
+        timeout=90,
+    )
+    return {
+        "detections": res.detections,
+        "statuses": res.statuses,
+        "stamps": res.stamps,
+        "groundtruth": gt.tolist(),
+        "node_log": res.node_log,
+        "replay_log": res.replay_log,
+    }
+
+
 def _hdr(stamp: int) -> Any:
     return stamped_header(stamp, "cam")
 
@@ -433,6 +474,7 @@ if __name__ == "__main__":
                 "services": services,
                 "malformed": malformed,
                 "compressed": compressed,
+                "longterm": longterm,
             }
         )
     )

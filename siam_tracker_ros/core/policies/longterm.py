@@ -62,8 +62,11 @@ class LongTermConfig:
     #: below its running average over the passed checks (an exit or a swap is an event; a
     #: target whose look slowly changes is not lost); negative: no such condition
     fail_drop: float = -1.0
-    #: similarity a re-detection crop's candidate needs to replace the tracker's own candidate
-    threshold: float = 0.7
+    #: a re-detection crop's candidate replaces the tracker's own only when its similarity is at
+    #: least ``threshold``, the tracker's own is below it, and the crop's beats it by
+    #: ``jump_margin`` (a jump onto a look-alike is the costliest mistake of re-detection)
+    threshold: float = 0.75
+    jump_margin: float = 0.05
     #: box scales the template is cut at for a check (the best counts): a re-found target's box
     #: is often off in size, and a misfitting cut looks less like the memory (each scale costs
     #: one template run; ``feature: template`` only)
@@ -111,6 +114,7 @@ class LongTermConfig:
             f"must be <= found_probability ({self.found_probability}) for hysteresis",
         )
         check(self.confirm_frames >= 1, "confirm_frames", "must be >= 1")
+        check(0.0 <= self.jump_margin <= 1.0, "jump_margin", "must be in [0, 1]")
         check(
             len(self.verify_scales) > 0 and all(0.25 <= v <= 4.0 for v in self.verify_scales),
             "verify_scales",
@@ -246,6 +250,13 @@ class LongTermPolicy(Policy[LongTermConfig]):
         s_z = _extent(confident[2:])
         side = s_z * size / step.exemplar_size
         centres = tile_centres(step.image.shape, side, cfg.tile_overlap, confident[:2])
+        own_sim = self.similarity(step, step.search.image_box(), step.search)
+        if own_sim >= cfg.threshold:
+            # no crop could replace this candidate (a jump needs the tracker's own below the
+            # threshold): skip their searches, keep the sweep's place as if they had run
+            self._cursor += cfg.tiles_per_frame
+            step.record(self.name, tiles=0, best_similarity=own_sim, jumped=False)
+            return
         first = len(step.searches)
         wanted = []
         if cfg.anchor_tile:
@@ -262,7 +273,12 @@ class LongTermPolicy(Policy[LongTermConfig]):
             for i in candidates
         ]
         best = int(np.argmax(sims))
-        if sims[best] >= cfg.threshold and candidates[best] != step.chosen:
+        own = sims[0]
+        if (
+            candidates[best] != step.chosen
+            and sims[best] >= cfg.threshold > own
+            and sims[best] >= own + cfg.jump_margin
+        ):
             step.chosen = candidates[best]
         step.record(
             self.name,
