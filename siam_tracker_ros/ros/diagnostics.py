@@ -64,10 +64,13 @@ def tracking_diagnostics(
     frames_dropped: int,
     max_latency_ms: float,
     now: float,
+    longterm: dict[str, Any] | None = None,
 ) -> tuple[int, str, dict[str, Any]]:
     """``(level, message, values)`` of the node's tracking status: WARN while the target is
     lost (with the reason when the session knows one) or while the p95 latency exceeds
-    ``max_latency_ms``, OK otherwise."""
+    ``max_latency_ms``, OK otherwise. ``longterm``: what the long-term policy did on the last
+    step (``StepInfo.policies["longterm"]``); while LOST its re-detection progress (where the
+    sweep is, the best similarity seen, the verification streak) is in the values."""
     lat = np.asarray(stats.latencies_ms, dtype=np.float64)
     proc = np.asarray(stats.processing_ms, dtype=np.float64)
     p50, p95 = np.percentile(lat, [50, 95]) if lat.size else (float("nan"),) * 2
@@ -91,4 +94,10 @@ def tracking_diagnostics(
         "rss_mib": rss_mib(),
         "peak_rss_mib": peak_rss_mib(),
     }
+    if state == TrackState.LOST and longterm:
+        if "tile_count" in longterm:
+            values["redetect_sweep"] = f"{longterm['tile_cursor']}/{longterm['tile_count']}"
+        for key in ("tiles", "best_similarity", "similarity", "probability", "confirm"):
+            if key in longterm:
+                values[f"redetect_{key}"] = longterm[key]
     return level, text, values

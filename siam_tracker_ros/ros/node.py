@@ -137,6 +137,14 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
         ) from exc
 
 
+def _longterm_record(tracker: object) -> dict[str, Any] | None:
+    """The long-term policy's record of the tracker's last step (re-detection progress)."""
+    step = getattr(tracker, "last_step", None)
+    policies = getattr(step, "policies", None)
+    record = policies.get("longterm") if isinstance(policies, dict) else None
+    return dict(record) if record else None
+
+
 def decode_frame(frame: Frame, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     if frame.compressed:
         return compressed_to_bgr(frame.msg.data, limits)
@@ -635,6 +643,7 @@ class TrackerNode(LifecycleNode):
             frames_dropped=self._slot.dropped,
             max_latency_ms=self.settings.diagnostics_max_latency_ms,
             now=time.monotonic(),
+            longterm=_longterm_record(self._tracker),
         )
         pub.publish(
             messages.diagnostics_msg(

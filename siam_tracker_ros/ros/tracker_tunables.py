@@ -142,6 +142,28 @@ TUNABLES: tuple[TunableSpec, ...] = (
         "or follow (keep tracking the best candidate with the normal search).",
         modes=(("redetect", False), ("follow", True)),
     ),
+    TunableSpec(
+        "tracker.long_term",
+        "mechanisms.longterm.enabled",
+        bool,
+        "LOST means gone until proven back: verify candidates against the target's appearance "
+        "memory before TRACKING again, and re-detect over the whole image while LOST.",
+    ),
+    TunableSpec(
+        "tracker.redetect",
+        "mechanisms.longterm.redetect",
+        bool,
+        "While LOST, search beyond the tracker's own crop (one crop at the last confident "
+        "place and tracker.redetect_tiles sweeping the image); false bounds the cost to the "
+        "own search.",
+    ),
+    TunableSpec(
+        "tracker.redetect_tiles",
+        "mechanisms.longterm.tiles_per_frame",
+        int,
+        "Re-detection crops sweeping the image per LOST frame (each costs one search).",
+        range=(0, 8),
+    ),
 )
 TUNABLE_NAMES = frozenset(t.name for t in TUNABLES)
 assert all(name.startswith(PREFIX) for name in TUNABLE_NAMES)

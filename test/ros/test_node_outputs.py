@@ -118,3 +118,22 @@ def test_warnings_are_throttled_per_kind_and_count_the_suppressed() -> None:
     period[0] = 0.0  # the parameter changed at run time
     assert throttle.warn("image", "bad image")
     assert lines == ["bad image", "bad box", "bad image (1 similar warnings suppressed)"]
+
+
+def test_diagnostics_carry_the_redetection_progress_while_lost() -> None:
+    record = {"tiles": 2, "tile_cursor": 3, "tile_count": 12, "best_similarity": 0.62}
+    common = dict(
+        lost_reason="",
+        track_id="track-1",
+        frames_processed=3,
+        frames_dropped=0,
+        max_latency_ms=50.0,
+        now=10.0,
+        longterm=record,
+    )
+    _, text, values = tracking_diagnostics(TrackingStats(), TrackState.LOST, **common)
+    assert text == "target lost"
+    assert values["redetect_sweep"] == "3/12" and values["redetect_tiles"] == 2
+    assert values["redetect_best_similarity"] == 0.62
+    _, _, tracking = tracking_diagnostics(TrackingStats(), TrackState.TRACKING, **common)
+    assert not any(k.startswith("redetect_") for k in tracking)  # only while LOST
