@@ -57,7 +57,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -65,6 +65,10 @@ import torch
 
 from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
 from siam_tracker_ros.core.loading import load_tracker
+
+if TYPE_CHECKING:
+    from siam_tracker_ros.core.config import TrackerConfig
+    from siam_tracker_ros.core.tracker import Tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SIAM_SHARED_DIR", ROOT.parent / "shared"))
@@ -95,6 +99,26 @@ class Variant:
     device: str = "cpu"
 
 
+def _with_nano_mechanisms(source: str) -> tuple[Tracker, TrackerConfig]:
+    """``source`` "nanotrack" (config + released weights) or a checkpoint path, loaded on the CPU
+    with the PyTorch backend, and its tracker config with the mechanisms of ``nanotrack_v2.yaml``
+    in place of its own."""
+    from siam_tracker_ros.core.config import load_config
+
+    if source == "nanotrack":
+        base = load_tracker(
+            NANO_CONFIG,
+            weights=NANO_WEIGHTS,
+            device="cpu",
+            backend="torch",
+            require_weights=False,
+        )
+    else:
+        base = load_tracker(source, device="cpu", backend="torch")
+    shipped = load_config(NANO_CONFIG).tracker.mechanisms
+    return base, dataclasses.replace(base.config, mechanisms=shipped)
+
+
 def _ours(
     source: str,
     runtime: str,
@@ -115,7 +139,7 @@ def _ours(
     """
 
     def build() -> StepTracker:
-        from siam_tracker_ros.core.config import MechanismsConfig, load_config
+        from siam_tracker_ros.core.config import MechanismsConfig
         from siam_tracker_ros.core.tracker import Tracker
         from siam_tracker_ros.runtime import RuntimeConfig
 
@@ -147,20 +171,9 @@ def _ours(
             if adaptive or overrides:
                 tracker = Tracker(tracker.model, cfg, runtime=backend)
             return tracker
-        if source == "nanotrack":
-            base = load_tracker(
-                NANO_CONFIG,
-                weights=NANO_WEIGHTS,
-                device="cpu",
-                backend="torch",
-                require_weights=False,
-            )
-        else:
-            base = load_tracker(source, device="cpu", backend="torch")
         # "config": the mechanisms of config/models/nanotrack_v2.yaml for every model, so rows
         # differ only in model and runtime
-        shipped = load_config(NANO_CONFIG).tracker.mechanisms
-        cfg = dataclasses.replace(base.config, mechanisms=shipped)
+        base, cfg = _with_nano_mechanisms(source)
         if mechanisms == "off":
             cfg = dataclasses.replace(cfg, mechanisms=MechanismsConfig())
         elif mechanisms == "config+online":
@@ -218,18 +231,7 @@ def _gpu(
             cfg = base.config
             precision = load_config(R50_CONFIG).runtime.precision
         else:
-            if source == "nanotrack":
-                base = load_tracker(
-                    NANO_CONFIG,
-                    weights=NANO_WEIGHTS,
-                    device="cpu",
-                    backend="torch",
-                    require_weights=False,
-                )
-            else:
-                base = load_tracker(source, device="cpu", backend="torch")
-            shipped = load_config(NANO_CONFIG).tracker.mechanisms
-            cfg = dataclasses.replace(base.config, mechanisms=shipped)
+            base, cfg = _with_nano_mechanisms(source)
             precision = "fp16"
         settings = RuntimeConfig(
             backend="torch", device=device, precision=precision, cuda_graphs=graphs

@@ -20,16 +20,18 @@ node exits (after stopping, the follower has published zero).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from siam_tracker_ros.ros.tracker_params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
-
-PACKAGE = "siam_tracker_ros"
+from siam_tracker_ros.ros.launch_parts import (
+    PACKAGE,
+    follow_node,
+    model_arguments,
+    params_file_argument,
+    tracker_node,
+)
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,23 +54,9 @@ def generate_launch_description() -> LaunchDescription:
             default_value="gimbal/rate_cmd",
             description="geometry_msgs/Vector3Stamped gimbal rate output",
         ),
-        DeclareLaunchArgument(
-            "tracker_params",
-            default_value=PathJoinSubstitution([share, "config", "tracker.yaml"]),
-            description="tracker_node parameters (YAML)",
-        ),
-        DeclareLaunchArgument(
-            "follow_params",
-            default_value=PathJoinSubstitution([share, "config", "follow.yaml"]),
-            description="follow_node parameters (YAML)",
-        ),
-        DeclareLaunchArgument(
-            "model", default_value=DEFAULT_MODEL_CONFIG, description="model.config"
-        ),
-        DeclareLaunchArgument(
-            "weights", default_value=DEFAULT_WEIGHTS, description="model.weights"
-        ),
-        DeclareLaunchArgument("device", default_value="cpu", description="cpu, cuda or cuda:N"),
+        params_file_argument("tracker"),
+        params_file_argument("follow"),
+        *model_arguments(),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
         DeclareLaunchArgument(
             "use_sim_time", default_value="false", description="follow /clock (bags, simulators)"
@@ -88,40 +76,16 @@ def generate_launch_description() -> LaunchDescription:
         condition=IfCondition(arg("large_shm")),
     )
     camera = arg("camera_topic")
-    tracker = Node(
-        package=PACKAGE,
-        executable="tracker_node",
-        name="tracker_node",
-        namespace=arg("namespace"),
-        output="screen",
-        parameters=[
-            arg("tracker_params"),
-            {
-                "model.config": arg("model"),
-                "model.weights": arg("weights"),
-                "model.device": arg("device"),
-                "autostart": arg("autostart"),
-                "use_sim_time": arg("use_sim_time"),
-            },
-        ],
-        remappings=[("image", camera), ("image/compressed", [camera, "/compressed"])],
-        on_exit=[EmitEvent(event=Shutdown(reason="tracker_node exited"))],
+    live = {"autostart": arg("autostart"), "use_sim_time": arg("use_sim_time")}
+    tracker = tracker_node(
+        live, remappings=[("image", camera), ("image/compressed", [camera, "/compressed"])]
     )
-    follower = Node(
-        package=PACKAGE,
-        executable="follow_node",
-        name="follow_node",
-        namespace=arg("namespace"),
-        output="screen",
-        parameters=[
-            arg("follow_params"),
-            {"autostart": arg("autostart"), "use_sim_time": arg("use_sim_time")},
-        ],
+    follower = follow_node(
+        live,
         remappings=[
             ("camera_info", arg("camera_info_topic")),
             ("cmd_vel", arg("cmd_vel_topic")),
             ("gimbal/rate_cmd", arg("gimbal_topic")),
         ],
-        on_exit=[EmitEvent(event=Shutdown(reason="follow_node exited"))],
     )
     return LaunchDescription([*args, shm, tracker, follower])

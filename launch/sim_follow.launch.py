@@ -16,20 +16,20 @@ tracker_params, model, weights, device, namespace.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent
-from launch.events import Shutdown
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
 from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
 
-from siam_tracker_ros.ros.tracker_params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
-
-PACKAGE = "siam_tracker_ros"
+from siam_tracker_ros.ros.launch_parts import (
+    follow_node,
+    model_arguments,
+    package_node,
+    params_file_argument,
+    tracker_node,
+)
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = FindPackageShare(PACKAGE)
     arg = LaunchConfiguration
     args = [
         DeclareLaunchArgument(
@@ -47,32 +47,14 @@ def generate_launch_description() -> LaunchDescription:
             "lockstep", default_value="true", description="pace simulated time by the loop"
         ),
         DeclareLaunchArgument("csv", default_value="", description="per-frame log (CSV)"),
-        DeclareLaunchArgument(
-            "follow_params",
-            default_value=PathJoinSubstitution([share, "config", "follow.yaml"]),
-            description="follow_node parameters (YAML)",
-        ),
-        DeclareLaunchArgument(
-            "tracker_params",
-            default_value=PathJoinSubstitution([share, "config", "tracker.yaml"]),
-            description="tracker_node parameters (YAML)",
-        ),
-        DeclareLaunchArgument(
-            "model", default_value=DEFAULT_MODEL_CONFIG, description="model.config"
-        ),
-        DeclareLaunchArgument(
-            "weights", default_value=DEFAULT_WEIGHTS, description="model.weights"
-        ),
-        DeclareLaunchArgument("device", default_value="cpu", description="cpu, cuda or cuda:N"),
+        params_file_argument("follow"),
+        params_file_argument("tracker"),
+        *model_arguments(),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the nodes"),
     ]
-    sim = Node(
-        package=PACKAGE,
-        executable="sim_camera_node",
-        name="sim_camera_node",
-        namespace=arg("namespace"),
-        output="screen",
-        parameters=[
+    sim = package_node(
+        "sim_camera_node",
+        [
             {
                 "source": ParameterValue(arg("source"), value_type=str),
                 "source_frames": ParameterValue(arg("frames"), value_type=int),
@@ -85,32 +67,8 @@ def generate_launch_description() -> LaunchDescription:
                 "output.csv": ParameterValue(arg("csv"), value_type=str),
             }
         ],
-        on_exit=[EmitEvent(event=Shutdown(reason="simulation finished"))],
+        exit_reason="simulation finished",
     )
-    tracker = Node(
-        package=PACKAGE,
-        executable="tracker_node",
-        name="tracker_node",
-        namespace=arg("namespace"),
-        output="screen",
-        parameters=[
-            arg("tracker_params"),
-            {
-                "model.config": arg("model"),
-                "model.weights": arg("weights"),
-                "model.device": arg("device"),
-                "use_sim_time": True,
-            },
-        ],
-        on_exit=[EmitEvent(event=Shutdown(reason="tracker_node exited"))],
-    )
-    follower = Node(
-        package=PACKAGE,
-        executable="follow_node",
-        name="follow_node",
-        namespace=arg("namespace"),
-        output="screen",
-        parameters=[arg("follow_params"), {"use_sim_time": True}],
-        on_exit=[EmitEvent(event=Shutdown(reason="follow_node exited"))],
-    )
+    tracker = tracker_node({"use_sim_time": True})
+    follower = follow_node({"use_sim_time": True})
     return LaunchDescription([*args, sim, tracker, follower])

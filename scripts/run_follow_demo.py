@@ -12,11 +12,14 @@ on the true first box; ``follow_node`` commands the gimbal. All run inside a loo
 network namespace (this script re-executes itself there). Then the same footage is played once
 more with the camera fixed (no follower), the open-loop baseline.
 
-What the default run shows (frames looked at, 2026-12-06): the car drives left along the road
-below the trees; the window pans left and down with it, the car staying within about 10 % of
-the image width of the centre (the white cross); around frames 35-70 it passes a parked white
-car and the status turns AMBIGUOUS (yellow box; the follower halves its rates) and back to
-TRACKING (green) without leaving the car; near the end the window reaches the bottom edge of
+What the default run shows (frames looked at, 2026-12-06, the shipped long-term setting): the
+car drives left along the road below the trees; the window pans left and down with it, the car
+staying within about 10 % of the image width of the centre (the white cross); at frames 35-40 it
+reaches a parked white car and the status turns AMBIGUOUS (yellow box; the follower halves its
+rates), then LOST for frames 41-79 while it passes the parked cars (no box: the appearance check
+fails on this small car; the follower stops, the car drifts to about 22 % left of the centre
+but stays in view), then TRACKING (green) on the car again from frame 80 and the follower catches
+up; near the end the window reaches the bottom edge of
 the footage (the gimbal's angle limit) and the lower part of the view is black. With the camera
 fixed the car leaves the view at about 3.5 s (target in view on 69 % of the frames).
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -131,8 +132,37 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else float("nan")
 
 
+class _FrameFractions:
+    """The fractions of the frame counts, the same for one sequence (:class:`SequenceLongTerm`)
+    and for the frames pooled over a split (:class:`LongTermScores`)."""
+
+    absent_frames: int
+    visible_frames: int
+    phantom_frames: int
+    false_lost_frames: int
+
+    @property
+    def phantom_fraction(self) -> float:
+        return _ratio(self.phantom_frames, self.absent_frames)
+
+    @property
+    def false_lost_fraction(self) -> float:
+        return _ratio(self.false_lost_frames, self.visible_frames)
+
+    def _frame_entries(self) -> dict[str, object]:
+        """The frame counts and their fractions, as ``to_dict`` writes them."""
+        return {
+            "absent_frames": self.absent_frames,
+            "visible_frames": self.visible_frames,
+            "phantom_frames": self.phantom_frames,
+            "phantom_fraction": self.phantom_fraction,
+            "false_lost_frames": self.false_lost_frames,
+            "false_lost_fraction": self.false_lost_fraction,
+        }
+
+
 @dataclass(frozen=True)
-class SequenceLongTerm:
+class SequenceLongTerm(_FrameFractions):
     """Long-term counts of one sequence (see the module docstring for the definitions)."""
 
     name: str
@@ -153,26 +183,13 @@ class SequenceLongTerm:
     def f_score(self) -> float:
         return float(lt_f(self.precision, self.recall))
 
-    @property
-    def phantom_fraction(self) -> float:
-        return _ratio(self.phantom_frames, self.absent_frames)
-
-    @property
-    def false_lost_fraction(self) -> float:
-        return _ratio(self.false_lost_frames, self.visible_frames)
-
     def reacquired_fraction(self, horizon: int) -> float:
         return _ratio(self.reacquired[horizon], self.counted[horizon])
 
     def to_dict(self) -> dict[str, object]:
         return {
             "frames": self.frames,
-            "absent_frames": self.absent_frames,
-            "visible_frames": self.visible_frames,
-            "phantom_frames": self.phantom_frames,
-            "phantom_fraction": self.phantom_fraction,
-            "false_lost_frames": self.false_lost_frames,
-            "false_lost_fraction": self.false_lost_fraction,
+            **self._frame_entries(),
             "returns": list(self.returns),
             "reacquisition_delays": list(self.delays),
             "reacquired": {str(h): self.reacquired[h] for h in self.reacquired},
@@ -232,8 +249,29 @@ def sequence_longterm(
     )
 
 
+class _SplitTotal:
+    """A read-only :class:`LongTermScores` attribute: the :class:`SequenceLongTerm` count of the
+    same name summed over the split's sequences."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, scores: None, owner: type | None = None) -> _SplitTotal: ...
+
+    @overload
+    def __get__(self, scores: LongTermScores, owner: type | None = None) -> int: ...
+
+    def __get__(
+        self, scores: LongTermScores | None, owner: type | None = None
+    ) -> int | _SplitTotal:
+        if scores is None:
+            return self
+        return sum(int(getattr(s, self._name)) for s in scores.per_sequence.values())
+
+
 @dataclass(frozen=True)
-class LongTermScores:
+class LongTermScores(_FrameFractions):
     """Long-term scores of one tracker over a split: totals of the per-sequence counts, and the
     LT precision / recall / F (own flag, best over score thresholds) of
     :func:`metrics.presence_scores` on the same flag."""
@@ -241,24 +279,10 @@ class LongTermScores:
     presence: PresenceScores
     per_sequence: dict[str, SequenceLongTerm] = field(default_factory=dict)
 
-    def _total(self, attr: str) -> int:
-        return sum(int(getattr(s, attr)) for s in self.per_sequence.values())
-
-    @property
-    def absent_frames(self) -> int:
-        return self._total("absent_frames")
-
-    @property
-    def visible_frames(self) -> int:
-        return self._total("visible_frames")
-
-    @property
-    def phantom_frames(self) -> int:
-        return self._total("phantom_frames")
-
-    @property
-    def false_lost_frames(self) -> int:
-        return self._total("false_lost_frames")
+    absent_frames = _SplitTotal()
+    visible_frames = _SplitTotal()
+    phantom_frames = _SplitTotal()
+    false_lost_frames = _SplitTotal()
 
     @property
     def returns(self) -> int:
@@ -275,14 +299,6 @@ class LongTermScores:
     def reacquired(self, horizon: int) -> int:
         return sum(s.reacquired[horizon] for s in self.per_sequence.values())
 
-    @property
-    def phantom_fraction(self) -> float:
-        return _ratio(self.phantom_frames, self.absent_frames)
-
-    @property
-    def false_lost_fraction(self) -> float:
-        return _ratio(self.false_lost_frames, self.visible_frames)
-
     def reacquired_fraction(self, horizon: int) -> float:
         return _ratio(self.reacquired(horizon), self.counted(horizon))
 
@@ -293,12 +309,7 @@ class LongTermScores:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "absent_frames": self.absent_frames,
-            "visible_frames": self.visible_frames,
-            "phantom_frames": self.phantom_frames,
-            "phantom_fraction": self.phantom_fraction,
-            "false_lost_frames": self.false_lost_frames,
-            "false_lost_fraction": self.false_lost_fraction,
+            **self._frame_entries(),
             "returns": self.returns,
             "returns_counted": {str(h): self.counted(h) for h in self.horizons},
             "reacquired": {str(h): self.reacquired(h) for h in self.horizons},

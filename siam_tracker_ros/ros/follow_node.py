@@ -49,7 +49,7 @@ from siam_tracker_ros.ros.follow_safety import (
     TrackerReport,
 )
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
-from siam_tracker_ros.ros.node_parameters import NodeParameters
+from siam_tracker_ros.ros.node_parameters import NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.throttle import WarningThrottle
 
 __all__ = ["FollowNode", "box_from_detection", "camera_from_info", "main"]
@@ -80,7 +80,7 @@ def camera_from_info(msg: CameraInfo) -> CameraModel:
     )
 
 
-class FollowNode(LifecycleNode):
+class FollowNode(ParameterizedNode[FollowSettings], LifecycleNode):
     def __init__(
         self, node_name: str = NODE_NAME, argv: Sequence[str] | None = None, **kwargs: Any
     ) -> None:
@@ -111,14 +111,6 @@ class FollowNode(LifecycleNode):
         self._last_reason = "no_target"
 
     # ---------------------------------------------------------------- parameters
-    @property
-    def settings(self) -> FollowSettings:
-        return self._params.settings
-
-    @property
-    def autostart(self) -> bool:
-        return self.settings.autostart
-
     def _settings_changed(self, old: FollowSettings, new: FollowSettings) -> None:
         self._supervisor.configure(new.safety(), new.control())
         if self._active and old.enabled and not new.enabled:
@@ -130,9 +122,7 @@ class FollowNode(LifecycleNode):
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._params.problems:
-            for line in self._params.problems.values():
-                self.get_logger().error(f"cannot configure: {line}")
+        if self._params.report_problems():
             return FAILURE
         s = self.settings
         reliable = QoSProfile(

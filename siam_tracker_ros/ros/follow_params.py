@@ -40,52 +40,46 @@ def _axis(
     error_unit: str,
     default: PidGains,
 ) -> tuple[ParamSpec, ...]:
-    """The six parameters of one PID axis (defaults: the control law's own)."""
+    """The six parameters of one PID axis (defaults: the control law's own; all changeable at
+    run time, none negative)."""
+
+    def spec(key: str, value: float, text: str, high: float) -> ParamSpec:
+        return ParamSpec(f"{name}.{key}", value, f"{what}: {text}", dynamic=True, range=(0.0, high))
+
     return (
-        ParamSpec(
-            f"{name}.kp",
+        spec(
+            "kp",
             default.kp,
-            f"{what}: proportional gain ({unit} per {error_unit} of error); 0 turns the axis off.",
-            dynamic=True,
-            range=(0.0, 100.0),
+            f"proportional gain ({unit} per {error_unit} of error); 0 turns the axis off.",
+            100.0,
         ),
-        ParamSpec(
-            f"{name}.ki",
+        spec(
+            "ki",
             default.ki,
-            f"{what}: integral gain ({unit} per {error_unit}*s); the integral is clamped so "
-            "that ki*I never exceeds the output limit, and frozen while AMBIGUOUS.",
-            dynamic=True,
-            range=(0.0, 100.0),
+            f"integral gain ({unit} per {error_unit}*s); the integral is clamped so that ki*I "
+            "never exceeds the output limit, and frozen while AMBIGUOUS.",
+            100.0,
         ),
-        ParamSpec(
-            f"{name}.kd",
+        spec(
+            "kd",
             default.kd,
-            f"{what}: derivative gain ({unit} per {error_unit}/s), over frame-stamp time.",
-            dynamic=True,
-            range=(0.0, 100.0),
+            f"derivative gain ({unit} per {error_unit}/s), over frame-stamp time.",
+            100.0,
         ),
-        ParamSpec(
-            f"{name}.deadband",
+        spec(
+            "deadband",
             default.deadband,
-            f"{what}: errors smaller than this ({error_unit}) command nothing; larger ones "
-            "lose this much (no step at the band's edge).",
-            dynamic=True,
-            range=(0.0, 10.0),
+            f"errors smaller than this ({error_unit}) command nothing; larger ones lose this "
+            "much (no step at the band's edge).",
+            10.0,
         ),
-        ParamSpec(
-            f"{name}.max",
-            default.max_output,
-            f"{what}: output limit ({unit}, both directions).",
-            dynamic=True,
-            range=(0.0, 100.0),
-        ),
-        ParamSpec(
-            f"{name}.max_accel",
+        spec("max", default.max_output, f"output limit ({unit}, both directions).", 100.0),
+        spec(
+            "max_accel",
             default.max_accel,
-            f"{what}: largest change of the published output per second ({unit}/s); "
-            "0 = none. Stops are immediate (no ramp).",
-            dynamic=True,
-            range=(0.0, 1000.0),
+            f"largest change of the published output per second ({unit}/s); 0 = none. Stops "
+            "are immediate (no ramp).",
+            1000.0,
         ),
     )
 

@@ -36,7 +36,7 @@ from rclpy.parameter import Parameter
 from siam_tracker_ros.ros.parameters import ParamSpec, Settings, Value
 from siam_tracker_ros.ros.ros_args import GivenValue, given_parameters, node_arguments
 
-__all__ = ["ROS_OWN_PARAMS", "LateParameters", "NodeParameters"]
+__all__ = ["ROS_OWN_PARAMS", "LateParameters", "NodeParameters", "ParameterizedNode"]
 
 #: Parameters rclpy itself declares on every node (never reported as unknown, never refused).
 ROS_OWN_PARAMS = ("use_sim_time", "start_type_description_service")
@@ -116,6 +116,13 @@ class NodeParameters(Generic[S]):
     def settings(self) -> S:
         """The current values as one immutable object."""
         return self._settings
+
+    def report_problems(self) -> bool:
+        """One ``cannot configure: ...`` error line of the node per start-up problem left; True
+        when there is any (the node's ``on_configure`` then fails)."""
+        for line in self.problems.values():
+            self._node.get_logger().error(f"cannot configure: {line}")
+        return bool(self.problems)
 
     # ------------------------------------------------------------------ start-up
     def _take_overrides(self) -> dict[str, Any]:
@@ -232,3 +239,20 @@ class NodeParameters(Generic[S]):
             self._node.get_logger().info(
                 "parameters updated: " + ", ".join(f"{p.name}={p.value}" for p in params)
             )
+
+
+class ParameterizedNode(Generic[S]):
+    """Mixin (listed before ``LifecycleNode``) of a node whose :class:`NodeParameters` is
+    ``self._params``: its :attr:`settings`, and its ``autostart`` parameter (every node's table
+    has one) as the attribute :func:`~siam_tracker_ros.ros.lifecycle_main.run_lifecycle_node`
+    reads."""
+
+    _params: NodeParameters[S]
+
+    @property
+    def settings(self) -> S:
+        return self._params.settings
+
+    @property
+    def autostart(self) -> bool:
+        return bool(self.settings.as_values()["autostart"])

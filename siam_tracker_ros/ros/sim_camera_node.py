@@ -43,7 +43,7 @@ from siam_tracker_ros.msg import InitTarget, TrackerStatus
 from siam_tracker_ros.ros import messages
 from siam_tracker_ros.ros.follow_sim import LogRow, SimLog, make_gimbal, open_source
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
-from siam_tracker_ros.ros.node_parameters import NodeParameters
+from siam_tracker_ros.ros.node_parameters import NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.parameters import resolve_path
 from siam_tracker_ros.ros.sim_params import NODE_NAME, SimSettings
 from siam_tracker_ros.simulation import GimbalCamera, Intrinsics
@@ -114,7 +114,7 @@ class _Inbox:
             self.cond.notify_all()
 
 
-class SimCameraNode(LifecycleNode):
+class SimCameraNode(ParameterizedNode[SimSettings], LifecycleNode):
     def __init__(
         self, node_name: str = NODE_NAME, argv: Sequence[str] | None = None, **kwargs: Any
     ) -> None:
@@ -135,19 +135,9 @@ class SimCameraNode(LifecycleNode):
         self._running = False
         self._log = SimLog(None)
 
-    @property
-    def settings(self) -> SimSettings:
-        return self._params.settings
-
-    @property
-    def autostart(self) -> bool:
-        return self.settings.autostart
-
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._params.problems:
-            for line in self._params.problems.values():
-                self.get_logger().error(f"cannot configure: {line}")
+        if self._params.report_problems():
             return FAILURE
         s = self.settings
         path = resolve_path(s.source)

@@ -142,13 +142,16 @@ class Recorder:
     debug_stamps: dict[str, list[int]] = field(default_factory=dict)
     #: /diagnostics statuses: name, level, message and the key/value pairs (strings)
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    _outputs: list[Any] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         q = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
         )
-        self.node.create_subscription(Detection2D, "detection", self._on_det, q)
-        self.node.create_subscription(TrackerStatus, "status", self._on_status, q)
+        self._outputs = [
+            self.node.create_subscription(Detection2D, "detection", self._on_det, q),
+            self.node.create_subscription(TrackerStatus, "status", self._on_status, q),
+        ]
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, q)
         if self.image_sink is not None:
             for topic in ("debug/image", "debug/response"):
@@ -156,6 +159,11 @@ class Recorder:
                 self.node.create_subscription(
                     Image, topic, lambda m, t=topic: self._on_image(t, m), q
                 )
+
+    def connected(self) -> bool:
+        """Whether the node's detection and status publishers are matched (discovery done), so
+        that no output of the first frames is missed."""
+        return all(sub.get_publisher_count() > 0 for sub in self._outputs)
 
     @property
     def camera_stamps(self) -> list[int]:
@@ -278,6 +286,12 @@ def run_scenario(
     )
     replay: NodeProcess | None = None
     try:
+        # Discovery between this recorder and the node can take seconds on a loaded machine:
+        # play only once the node's outputs reach the recorder (or the node is gone or never
+        # publishes, e.g. a node that is not configured).
+        connect_end = time.monotonic() + min(timeout, 30.0)
+        while not recorder.connected() and tracker.running() and time.monotonic() < connect_end:
+            executor.spin_once(timeout_sec=0.05)
         replay = NodeProcess(
             "siam_tracker_ros.ros.replay",
             [*replay_args, "--stamps-out", str(stamps_file)],

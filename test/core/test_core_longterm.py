@@ -128,3 +128,65 @@ def test_the_step_records_what_the_policy_did(scene: tuple) -> None:
         seen.update(step.policies.get("longterm", {}))
     assert {"similarity", "probability", "verified"} <= set(seen)
     assert "tiles" in seen  # re-detection crops ran while lost
+
+
+class _ScriptedPolicy(LongTermPolicy):
+    """The policy with the appearance similarity scripted per frame (the decision rule alone)."""
+
+    def __init__(self, config: LongTermConfig, sims: dict[int, float]) -> None:
+        super().__init__(config)
+        self.sims = sims
+
+    def similarity(self, step: object, box: np.ndarray, search: object = None) -> float:
+        return self.sims[step.frame_index]  # type: ignore[attr-defined]
+
+
+class _FakeStep:
+    """What ``assess`` reads of a step and may change."""
+
+    def __init__(self, i: int, presence: float, ambiguous: bool, previous: TrackState) -> None:
+        self.frame_index, self.presence, self.ambiguous = i, presence, ambiguous
+        self.previous_state = previous
+        self.state = TrackState.TRACKING
+        self.box = np.array([50.0, 50.0, 20.0, 10.0])
+        self.confident = self.follow = True
+        self.verified: bool | None = None
+
+    def record(self, name: str, **fields: object) -> None:
+        pass
+
+
+def _verdicts(fail_drop: float, script: list[tuple[float, float, bool]]) -> list[TrackState]:
+    """States after ``assess`` on frames of (similarity, presence, ambiguous), each checked."""
+    cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop)
+    policy = _ScriptedPolicy(cfg, {i: s for i, (s, _, _) in enumerate(script)})
+    first = type("K", (), {"cls": [np.ones(8)]})()
+    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+    states, previous = [], TrackState.TRACKING
+    for i, (_, presence, ambiguous) in enumerate(script):
+        step = _FakeStep(i, presence, ambiguous, previous)
+        policy.assess(step)  # type: ignore[arg-type]
+        states.append(step.state)
+        previous = step.state
+    return states
+
+
+#: a small target that never looks much like its template (similarity 0.75-0.8 after 0.9 at
+#: first) while a look-alike competes, presence low: the drone-footage car of the follow test
+SMALL = [(0.92, 0.95, False), (0.88, 0.9, False), (0.8, 0.6, False)] + [(0.76, 0.4, True)] * 6
+#: a swap onto something else: the similarity falls by far more than the target's own spread
+SWAP = SMALL[:3] + [(0.55, 0.4, True)]
+
+
+def test_without_a_drop_rule_a_low_similarity_under_ambiguity_is_lost_at_once() -> None:
+    assert _verdicts(-1.0, SMALL)[3] == TrackState.LOST
+
+
+def test_with_a_drop_rule_only_an_event_is_lost() -> None:
+    """``fail_drop``: the small target stays followed (an ambiguous frame stays what the lost
+    state made it); a sharp fall below its own running similarity is LOST at once."""
+    assert TrackState.LOST not in _verdicts(0.15, SMALL)
+    assert _verdicts(0.15, SWAP)[-1] == TrackState.LOST
+    # not ambiguous: two failing checks in a row, each a drop, are LOST
+    drift = SMALL[:3] + [(0.5, 0.2, False)] * 2
+    assert _verdicts(0.15, drift)[-2:] == [TrackState.TRACKING, TrackState.LOST]

@@ -418,25 +418,28 @@ class _BoxRecorder:
             time.sleep(0.05)
         return False
 
-    def on_target(self, rows: list[dict[str, str]]) -> float:
-        """Share of the frames with the target in view whose detection overlaps the true box
-        (IoU >= 0.3): the loop followed the target, not something else."""
+    def on_target(self, rows: list[dict[str, str]]) -> dict[str, float]:
+        """Over the frames with the target in view (IoU >= 0.3 with the true box counts as on
+        it): ``precision``, the share of the published detections that are on the target (the
+        loop followed the target, not something else) and ``coverage``, the share of those frames
+        with a detection on the target (frames the tracker calls LOST have none: the follower
+        stops there)."""
         from siam_tracker_ros.evaluation.metrics import iou
 
-        hits = [
-            float(
-                iou(
-                    self.boxes[int(r["stamp_ns"])],
-                    [float(r[k]) for k in ("truth_x", "truth_y", "truth_w", "truth_h")],
-                )
-            )
-            >= 0.3
-            if int(r["stamp_ns"]) in self.boxes
-            else False
-            for r in rows[1:]  # frame 0 is the init frame: no detection for it
-            if r["absent"] == "0"
-        ]
-        return sum(hits) / max(1, len(hits))
+        published = []
+        visible = 0
+        for r in rows[1:]:  # frame 0 is the init frame: no detection for it
+            if r["absent"] != "0":
+                continue
+            visible += 1
+            box = self.boxes.get(int(r["stamp_ns"]))
+            if box is not None:
+                truth = [float(r[k]) for k in ("truth_x", "truth_y", "truth_w", "truth_h")]
+                published.append(float(iou(box, truth)) >= 0.3)
+        return {
+            "precision": sum(published) / max(1, len(published)),
+            "coverage": sum(published) / max(1, visible),
+        }
 
 
 def closed_loop(

@@ -56,7 +56,10 @@ def test_the_follower_keeps_the_target_centred_and_a_fixed_camera_loses_it(
     logs = r["logs"]
     assert s["in_view"] >= 0.95, (s, logs)
     assert s["mean_abs_error_x"] <= 0.15, (s, logs)
-    assert r["on_target"] >= 0.9, (r["on_target"], s)  # centred on the target, not a look-alike
+    # centred on the target, not a look-alike: (almost) every published box is on it; and most
+    # frames have one (a frame the tracker calls LOST has none and the follower holds still)
+    assert r["on_target"]["precision"] >= 0.95, (r["on_target"], s)
+    assert r["on_target"]["coverage"] >= 0.7, (r["on_target"], s)
     # the loop really was closed: commands stamped with the frames they came from, for almost
     # every frame, and no frame waited out the lockstep timeout after the first (the init)
     assert s["latency_frames"] >= 0.9 * s["frames"], s

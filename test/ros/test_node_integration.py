@@ -175,5 +175,9 @@ def test_long_term_sequence_lost_while_gone_and_back_after_the_return(tmp_path: 
     assert sum(1 for i, _ in dets if absent[i]) <= 6  # no box reported as the target
     reacquired = [i for i, d in dets if back <= i < back + 30 and iou(det_box(d), gt[i]) > 0.0]
     assert reacquired, ([(i, s["state"]) for i, s in statuses if i >= back], r["node_log"][-2000:])
-    tracked_before = [i for i, s in statuses if i < gone[0] and s["state"] == 1]
-    assert len(tracked_before) >= 0.5 * gone[0]  # it was tracking before the glance
+    # it was following before the glance (TRACKING, or AMBIGUOUS while a look-alike competes)
+    tracked_before = [i for i, s in statuses if i < gone[0] and s["state"] in (1, 3)]
+    assert len(tracked_before) >= 0.5 * gone[0], (
+        [(i, s["state"]) for i, s in statuses if i < gone[0]],
+        r["node_log"][-2000:],
+    )

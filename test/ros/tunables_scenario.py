@@ -3,8 +3,8 @@
 
     python tunables_scenario.py tunables <workdir>
 
-The real tracker_node (bundled model) is started with ``-p tracker.patience:=7`` and
-``tracker.detect_lost:=true``; this driver reads
+The real tracker_node (bundled model) is started with ``-p tracker.patience:=7``,
+``tracker.detect_lost:=true`` and ``tracker.long_term:=false``; this driver reads
 the ``tracker.*`` parameters, tries invalid changes, tracks a textured target, then raises the
 lost/found thresholds above any presence and records the states before and after.
 """
@@ -51,7 +51,15 @@ def run(work: Path) -> dict[str, Any]:
 
     frames, boxes = textured_target_frames(40)
     drv = Driver(
-        work, "tunables_driver", "", "", "tracker.patience:=7", "tracker.detect_lost:=true"
+        work,
+        "tunables_driver",
+        "",
+        "",
+        "tracker.patience:=7",
+        "tracker.detect_lost:=true",
+        # the presence thresholds under test decide LOST -> TRACKING only without the long-term
+        # verification (with it, leaving LOST needs a verified candidate instead)
+        "tracker.long_term:=false",
     )
     img_pub = drv.node.create_publisher(Image, "image", RELIABLE)
     out: dict[str, Any] = {"stamps": []}

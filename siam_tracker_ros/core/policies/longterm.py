@@ -15,7 +15,9 @@ verdict (:attr:`Step.verified`): leaving LOST needs ``confirm_frames`` verified 
 one place; a candidate that fails while a look-alike competes is LOST at once; one that fails
 while tracking counts as a low-presence frame. The check runs every frame while LOST, on every
 ambiguous frame and, with ``check_every``, every N-th tracked frame (a slow slide onto a
-look-alike); the rest of the time it costs nothing.
+look-alike); the rest of the time it costs nothing. While tracking, a low probability is a
+failure only when the similarity also fell ``fail_drop`` below its own running average: the
+verifier's calibration is absolute, and a small or changing target sits low on it all along.
 
 **Re-detection.** While LOST, besides the tracker's own search, ``tiles_per_frame`` search crops
 at the target's scale sweep the whole image, nearest to the last confident position first (a
@@ -55,13 +57,17 @@ class LongTermConfig:
     found_probability: float = 0.5
     confirm_frames: int = 3
     #: while tracking, a check below this probability fails; ``fail_checks`` failures in a row
-    #: are LOST (while a look-alike competes, one check below ``found_probability`` is)
+    #: are LOST (while a look-alike competes, one check below ``found_probability`` is; both
+    #: only on a drop, see ``fail_drop``)
     lost_probability: float = 0.3
     fail_checks: int = 2
-    #: a failing check while tracking also needs the similarity to have dropped by this much
-    #: below its running average over the passed checks (an exit or a swap is an event; a
-    #: target whose look slowly changes is not lost); negative: no such condition
-    fail_drop: float = -1.0
+    #: a failing check while tracking (and refusing an ambiguous candidate) also needs the
+    #: similarity to have dropped by this much below its running average over the passed checks
+    #: of unambiguous frames (an exit or a swap is an event; a target whose look slowly changes,
+    #: or a small one that never looks much like its template, is not lost; a competing
+    #: look-alike never pulls the average down); negative: no such condition. 0.1: dev-set runs
+    #: LT2a-LT2 (docs/dev/report.md)
+    fail_drop: float = 0.1
     #: a re-detection crop's candidate replaces the tracker's own only when its similarity is at
     #: least ``threshold``, the tracker's own is below it, and the crop's beats it by
     #: ``jump_margin`` (a jump onto a look-alike is the costliest mistake of re-detection)
@@ -324,14 +330,17 @@ class LongTermPolicy(Policy[LongTermConfig]):
         else:
             failed = prob < cfg.lost_probability
             average = self._sim_average
-            if failed and cfg.fail_drop >= 0.0 and average is not None:
-                failed = sim < average - cfg.fail_drop
-            if not failed and not step.ambiguous:
+            # with fail_drop, a check fails (and an ambiguous one is refused) only on an event:
+            # the similarity fell below its running average, not merely a low absolute value
+            dropped = cfg.fail_drop < 0.0 or average is None or sim < average - cfg.fail_drop
+            failed = failed and dropped
+            refused = step.ambiguous and not passed and dropped
+            if not failed and not step.ambiguous:  # a look-alike must not pull it down
                 self._sim_average = sim if average is None else 0.8 * average + 0.2 * sim
             self._fails = self._fails + 1 if failed else 0
             self._suspect = failed
             verified = not failed
-            if (step.ambiguous and not passed) or self._fails >= cfg.fail_checks:
+            if refused or self._fails >= cfg.fail_checks:
                 # never go on reporting a candidate that fails the check
                 step.state, step.confident = TrackState.LOST, False
                 verified = False
