@@ -18,22 +18,14 @@ rviz2 is installed; a log line says so when it is not). The launch ends when the
 from typing import Any
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    EmitEvent,
-    LogInfo,
-    OpaqueFunction,
-    SetEnvironmentVariable,
-)
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from siam_tracker_ros.ros.launch_parts import PACKAGE, params_file_argument, tracker_node
 from siam_tracker_ros.ros.tracker_params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
-
-PACKAGE = "siam_tracker_ros"
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -45,11 +37,7 @@ def generate_launch_description() -> LaunchDescription:
             default_value="/camera/image_raw",
             description="sensor_msgs/Image topic to track on",
         ),
-        DeclareLaunchArgument(
-            "params_file",
-            default_value=PathJoinSubstitution([share, "config", "tracker.yaml"]),
-            description="tracker_node parameters (YAML)",
-        ),
+        params_file_argument("tracker", name="params_file"),
         DeclareLaunchArgument(
             "model",
             default_value=DEFAULT_MODEL_CONFIG,
@@ -88,23 +76,10 @@ def generate_launch_description() -> LaunchDescription:
         PathJoinSubstitution([share, "config", "fastdds_large_shm.xml"]),
         condition=IfCondition(LaunchConfiguration("large_shm")),
     )
-    node = Node(
-        package=PACKAGE,
-        executable="tracker_node",
-        name="tracker_node",
-        namespace=LaunchConfiguration("namespace"),
-        output="screen",
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {
-                "model.config": LaunchConfiguration("model"),
-                "model.weights": LaunchConfiguration("weights"),
-                "model.device": LaunchConfiguration("device"),
-                "autostart": LaunchConfiguration("autostart"),
-            },
-        ],
+    node = tracker_node(
+        {"autostart": LaunchConfiguration("autostart")},
         remappings=[("image", camera), ("image/compressed", [camera, "/compressed"])],
-        on_exit=[EmitEvent(event=Shutdown(reason="tracker_node exited"))],
+        params_file="params_file",
     )
     rviz = OpaqueFunction(function=_rviz, condition=IfCondition(LaunchConfiguration("rviz")))
     return LaunchDescription([*args, shm, node, rviz])

@@ -35,11 +35,11 @@ PACKAGE = "siam_tracker_ros"
 Remappings = Sequence[tuple[Any, Any]]
 
 
-def params_file_argument(node: str) -> DeclareLaunchArgument:
-    """``<node>_params``: the parameters file of ``<node>_node`` (default: the package's
-    ``config/<node>.yaml``)."""
+def params_file_argument(node: str, name: str | None = None) -> DeclareLaunchArgument:
+    """``<node>_params`` (or ``name``): the parameters file of ``<node>_node`` (default: the
+    package's ``config/<node>.yaml``)."""
     return DeclareLaunchArgument(
-        f"{node}_params",
+        name or f"{node}_params",
         default_value=PathJoinSubstitution([FindPackageShare(PACKAGE), "config", f"{node}.yaml"]),
         description=f"{node}_node parameters (YAML)",
     )
@@ -80,9 +80,14 @@ def package_node(
     )
 
 
-def tracker_node(overrides: Mapping[str, Any], remappings: Remappings | None = None) -> Node:
-    """``tracker_node``: the ``tracker_params`` file, then the model of the
-    :func:`model_arguments` and ``overrides`` on top."""
+def tracker_node(
+    overrides: Mapping[str, Any],
+    remappings: Remappings | None = None,
+    *,
+    params_file: str = "tracker_params",
+) -> Node:
+    """``tracker_node``: the file of the ``params_file`` argument, then the model of the
+    :func:`model_arguments` (``model``, ``weights``, ``device``) and ``overrides`` on top."""
     arg = LaunchConfiguration
     model = {
         "model.config": arg("model"),
@@ -90,7 +95,7 @@ def tracker_node(overrides: Mapping[str, Any], remappings: Remappings | None = N
         "model.device": arg("device"),
     }
     return package_node(
-        "tracker_node", [arg("tracker_params"), {**model, **overrides}], remappings=remappings
+        "tracker_node", [arg(params_file), {**model, **overrides}], remappings=remappings
     )
 
 

@@ -56,7 +56,7 @@ from siam_tracker_ros.ros.debug_images import DebugImages
 from siam_tracker_ros.ros.diagnostics import TrackingStats, tracking_diagnostics
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
-from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters
+from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.parameters import StartupError, resolve_path
 from siam_tracker_ros.ros.session import (
     InitRequest,
@@ -151,7 +151,7 @@ def decode_frame(frame: Frame, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarr
     return image_to_bgr(frame.msg, limits)
 
 
-class TrackerNode(LifecycleNode):
+class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
     def __init__(
         self,
         tracker_factory: TrackerFactory | None = None,
@@ -200,15 +200,6 @@ class TrackerNode(LifecycleNode):
         self._running = False
 
     # ---------------------------------------------------------------- parameters
-    @property
-    def settings(self) -> NodeSettings:
-        """The node's parameters as one immutable value (replaced on every accepted change)."""
-        return self._params.settings
-
-    @property
-    def autostart(self) -> bool:
-        return self.settings.autostart
-
     @property
     def configured(self) -> bool:
         return self._tracker is not None
@@ -268,9 +259,7 @@ class TrackerNode(LifecycleNode):
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and warm the model; on any problem one error line and back to unconfigured."""
-        if self._params.problems:
-            for line in self._params.problems.values():
-                self.get_logger().error(f"cannot configure: {line}")
+        if self._params.report_problems():
             return FAILURE
         try:
             tracker = self._factory(self.settings)
