@@ -109,10 +109,13 @@ def test_ros2_param_set_min_score_takes_effect_on_the_next_frame(run: dict[str, 
     # statuses of frames processed in between: from the second received after the set (the
     # first may have been in flight); a score of exactly 1.0 still passes min_score 1.0
     during = [s for s in run["statuses"] if hi < s["received_ns"] < lo][1:]
-    assert all(s["state"] == 1 for s in during), during
-    stamps = {s["stamp_ns"] for s in during if s["score"] < 1.0}
-    assert len(stamps) >= 3, during
-    assert not stamps & {d["stamp_ns"] for d in run["detections"]}
+    # the node goes on tracking (never IDLE; the long-term check may call a frame of this real
+    # clip AMBIGUOUS or LOST), and publishes no box scored below 1.0
+    assert during and all(s["state"] != 0 for s in during), [s["state"] for s in during]
+    stamps = {s["stamp_ns"] for s in during if s["state"] == 1 and s["score"] < 1.0}
+    assert len(stamps) >= 3, [(s["state"], s["score"]) for s in during]
+    below = {s["stamp_ns"] for s in during if s["score"] < 1.0}
+    assert not below & {d["stamp_ns"] for d in run["detections"]}
     arrays = {a["stamp_ns"]: a["ids"] for a in run["arrays"]}
     assert all(arrays.get(s) == [] for s in stamps)  # Detection2DArray: empty, still published
     assert any(d["received_ns"] > lo for d in run["detections"])  # back at min_score 0.0
