@@ -32,7 +32,7 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.signals import uninstall_signal_handlers
 from sensor_msgs.msg import CameraInfo
 from vision_msgs.msg import Detection2D
@@ -50,6 +50,7 @@ from siam_tracker_ros.ros.follow_safety import (
 )
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
 from siam_tracker_ros.ros.node_parameters import NodeParameters, ParameterizedNode
+from siam_tracker_ros.ros.qos import RELIABLE, input_reliability
 from siam_tracker_ros.ros.throttle import WarningThrottle
 
 __all__ = ["FollowNode", "box_from_detection", "camera_from_info", "main"]
@@ -125,19 +126,16 @@ class FollowNode(ParameterizedNode[FollowSettings], LifecycleNode):
         if self._params.report_problems():
             return FAILURE
         s = self.settings
-        reliable = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
-        )
         if s.output_cmd_vel:
             self._follow_pubs["cmd_vel"] = self.create_lifecycle_publisher(
-                Twist, "cmd_vel", reliable
+                Twist, "cmd_vel", RELIABLE
             )
         if s.output_gimbal:
             self._follow_pubs["gimbal"] = self.create_lifecycle_publisher(
-                Vector3Stamped, "gimbal/rate_cmd", reliable
+                Vector3Stamped, "gimbal/rate_cmd", RELIABLE
             )
         self._follow_pubs["diag"] = self.create_lifecycle_publisher(
-            DiagnosticArray, "/diagnostics", reliable
+            DiagnosticArray, "/diagnostics", RELIABLE
         )
         self._supervisor = FollowSupervisor(s.safety(), s.control())
         self._camera_key = None  # the new supervisor has no camera yet: take the next one
@@ -148,11 +146,7 @@ class FollowNode(ParameterizedNode[FollowSettings], LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         s = self.settings
-        reliability = (
-            ReliabilityPolicy.RELIABLE
-            if s.input_reliability == "reliable"
-            else ReliabilityPolicy.BEST_EFFORT
-        )
+        reliability = input_reliability(s.input_reliability)
         inputs = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=reliability)
         self._follow_subs = [
             self.create_subscription(Detection2D, "detection", self._on_detection, inputs),

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -58,6 +58,7 @@ from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
 from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.parameters import StartupError, resolve_path
+from siam_tracker_ros.ros.qos import RELIABLE, input_reliability
 from siam_tracker_ros.ros.session import (
     InitRequest,
     SessionStep,
@@ -285,9 +286,6 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
         self._session = TrackingSession(tracker, lambda f: decode_frame(f, self._limits))
         self._buffer = FrameBuffer(self.settings.input_buffer_size)
         self._apply_input_settings()
-        reliable = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
-        )
         for key, msg_type, topic in (
             ("det", Detection2D, "detection"),
             ("dets", Detection2DArray, "detections"),
@@ -296,26 +294,19 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
             ("heat", Image, "debug/response"),
             ("diag", DiagnosticArray, "/diagnostics"),
         ):
-            self._pubs[key] = self.create_lifecycle_publisher(msg_type, topic, reliable)
+            self._pubs[key] = self.create_lifecycle_publisher(msg_type, topic, RELIABLE)
         self._debug = DebugImages(self._pubs["debug"], self._pubs["heat"])
         self.get_logger().info("configured: model loaded on " + self.settings.model_device)
         return SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = self.settings
-        reliability = (
-            ReliabilityPolicy.RELIABLE
-            if settings.input_reliability == "reliable"
-            else ReliabilityPolicy.BEST_EFFORT
-        )
+        reliability = input_reliability(settings.input_reliability)
         camera_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=1,
             reliability=reliability,
             durability=qos_profile_sensor_data.durability,
-        )
-        reliable = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
         if settings.input_compressed:
             camera = self.create_subscription(
@@ -325,9 +316,9 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
             camera = self.create_subscription(Image, "image", self._on_image, camera_qos)
         self._active_entities = [
             camera,
-            self.create_subscription(InitTarget, "init_target", self._on_init_target, reliable),
+            self.create_subscription(InitTarget, "init_target", self._on_init_target, RELIABLE),
             self.create_subscription(
-                Detection2D, "init_detection", self._on_init_detection, reliable
+                Detection2D, "init_detection", self._on_init_detection, RELIABLE
             ),
             self.create_service(Trigger, "~/stop", self._on_stop),
             self.create_service(Trigger, "~/reset", self._on_reset),

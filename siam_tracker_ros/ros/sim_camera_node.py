@@ -34,7 +34,6 @@ from typing import Any
 
 from geometry_msgs.msg import Twist, Vector3Stamped
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
@@ -45,6 +44,7 @@ from siam_tracker_ros.ros.follow_sim import LogRow, SimLog, make_gimbal, open_so
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
 from siam_tracker_ros.ros.node_parameters import NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.parameters import resolve_path
+from siam_tracker_ros.ros.qos import RELIABLE
 from siam_tracker_ros.ros.sim_params import NODE_NAME, SimSettings
 from siam_tracker_ros.simulation import GimbalCamera, Intrinsics
 from siam_tracker_ros.simulation.virtual_camera import View
@@ -156,9 +156,6 @@ class SimCameraNode(ParameterizedNode[SimSettings], LifecycleNode):
         except (OSError, ValueError) as exc:
             self.get_logger().error(f"cannot configure: {exc}")
             return FAILURE
-        reliable = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
-        )
         for key, msg_type, topic in (
             ("clock", Clock, "/clock"),
             ("image", Image, "image"),
@@ -166,7 +163,7 @@ class SimCameraNode(ParameterizedNode[SimSettings], LifecycleNode):
             ("truth", Detection2DArray, "sim/target"),
             ("init", InitTarget, "init_target"),
         ):
-            self._sim_pubs[key] = self.create_lifecycle_publisher(msg_type, topic, reliable)
+            self._sim_pubs[key] = self.create_lifecycle_publisher(msg_type, topic, RELIABLE)
         self._log = SimLog(resolve_path(s.output_csv))
         k = self._gimbal.intrinsics()
         self.get_logger().info(
@@ -176,14 +173,11 @@ class SimCameraNode(ParameterizedNode[SimSettings], LifecycleNode):
         return SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        reliable = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
-        )
         inbox = self._inbox
         self._sim_subs = [
-            self.create_subscription(Vector3Stamped, "gimbal/rate_cmd", inbox.on_gimbal, reliable),
-            self.create_subscription(Twist, "cmd_vel", inbox.on_twist, reliable),
-            self.create_subscription(TrackerStatus, "status", inbox.on_status, reliable),
+            self.create_subscription(Vector3Stamped, "gimbal/rate_cmd", inbox.on_gimbal, RELIABLE),
+            self.create_subscription(Twist, "cmd_vel", inbox.on_twist, RELIABLE),
+            self.create_subscription(TrackerStatus, "status", inbox.on_status, RELIABLE),
         ]
         result = super().on_activate(state)
         self._running = True
