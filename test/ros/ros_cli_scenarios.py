@@ -108,8 +108,9 @@ def background(cmd: list[str], log: Path) -> NodeProcess:
 
 def make_sequence(work: Path, source: str) -> tuple[Path, np.ndarray]:
     """An OTB-style folder to replay and its per-frame boxes. With ``source`` (a real sequence
-    folder) its frames play forwards, backwards and forwards again (symlinks in ``work``; nothing
-    is copied), so a short real clip lasts long enough for the CLI steps on a loaded machine;
+    folder) its frames play forwards and backwards five times in all (symlinks in ``work``;
+    nothing is copied), so a short real clip lasts long enough for the CLI steps on a loaded
+    machine (the replay is stopped once they are done);
     without it, a generated video of a textured target moving over a smooth background."""
     folder = work / "seq" / "img"
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,8 @@ def make_sequence(work: Path, source: str) -> tuple[Path, np.ndarray]:
         src = Path(source)
         frames = sorted((src / "img").iterdir())
         gt = np.loadtxt(src / "groundtruth_rect.txt", delimiter=",", ndmin=2)
-        order = [*range(len(frames)), *range(len(frames) - 2, 0, -1), *range(len(frames))]
+        there, back = list(range(len(frames))), list(range(len(frames) - 2, 0, -1))
+        order = [*there, *back, *there, *back, *there]
         for i, k in enumerate(order):
             (folder / f"{i + 1:04d}{frames[k].suffix}").symlink_to(frames[k])
         return folder.parent, gt[order]
@@ -274,10 +276,15 @@ def launch(work: Path, source: str = "") -> dict[str, Any]:
         sec, nsec = divmod(camera[k], 1_000_000_000)
         log["reinit_frame"] = k
         log["reinit_sent_ns"] = now()
+        log["replay_running_at_reinit"] = replay.running()
         log["reinit"] = ros2(
             "topic",
             "pub",
             "--once",
+            # stay up until the reliable message was surely delivered (the default 0.1 s can
+            # be too short for a loaded machine)
+            "--keep-alive",
+            "3",
             "/init_target",
             "siam_tracker_ros/msg/InitTarget",
             f"{{header: {{stamp: {{sec: {sec}, nanosec: {nsec}}}, frame_id: cam}},"

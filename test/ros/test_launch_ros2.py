@@ -125,7 +125,13 @@ def test_detection_array_and_track_id_stable_then_new_after_reinit(run: dict[str
     assert run["reinit"]["rc"] == 0, run["reinit"]
     dets = run["detections"]
     ids = [d["id"] for d in dets]
-    assert set(ids) == {"track-1", "track-2"}, set(ids)
+    started = [ln for ln in run["launch_log"].splitlines() if "tracking track-" in ln]
+    assert set(ids) == {"track-1", "track-2"}, (
+        set(ids),
+        f"re-init on frame {run['reinit_frame']} of {len(run['stamps'])} replayed",
+        f"replay still running then: {run['replay_running_at_reinit']}",
+        started,
+    )
     switch = ids.index("track-2")
     assert all(i == "track-1" for i in ids[:switch]) and all(i == "track-2" for i in ids[switch:])
     assert dets[switch]["received_ns"] > run["reinit_sent_ns"]
