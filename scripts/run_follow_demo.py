@@ -155,7 +155,11 @@ class _Recorder:
     def close(self) -> None:
         import rclpy
 
-        self.executor.shutdown(timeout_sec=1.0)
+        # the spinning thread must be done before the node and the context go: on a loaded
+        # machine its last callback can outlast a short wait, and a C++ wait set torn down under
+        # it aborts the process ("terminate called without an active exception")
+        self.executor.shutdown(timeout_sec=10.0)
+        self._thread.join(timeout=10.0)
         self.node.destroy_node()
         rclpy.try_shutdown()
 
