@@ -156,16 +156,23 @@ class _FakeStep:
         pass
 
 
-def _verdicts(fail_drop: float, script: list[tuple[float, float, bool]]) -> list[TrackState]:
-    """States after ``assess`` on frames of (similarity, presence, ambiguous), each checked."""
-    cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop)
+def _verdicts(
+    fail_drop: float,
+    script: list[tuple[float, float, bool]],
+    start: TrackState = TrackState.TRACKING,
+    **config: float,
+) -> list[TrackState]:
+    """States after ``assess`` and ``commit`` on frames of (similarity, presence, ambiguous),
+    each checked, from the state ``start``; ``config``: more ``LongTermConfig`` fields."""
+    cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop, **config)
     policy = _ScriptedPolicy(cfg, {i: s for i, (s, _, _) in enumerate(script)})
     first = type("K", (), {"cls": [np.ones(8)]})()
     policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
-    states, previous = [], TrackState.TRACKING
+    states, previous = [], start
     for i, (_, presence, ambiguous) in enumerate(script):
         step = _FakeStep(i, presence, ambiguous, previous)
         policy.assess(step)  # type: ignore[arg-type]
+        policy.commit(step)  # type: ignore[arg-type]
         states.append(step.state)
         previous = step.state
     return states
@@ -190,3 +197,97 @@ def test_with_a_drop_rule_only_an_event_is_lost() -> None:
     # not ambiguous: two failing checks in a row, each a drop, are LOST
     drift = SMALL[:3] + [(0.5, 0.2, False)] * 2
     assert _verdicts(0.15, drift)[-2:] == [TrackState.TRACKING, TrackState.LOST]
+
+
+#: while LOST the tracker's candidate is background (similarity ~0.5, presence low); then the
+#: target is back on three frames, far below the verifier's absolute calibration (similarity
+#: 0.66, presence 0.6: the changed-pose return of the dev-lt ``gen_Woman``)
+GONE = [(0.5 + 0.02 * (i % 3), 0.1, False) for i in range(8)]
+BACK = [(0.66, 0.6, False)] * 3
+
+
+def test_without_the_rise_rule_a_low_calibrated_return_stays_lost() -> None:
+    states = _verdicts(0.1, GONE + BACK, TrackState.LOST, found_rise=-1.0)
+    assert set(states) == {TrackState.LOST}
+
+
+def test_the_rise_rule_takes_a_return_that_stands_out_from_the_lost_frames() -> None:
+    """``found_rise``: the return passes once confirmed (three frames at one place); a rise too
+    small, too little presence, or too few lost frames to know the background does not."""
+    states = _verdicts(0.1, GONE + BACK, TrackState.LOST, found_rise=0.1)
+    assert states[-3:] == [TrackState.LOST, TrackState.LOST, TrackState.TRACKING], states
+    assert TrackState.TRACKING not in states[:-1]
+    small = [(0.58, 0.6, False)] * 3
+    assert TrackState.TRACKING not in _verdicts(0.1, GONE + small, TrackState.LOST, found_rise=0.1)
+    faint = [(0.66, 0.3, False)] * 3
+    assert TrackState.TRACKING not in _verdicts(0.1, GONE + faint, TrackState.LOST, found_rise=0.1)
+    assert TrackState.TRACKING not in _verdicts(
+        0.1, GONE[:3] + BACK, TrackState.LOST, found_rise=0.1
+    )
+    # the baseline is of the lost frames only: a new loss starts it again
+    again = GONE + BACK + [(0.3, 0.05, False)] * 2 + BACK
+    assert _verdicts(0.1, again, TrackState.TRACKING, found_rise=0.1, fail_checks=1)[-1] == (
+        TrackState.LOST
+    )
+
+
+class _Search:
+    """A search whose candidate has a scripted similarity."""
+
+    def __init__(self, sim: float, source: str = "tracker") -> None:
+        self.sim, self.source = sim, source
+
+    def image_box(self) -> np.ndarray:
+        return np.array([50.0, 50.0, 20.0, 10.0])
+
+
+class _LostStep(_FakeStep):
+    """A LOST frame: what ``after_search`` reads too (the tracker's own search with similarity
+    ``own``; the re-detection crops it runs get ``crops`` in turn)."""
+
+    def __init__(self, i: int, own: float, crops: tuple[float, ...] = ()) -> None:
+        super().__init__(i, 0.1, False, TrackState.LOST)
+        self.target = type("T", (), {"confident": np.array([50.0, 50.0, 20.0, 10.0])})()
+        self.image = np.zeros((120, 240, 3), np.uint8)
+        self.instance_size, self.exemplar_size = 255, 127
+        self.searches, self.chosen, self._crops = [_Search(own)], 0, list(crops)
+
+    @property
+    def search(self) -> _Search:
+        return self.searches[self.chosen]
+
+    def run_search(
+        self, centre: np.ndarray, size: int, *_: object, source: str, **__: object
+    ) -> None:
+        self.searches.append(_Search(self._crops.pop(0), source))
+
+
+class _CropPolicy(LongTermPolicy):
+    def similarity(self, step: object, box: np.ndarray, search: object = None) -> float:
+        return (search or step.search).sim  # type: ignore[attr-defined]
+
+
+def _jump(jump_rise: float, own: float, crops: tuple[float, ...]) -> _LostStep:
+    """After eight lost frames of background (similarity 0.5), one re-detection step."""
+    cfg = LongTermConfig(enabled=True, jump_rise=jump_rise)
+    policy = _CropPolicy(cfg)
+    first = type("K", (), {"cls": [np.ones(8)]})()
+    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+    for i in range(8):
+        gone = _LostStep(i, 0.5)
+        policy.assess(gone)  # type: ignore[arg-type]
+        gone.state = TrackState.LOST
+        policy.commit(gone)  # type: ignore[arg-type]
+    step = _LostStep(8, own, crops)
+    policy.after_search(step)  # type: ignore[arg-type]
+    return step
+
+
+def test_jump_rise_lowers_the_jump_threshold_to_the_lost_baseline() -> None:
+    """``jump_rise``: a crop's candidate 0.18 above the lost frames' baseline (0.5) is taken
+    although below ``threshold`` (0.75); without it, only the absolute threshold counts."""
+    assert _jump(0.15, 0.55, (0.68, 0.5)).chosen == 1
+    assert _jump(-1.0, 0.55, (0.68, 0.5)).chosen == 0
+    assert _jump(-1.0, 0.55, (0.8, 0.5)).chosen == 1
+    # the tracker's own candidate already above the lowered threshold: no crop is searched
+    assert len(_jump(0.15, 0.66, (0.9, 0.9)).searches) == 1

@@ -18,6 +18,8 @@ ambiguous frame and, with ``check_every``, every N-th tracked frame (a slow slid
 look-alike); the rest of the time it costs nothing. While tracking, a low probability is a
 failure only when the similarity also fell ``fail_drop`` below its own running average: the
 verifier's calibration is absolute, and a small or changing target sits low on it all along.
+For the same reason, with ``found_rise``, leaving LOST also accepts a candidate whose similarity
+rose that far above what the tracker saw while the target was gone (confirmed like any other).
 
 **Re-detection.** While LOST, besides the tracker's own search, ``tiles_per_frame`` search crops
 at the target's scale sweep the whole image, nearest to the last confident position first (a
@@ -56,6 +58,15 @@ class LongTermConfig:
     #: leaving LOST needs this probability on ``confirm_frames`` frames in a row, at one place
     found_probability: float = 0.5
     confirm_frames: int = 3
+    #: a second way out of LOST, relative like ``fail_drop``: a candidate also passes when its
+    #: similarity rose ``found_rise`` above the baseline of the lost frames (a running average
+    #: over the frames whose candidate did not pass, after ``rise_after`` of them) and its
+    #: presence is at least ``rise_presence`` (a target the verifier's absolute calibration
+    #: places low all along -- changed pose, small -- still stands out from what the tracker saw
+    #: while it was gone); negative: off. 0.1: dev-set runs LT4, LT4-dev (docs/dev/report.md)
+    found_rise: float = 0.1
+    rise_presence: float = 0.5
+    rise_after: int = 5
     #: while tracking, a check below this probability fails; ``fail_checks`` failures in a row
     #: are LOST (while a look-alike competes, one check below ``found_probability`` is; both
     #: only on a drop, see ``fail_drop``)
@@ -73,6 +84,11 @@ class LongTermConfig:
     #: ``jump_margin`` (a jump onto a look-alike is the costliest mistake of re-detection)
     threshold: float = 0.75
     jump_margin: float = 0.05
+    #: with ``found_rise`` on, the jump's threshold is at most ``jump_rise`` above the lost
+    #: frames' baseline (a crop's candidate that stands out from what the tracker sees while
+    #: the target is gone; it still has to pass the way out of LOST there); negative: off
+    #: (0.1 and 0.15 jumped onto look-alikes on dev-lt: run LT4)
+    jump_rise: float = -1.0
     #: box scales the template is cut at for a check (the best counts): a re-found target's box
     #: is often off in size, and a misfitting cut looks less like the memory (each scale costs
     #: one template run; ``feature: template`` only)
@@ -120,6 +136,9 @@ class LongTermConfig:
             f"must be <= found_probability ({self.found_probability}) for hysteresis",
         )
         check(self.confirm_frames >= 1, "confirm_frames", "must be >= 1")
+        check(self.found_rise <= 1.0, "found_rise", "must be <= 1 (negative: off)")
+        check(0.0 <= self.rise_presence <= 1.0, "rise_presence", "must be in [0, 1]")
+        check(self.rise_after >= 1, "rise_after", "must be >= 1")
         check(0.0 <= self.jump_margin <= 1.0, "jump_margin", "must be in [0, 1]")
         check(
             len(self.verify_scales) > 0 and all(0.25 <= v <= 4.0 for v in self.verify_scales),
@@ -180,6 +199,8 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._suspect = False
         self._fails = 0
         self._sim_average: float | None = None
+        self._lost_baseline: float | None = None
+        self._baseline_frames = 0
         self._similarity: dict[tuple[int, int, tuple[float, ...]], float] = {}
 
     # ------------------------------------------------------------------ state
@@ -188,6 +209,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._suspect = False
         self._fails = 0
         self._sim_average = None
+        self._lost_baseline, self._baseline_frames = None, 0
         if target is not None and self.config.feature == "template":
             vec = np.concatenate(
                 [to_numpy(k).astype(np.float64).ravel() for k in target.first_kernels.cls]
@@ -257,7 +279,11 @@ class LongTermPolicy(Policy[LongTermConfig]):
         side = s_z * size / step.exemplar_size
         centres = tile_centres(step.image.shape, side, cfg.tile_overlap, confident[:2])
         own_sim = self.similarity(step, step.search.image_box(), step.search)
-        if own_sim >= cfg.threshold:
+        threshold = cfg.threshold
+        baseline = self._rise_baseline()
+        if baseline is not None and cfg.jump_rise >= 0.0:
+            threshold = min(threshold, baseline + cfg.jump_rise)
+        if own_sim >= threshold:
             # no crop could replace this candidate (a jump needs the tracker's own below the
             # threshold): skip their searches, keep the sweep's place as if they had run
             self._cursor += cfg.tiles_per_frame
@@ -282,7 +308,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         own = sims[0]
         if (
             candidates[best] != step.chosen
-            and sims[best] >= cfg.threshold > own
+            and sims[best] >= threshold > own
             and sims[best] >= own + cfg.jump_margin
         ):
             step.chosen = candidates[best]
@@ -294,6 +320,12 @@ class LongTermPolicy(Policy[LongTermConfig]):
             best_similarity=sims[best],
             jumped=step.searches[step.chosen].source == self.name,
         )
+
+    def _rise_baseline(self) -> float | None:
+        """The lost frames' similarity baseline once ``found_rise`` may use it, else None."""
+        if self.config.found_rise < 0.0 or self._baseline_frames < self.config.rise_after:
+            return None
+        return self._lost_baseline
 
     def probability(self, presence: float, similarity: float) -> float:
         """The verification probability of a candidate (see ``LongTermConfig``)."""
@@ -314,7 +346,20 @@ class LongTermPolicy(Policy[LongTermConfig]):
         sim = self.similarity(step, step.box)
         prob = self.probability(step.presence, sim)
         passed = prob >= cfg.found_probability
+        rose = False
         if lost:
+            baseline = self._rise_baseline()
+            rose = (
+                not passed
+                and baseline is not None
+                and sim >= baseline + cfg.found_rise
+                and step.presence >= cfg.rise_presence
+            )
+            if not (passed or rose):  # what the tracker sees while the target is gone
+                average = self._lost_baseline
+                self._lost_baseline = sim if average is None else 0.8 * average + 0.2 * sim
+                self._baseline_frames += 1
+            passed = passed or rose
             size = max(float(np.sqrt(step.box[2] * step.box[3])), 1.0)
             near = (
                 self._confirm_at is not None
@@ -349,6 +394,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
             self.name,
             similarity=sim,
             probability=prob,
+            **({"rose": rose, "lost_baseline": self._lost_baseline} if lost else {}),
             verified=verified,
             confirm=self._confirm,
             state=step.state.name,
@@ -359,6 +405,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._lost_frames = self._lost_frames + 1 if step.state == TrackState.LOST else 0
         if step.state != TrackState.LOST:
             self._confirm, self._confirm_at = 0, None
+            self._lost_baseline, self._baseline_frames = None, 0
         else:
             self._fails, self._suspect = 0, False
         if (
