@@ -16,6 +16,7 @@ reports the jump once, so the node logs it and the session applies its policy.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -133,6 +134,24 @@ class FrameBuffer:
         if best is None or abs(best.stamp_ns - stamp_ns) > tolerance_ns:
             return None
         return best
+
+    def in_gap(self, stamp_ns: int, max_gap: float = 2.5) -> Frame | None:
+        """The nearer neighbour of a stamp that falls *between* two buffered frames at most
+        ``max_gap`` typical frame intervals apart (the median of the buffer's): the stamped frame
+        existed, but this buffer never got it (a best-effort camera subscription drops frames
+        under load). None for a stamp outside the buffered span or in a longer gap."""
+        with self._lock:
+            stamps = [f.stamp_ns for f in self._frames]
+            frames = list(self._frames)
+        if len(stamps) < 3 or not stamps[0] < stamp_ns < stamps[-1]:
+            return None
+        steps = sorted(b - a for a, b in itertools.pairwise(stamps))
+        typical = steps[len(steps) // 2]
+        idx = bisect.bisect_left(stamps, stamp_ns)
+        before, after = frames[idx - 1], frames[idx]
+        if typical <= 0 or after.stamp_ns - before.stamp_ns > max_gap * typical:
+            return None
+        return min((before, after), key=lambda f: abs(f.stamp_ns - stamp_ns))
 
     def after(self, stamp_ns: int) -> list[Frame]:
         """Frames strictly newer than ``stamp_ns``, oldest first."""

@@ -60,6 +60,8 @@ from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters,
 from siam_tracker_ros.ros.parameters import StartupError, resolve_path
 from siam_tracker_ros.ros.qos import RELIABLE, input_reliability
 from siam_tracker_ros.ros.session import (
+    INIT_WAIT_NS,
+    InitNotYet,
     InitRequest,
     SessionStep,
     StreamPolicy,
@@ -187,6 +189,8 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
         self._slot = LatestSlot()
         self._lock = threading.Lock()  # held by the worker for one step; services take it too
         self._pending_init: InitRequest | None = None
+        #: an init whose frame had not arrived yet, and until when (monotonic s) it may wait
+        self._waiting_init: tuple[InitRequest, float] | None = None
         self._pending_lock = threading.Lock()
         self._stats = TrackingStats()
         self._last_processed = 0.0
@@ -384,6 +388,7 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
         ended). The caller holds ``self._lock`` (the worker must not be mid-step)."""
         with self._pending_lock:
             self._pending_init = None
+        self._waiting_init = None
         was = TrackState.IDLE
         if self._session is not None:
             was = self._session.state
@@ -500,8 +505,11 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
                     continue
                 with self._pending_lock:
                     request, self._pending_init = self._pending_init, None
-                if request is not None:
-                    self._handle_init(session, request)
+                waiting, self._waiting_init = self._waiting_init, None
+                if request is not None:  # a newer init replaces one still waiting
+                    self._handle_init(session, request, time.monotonic() + INIT_WAIT_NS / 1e9)
+                elif waiting is not None:
+                    self._handle_init(session, *waiting)
                 if frame is None or not session.active:
                     continue
                 cap = self.settings.output_max_rate_hz
@@ -527,7 +535,9 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
                 elif not session.active:  # stopped by a clock jump (input.on_clock_jump=reset)
                     self._publish_idle_status()
 
-    def _handle_init(self, session: TrackingSession, request: InitRequest) -> None:
+    def _handle_init(self, session: TrackingSession, request: InitRequest, until: float) -> None:
+        """Apply ``request``; one whose frame has not arrived yet is tried again with the next
+        frames until ``until`` (monotonic s), then rejected like any other."""
         try:
             step = session.initialise(
                 request,
@@ -535,6 +545,12 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
                 int(self.settings.init_stamp_tolerance_ms * 1e6),
                 self.settings.init_catch_up_max_frames,
             )
+        except InitNotYet as exc:
+            if time.monotonic() < until:
+                self._waiting_init = (request, until)
+            else:
+                self._warn("init", f"init rejected: {exc}, and no such frame came")
+            return
         except ValueError as exc:  # InitError, or a malformed buffered frame
             self._warn("init", f"init rejected: {exc}")
             return

@@ -65,6 +65,16 @@ class InitError(ValueError):
     """An init request that cannot be applied (bad box, frame no longer buffered, ...)."""
 
 
+class InitNotYet(InitError):
+    """The init's frame is newer than every buffered one: it has not arrived yet, or it was
+    dropped on the way and the next frame will show it (the node tries again on the next
+    frames, for at most :data:`INIT_WAIT_NS`)."""
+
+
+#: how far past the newest buffered frame an init's stamp may be to wait for its frame
+INIT_WAIT_NS = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class InitRequest:
     """A box ``(x, y, w, h)`` in pixels of the image stamped ``stamp_ns`` (0: newest frame)."""
@@ -188,8 +198,22 @@ class TrackingSession:
             if request.stamp_ns == 0
             else buffer.find(request.stamp_ns, tolerance_ns)
         )
+        if frame is None and request.stamp_ns != 0:
+            frame = buffer.in_gap(request.stamp_ns)
+            if frame is not None:
+                self._notices.append(
+                    f"init stamp {request.stamp_ns / 1e9:.3f} s: that frame never reached the "
+                    "node (dropped on the way; the camera subscription is best effort), so the "
+                    f"init is applied to the nearest one, "
+                    f"{abs(frame.stamp_ns - request.stamp_ns) / 1e6:.1f} ms away"
+                )
         if frame is None:
             span = buffer.span()
+            if span is not None and 0 < request.stamp_ns - span[1] <= INIT_WAIT_NS:
+                raise InitNotYet(
+                    f"init stamp {request.stamp_ns / 1e9:.3f} s is newer than every buffered "
+                    f"frame (newest {span[1] / 1e9:.3f} s)"
+                )
             where = (
                 "no frame buffered yet"
                 if span is None

@@ -17,6 +17,7 @@ from siam_tracker_ros.evaluation.metrics import iou
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
 from siam_tracker_ros.ros.session import (
     InitError,
+    InitNotYet,
     InitRequest,
     StreamPolicy,
     TrackingSession,
@@ -144,6 +145,56 @@ def test_init_on_unbuffered_stamp_is_rejected_with_reason(stamp_ms: int) -> None
     with pytest.raises(InitError, match="no buffered frame"):
         session.initialise(InitRequest(stamp_ms * MS, tuple(boxes[0])), buf, MS, 10)
     assert not tracker.inits and session.state == TrackState.IDLE
+
+
+def test_a_stamp_between_two_buffered_frames_finds_the_nearer_one() -> None:
+    """``in_gap``: the stamped frame never arrived (one or two frames dropped): the nearer
+    neighbour; a stamp outside the buffered span or in a longer gap: nothing."""
+    buf = FrameBuffer(30)
+    for k in (0, 1, 2, 3, 5, 6, 10, 11, 12):  # 33 ms apart; 4 dropped, 7-9 dropped
+        buf.add(Frame(1000 * MS + k * 33 * MS, k))
+    assert buf.in_gap(1000 * MS + 4 * 33 * MS).msg in (3, 5)
+    assert buf.in_gap(1000 * MS + 4 * 33 * MS + 10 * MS).msg == 5
+    assert buf.in_gap(1000 * MS + 8 * 33 * MS) is None  # three frames missing: too long a gap
+    assert buf.in_gap(990 * MS) is None and buf.in_gap(1000 * MS + 13 * 33 * MS) is None
+
+
+def test_init_stamped_on_a_frame_the_node_never_got_lands_on_its_neighbour() -> None:
+    """A detector or ``siam-tracker init`` saw a camera frame that the node's best-effort
+    subscription dropped: the init goes to the nearest buffered frame, with a notice, instead
+    of being refused."""
+    frames, boxes = _frames(8)
+    buf = FrameBuffer(30)
+    for i, f in enumerate(frames):
+        if i != 4:
+            buf.add(f)
+    session, tracker = _session()
+    session.initialise(InitRequest(frames[4].stamp_ns, tuple(boxes[4])), buf, MS, 0)
+    assert tracker.inits[0][0] in (frames[3].msg, frames[5].msg)
+    assert session.state == TrackState.TRACKING
+    (notice,) = session.take_notices()
+    assert "never reached the node" in notice and "33.0 ms away" in notice
+
+
+def test_init_stamped_on_a_frame_not_arrived_yet_says_so() -> None:
+    """The init came before its frame (or its frame was dropped and the next one is still on
+    the way): ``InitNotYet``, which the node retries on the next frames; once a later frame is
+    buffered, the init lands on the frame or its neighbour."""
+    frames, boxes = _frames(8)
+    buf = FrameBuffer(30)
+    for f in frames[:4]:
+        buf.add(f)
+    session, tracker = _session()
+    request = InitRequest(frames[4].stamp_ns, tuple(boxes[4]))
+    with pytest.raises(InitNotYet, match="newer than every buffered frame"):
+        session.initialise(request, buf, MS, 0)
+    buf.add(frames[5])  # frame 4 never comes
+    session.initialise(request, buf, MS, 0)
+    assert tracker.inits[0][0] in (frames[3].msg, frames[5].msg)
+    # far newer than the buffer (another clock, a wall-clock stamp): refused at once
+    with pytest.raises(InitError, match="no buffered frame") as info:
+        session.initialise(InitRequest(frames[5].stamp_ns + 5 * SEC, tuple(boxes[5])), buf, MS, 0)
+    assert not isinstance(info.value, InitNotYet)
 
 
 @pytest.mark.parametrize(
