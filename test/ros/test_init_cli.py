@@ -141,19 +141,21 @@ def test_stamp_zero_starts_on_the_newest_frame(live: dict[str, Any]) -> None:
 
 def test_the_readme_ros2_example_is_a_stamp_zero_init_on_the_readme_box() -> None:
     argv = ros2_pub_command()
-    assert argv[:6] == [
+    assert argv[:8] == [
         "ros2",
         "topic",
         "pub",
         "--once",
+        "--keep-alive",
+        "3",
         "/init_target",
         "siam_tracker_ros/msg/InitTarget",
     ]
-    assert "stamp: {sec: 0, nanosec: 0}" in argv[6]
+    assert "stamp: {sec: 0, nanosec: 0}" in argv[8]
     from init_cli_scenarios import TARGET
 
     x, y, w, h = TARGET
-    assert f"x: {x:.1f}, y: {y:.1f}, width: {w:.1f}, height: {h:.1f}" in argv[6], argv[6]
+    assert f"x: {x:.1f}, y: {y:.1f}, width: {w:.1f}, height: {h:.1f}" in argv[8], argv[8]
 
 
 @pytest.mark.ros
