@@ -161,6 +161,12 @@ def _extent(size: np.ndarray, context_amount: float = 0.5) -> float:
     return math.sqrt(float(size[0] + pad) * float(size[1] + pad))
 
 
+def _running_average(average: float | None, value: float) -> float:
+    """The running similarity levels ``fail_drop`` and ``found_rise`` compare with: an
+    exponential average over the frames that count (the first one starts it)."""
+    return value if average is None else 0.8 * average + 0.2 * value
+
+
 def tile_centres(
     image_shape: tuple[int, ...], side: float, overlap: float, near: np.ndarray
 ) -> list[np.ndarray]:
@@ -356,8 +362,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
                 and step.presence >= cfg.rise_presence
             )
             if not (passed or rose):  # what the tracker sees while the target is gone
-                average = self._lost_baseline
-                self._lost_baseline = sim if average is None else 0.8 * average + 0.2 * sim
+                self._lost_baseline = _running_average(self._lost_baseline, sim)
                 self._baseline_frames += 1
             passed = passed or rose
             size = max(float(np.sqrt(step.box[2] * step.box[3])), 1.0)
@@ -381,7 +386,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
             failed = failed and dropped
             refused = step.ambiguous and not passed and dropped
             if not failed and not step.ambiguous:  # a look-alike must not pull it down
-                self._sim_average = sim if average is None else 0.8 * average + 0.2 * sim
+                self._sim_average = _running_average(average, sim)
             self._fails = self._fails + 1 if failed else 0
             self._suspect = failed
             verified = not failed
