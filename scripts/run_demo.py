@@ -22,12 +22,13 @@ tracker failed on, and frames the node never received (the camera subscription i
 What the default run shows (checked by looking at the frames, 2026-12-06, the bundled model with
 its long-term mechanism, through the node on a quiet 2-core VM): the box follows the pedestrian
 in black coat and trousers (statuses TRACKING 0-21); where he reaches the two men by the sign post
-the status is LOST (23-53: no detection published) rather than TRACKING on one of them; from 56
-(AMBIGUOUS 54-55) it is TRACKING on a different man (dark jacket, blue jeans) walking away from
-the post, whom the appearance check accepted, and follows him up the road towards the parked van
-to the end (138; AMBIGUOUS 100-114 and 119-124 where he passes other pedestrians). The swap is
-delayed and flagged LOST, not prevented (``summary.json``: ``statuses_lost``,
-``statuses_tracking``; frames 25, 50, 75, 100 and 125 in ``frames/``).
+the status is LOST (23-58: no detection published) rather than TRACKING on one of them; on frame
+57, still LOST, the re-detection moves the box to a different man (dark jacket, blue jeans) coming
+in at the right of the path, whom the appearance check then accepts: TRACKING on him from 59, and
+the box follows him up the road towards the parked van to the end (138; AMBIGUOUS 101-115 and
+119-124 where he passes other pedestrians). The swap is delayed and flagged LOST, not prevented
+(``summary.json``: ``statuses_lost``, ``statuses_tracking``; frames 25, 50, 75, 100 and 125 in
+``frames/``).
 """
 
 from __future__ import annotations

@@ -159,16 +159,19 @@ def load_tracker(
     device: str | None = None,
     backend: str | None = None,
     threads: int | None = None,
+    adaptive_threads: bool | None = None,
     cache_dir: str | Path | None = None,
     require_weights: bool = True,
 ) -> Tracker:
     """Build a tracker from ``model`` (see :func:`resolve_model_source`; ``None``: the bundled
     model), through the one loading path (see the module docstring).
 
-    ``device``, ``backend`` and ``threads`` override the model file's ``runtime:`` section
-    (``device``; ``backend``: a registry name or ``auto``; ``threads``: an exported-graph
-    backend's intra-op threads). ``cache_dir``: where exported graphs (and checkpoint configs)
-    are cached (default ``$SIAM_TRACKER_CACHE`` or the user cache; ``""``: no disk cache).
+    ``device``, ``backend``, ``threads`` and ``adaptive_threads`` override the model file's
+    ``runtime:`` section (``device``; ``backend``: a registry name or ``auto``; ``threads``: an
+    exported-graph backend's intra-op threads; ``adaptive_threads``: ONNX Runtime on a CPU
+    chooses between one thread and ``threads`` by measured run times). ``cache_dir``: where
+    exported graphs (and checkpoint configs) are cached (default ``$SIAM_TRACKER_CACHE`` or the
+    user cache; ``""``: no disk cache).
     Errors are ``FileNotFoundError`` / ``ValueError`` with one line naming the file and the key.
     """
     source = resolve_model_source(model, weights, require_weights)
@@ -193,6 +196,8 @@ def load_tracker(
         changes["backend"] = backend
     if threads is not None:
         changes["threads"] = int(threads)
+    if adaptive_threads is not None:
+        changes["adaptive_threads"] = bool(adaptive_threads)
     changes["cache_dir"] = None if cache_dir is None else str(cache_dir)
     try:
         runtime = replace(config.runtime, **changes)

@@ -104,6 +104,7 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
     from siam_tracker_ros.core.loading import load_tracker
 
     threads = settings.model_num_threads if settings.model_num_threads > 0 else None
+    adaptive = True if settings.model_adaptive_threads else None
     checkpoint = resolve_path(settings.model_checkpoint)
     source = (
         f"model.checkpoint:={settings.model_checkpoint}"
@@ -112,13 +113,19 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
     )
     try:
         if checkpoint is not None:
-            tracker = load_tracker(checkpoint, device=settings.model_device, threads=threads)
+            tracker = load_tracker(
+                checkpoint,
+                device=settings.model_device,
+                threads=threads,
+                adaptive_threads=adaptive,
+            )
         else:
             tracker = load_tracker(
                 resolve_path(settings.model_config),
                 resolve_path(settings.model_weights),
                 device=settings.model_device,
                 threads=threads,
+                adaptive_threads=adaptive,
             )
         torch = sys.modules.get("torch")  # only a backend that runs PyTorch imported it
         if threads is not None and torch is not None:

@@ -87,6 +87,15 @@ PARAMS = ParamTable(
             range=(0, 256),
         ),
         ParamSpec(
+            "model.adaptive_threads",
+            False,
+            "ONNX Runtime on a CPU: keep a one-thread and a model.num_threads-thread (at least "
+            "two) session and run whichever ran faster lately -- the second core while it is "
+            "free, one thread while another process holds it (more CPU time: a second core "
+            "spins). false = the model's own runtime.adaptive_threads (off for the bundled model).",
+            dynamic=False,
+        ),
+        ParamSpec(
             "model.warmup",
             True,
             "Run one init+track on a blank image at start-up so the first real frame is not "
@@ -263,6 +272,7 @@ class NodeSettings(Settings):
     model_checkpoint: str
     model_device: str
     model_num_threads: int
+    model_adaptive_threads: bool
     model_warmup: bool
     autostart: bool
     input_reliability: str

@@ -164,6 +164,14 @@ TUNABLES: tuple[TunableSpec, ...] = (
         "Re-detection crops sweeping the image per LOST frame (each costs one search).",
         range=(0, 8),
     ),
+    TunableSpec(
+        "tracker.redetect_crops_per_frame",
+        "mechanisms.longterm.crops_per_frame",
+        int,
+        "At most this many re-detection crops per LOST frame (the crop at the last confident "
+        "place and the sweeping ones then take turns over frames); 0: all of them every frame.",
+        range=(0, 9),
+    ),
 )
 TUNABLE_NAMES = frozenset(t.name for t in TUNABLES)
 assert all(name.startswith(PREFIX) for name in TUNABLE_NAMES)

@@ -71,7 +71,10 @@ class RuntimeConfig:
     dtype of the PyTorch backend (the CPU path is always float32, so its boxes match pysot).
     ``channels_last``: NHWC crops and weights for the PyTorch backend. ``cuda_graphs``: the
     PyTorch backend on CUDA replays each search as one CUDA graph (ignored on CPU). ``threads``:
-    intra-op threads of an exported-graph backend's runs (0 = the library's default). ``cache_dir``:
+    intra-op threads of an exported-graph backend's runs (0 = the library's default).
+    ``adaptive_threads``: ONNX Runtime on a CPU keeps a one-thread and a ``threads``-thread
+    session (at least two) and runs whichever ran faster lately: the second core while it pays,
+    one thread while another process holds it (:mod:`runtime.thread_choice`). ``cache_dir``:
     where exported graphs are kept between starts (``None``: ``$SIAM_TRACKER_CACHE`` or the user
     cache, see :mod:`runtime.export_cache`; ``""``: no disk cache).
     """
@@ -82,6 +85,7 @@ class RuntimeConfig:
     channels_last: bool = True
     cuda_graphs: bool = False
     threads: int = 1
+    adaptive_threads: bool = False
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -124,6 +128,7 @@ class RuntimeConfig:
             "channels_last": self.channels_last,
             "cuda_graphs": self.cuda_graphs,
             "threads": self.threads,
+            "adaptive_threads": self.adaptive_threads,
         }
 
 

@@ -101,10 +101,13 @@ def build(request: BuildRequest) -> InferenceBackend:
         from siam_tracker_ros.runtime.config import resolve_device
 
         device = resolve_device(request.config.device)
+    threads, adaptive = request.config.threads, request.config.adaptive_threads
+    if adaptive:  # the choice is between one thread and more (the CPU's second core, say)
+        threads = max(threads, 2)
     return OnnxRuntimeBackend(
         exported,
         torch_model=request.model,
-        options=OnnxRuntimeOptions(intra_op_threads=request.config.threads),
+        options=OnnxRuntimeOptions(intra_op_threads=threads, adaptive_threads=adaptive),
         device=device,
         pool=request.pool,
         owned_dir=owned,

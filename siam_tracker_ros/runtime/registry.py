@@ -44,6 +44,9 @@ class RuntimeSettings(Protocol):
     def threads(self) -> int: ...
 
     @property
+    def adaptive_threads(self) -> bool: ...
+
+    @property
     def cache_dir(self) -> str | None: ...
 
 

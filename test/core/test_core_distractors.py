@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from siam_tracker_ros.core.policies.distractors import (
     DistractorConfig,
@@ -52,6 +55,33 @@ def test_local_peaks_are_3x3_maxima_best_first() -> None:
     m[1, 1], m[1, 2], m[3, 4] = 0.9, 0.5, 0.7
     assert list(local_peaks(m, 0.3)) == [6, 19]
     assert list(local_peaks(m, 0.8)) == [6]
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=17),
+        elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]) | st.floats(0, 1),
+    ),
+    st.floats(0, 1),
+)
+def test_local_peaks_match_their_definition_on_any_map(m: np.ndarray, min_value: float) -> None:
+    """Every cell >= each of its (up to 8) neighbours and >= ``min_value``, by value then
+    index (ties included: plateaus and edges are where a fast version would differ)."""
+    h, w = m.shape
+    want = [
+        y * w + x
+        for y in range(h)
+        for x in range(w)
+        if m[y, x] >= min_value
+        and all(
+            m[y, x] >= m[j, i]
+            for j in range(max(y - 1, 0), min(y + 2, h))
+            for i in range(max(x - 1, 0), min(x + 2, w))
+        )
+    ]
+    want.sort(key=lambda k: -m.ravel()[k])  # stable: equal values keep index order
+    assert list(local_peaks(m, min_value)) == want
 
 
 def test_a_single_peak_is_not_ambiguous_two_equal_separate_peaks_are() -> None:

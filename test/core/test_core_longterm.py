@@ -251,6 +251,7 @@ class _LostStep(_FakeStep):
         self.image = np.zeros((120, 240, 3), np.uint8)
         self.instance_size, self.exemplar_size = 255, 127
         self.searches, self.chosen, self._crops = [_Search(own)], 0, list(crops)
+        self.centres: list[tuple[float, ...]] = []  # of the crops run, in order
 
     @property
     def search(self) -> _Search:
@@ -260,6 +261,7 @@ class _LostStep(_FakeStep):
         self, centre: np.ndarray, size: int, *_: object, source: str, **__: object
     ) -> None:
         self.searches.append(_Search(self._crops.pop(0), source))
+        self.centres.append(tuple(float(v) for v in centre))
 
 
 class _CropPolicy(LongTermPolicy):
@@ -291,3 +293,38 @@ def test_jump_rise_lowers_the_jump_threshold_to_the_lost_baseline() -> None:
     assert _jump(-1.0, 0.55, (0.8, 0.5)).chosen == 1
     # the tracker's own candidate already above the lowered threshold: no crop is searched
     assert len(_jump(0.15, 0.66, (0.9, 0.9)).searches) == 1
+
+
+def _crop_centres(crops_per_frame: int, frames: int, tiles: int = 1) -> list[list[tuple]]:
+    """The re-detection crop centres of ``frames`` lost frames in a row (nothing verified)."""
+    cfg = LongTermConfig(enabled=True, crops_per_frame=crops_per_frame, tiles_per_frame=tiles)
+    policy = _CropPolicy(cfg)
+    first = type("K", (), {"cls": [np.ones(8)]})()
+    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+    out = []
+    for i in range(frames + 1):  # the global search starts after the first lost frame
+        step = _LostStep(i, 0.2, (0.2,) * 8)
+        if i:
+            policy.after_search(step)  # type: ignore[arg-type]
+            out.append(step.centres)
+        step.state = TrackState.LOST
+        policy.commit(step)  # type: ignore[arg-type]
+    return out
+
+
+def test_crops_per_frame_spreads_a_round_over_frames() -> None:
+    """``crops_per_frame`` 1: the crop at the last confident place and the sweep's tiles take
+    turns, one search a frame; the sweep visits the same tiles in the same order, only later;
+    0: the whole round (anchor + ``tiles_per_frame`` tiles) every frame."""
+    anchor = (50.0, 50.0)
+    whole = _crop_centres(0, 3)
+    assert [len(c) for c in whole] == [2, 2, 2]
+    assert all(c[0] == anchor for c in whole)
+    spread = _crop_centres(1, 6)
+    assert [len(c) for c in spread] == [1] * 6
+    assert [c[0] for c in spread[0::2]] == [anchor] * 3
+    assert [c[0] for c in spread[1::2]] == [c[1] for c in whole]
+    # a round of three (anchor + two tiles) at two crops a frame: 2, 1, 2, 1
+    two = _crop_centres(2, 4, tiles=2)
+    assert [len(c) for c in two] == [2, 1, 2, 1]
+    assert two[0][0] == anchor and two[1][0] != anchor and two[2][0] == anchor

@@ -251,6 +251,28 @@ def test_threads_reach_the_onnx_runtime_sessions() -> None:
         RuntimeConfig(threads=-1)
 
 
+def test_adaptive_threads_is_a_runtime_setting() -> None:
+    """``runtime.adaptive_threads`` (YAML, ``load_tracker(adaptive_threads=)``, the node's
+    ``model.adaptive_threads``): ONNX Runtime keeps a one-thread and an at-least-two-thread
+    session per graph and tracks on whichever it measured faster; off by default."""
+    from siam_tracker_ros.runtime.config import runtime_config_from_dict
+
+    assert runtime_config_from_dict({"adaptive_threads": True}).adaptive_threads
+    assert RuntimeConfig().to_dict()["adaptive_threads"] is False
+    plain = load_tracker()
+    assert isinstance(plain.runtime, OnnxRuntimeBackend) and plain.runtime.thread_choice is None
+    tracker = load_tracker(adaptive_threads=True)  # threads 1 in the model: the choice is 1 or 2
+    assert isinstance(tracker.runtime, OnnxRuntimeBackend)
+    assert tracker.runtime.thread_choice is not None
+    assert tracker.runtime.thread_choice.choices == (1, 2)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    tracker.init(frame, np.array([140.0, 100.0, 40.0, 40.0]))
+    for _ in range(6):  # both sessions are measured before the choice settles
+        tracker.track(frame)
+    assert tracker.runtime.session_threads == {1, 2}
+
+
 def _val_frames(name: str, count: int) -> tuple[list[np.ndarray], np.ndarray]:
     from siam_tracker_ros.datasets import load_sequence
 

