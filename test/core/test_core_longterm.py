@@ -328,3 +328,28 @@ def test_crops_per_frame_spreads_a_round_over_frames() -> None:
     two = _crop_centres(2, 4, tiles=2)
     assert [len(c) for c in two] == [2, 1, 2, 1]
     assert two[0][0] == anchor and two[1][0] != anchor and two[2][0] == anchor
+
+
+#: tracked at similarity 0.78, then a drop (two failing checks: LOST) while the box stays on the
+#: target: its similarity is back at 0.72, presence 0.6 (`Woman` of val behind the car: LOST for
+#: 200 frames with the box on her, the lost frames' baseline learning her own similarity)
+TRACKED = [(0.78, 0.95, False)] * 4
+DROPPED = [(0.5, 0.1, False)] * 2
+STAYED = [(0.72, 0.6, False)] * 3
+
+
+def test_the_back_rule_takes_a_target_back_at_its_tracked_level() -> None:
+    """``found_back``: a candidate within ``found_back`` of the similarity level of the tracked
+    frames before the loss passes (confirmed on three frames); not while a look-alike competes,
+    not further below that level, not without presence, and not with the rule off."""
+    script = TRACKED + DROPPED + STAYED
+    states = _verdicts(0.1, script, found_back=0.1)
+    assert states[len(TRACKED) : len(TRACKED) + 2] == [TrackState.TRACKING, TrackState.LOST]
+    assert states[-3:] == [TrackState.LOST, TrackState.LOST, TrackState.TRACKING], states
+    assert _verdicts(0.1, script, found_back=-1.0)[-1] == TrackState.LOST
+    competing = [(0.72, 0.6, True)] * 3
+    assert _verdicts(0.1, TRACKED + DROPPED + competing, found_back=0.1)[-1] == TrackState.LOST
+    lower = [(0.62, 0.6, False)] * 3
+    assert _verdicts(0.1, TRACKED + DROPPED + lower, found_back=0.1)[-1] == TrackState.LOST
+    faint = [(0.72, 0.3, False)] * 3
+    assert _verdicts(0.1, TRACKED + DROPPED + faint, found_back=0.1)[-1] == TrackState.LOST

@@ -19,7 +19,8 @@ look-alike); the rest of the time it costs nothing. While tracking, a low probab
 failure only when the similarity also fell ``fail_drop`` below its own running average: the
 verifier's calibration is absolute, and a small or changing target sits low on it all along.
 For the same reason, with ``found_rise``, leaving LOST also accepts a candidate whose similarity
-rose that far above what the tracker saw while the target was gone (confirmed like any other).
+rose that far above what the tracker saw while the target was gone, and with ``found_back`` one
+whose similarity is back near the level it had while tracked (both confirmed like any other).
 
 **Re-detection.** While LOST, besides the tracker's own search, ``tiles_per_frame`` search crops
 at the target's scale sweep the whole image, nearest to the last confident position first (a
@@ -69,6 +70,13 @@ class LongTermConfig:
     found_rise: float = 0.1
     rise_presence: float = 0.5
     rise_after: int = 5
+    #: a third way out, the mirror of ``fail_drop``: a candidate also passes when its similarity
+    #: is back within ``found_back`` of the running level of the tracked frames before the loss,
+    #: at presence >= ``rise_presence`` and with no look-alike competing (a target declared LOST
+    #: while the box stayed on it -- an occluder passed, a pose changed -- has its own similarity
+    #: in the lost frames' baseline, so it cannot rise above it); negative: off. 0.1: dev-set
+    #: runs LT11, LT11-dev (docs/dev/report.md)
+    found_back: float = 0.1
     #: while tracking, a check below this probability fails; ``fail_checks`` failures in a row
     #: are LOST (while a look-alike competes, one check below ``found_probability`` is; both
     #: only on a drop, see ``fail_drop``)
@@ -143,6 +151,7 @@ class LongTermConfig:
         )
         check(self.confirm_frames >= 1, "confirm_frames", "must be >= 1")
         check(self.found_rise <= 1.0, "found_rise", "must be <= 1 (negative: off)")
+        check(self.found_back <= 1.0, "found_back", "must be <= 1 (negative: off)")
         check(0.0 <= self.rise_presence <= 1.0, "rise_presence", "must be in [0, 1]")
         check(self.rise_after >= 1, "rise_after", "must be >= 1")
         check(0.0 <= self.jump_margin <= 1.0, "jump_margin", "must be in [0, 1]")
@@ -378,9 +387,16 @@ class LongTermPolicy(Policy[LongTermConfig]):
             baseline = self._rise_baseline()
             rose = (
                 not passed
-                and baseline is not None
-                and sim >= baseline + cfg.found_rise
                 and step.presence >= cfg.rise_presence
+                and (
+                    (baseline is not None and sim >= baseline + cfg.found_rise)
+                    or (
+                        cfg.found_back >= 0.0
+                        and not step.ambiguous
+                        and self._sim_average is not None
+                        and sim >= self._sim_average - cfg.found_back
+                    )
+                )
             )
             if not (passed or rose):  # what the tracker sees while the target is gone
                 self._lost_baseline = _running_average(self._lost_baseline, sim)
