@@ -47,6 +47,19 @@ class LifecycleProcessNode(Protocol):
     def destroy_node(self) -> None: ...
 
 
+def ignore_sigint_for_cleanup() -> None:
+    """Ignore further SIGINTs for the clean-up. A Ctrl-C reaches a launched node twice (from the
+    terminal's process group and again from ``ros2 launch``); the second one can land while the
+    handler is being swapped and would end the process with a traceback, so retry until the
+    swap itself went through."""
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
 def run_lifecycle_node(
     name: str,
     make_node: Callable[[], LifecycleProcessNode],
@@ -86,7 +99,7 @@ def run_lifecycle_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignore_sigint_for_cleanup()
         with contextlib.suppress(KeyboardInterrupt):
             if node is not None:
                 node.destroy_node()

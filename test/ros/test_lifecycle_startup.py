@@ -131,3 +131,27 @@ def test_unknown_parameter_is_warned_about_by_name(startup: dict[str, Any]) -> N
     out = startup["bad_type"]["output"]
     warnings = [ln for ln in out.splitlines() if "[WARN]" in ln and "foo.bar" in ln]
     assert len(warnings) == 1 and "unknown parameter 'foo.bar'" in warnings[0], out
+
+
+def test_a_second_ctrl_c_during_clean_up_does_not_end_the_node_with_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C reaches a launched node twice (the terminal's process group, then ``ros2
+    launch``); the second one landing while the clean-up swaps the SIGINT handler used to escape
+    as a KeyboardInterrupt traceback (a clean-clone CI run of test_follow_launch). The swap is
+    retried until it goes through."""
+    import signal
+
+    from siam_tracker_ros.ros import lifecycle_main
+
+    calls: list[object] = []
+
+    def interrupted_twice(signum: int, handler: object) -> object:
+        calls.append(handler)
+        if len(calls) <= 2:
+            raise KeyboardInterrupt
+        return signal.SIG_DFL
+
+    monkeypatch.setattr(lifecycle_main.signal, "signal", interrupted_twice)
+    lifecycle_main.ignore_sigint_for_cleanup()
+    assert calls == [signal.SIG_IGN] * 3
