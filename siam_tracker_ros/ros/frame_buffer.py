@@ -141,8 +141,8 @@ class FrameBuffer:
         existed, but this buffer never got it (a best-effort camera subscription drops frames
         under load). None for a stamp outside the buffered span or in a longer gap."""
         with self._lock:
-            stamps = [f.stamp_ns for f in self._frames]
             frames = list(self._frames)
+        stamps = [f.stamp_ns for f in frames]
         if len(stamps) < 3 or not stamps[0] < stamp_ns < stamps[-1]:
             return None
         steps = sorted(b - a for a, b in itertools.pairwise(stamps))

@@ -156,6 +156,13 @@ class _FakeStep:
         pass
 
 
+def _start(policy: LongTermPolicy) -> None:
+    """Reset ``policy`` on a target whose first-frame template is a constant vector (the
+    memory's first entry; the scripted similarities never read it)."""
+    first = type("K", (), {"cls": [np.ones(8)]})()
+    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+
+
 def _verdicts(
     fail_drop: float,
     script: list[tuple[float, float, bool]],
@@ -166,8 +173,7 @@ def _verdicts(
     each checked, from the state ``start``; ``config``: more ``LongTermConfig`` fields."""
     cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop, **config)
     policy = _ScriptedPolicy(cfg, {i: s for i, (s, _, _) in enumerate(script)})
-    first = type("K", (), {"cls": [np.ones(8)]})()
-    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+    _start(policy)
     states, previous = [], start
     for i, (_, presence, ambiguous) in enumerate(script):
         step = _FakeStep(i, presence, ambiguous, previous)
@@ -273,8 +279,7 @@ def _jump(jump_rise: float, own: float, crops: tuple[float, ...]) -> _LostStep:
     """After eight lost frames of background (similarity 0.5), one re-detection step."""
     cfg = LongTermConfig(enabled=True, jump_rise=jump_rise)
     policy = _CropPolicy(cfg)
-    first = type("K", (), {"cls": [np.ones(8)]})()
-    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+    _start(policy)
     for i in range(8):
         gone = _LostStep(i, 0.5)
         policy.assess(gone)  # type: ignore[arg-type]
@@ -299,8 +304,7 @@ def _crop_centres(crops_per_frame: int, frames: int, tiles: int = 1) -> list[lis
     """The re-detection crop centres of ``frames`` lost frames in a row (nothing verified)."""
     cfg = LongTermConfig(enabled=True, crops_per_frame=crops_per_frame, tiles_per_frame=tiles)
     policy = _CropPolicy(cfg)
-    first = type("K", (), {"cls": [np.ones(8)]})()
-    policy.reset(type("T", (), {"first_kernels": first})())  # type: ignore[arg-type]
+    _start(policy)
     out = []
     for i in range(frames + 1):  # the global search starts after the first lost frame
         step = _LostStep(i, 0.2, (0.2,) * 8)

@@ -384,20 +384,17 @@ class LongTermPolicy(Policy[LongTermConfig]):
         passed = prob >= cfg.found_probability
         rose = False
         if lost:
+            # the relative ways out: risen above the lost frames' baseline (``found_rise``), or
+            # back near the tracked level with no look-alike competing (``found_back``)
             baseline = self._rise_baseline()
-            rose = (
-                not passed
-                and step.presence >= cfg.rise_presence
-                and (
-                    (baseline is not None and sim >= baseline + cfg.found_rise)
-                    or (
-                        cfg.found_back >= 0.0
-                        and not step.ambiguous
-                        and self._sim_average is not None
-                        and sim >= self._sim_average - cfg.found_back
-                    )
-                )
+            risen = baseline is not None and sim >= baseline + cfg.found_rise
+            back = (
+                cfg.found_back >= 0.0
+                and not step.ambiguous
+                and self._sim_average is not None
+                and sim >= self._sim_average - cfg.found_back
             )
+            rose = not passed and step.presence >= cfg.rise_presence and (risen or back)
             if not (passed or rose):  # what the tracker sees while the target is gone
                 self._lost_baseline = _running_average(self._lost_baseline, sim)
                 self._baseline_frames += 1
