@@ -170,8 +170,10 @@ def _verdicts(
     **config: float,
 ) -> list[TrackState]:
     """States after ``assess`` and ``commit`` on frames of (similarity, presence, ambiguous),
-    each checked, from the state ``start``; ``config``: more ``LongTermConfig`` fields."""
-    cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop, **config)
+    each checked, from the state ``start``; ``config``: more ``LongTermConfig`` fields (the
+    scripts build their levels from a few checks: ``level_checks`` 0 unless given)."""
+    settings: dict[str, float] = {"level_checks": 0, **config}
+    cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop, **settings)
     policy = _ScriptedPolicy(cfg, {i: s for i, (s, _, _) in enumerate(script)})
     _start(policy)
     states, previous = [], start
@@ -357,3 +359,39 @@ def test_the_back_rule_takes_a_target_back_at_its_tracked_level() -> None:
     assert _verdicts(0.1, TRACKED + DROPPED + lower, found_back=0.1)[-1] == TrackState.LOST
     faint = [(0.72, 0.3, False)] * 3
     assert _verdicts(0.1, TRACKED + DROPPED + faint, found_back=0.1)[-1] == TrackState.LOST
+
+
+def test_an_unverified_lost_frame_is_never_a_place_to_fall_back_on() -> None:
+    """While LOST, a candidate of high presence that fails the check (the lost state alone
+    would call it confident) is not confident: the last confident box -- where the anchor crop
+    searches and the scale the crops are cut at -- must not drift onto a phantom. A verified
+    return is confident again."""
+    cfg = LongTermConfig(enabled=True, check_every=1)
+    sims = {i: 0.5 for i in range(8)} | {i: 0.97 for i in range(8, 11)}
+    policy = _ScriptedPolicy(cfg, sims)
+    _start(policy)
+    confident = []
+    for i in range(11):
+        step = _FakeStep(i, 0.95, False, TrackState.LOST)
+        step.state = TrackState.LOST  # the lost state's verdict; it calls the frame confident
+        policy.assess(step)  # type: ignore[arg-type]
+        policy.commit(step)  # type: ignore[arg-type]
+        confident.append(step.confident)
+    assert confident[:10] == [False] * 10
+    assert confident[10] is True
+
+
+#: a sprinter: the first check close to the template (0.86), then, as his pose changes, 0.69
+#: while a look-alike competes, at low presence (``vc_otb_Bolt``: LOST from his sixth frame)
+SPRINT = [(0.86, 0.7, False)] + [(0.69, 0.2, True)] * 4 + [(0.7, 0.8, False)] * 6
+
+
+def test_a_young_level_declares_no_drop() -> None:
+    """``level_checks``: a fall below a level of fewer passed checks is no event (the sprinter
+    stays followed); once the level has its checks, a swap is LOST at once as before."""
+    assert _verdicts(0.1, SPRINT, level_checks=0)[1] == TrackState.LOST
+    assert TrackState.LOST not in _verdicts(0.1, SPRINT, level_checks=6)
+    mature = SPRINT + [(0.45, 0.2, True)]
+    assert _verdicts(0.1, mature, level_checks=6)[-1] == TrackState.LOST
+    young = SPRINT[:3] + [(0.45, 0.2, True)]
+    assert _verdicts(0.1, young, level_checks=6)[-1] != TrackState.LOST

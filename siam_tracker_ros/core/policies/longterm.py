@@ -75,8 +75,8 @@ class LongTermConfig:
     #: at presence >= ``rise_presence`` and with no look-alike competing (a target declared LOST
     #: while the box stayed on it -- an occluder passed, a pose changed -- has its own similarity
     #: in the lost frames' baseline, so it cannot rise above it); negative: off. 0.1: dev-set
-    #: runs LT11, LT11-dev (docs/dev/report.md)
-    found_back: float = 0.1
+    #: runs LT11, LT11-dev; 0.08 with ``level_checks`` (runs LT20, LT21; docs/dev/report.md)
+    found_back: float = 0.08
     #: while tracking, a check below this probability fails; ``fail_checks`` failures in a row
     #: are LOST (while a look-alike competes, one check below ``found_probability`` is; both
     #: only on a drop, see ``fail_drop``)
@@ -89,6 +89,11 @@ class LongTermConfig:
     #: look-alike never pulls the average down); negative: no such condition. 0.1: dev-set runs
     #: LT2a-LT2 (docs/dev/report.md)
     fail_drop: float = 0.1
+    #: passed checks the running level needs before a drop below it counts (the first checks
+    #: after ``init`` are close to the template by construction: a level of one or two of them
+    #: makes any change of pose look like an event: a sprinter was LOST from his sixth frame on);
+    #: 0: from the first. 6: dev-set runs LT19-LT21 (docs/dev/report.md)
+    level_checks: int = 6
     #: a re-detection crop's candidate replaces the tracker's own only when its similarity is at
     #: least ``threshold``, the tracker's own is below it, and the crop's beats it by
     #: ``jump_margin`` (a jump onto a look-alike is the costliest mistake of re-detection)
@@ -161,6 +166,7 @@ class LongTermConfig:
             "must be one or more factors in [0.25, 4]",
         )
         check(self.fail_checks >= 1, "fail_checks", "must be >= 1")
+        check(self.level_checks >= 0, "level_checks", "must be >= 0")
         check(self.memory_size >= 0, "memory_size", "must be >= 0")
         check(self.memory_interval >= 1, "memory_interval", "must be >= 1")
         check(self.check_every >= 0, "check_every", "must be >= 0")
@@ -222,6 +228,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._suspect = False
         self._fails = 0
         self._sim_average: float | None = None
+        self._level_count = 0
         self._lost_baseline: float | None = None
         self._baseline_frames = 0
         self._similarity: dict[tuple[int, int, tuple[float, ...]], float] = {}
@@ -231,7 +238,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._memory = []
         self._suspect = False
         self._fails = 0
-        self._sim_average = None
+        self._sim_average, self._level_count = None, 0
         self._lost_baseline, self._baseline_frames = None, 0
         if target is not None and self.config.feature == "template":
             vec = np.concatenate(
@@ -409,18 +416,25 @@ class LongTermPolicy(Policy[LongTermConfig]):
             verified = self._confirm >= cfg.confirm_frames
             if verified and step.state == TrackState.LOST:  # proven back
                 step.state, step.follow, step.confident = TrackState.TRACKING, True, True
-            elif not verified and step.state == TrackState.TRACKING:  # not yet proven
+            elif not verified:  # not yet proven
+                # nor a place to fall back on: the lost state calls any frame of high presence
+                # confident, and a drifting candidate would move the crops (and their scale)
+                # onto the phantom
                 step.state, step.confident = TrackState.LOST, False
         else:
             failed = prob < cfg.lost_probability
             average = self._sim_average
             # with fail_drop, a check fails (and an ambiguous one is refused) only on an event:
             # the similarity fell below its running average, not merely a low absolute value
-            dropped = cfg.fail_drop < 0.0 or average is None or sim < average - cfg.fail_drop
+            young = self._level_count < cfg.level_checks
+            dropped = cfg.fail_drop < 0.0 or (
+                not young and (average is None or sim < average - cfg.fail_drop)
+            )
             failed = failed and dropped
             refused = step.ambiguous and not passed and dropped
             if not failed and not step.ambiguous:  # a look-alike must not pull it down
                 self._sim_average = _running_average(average, sim)
+                self._level_count += 1
             self._fails = self._fails + 1 if failed else 0
             self._suspect = failed
             verified = not failed
