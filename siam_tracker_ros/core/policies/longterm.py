@@ -16,8 +16,10 @@ one place; a candidate that fails while a look-alike competes is LOST at once; o
 while tracking counts as a low-presence frame. The check runs every frame while LOST, on every
 ambiguous frame and, with ``check_every``, every N-th tracked frame (a slow slide onto a
 look-alike); the rest of the time it costs nothing. While tracking, a low probability is a
-failure only when the similarity also fell ``fail_drop`` below its own running average: the
-verifier's calibration is absolute, and a small or changing target sits low on it all along.
+failure only when the similarity also fell ``fail_drop`` below its own running average, once that
+average holds ``level_checks`` checks: the verifier's calibration is absolute, a small or changing
+target sits low on it all along, and the first checks after ``init`` sit close to the template
+by construction.
 For the same reason, with ``found_rise``, leaving LOST also accepts a candidate whose similarity
 rose that far above what the tracker saw while the target was gone, and with ``found_back`` one
 whose similarity is back near the level it had while tracked (both confirmed like any other).
@@ -92,7 +94,7 @@ class LongTermConfig:
     #: passed checks the running level needs before a drop below it counts (the first checks
     #: after ``init`` are close to the template by construction: a level of one or two of them
     #: makes any change of pose look like an event: a sprinter was LOST from his sixth frame on);
-    #: 0: from the first. 6: dev-set runs LT19-LT21 (docs/dev/report.md)
+    #: 0: from the first; only with ``fail_drop``. 6: dev-set runs LT19-LT21 (docs/dev/report.md)
     level_checks: int = 6
     #: a re-detection crop's candidate replaces the tracker's own only when its similarity is at
     #: least ``threshold``, the tracker's own is below it, and the crop's beats it by
