@@ -449,7 +449,11 @@ class LongTermPolicy(Policy[LongTermConfig]):
             self.name,
             similarity=sim,
             probability=prob,
-            **({"rose": rose, "lost_baseline": self._lost_baseline} if lost else {}),
+            **(
+                {"rose": rose, "lost_baseline": self._lost_baseline, "level": self._sim_average}
+                if lost
+                else {}
+            ),
             verified=verified,
             confirm=self._confirm,
             state=step.state.name,

