@@ -56,8 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
     p.add_argument("--seconds", type=float, default=6.0, help="synthetic replay length per rate")
     p.add_argument("--size", default="640x480", help="frame size WxH")
-    p.add_argument("--config", default=DEFAULT_MODEL_CONFIG)
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS)
+    p.add_argument(
+        "--config",
+        default=DEFAULT_MODEL_CONFIG,
+        help="the node's model.config: a model YAML (empty: the bundled model; a packaged "
+        "checkpoint goes in --param model.checkpoint:=PATH instead)",
+    )
+    p.add_argument(
+        "--weights", default=DEFAULT_WEIGHTS, help="the node's model.weights, for --config"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--threads",
@@ -336,6 +343,10 @@ def _inside(args: argparse.Namespace) -> int:
                 )
                 tracking.append(_tracking_row(rate, args, res, cpu))
                 ok = ok and bool(res.detections)
+                if not res.detections:
+                    print(
+                        f"tracking at {rate:g} Hz: no detection\n{res.log_tail()}", file=sys.stderr
+                    )
         seq = Path(args.lost_sequence) if args.lost_sequence else None
         if args.only in ("lost", "both") and seq is not None:
             if not seq.is_dir():
@@ -366,6 +377,11 @@ def _inside(args: argparse.Namespace) -> int:
                     )
                     lost += _lost_rows(rate, res, cpu)
                     ok = ok and bool(res.statuses)
+                    if not res.statuses:
+                        print(
+                            f"long-term at {rate:g} Hz: no status\n{res.log_tail()}",
+                            file=sys.stderr,
+                        )
     threads = args.threads or "the model's"
     extra = f", parameters {' '.join(args.param)}" if args.param else ""
     if tracking:

@@ -74,6 +74,11 @@ def resolve_model_source(
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} is not a file")
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        if weights and not model:  # weights alone: for the bundled model, or a checkpoint
+            raise ValueError(
+                f"weights {weights} given without a model YAML; the bundled model has its own "
+                "weights, and a packaged checkpoint is passed as the model itself"
+            )
         if weights:
             raise ValueError(f"{path} is a checkpoint with its own weights; pass no weights")
         return ModelSource(path, "checkpoint")

@@ -239,6 +239,15 @@ class ScenarioResult:
     debug_stamps: dict[str, list[int]]
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
+    def log_tail(self, lines: int = 12) -> str:
+        """The last ``lines`` lines of the node's and the replay's logs: why a scenario that
+        produced nothing produced nothing (a model the node refused, a replay that failed)."""
+
+        def tail(text: str) -> str:
+            return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+
+        return f"node log:\n{tail(self.node_log)}\nreplay log:\n{tail(self.replay_log)}"
+
 
 def read_stamps(path: Path) -> list[int]:
     """``replay_node --stamps-out`` rows (index,stamp_ns) in frame order; [] before the file

@@ -48,6 +48,15 @@ def test_checkpoint_plus_weights_is_refused() -> None:
         load_tracker(BUNDLED_CHECKPOINT, weights=BUNDLED_CHECKPOINT)
 
 
+def test_weights_without_a_model_yaml_say_where_a_checkpoint_goes() -> None:
+    """Weights alone (``model.weights`` with no ``model.config``): the bundled model has its
+    own, and a packaged checkpoint is the model itself -- the message says so rather than
+    blaming the bundled file the caller never named."""
+    with pytest.raises(ValueError, match="without a model YAML") as err:
+        load_tracker(None, weights=BUNDLED_CHECKPOINT)
+    assert "checkpoint is passed as the model itself" in str(err.value)
+
+
 def test_corrupt_checkpoint_gives_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "corrupt.pt"
     bad.write_bytes(BUNDLED_CHECKPOINT.read_bytes()[:1000])
