@@ -34,7 +34,7 @@ from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.datasets import FrameSource, Sequence, load_dataset, shared_dir
 from siam_tracker_ros.evaluation.longterm import longterm_scores
 from siam_tracker_ros.evaluation.protocols import run_one_pass
-from siam_tracker_ros.evaluation.runner import apply_overrides, parse_override
+from siam_tracker_ros.evaluation.runner import parse_override, with_overrides
 from siam_tracker_ros.simulation.motions import motion_from_dict, plan
 from siam_tracker_ros.simulation.virtual_camera import VirtualCamera
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.config or GRID:
         label, _, rest = text.partition("=")
         overrides = [parse_override(o) for o in rest.split("+") if o]
-        tracker = Tracker(base.model, apply_overrides(base.config, overrides), runtime=base.runtime)
+        tracker = with_overrides(base, overrides)
         rows[label] = score(tracker, material)
         if short:
             rows[label].update(score_short_term(tracker, short))

@@ -37,7 +37,7 @@ from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.datasets import Sequence, load_dataset, shared_dir
 from siam_tracker_ros.evaluation.metrics import iou
-from siam_tracker_ros.evaluation.runner import apply_overrides, parse_override
+from siam_tracker_ros.evaluation.runner import parse_override, with_overrides
 
 KINDS = ("on", "off", "absent")
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     embed = ImageNetEmbedding() if args.imagenet else None
     base = load_tracker()
     overrides = [parse_override(o) for o in args.override]
-    tracker = Tracker(base.model, apply_overrides(base.config, overrides), runtime=base.runtime)
+    tracker = with_overrides(base, overrides)
     rows: list[dict[str, float | str]] = []
     per_sequence: dict[str, Counter[str]] = {}
     for seq in tqdm(load_dataset(root, args.split), desc="sequences"):

@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from siam_tracker_ros.evaluation.protocols import (
     run_experiment,
 )
 
+if TYPE_CHECKING:
+    from siam_tracker_ros.core.tracker import Tracker
+
 __all__ = [
     "DEFAULT_PROJECT_CONFIG",
     "DEFAULT_PROJECT_WEIGHTS",
@@ -59,6 +62,7 @@ __all__ = [
     "parse_tracker_specs",
     "read_record",
     "run_all",
+    "with_overrides",
     "write_record",
 ]
 
@@ -122,6 +126,15 @@ def apply_overrides(config: Any, overrides: SequenceABC[tuple[str, Any]]) -> Any
     return _replace_nested(config, tree) if tree else config
 
 
+def with_overrides(tracker: Tracker, overrides: SequenceABC[tuple[str, Any]]) -> Tracker:
+    """A tracker on ``tracker``'s network and runtime with its tracking settings overridden
+    (:func:`apply_overrides`): one network load serves many settings."""
+    from siam_tracker_ros.core.tracker import Tracker
+
+    config = apply_overrides(tracker.config, overrides)
+    return Tracker(tracker.model, config, runtime=tracker.runtime)
+
+
 @dataclass(frozen=True)
 class TrackerSpec:
     """A picklable description of a tracker; :meth:`build` makes it in the worker process."""
@@ -151,18 +164,10 @@ class TrackerSpec:
         if self.kind != "project":
             return build_peer(self.kind, self.weights_dir)
         from siam_tracker_ros.core.loading import load_tracker
-        from siam_tracker_ros.core.tracker import Tracker
 
         assert self.config is not None
         tracker = load_tracker(self.config, self.weights, device=self.device)
-        if self.overrides:
-            # the same network and runtime, other tracking settings
-            tracker = Tracker(
-                tracker.model,
-                apply_overrides(tracker.config, self.overrides),
-                runtime=tracker.runtime,
-            )
-        return tracker
+        return with_overrides(tracker, self.overrides) if self.overrides else tracker
 
     def fingerprint(self) -> dict[str, Any]:
         return {
