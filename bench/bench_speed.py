@@ -126,6 +126,7 @@ def _ours(
     threads: int,
     overrides: tuple[tuple[str, Any], ...] = (),
     adaptive: bool = False,
+    background: bool = True,
 ) -> Callable[[], StepTracker]:
     """Our tracker: ``source`` "nanotrack" (config + released weights) or a checkpoint path.
 
@@ -136,6 +137,8 @@ def _ours(
     top (as ``siam-tracker evaluate``'s ``+key=value``), for a mechanism not yet in the bundled
     config. ``adaptive``: the same graphs on an ONNX Runtime backend that picks 1 or ``threads``
     intra-op threads per search from its recent run times (``runtime/thread_choice.py``).
+    ``background``: a LOST frame's re-detection crop on a second thread (``runtime.
+    background_searches``, on as shipped; off: everything on the calling thread).
     """
 
     def build() -> StepTracker:
@@ -149,6 +152,7 @@ def _ours(
                 device="cpu",
                 backend=None if runtime == "onnxruntime" else runtime,
                 threads=1 if adaptive else threads,
+                background_searches=background,
             )
             cfg = tracker.config
             backend = tracker.runtime
@@ -169,7 +173,9 @@ def _ours(
                 # the same network, other tracking settings (evaluate's +key=value)
                 cfg = apply_overrides(cfg, overrides)
             if adaptive or overrides:
-                tracker = Tracker(tracker.model, cfg, runtime=backend)
+                tracker = Tracker(
+                    tracker.model, cfg, runtime=backend, background_searches=background
+                )
             return tracker
         # "config": the mechanisms of config/models/nanotrack_v2.yaml for every model, so rows
         # differ only in model and runtime
@@ -201,8 +207,8 @@ ECONOMY: tuple[tuple[str, Any], ...] = (
 PRESETS = {
     # issue 28's rows: the bundled model as the node runs it (1 and 2 threads, with and without
     # the search economy) beside cv2.TrackerNano at OpenCV's default threads and at 1 thread
-    "node": "cv2nano,cv2nano-1t,light-own,light-own-2t,light-economy,light-economy-2t,"
-    "light-own-auto,light-economy-auto",
+    "node": "cv2nano,cv2nano-1t,light-own,light-own-1c,light-own-2t,light-economy,"
+    "light-economy-2t,light-own-auto,light-economy-auto",
     # issue 25: the bundled model on each exported-graph backend, at equal threads
     "backends": "cv2nano-1t,light-own,light-openvino",
 }
@@ -292,6 +298,8 @@ def variants(
     """Every CPU row; ``economy``: the search economy section of the "light-economy*" rows
     (default :data:`ECONOMY`)."""
     economy = economy or ECONOMY
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
     mech = shipped_mechanisms()
     alt = 2 if threads == 1 else 1  # the other thread count, for one ONNX Runtime row
     cpus = cv2.getNumberOfCPUs()
@@ -358,21 +366,35 @@ def variants(
         for n in (threads, alt):
             tag = "" if n == threads else f"-{n}t"
             thr = f"{n} thread{'s' if n > 1 else ''}"
+            # as shipped a LOST frame's re-detection crop runs on a second core beside the
+            # search (runtime.background_searches): that row computes with one thread more
+            more = 1 if cores >= 2 else 0
+            if more:
+                thr += " + 1 for a LOST frame's re-detection crop"
             out += [
                 Variant(
                     f"light-own{tag}",
                     f"ours {light.name}, ONNX Runtime ({thr}), its own config (as the node "
                     "runs it)",
                     _ours(str(light), "onnxruntime", "own", n),
-                    n,
+                    n + more,
                 ),
                 Variant(
                     f"light-economy{tag}",
                     f"ours {light.name}, ONNX Runtime ({thr}), {eco}",
                     _ours(str(light), "onnxruntime", "own", n, economy),
-                    n,
+                    n + more,
                 ),
             ]
+        out.append(
+            Variant(
+                "light-own-1c",
+                f"ours {light.name}, ONNX Runtime (1 thread, background searches off: one core), "
+                "its own config",
+                _ours(str(light), "onnxruntime", "own", 1, background=False),
+                1,
+            )
+        )
         if importlib.util.find_spec("openvino") is not None:
             out.append(
                 Variant(

@@ -165,6 +165,7 @@ def load_tracker(
     backend: str | None = None,
     threads: int | None = None,
     adaptive_threads: bool | None = None,
+    background_searches: bool | None = None,
     cache_dir: str | Path | None = None,
     require_weights: bool = True,
 ) -> Tracker:
@@ -174,7 +175,8 @@ def load_tracker(
     ``device``, ``backend``, ``threads`` and ``adaptive_threads`` override the model file's
     ``runtime:`` section (``device``; ``backend``: a registry name or ``auto``; ``threads``: an
     exported-graph backend's intra-op threads; ``adaptive_threads``: ONNX Runtime on a CPU
-    chooses between one thread and ``threads`` by measured run times). ``cache_dir``: where
+    chooses between one thread and ``threads`` by measured run times; ``background_searches``: a
+    search known ahead runs on a second core). ``cache_dir``: where
     exported graphs (and checkpoint configs) are cached (default ``$SIAM_TRACKER_CACHE`` or the
     user cache; ``""``: no disk cache).
     Errors are ``FileNotFoundError`` / ``ValueError`` with one line naming the file and the key.
@@ -203,6 +205,8 @@ def load_tracker(
         changes["threads"] = int(threads)
     if adaptive_threads is not None:
         changes["adaptive_threads"] = bool(adaptive_threads)
+    if background_searches is not None:
+        changes["background_searches"] = bool(background_searches)
     changes["cache_dir"] = None if cache_dir is None else str(cache_dir)
     try:
         runtime = replace(config.runtime, **changes)
@@ -218,7 +222,11 @@ def load_tracker(
             runtime, key, exemplar_size=tracker_cfg.exemplar_size, search_sizes=sizes
         )
         if hit is not None:
-            return Tracker(config=tracker_cfg, runtime=hit[0])
+            return Tracker(
+                config=tracker_cfg,
+                runtime=hit[0],
+                background_searches=runtime.background_searches,
+            )
     net = _build_model(source, config, state_dict)
     backend_impl = build_runtime(
         net,
@@ -228,4 +236,6 @@ def load_tracker(
         cache_key=key,
         where=f"{source.path}: runtime",
     )
-    return Tracker(net, tracker_cfg, runtime=backend_impl)
+    return Tracker(
+        net, tracker_cfg, runtime=backend_impl, background_searches=runtime.background_searches
+    )

@@ -18,9 +18,11 @@ from cached exported graphs never loads it. Models are loaded by :mod:`core.load
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +81,18 @@ class _Timer:
         return self.phases
 
 
+def _second_core(device: Any) -> bool:
+    """Whether a prefetched search can run beside the tracker's own: a CPU network with two or
+    more cores this process may use (on a GPU the runs queue on one device anyway)."""
+    if getattr(device, "type", str(device)) != "cpu":
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores >= 2
+
+
 class Tracker:
     """Single-object tracker: ``init(image, box)`` once, then ``track(image)`` per frame.
 
@@ -90,6 +104,12 @@ class Tracker:
     export cache), or ``Tracker(config=..., runtime=backend)`` takes a prepared backend (shared
     between trackers, started from cached graphs, or a test's stand-in); ``model`` is then
     optional.
+
+    ``background_searches``: a search a policy asks for ahead (:meth:`Step.prefetch`, the
+    long-term re-detection crop of a lost frame) runs on a second thread beside the tracker's own
+    search when the network runs on a CPU with two or more usable cores (the exported-graph
+    backends release the GIL while the network runs); default: ``runtime_config``'s setting
+    (on). The boxes are the same either way.
     """
 
     def __init__(
@@ -101,6 +121,7 @@ class Tracker:
         runtime: InferenceBackend | None = None,
         runtime_config: RuntimeConfig | None = None,
         cache_dir: str | Path | None = None,
+        background_searches: bool | None = None,
     ) -> None:
         self.config = config if config is not None else TrackerConfig()
         cfg = self.config
@@ -145,6 +166,10 @@ class Tracker:
         self._grids: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._settings_lock = threading.Lock()
         self._pending_config: TrackerConfig | None = None
+        self._worker: ThreadPoolExecutor | None = None
+        if background_searches is None:
+            background_searches = (runtime_config or RuntimeConfig()).background_searches
+        self.background_searches = bool(background_searches) and _second_core(self.device)
         #: what the last :meth:`track` call did (``None`` before the first one after an init)
         self.last_step: StepInfo | None = None
         self.reset()
@@ -442,6 +467,24 @@ class Tracker:
         assert target is not None
         step = self._new_step(image, self.frame_index)
 
+        def search_at(
+            center: np.ndarray,
+            size: int,
+            influence: float,
+            source: str,
+            target_size: np.ndarray | None,
+            clock: _Timer,
+        ) -> Search:
+            if target_size is None:
+                return self._search(
+                    image, center, size, step.s_z, step.scale_z, influence, clock, source
+                )
+            s_z = self.geometry.extent(target_size, cfg.context_amount)
+            scale_z = self.geometry.scale(cfg.exemplar_size / s_z)
+            return self._search(
+                image, center, size, s_z, scale_z, influence, clock, source, target_size
+            )
+
         def searcher(
             center: np.ndarray,
             size: int,
@@ -449,17 +492,33 @@ class Tracker:
             source: str,
             target_size: np.ndarray | None,
         ) -> Search:
-            if target_size is None:
-                return self._search(
-                    image, center, size, step.s_z, step.scale_z, influence, timer, source
-                )
-            s_z = self.geometry.extent(target_size, cfg.context_amount)
-            scale_z = self.geometry.scale(cfg.exemplar_size / s_z)
-            return self._search(
-                image, center, size, s_z, scale_z, influence, timer, source, target_size
+            return search_at(center, size, influence, source, target_size, timer)
+
+        def prefetcher(
+            center: np.ndarray,
+            size: int,
+            influence: float,
+            source: str,
+            target_size: np.ndarray | None,
+        ) -> Callable[[], Search]:
+            if not self.background_searches:  # run when asked for, if it is
+                return lambda: searcher(center, size, influence, source, target_size)
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="siam-search")
+            # its own timer: the phases of this step are the calling thread's
+            future: Future[Search] = self._worker.submit(
+                search_at, center, size, influence, source, target_size, _Timer()
             )
 
+            def result() -> Search:
+                search = future.result()
+                timer.lap("network")  # the wait for it
+                return search
+
+            return result
+
         step.searcher = searcher
+        step.prefetcher = prefetcher
         self._run_phase("plan", step)
         step.searches.append(
             self._search(
@@ -473,6 +532,11 @@ class Tracker:
             )
         )
         self._run_phase("after_search", step)
+        for waiting in step.take_prefetched():
+            try:
+                waiting()  # nothing of this step runs on into the next one
+            except Exception:  # noqa: BLE001 -- a search nobody used; its error changes nothing
+                pass
         step.candidate = step.search.candidate
         self._run_phase("select", step)
         search, cand = step.search, step.candidate

@@ -105,6 +105,7 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
 
     threads = settings.model_num_threads if settings.model_num_threads > 0 else None
     adaptive = True if settings.model_adaptive_threads else None
+    background = None if settings.model_background_searches else False
     checkpoint = resolve_path(settings.model_checkpoint)
     source = (
         f"model.checkpoint:={settings.model_checkpoint}"
@@ -118,6 +119,7 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
                 device=settings.model_device,
                 threads=threads,
                 adaptive_threads=adaptive,
+                background_searches=background,
             )
         else:
             tracker = load_tracker(
@@ -126,6 +128,7 @@ def build_tracker(settings: NodeSettings) -> TrackerLike:
                 device=settings.model_device,
                 threads=threads,
                 adaptive_threads=adaptive,
+                background_searches=background,
             )
         torch = sys.modules.get("torch")  # only a backend that runs PyTorch imported it
         if threads is not None and torch is not None:

@@ -96,6 +96,14 @@ PARAMS = ParamTable(
             dynamic=False,
         ),
         ParamSpec(
+            "model.background_searches",
+            True,
+            "On a CPU with two or more cores, run a LOST frame's re-detection crop on a second "
+            "thread beside the tracker's own search (same boxes, less time a LOST frame; "
+            "runtime.background_searches). false = one thread.",
+            dynamic=False,
+        ),
+        ParamSpec(
             "model.warmup",
             True,
             "Run one init+track on a blank image at start-up so the first real frame is not "
@@ -273,6 +281,7 @@ class NodeSettings(Settings):
     model_device: str
     model_num_threads: int
     model_adaptive_threads: bool
+    model_background_searches: bool
     model_warmup: bool
     autostart: bool
     input_reliability: str

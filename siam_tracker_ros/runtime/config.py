@@ -74,7 +74,10 @@ class RuntimeConfig:
     intra-op threads of an exported-graph backend's runs (0 = the library's default).
     ``adaptive_threads``: ONNX Runtime on a CPU keeps a one-thread and a ``threads``-thread
     session (at least two) and runs whichever ran faster lately: the second core while it pays,
-    one thread while another process holds it (:mod:`runtime.thread_choice`). ``cache_dir``:
+    one thread while another process holds it (:mod:`runtime.thread_choice`).
+    ``background_searches``: on a CPU with two or more cores, a search the tracker knows ahead
+    (the long-term re-detection crop of a lost frame) runs on a second thread beside its own
+    search (``core.tracker.Tracker``; the same boxes, less wall time a lost frame). ``cache_dir``:
     where exported graphs are kept between starts (``None``: ``$SIAM_TRACKER_CACHE`` or the user
     cache, see :mod:`runtime.export_cache`; ``""``: no disk cache).
     """
@@ -86,6 +89,7 @@ class RuntimeConfig:
     cuda_graphs: bool = False
     threads: int = 1
     adaptive_threads: bool = False
+    background_searches: bool = True
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -129,6 +133,7 @@ class RuntimeConfig:
             "cuda_graphs": self.cuda_graphs,
             "threads": self.threads,
             "adaptive_threads": self.adaptive_threads,
+            "background_searches": self.background_searches,
         }
 
 

@@ -9,13 +9,14 @@ mechanism the same scene shows the phantom (so the test can fail)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
 
 from siam_tracker_ros.core.config import MechanismsConfig, policy_order
 from siam_tracker_ros.core.loading import load_tracker
-from siam_tracker_ros.core.policies import POLICIES
+from siam_tracker_ros.core.policies import POLICIES, Step
 from siam_tracker_ros.core.policies.longterm import LongTermConfig, LongTermPolicy, tile_centres
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.tracker import Tracker
@@ -128,6 +129,57 @@ def test_the_step_records_what_the_policy_did(scene: tuple) -> None:
         seen.update(step.policies.get("longterm", {}))
     assert {"similarity", "probability", "verified"} <= set(seen)
     assert "tiles" in seen  # re-detection crops ran while lost
+
+
+class _ThreadRecorder:
+    """A backend that records which thread ran each search (everything else is the real one)."""
+
+    def __init__(self, backend: object) -> None:
+        self._backend = backend
+        self.search_threads: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._backend, name)
+
+    def search(self, crop: np.ndarray, kernels: object) -> object:
+        self.search_threads.append(threading.current_thread().name)
+        return self._backend.search(crop, kernels)  # type: ignore[attr-defined]
+
+
+def test_re_detection_crops_run_beside_the_own_search_with_the_same_result(scene: tuple) -> None:
+    """``background_searches``: a lost frame's re-detection crop starts in ``plan`` on a second
+    thread while the tracker's own search runs; boxes, scores and states are exactly those of
+    running it in turn (on one core there is no second thread)."""
+    frames, gt, _ = scene
+    base = _tracker(longterm=True)
+    runs = {}
+    for background in (False, True):
+        recorder = _ThreadRecorder(base.runtime)
+        tracker = Tracker(
+            config=base.config,
+            runtime=recorder,  # type: ignore[arg-type]
+            background_searches=background,
+        )
+        tracker.init(frames[0], gt[0])
+        results = [tracker.track(f) for f in frames[1:]]
+        runs[background] = (
+            np.array([r.box for r in results]),
+            [r.state for r in results],
+            [r.score for r in results],
+            recorder.search_threads,
+            tracker.background_searches,
+        )
+    inline, beside = runs[False], runs[True]
+    assert TrackState.LOST in inline[1]  # the scene makes the tracker re-detect
+    np.testing.assert_array_equal(inline[0], beside[0])
+    assert inline[1] == beside[1] and inline[2] == beside[2]
+    main = threading.main_thread().name
+    assert set(inline[3]) == {main}
+    if beside[4]:  # two or more cores: the crops ran on the worker
+        assert {main, *[t for t in beside[3] if t.startswith("siam-search")]} == set(beside[3])
+        assert any(t.startswith("siam-search") for t in beside[3])
+    else:
+        assert set(beside[3]) == {main}
 
 
 class _ScriptedPolicy(LongTermPolicy):
@@ -395,3 +447,62 @@ def test_a_young_level_declares_no_drop() -> None:
     assert _verdicts(0.1, mature, level_checks=6)[-1] == TrackState.LOST
     young = SPRINT[:3] + [(0.45, 0.2, True)]
     assert _verdicts(0.1, young, level_checks=6)[-1] != TrackState.LOST
+
+
+def _prefetch_step() -> tuple[Step, list[tuple], list[str]]:
+    """A bare :class:`Step` whose searcher and prefetcher only log what they are asked."""
+    asked: list[tuple] = []
+    waited: list[str] = []
+
+    def searcher(centre: np.ndarray, size: int, *_: object) -> str:
+        asked.append(("now", tuple(centre), size))
+        return f"search {size}"
+
+    def prefetcher(centre: np.ndarray, size: int, *_: object) -> object:
+        asked.append(("ahead", tuple(centre), size))
+
+        def result() -> str:
+            waited.append(f"prefetched {size}")
+            return f"prefetched {size}"
+
+        return result
+
+    step = Step(
+        image=np.zeros((4, 4, 3), np.uint8),
+        frame_index=1,
+        target=None,  # type: ignore[arg-type]
+        s_z=10.0,
+        scale_z=1.0,
+        instance_size=255,
+        window_influence=0.4,
+        base_map=15,
+        exemplar_size=127,
+        stride=16,
+        searcher=searcher,
+        prefetcher=prefetcher,
+    )
+    return step, asked, waited
+
+
+def test_a_prefetched_search_is_taken_only_for_the_same_arguments() -> None:
+    step, asked, waited = _prefetch_step()
+    step.prefetch(np.array([5.0, 6.0]), 319, 0.0, source="longterm")
+    step.prefetch(np.array([5.0, 6.0]), 319, 0.0, source="longterm")
+    assert asked == [("ahead", (5.0, 6.0), 319)]  # asked once
+    # other arguments: run now; the same ones: the prefetched result, not a second run
+    assert step.run_search(np.array([5.0, 6.0]), 255, 0.0, source="longterm") == "search 255"
+    assert step.run_search(np.array([5.0, 6.0]), 319, 0.0, source="longterm") == "prefetched 319"
+    assert step.searches == ["search 255", "prefetched 319"]
+    assert step.take_prefetched() == []
+    # one never asked for is handed back to the tracker to wait for, once
+    step.prefetch(np.array([1.0, 1.0]), 319, 0.0, source="longterm")
+    left = step.take_prefetched()
+    assert len(left) == 1 and step.take_prefetched() == []
+    assert waited == ["prefetched 319"]
+
+
+def test_without_a_prefetcher_prefetch_does_nothing() -> None:
+    step, asked, _ = _prefetch_step()
+    step.prefetcher = None
+    step.prefetch(np.array([5.0, 6.0]), 319)
+    assert asked == [] and step.take_prefetched() == []

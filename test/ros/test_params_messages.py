@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 import pytest
@@ -175,6 +176,18 @@ def test_num_threads_sets_the_network_threads() -> None:
     assert default.runtime.thread_choice is None  # type: ignore[attr-defined]
     adaptive = build_tracker(NodeSettings.from_values({"model.adaptive_threads": True}))
     assert adaptive.runtime.thread_choice.choices == (1, 2)  # type: ignore[attr-defined]
+
+
+def test_background_searches_can_be_turned_off() -> None:
+    """``model.background_searches``: on by default (the re-detection crop of a LOST frame
+    runs beside the tracker's own search, on a machine with two or more cores), false: one
+    thread."""
+    from siam_tracker_ros.ros.node import build_tracker
+
+    default = build_tracker(NodeSettings.from_values({}))
+    assert default.background_searches == (len(os.sched_getaffinity(0)) >= 2)
+    off = build_tracker(NodeSettings.from_values({"model.background_searches": False}))
+    assert off.background_searches is False
 
 
 def _serialised(msg: object) -> bytes:

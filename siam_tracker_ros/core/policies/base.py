@@ -4,7 +4,9 @@ A step runs in five phases; in each, the enabled policies run in the configured 
 (``tracker.mechanisms.order``, default: the registry's order):
 
 1. ``plan``: the search region before the first search (:attr:`Step.instance_size`,
-   :attr:`Step.window_influence`) -- adaptive search, the lost state's widened re-detection.
+   :attr:`Step.window_influence`) -- adaptive search, the lost state's widened re-detection; and
+   searches a policy already knows it will ask for (:meth:`Step.prefetch`: they may run on a
+   second core beside the tracker's own search) -- re-detection.
 2. ``after_search``: more searches, or a choice among them (:meth:`Step.run_search`,
    :attr:`Step.chosen`) -- one more search, re-detection.
 3. ``select``: the candidate of the chosen search (:attr:`Step.candidate`) and whether another
@@ -141,15 +143,69 @@ class Step:
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: services bound by the tracker
     searcher: Callable[[np.ndarray, int, float, str, np.ndarray | None], Search] | None = None
+    #: starts a search now and returns what waits for its result (``None``: no prefetching)
+    prefetcher: (
+        Callable[[np.ndarray, int, float, str, np.ndarray | None], Callable[[], Search]] | None
+    ) = None
     appearance_fn: Callable[[Search, np.ndarray], float] | None = None
     pool_fn: Callable[[Search, np.ndarray], list[Any]] | None = None
     template_fn: Callable[[np.ndarray], np.ndarray] | None = None
     _appearance: dict[tuple[int, tuple[float, ...]], float] = field(default_factory=dict)
+    _prefetched: dict[tuple[Any, ...], Callable[[], Search]] = field(default_factory=dict)
 
     @property
     def search(self) -> Search:
         """The chosen search."""
         return self.searches[self.chosen]
+
+    def _search_args(
+        self,
+        center: np.ndarray,
+        instance_size: int | None,
+        window_influence: float | None,
+        source: str,
+        target_size: np.ndarray | None,
+    ) -> tuple[np.ndarray, int, float, str, np.ndarray | None]:
+        return (
+            np.asarray(center, np.float64),
+            self.instance_size if instance_size is None else int(instance_size),
+            self.window_influence if window_influence is None else float(window_influence),
+            source,
+            None if target_size is None else np.asarray(target_size, np.float64),
+        )
+
+    @staticmethod
+    def _key(args: tuple[np.ndarray, int, float, str, np.ndarray | None]) -> tuple[Any, ...]:
+        center, size, influence, source, target_size = args
+        sized = None if target_size is None else tuple(float(v) for v in target_size)
+        return (tuple(float(v) for v in center), size, influence, source, sized)
+
+    def prefetch(
+        self,
+        center: np.ndarray,
+        instance_size: int | None = None,
+        window_influence: float | None = None,
+        source: str = "policy",
+        target_size: np.ndarray | None = None,
+    ) -> None:
+        """Start now a search that :meth:`run_search` will probably ask for later in this step
+        (same arguments): on a CPU with a second core the tracker runs it there while its own
+        search runs (a lost frame's re-detection crop costs little more wall time than the
+        tracker's own search). The result is the same as running it later; one never asked
+        for is dropped at the end of ``after_search``. Without a prefetcher (``probe``, a test's
+        stand-in) this does nothing."""
+        if self.prefetcher is None:
+            return
+        args = self._search_args(center, instance_size, window_influence, source, target_size)
+        key = self._key(args)
+        if key not in self._prefetched:
+            self._prefetched[key] = self.prefetcher(*args)
+
+    def take_prefetched(self) -> list[Callable[[], Search]]:
+        """The prefetched searches nobody asked for (the tracker waits for them to finish at
+        the end of ``after_search``: no work of this step runs into the next one)."""
+        left, self._prefetched = list(self._prefetched.values()), {}
+        return left
 
     def run_search(
         self,
@@ -162,15 +218,15 @@ class Step:
         """Run the network on a search crop centred at ``center`` (image pixels) and append it to
         :attr:`searches` (not chosen). The crop is cut at this frame's scale, or at the scale of
         a target of ``target_size`` (``w, h``; e.g. the last confident size while lost), which is
-        then also what the size penalty compares candidates with."""
-        assert self.searcher is not None
-        search = self.searcher(
-            np.asarray(center, np.float64),
-            self.instance_size if instance_size is None else instance_size,
-            self.window_influence if window_influence is None else window_influence,
-            source,
-            None if target_size is None else np.asarray(target_size, np.float64),
-        )
+        then also what the size penalty compares candidates with. A search :meth:`prefetch`
+        started with the same arguments is taken instead of running it again."""
+        args = self._search_args(center, instance_size, window_influence, source, target_size)
+        waiting = self._prefetched.pop(self._key(args), None)
+        if waiting is not None:
+            search = waiting()
+        else:
+            assert self.searcher is not None
+            search = self.searcher(*args)
         self.searches.append(search)
         return search
 

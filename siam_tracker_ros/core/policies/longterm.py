@@ -29,8 +29,11 @@ at the target's scale sweep the whole image, nearest to the last confident posit
 target that glanced out of view tends to come back where it left), so the per-frame cost stays
 bounded (one tile costs one search); one more crop sits at the last confident place, and with
 ``crops_per_frame`` these crops take turns over frames (the bundled model runs one a frame, so a
-lost frame costs two searches). The candidate of each crop is verified; the best verified
-one becomes the step's candidate, so the tracker jumps there and, once confirmed, is TRACKING.
+lost frame costs two searches). A frame's crops are known before its first search: ``plan``
+prefetches them (:meth:`Step.prefetch`), so on a CPU with a second core they run there while the
+tracker's own search runs (the same result, less wall time a lost frame). The candidate of each
+crop is verified; the best verified one becomes the step's candidate, so the tracker jumps there
+and, once confirmed, is TRACKING.
 Anchors: DaSiamRPN's local-to-global search, pysot's long-term tracker, LTMU's verifier.
 """
 
@@ -295,7 +298,10 @@ class LongTermPolicy(Policy[LongTermConfig]):
         return max(float((vec * m).sum()) for m in self._memory)
 
     # ------------------------------------------------------------------ phases
-    def after_search(self, step: Step) -> None:
+    def _crop_plan(self, step: Step) -> tuple[int, np.ndarray, list[np.ndarray]] | None:
+        """This lost frame's re-detection: the crops' network input size, the last confident
+        box (``cx, cy, w, h``) they are cut at and the sweep's tile centres (``None``: no
+        re-detection this frame)."""
         cfg = self.config
         if (
             step.previous_state != TrackState.LOST
@@ -304,13 +310,30 @@ class LongTermPolicy(Policy[LongTermConfig]):
             or self._lost_frames < cfg.redetect_after
             or not self._memory
         ):
-            return
+            return None
         size = cfg.tile_instance_size or step.instance_size
         confident = step.target.confident
         # crops at the target's last confident scale, not at the drifting estimate's
         s_z = _extent(confident[2:])
         side = s_z * size / step.exemplar_size
         centres = tile_centres(step.image.shape, side, cfg.tile_overlap, confident[:2])
+        return size, confident, centres
+
+    def plan(self, step: Step) -> None:
+        # this frame's crops are known before the tracker's own search: start them now (on a
+        # second core where there is one); ``after_search`` takes them or drops them
+        crops = self._crop_plan(step)
+        if crops is not None:
+            size, confident, centres = crops
+            for centre in self._next_crops(confident, centres, advance=False):
+                step.prefetch(centre, size, 0.0, source=self.name, target_size=confident[2:])
+
+    def after_search(self, step: Step) -> None:
+        cfg = self.config
+        crops = self._crop_plan(step)
+        if crops is None:
+            return
+        size, confident, centres = crops
         own_sim = self.similarity(step, step.search.image_box(), step.search)
         threshold = cfg.threshold
         baseline = self._rise_baseline()
@@ -348,22 +371,26 @@ class LongTermPolicy(Policy[LongTermConfig]):
             jumped=step.searches[step.chosen].source == self.name,
         )
 
-    def _next_crops(self, confident: np.ndarray, centres: list[np.ndarray]) -> list[np.ndarray]:
+    def _next_crops(
+        self, confident: np.ndarray, centres: list[np.ndarray], advance: bool = True
+    ) -> list[np.ndarray]:
         """This frame's re-detection crop centres: the rest of the current round (the crop at
-        the last confident place, then the sweep's next tiles), at most ``crops_per_frame``."""
+        the last confident place, then the sweep's next tiles), at most ``crops_per_frame``
+        (``advance``: move the round and the sweep on past them)."""
         cfg = self.config
-        if not self._round:
-            anchor: list[Literal["anchor", "tile"]] = ["anchor"] if cfg.anchor_tile else []
-            self._round = anchor + ["tile"] * cfg.tiles_per_frame
-        take = cfg.crops_per_frame or len(self._round)
+        anchor: list[Literal["anchor", "tile"]] = ["anchor"] if cfg.anchor_tile else []
+        rest = self._round or anchor + ["tile"] * cfg.tiles_per_frame
+        take = cfg.crops_per_frame or len(rest)
+        cursor = self._cursor
         wanted = []
-        for kind in self._round[:take]:
+        for kind in rest[:take]:
             if kind == "anchor":
                 wanted.append(confident[:2].copy())
             else:
-                wanted.append(centres[self._cursor % len(centres)])
-                self._cursor += 1
-        del self._round[:take]
+                wanted.append(centres[cursor % len(centres)])
+                cursor += 1
+        if advance:
+            self._round, self._cursor = rest[take:], cursor
         return wanted
 
     def _rise_baseline(self) -> float | None:
