@@ -39,7 +39,11 @@ class SearchOutput:
 
 @runtime_checkable
 class InferenceBackend(Protocol):
-    """Runs a Siamese network for the tracker (see the module docstring)."""
+    """Runs a Siamese network for the tracker (see the module docstring).
+
+    ``search`` and ``template`` may be called from two threads at once on a CPU (the tracker's
+    ``background_searches``: a LOST frame's re-detection crop beside its own search): a backend
+    whose runs share buffers makes them take turns (the OpenVINO backend locks each request)."""
 
     #: score-map stride of the network in search-crop pixels
     stride: int

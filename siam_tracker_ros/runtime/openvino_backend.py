@@ -12,6 +12,7 @@ Like the ONNX Runtime backend on the CPU it works on NumPy arrays and never impo
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,12 @@ class OpenVinoBackend(ExportedGraphBackend):
         self.device = HostDevice()
         self.threads = threads
         self._core = ov.Core()
-        self._requests: dict[int, tuple[Any, int]] = {}
+        #: per graph: its infer request, its output count and a lock -- a request holds one
+        #: run's buffers, and the tracker may run two searches at once (a LOST frame's
+        #: re-detection crop on a second thread): runs of one graph take turns, two graphs run
+        #: side by side
+        self._requests: dict[int, tuple[Any, int, threading.Lock]] = {}
+        self._compile_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -76,32 +82,40 @@ class OpenVinoBackend(ExportedGraphBackend):
     def is_prepared(self, size: int) -> bool:
         return size in self._requests
 
-    def _request(self, key: int, path: Path, shapes: dict[str, list[int]] | None) -> Any:
-        if key not in self._requests:
-            model = self._core.read_model(str(path))
-            if shapes:
-                model.reshape(shapes)
-            config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
-            if self.threads > 0:
-                config["INFERENCE_NUM_THREADS"] = self.threads
-            compiled = self._core.compile_model(model, "CPU", config)
-            self._requests[key] = (compiled.create_infer_request(), len(compiled.outputs))
-        return self._requests[key]
+    def _request(
+        self, key: int, path: Path, shapes: dict[str, list[int]] | None
+    ) -> tuple[Any, int, threading.Lock]:
+        with self._compile_lock:
+            if key not in self._requests:
+                model = self._core.read_model(str(path))
+                if shapes:
+                    model.reshape(shapes)
+                config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+                if self.threads > 0:
+                    config["INFERENCE_NUM_THREADS"] = self.threads
+                compiled = self._core.compile_model(model, "CPU", config)
+                self._requests[key] = (
+                    compiled.create_infer_request(),
+                    len(compiled.outputs),
+                    threading.Lock(),
+                )
+            return self._requests[key]
 
     @staticmethod
-    def _outputs(request: Any, count: int) -> list[Any]:
-        # the request reuses its output buffers on the next run: copy what the tracker keeps
-        return [request.get_output_tensor(i).data.copy() for i in range(count)]
+    def _infer(entry: tuple[Any, int, threading.Lock], feeds: dict[str, Any]) -> list[Any]:
+        request, count, lock = entry
+        with lock:
+            request.infer(feeds)
+            # the request reuses its output buffers on the next run: copy what the tracker keeps
+            return [request.get_output_tensor(i).data.copy() for i in range(count)]
 
     def run_template(self, crop: Any) -> list[Any]:
-        request, count = self._request(-1, self.exported.template_path, None)
-        request.infer({TEMPLATE_INPUT: crop})
-        return self._outputs(request, count)
+        return self._infer(
+            self._request(-1, self.exported.template_path, None), {TEMPLATE_INPUT: crop}
+        )
 
     def run_search(self, size: int, path: Path, feeds: dict[str, Any]) -> list[Any]:
         shapes = None
         if self.exported.dynamic and size not in self.exported.search_paths:
             shapes = {SEARCH_INPUT: [1, 3, size, size]}
-        request, count = self._request(size, path, shapes)
-        request.infer(feeds)
-        return self._outputs(request, count)
+        return self._infer(self._request(size, path, shapes), feeds)

@@ -251,6 +251,23 @@ def test_threads_reach_the_onnx_runtime_sessions() -> None:
         RuntimeConfig(threads=-1)
 
 
+def test_two_threads_searching_one_onnx_runtime_graph_get_their_own_outputs() -> None:
+    """The tracker may run two searches at once (``runtime.background_searches``: a LOST frame's
+    re-detection crop on a second thread); ONNX Runtime's sessions may be run from two threads,
+    and each caller gets the outputs of its own crop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = load_tracker().runtime
+    kernels = backend.template(np.full((127, 127, 3), 90, np.uint8))
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (255, 255, 3), dtype=np.uint8) for _ in range(16)]
+    alone = [backend.search(x, kernels).cls for x in crops]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda x: backend.search(x, kernels).cls, crops * 4))
+    for i, got in enumerate(together):
+        np.testing.assert_array_equal(got, alone[i % len(crops)])
+
+
 def test_adaptive_threads_is_a_runtime_setting() -> None:
     """``runtime.adaptive_threads`` (YAML, ``load_tracker(adaptive_threads=)``, the node's
     ``model.adaptive_threads``): ONNX Runtime keeps a one-thread and an at-least-two-thread

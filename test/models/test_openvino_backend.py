@@ -90,3 +90,19 @@ def test_tracker_accepts_a_prepared_openvino_runtime() -> None:
     frame = _u8(240, 3)
     again.init(frame, (100, 80, 40, 40))
     assert again.track(frame).box.shape == (4,)
+
+
+def test_two_threads_searching_one_graph_get_their_own_outputs() -> None:
+    """The tracker may run two searches at once (a LOST frame's re-detection crop on a second
+    thread): on one OpenVINO infer request they take turns, so each caller gets the outputs of
+    its own crop, equal to running them one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = load_tracker(backend="openvino").runtime
+    kernels = backend.template(_u8(127, 1))
+    crops = [_u8(255, seed) for seed in range(16)]
+    alone = [backend.search(x, kernels).cls for x in crops]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda x: backend.search(x, kernels).cls, crops * 4))
+    for i, got in enumerate(together):
+        np.testing.assert_array_equal(got, alone[i % len(crops)])
