@@ -65,6 +65,7 @@ import torch
 
 from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
 from siam_tracker_ros.core.loading import load_tracker
+from siam_tracker_ros.core.tracker import usable_cores
 
 if TYPE_CHECKING:
     from siam_tracker_ros.core.config import TrackerConfig
@@ -298,8 +299,7 @@ def variants(
     """Every CPU row; ``economy``: the search economy section of the "light-economy*" rows
     (default :data:`ECONOMY`)."""
     economy = economy or ECONOMY
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
+    cores = usable_cores()
     mech = shipped_mechanisms()
     alt = 2 if threads == 1 else 1  # the other thread count, for one ONNX Runtime row
     cpus = cv2.getNumberOfCPUs()

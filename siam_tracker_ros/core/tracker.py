@@ -52,7 +52,7 @@ from siam_tracker_ros.runtime import InferenceBackend, RuntimeConfig, build_runt
 if TYPE_CHECKING:
     from siam_tracker_ros.models.base import SiameseModel
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "usable_cores"]
 
 #: the phases of a step, in order (see :mod:`core.policies.base`)
 PHASES = ("plan", "after_search", "select", "assess", "commit")
@@ -81,16 +81,18 @@ class _Timer:
         return self.phases
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity on Linux, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _second_core(device: Any) -> bool:
     """Whether a prefetched search can run beside the tracker's own: a CPU network with two or
-    more cores this process may use (on a GPU the runs queue on one device anyway)."""
-    if getattr(device, "type", str(device)) != "cpu":
-        return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2
+    more usable cores (on a GPU the runs queue on one device anyway)."""
+    return getattr(device, "type", str(device)) == "cpu" and usable_cores() >= 2
 
 
 class Tracker:
@@ -501,8 +503,6 @@ class Tracker:
             source: str,
             target_size: np.ndarray | None,
         ) -> Callable[[], Search]:
-            if not self.background_searches:  # run when asked for, if it is
-                return lambda: searcher(center, size, influence, source, target_size)
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="siam-search")
             # its own timer: the phases of this step are the calling thread's
@@ -518,7 +518,8 @@ class Tracker:
             return result
 
         step.searcher = searcher
-        step.prefetcher = prefetcher
+        # without background searches nothing is started ahead: a search runs when asked for
+        step.prefetcher = prefetcher if self.background_searches else None
         self._run_phase("plan", step)
         step.searches.append(
             self._search(

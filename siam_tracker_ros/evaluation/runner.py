@@ -132,7 +132,12 @@ def with_overrides(tracker: Tracker, overrides: SequenceABC[tuple[str, Any]]) ->
     from siam_tracker_ros.core.tracker import Tracker
 
     config = apply_overrides(tracker.config, overrides)
-    return Tracker(tracker.model, config, runtime=tracker.runtime)
+    return Tracker(
+        tracker.model,
+        config,
+        runtime=tracker.runtime,
+        background_searches=tracker.background_searches,
+    )
 
 
 @dataclass(frozen=True)

@@ -161,15 +161,22 @@ def test_re_detection_crops_run_beside_the_own_search_with_the_same_result(scene
             background_searches=background,
         )
         tracker.init(frames[0], gt[0])
-        results = [tracker.track(f) for f in frames[1:]]
+        results, used = [], 0
+        for f in frames[1:]:
+            results.append(tracker.track(f))
+            assert tracker.last_step is not None
+            used += len(tracker.last_step.searches)
         runs[background] = (
             np.array([r.box for r in results]),
             [r.state for r in results],
             [r.score for r in results],
             recorder.search_threads,
             tracker.background_searches,
+            used,
         )
     inline, beside = runs[False], runs[True]
+    # on one thread no search runs that the step does not use (nothing started ahead)
+    assert len(inline[3]) == inline[5]
     assert TrackState.LOST in inline[1]  # the scene makes the tracker re-detect
     np.testing.assert_array_equal(inline[0], beside[0])
     assert inline[1] == beside[1] and inline[2] == beside[2]

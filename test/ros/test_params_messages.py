@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import numpy as np
 import pytest
@@ -182,10 +181,11 @@ def test_background_searches_can_be_turned_off() -> None:
     """``model.background_searches``: on by default (the re-detection crop of a LOST frame
     runs beside the tracker's own search, on a machine with two or more cores), false: one
     thread."""
+    from siam_tracker_ros.core.tracker import usable_cores
     from siam_tracker_ros.ros.node import build_tracker
 
     default = build_tracker(NodeSettings.from_values({}))
-    assert default.background_searches == (len(os.sched_getaffinity(0)) >= 2)
+    assert default.background_searches == (usable_cores() >= 2)
     off = build_tracker(NodeSettings.from_values({"model.background_searches": False}))
     assert off.background_searches is False
 
