@@ -882,6 +882,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"frames searched the small crop, {100 * st.researched / max(st.steps, 1):.1f}% "
                 "searched again at full size"
             )
+    for key, tracker in built.items():  # more than one thread: how many searches had them
+        runs = getattr(getattr(tracker, "runtime", None), "search_runs", None)
+        if runs is not None and any(t != 1 for t in runs):
+            by_key[key]["search_runs_by_threads"] = dict(runs)
+            print(
+                f"search runs by threads ({key}): "
+                + ", ".join(f"{t} thread(s) {n}" for t, n in sorted(runs.items()))
+                + " (one thread: started beside another run, or the adaptive choice)"
+            )
     for key, tracker in built.items():  # adaptive threads: what the choice did, per crop size
         choice = getattr(getattr(tracker, "runtime", None), "thread_choice", None)
         if choice is None:

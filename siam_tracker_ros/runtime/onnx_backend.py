@@ -15,7 +15,11 @@ on torch's current stream.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -61,18 +65,25 @@ class OnnxRuntimeOptions:
     workers make the step ~1.3x faster, but as soon as another process holds the second core they
     make it 3-5x *slower* (the run waits for a descheduled worker), while one thread degrades
     gracefully. A robot's CPU also runs the camera driver and the rest of ROS, so robust is the
-    default; use 2 on a machine the tracker has to itself. ``allow_spinning``: idle workers
-    busy-wait between runs (ONNX Runtime's default; only matters with more than one thread, where
-    it is what makes the second thread pay off). ``optimization``: graph optimisation level
-    (``all`` adds the blocked-layout convolutions that make this graph ~3x faster than
-    ``basic``). ``adaptive_threads`` (CPU, ``intra_op_threads`` >= 2): keep a one-thread and an
-    ``intra_op_threads`` session per search size and run whichever ran faster lately
+    default; use 2 on a machine the tracker has to itself. ``allow_spinning``: workers busy-wait
+    for the next operator of a run (ONNX Runtime's default; only matters with more than one
+    thread, where it is what makes the second thread pay off). ``stop_spinning``: and stop
+    busy-waiting as soon as a run returns (ONNX Runtime's ``session.force_spinning_stop``).
+    Without it every session's pool keeps a worker spinning for a while after its run, and a
+    tracker has several sessions (template, each search size): on two cores the spinning workers
+    of the sessions that just ran took the cores from the next run and the host-side code, which
+    made two threads 2x *slower* than one (docs/speed.md, *Threads*). ``optimization``: graph
+    optimisation level (``all`` adds the blocked-layout convolutions that make this graph ~3x
+    faster than ``basic``). ``adaptive_threads`` (CPU, ``intra_op_threads`` >= 2): run whichever
+    of a size's one-thread and ``intra_op_threads`` sessions ran faster lately
     (:class:`runtime.thread_choice.ThreadChoice`): the second core while it pays, one thread
-    while another process holds it.
+    while another process holds it. With more than one thread a run that starts while another
+    run of the backend is in flight runs on one thread (see ``_crowded``).
     """
 
     intra_op_threads: int = 1
     allow_spinning: bool = True
+    stop_spinning: bool = True
     optimization: Literal["disable", "basic", "extended", "all"] = "all"
     adaptive_threads: bool = False
 
@@ -147,6 +158,10 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         self._sessions: dict[tuple[int, int], Any] = {}
         self._out_shapes: dict[int, list[tuple[int, ...]]] = {}
         self.thread_choice: ThreadChoice | None = None
+        self._runs = 0  # runs in flight (see _crowded)
+        #: search runs so far by the thread count they ran with (benches, tests)
+        self.search_runs: Counter[int] = Counter()
+        self._runs_lock = threading.Lock()
         if self.options.adaptive_threads and self.device.type == "cpu":
             self.thread_choice = ThreadChoice(self.options.intra_op_threads)
 
@@ -162,9 +177,43 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         """Intra-op threads of every session made so far (what ``threads`` asked for)."""
         return {int(s.get_session_options().intra_op_num_threads) for s in self._sessions.values()}
 
+    def session_config(self, entry: str) -> set[str]:
+        """The value of session config ``entry`` over every session made so far ("" where a
+        session lacks it)."""
+        values = set()
+        for session in self._sessions.values():
+            try:
+                values.add(session.get_session_options().get_session_config_entry(entry))
+            except RuntimeError:  # ONNX Runtime's answer for an entry never set
+                values.add("")
+        return values
+
     def is_prepared(self, size: int) -> bool:
-        threads = self.thread_choice.choices if self.thread_choice else (self._threads,)
-        return all((size, t) in self._sessions for t in threads)
+        return all((size, t) in self._sessions for t in self._thread_counts)
+
+    @property
+    def _thread_counts(self) -> tuple[int, ...]:
+        """The sessions a search size gets: with more than one thread on a CPU also a one-thread
+        session, for a run that starts while another is in flight (see :meth:`_crowded`)."""
+        if self.device.type != "cpu" or self._threads == 1:
+            return (self._threads,)
+        return (1, self._threads)
+
+    @contextlib.contextmanager
+    def _crowded(self) -> Iterator[bool]:
+        """Counts a run while it runs; yields whether another run of this backend was in flight
+        when it started. Why: a long-term re-detection crop runs on a second thread beside the
+        tracker's own search (``Tracker.background_searches``), and two runs with two threads
+        each on two cores wait for each other's descheduled workers; run on one thread each, the
+        two use the two cores (docs/speed.md, *Threads*)."""
+        with self._runs_lock:
+            crowded = self._runs > 0
+            self._runs += 1
+        try:
+            yield crowded
+        finally:
+            with self._runs_lock:
+                self._runs -= 1
 
     @property
     def _threads(self) -> int:
@@ -185,6 +234,8 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         }[self.options.optimization]
         spin = "1" if self.options.allow_spinning else "0"
         opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        if self.options.stop_spinning:
+            opts.add_session_config_entry("session.force_spinning_stop", "1")
         opts.log_severity_level = 3
         if size is not None:
             # pin the dynamic axis: shapes become static, as in a per-size export
@@ -265,21 +316,39 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         return head_to_host(cls, loc)
 
     def run_template(self, crop: Any) -> list[Any]:
-        # once per target: with adaptive threads on one thread (no second worker pool for it)
-        threads = 1 if self.thread_choice is not None else None
-        session = self._session(-1, self.exported.template_path, None, threads)
-        return self._run(-1, session, {TEMPLATE_INPUT: crop})
+        feeds = {TEMPLATE_INPUT: crop}
+        path = self.exported.template_path
+        # with adaptive threads on one thread (no second worker pool for a run or two a target)
+        counts = (1,) if self.thread_choice is not None else self._thread_counts
+        with self._crowded() as crowded:
+            for t in counts:  # make and warm every session at once (prepare)
+                if (-1, t) not in self._sessions:
+                    self._run(-1, self._session(-1, path, None, t), feeds)
+            threads = 1 if crowded else counts[-1]
+            return self._run(-1, self._session(-1, path, None, threads), feeds)
 
     def run_search(self, size: int, path: Path, feeds: dict[str, Any]) -> list[Any]:
         pin = size if self.exported.dynamic and size not in self.exported.search_paths else None
         choice = self.thread_choice
-        if choice is None:
-            return self._run(size, self._session(size, path, pin), feeds)
-        for t in choice.choices:  # make and warm every session of this size at once (prepare)
-            if (size, t) not in self._sessions:
-                self._timed_run(size, self._session(size, path, pin, t), t, feeds)
-        threads = choice.pick(size)
-        return self._timed_run(size, self._session(size, path, pin, threads), threads, feeds)
+        with self._crowded() as crowded:
+            for t in self._thread_counts:  # make and warm every session of a size at once
+                if (size, t) not in self._sessions:
+                    session = self._session(size, path, pin, t)
+                    if choice is None:
+                        self._run(size, session, feeds)
+                    else:
+                        self._timed_run(size, session, t, feeds)
+            if crowded:  # the other core is taken by this backend's other run: not measured
+                threads = 1
+            elif choice is None:
+                threads = self._threads
+            else:
+                threads = choice.pick(size)
+            self.search_runs[threads] += 1
+            session = self._session(size, path, pin, threads)
+            if choice is None or crowded:
+                return self._run(size, session, feeds)
+            return self._timed_run(size, session, threads, feeds)
 
     def _timed_run(self, size: int, session: Any, threads: int, feeds: dict[str, Any]) -> list[Any]:
         assert self.thread_choice is not None

@@ -246,7 +246,8 @@ def test_threads_reach_the_onnx_runtime_sessions() -> None:
 
     assert RuntimeConfig().threads == 1
     assert session_threads(load_tracker()) == {1}  # the bundled model: ONNX Runtime
-    assert session_threads(load_tracker(threads=2)) == {2}
+    # two threads, and one-thread sessions for a run beside another (see the next test)
+    assert session_threads(load_tracker(threads=2)) == {1, 2}
     with pytest.raises(ValueError, match="threads"):
         RuntimeConfig(threads=-1)
 
@@ -266,6 +267,33 @@ def test_two_threads_searching_one_onnx_runtime_graph_get_their_own_outputs() ->
         together = list(pool.map(lambda x: backend.search(x, kernels).cls, crops * 4))
     for i, got in enumerate(together):
         np.testing.assert_array_equal(got, alone[i % len(crops)])
+
+
+def test_a_search_beside_another_runs_on_one_thread_with_the_same_outputs() -> None:
+    """With two intra-op threads, a run that starts while another run of the backend is in
+    flight (the re-detection crop beside the tracker's own search) takes the one-thread session:
+    two two-thread runs on two cores wait for each other's workers. Outputs are the same; and
+    every multi-thread session stops its workers spinning when a run returns (a spinning pool
+    took the cores from the next session's run: docs/speed.md, *Threads*)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = load_tracker(threads=2).runtime
+    assert isinstance(backend, OnnxRuntimeBackend)
+    kernels = backend.template(np.full((127, 127, 3), 90, np.uint8))
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (255, 255, 3), dtype=np.uint8) for _ in range(8)]
+    alone = [backend.search(x, kernels) for x in crops]
+    assert backend.search_runs[1] == 0  # one at a time: always both cores
+    before = backend.search_runs[2]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda x: backend.search(x, kernels), crops * 6))
+    assert backend.search_runs[1] > 0  # some started while the other thread's run was on
+    assert backend.search_runs[1] + backend.search_runs[2] - before == len(together)
+    for i, got in enumerate(together):
+        np.testing.assert_array_equal(got.cls, alone[i % len(crops)].cls)
+        np.testing.assert_array_equal(got.loc, alone[i % len(crops)].loc)
+    assert backend.session_threads == {1, 2}
+    assert backend.session_config("session.force_spinning_stop") == {"1"}
 
 
 def test_adaptive_threads_is_a_runtime_setting() -> None:

@@ -169,7 +169,8 @@ def test_num_threads_sets_the_network_threads() -> None:
     from siam_tracker_ros.ros.node import build_tracker
 
     tracker = build_tracker(NodeSettings.from_values({"model.num_threads": 2}))
-    assert tracker.runtime.session_threads == {2}  # type: ignore[attr-defined]
+    assert tracker.runtime.options.intra_op_threads == 2  # type: ignore[attr-defined]
+    assert 2 in tracker.runtime.session_threads  # type: ignore[attr-defined]
     default = build_tracker(NodeSettings.from_values({}))
     assert default.runtime.session_threads == {1}  # type: ignore[attr-defined]
     assert default.runtime.thread_choice is None  # type: ignore[attr-defined]
