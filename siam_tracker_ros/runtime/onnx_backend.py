@@ -174,7 +174,8 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
 
     @property
     def session_threads(self) -> set[int]:
-        """Intra-op threads of every session made so far (what ``threads`` asked for)."""
+        """Intra-op threads of every session made so far (``threads``, and 1 for a run beside
+        another when ``threads`` is more)."""
         return {int(s.get_session_options().intra_op_num_threads) for s in self._sessions.values()}
 
     def session_config(self, entry: str) -> set[str]:
