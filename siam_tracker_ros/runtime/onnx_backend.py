@@ -325,7 +325,7 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
             for t in counts:  # make and warm every session at once (prepare)
                 if (-1, t) not in self._sessions:
                     self._run(-1, self._session(-1, path, None, t), feeds)
-            threads = 1 if crowded else counts[-1]
+            threads = counts[0] if crowded else counts[-1]
             return self._run(-1, self._session(-1, path, None, threads), feeds)
 
     def run_search(self, size: int, path: Path, feeds: dict[str, Any]) -> list[Any]:
@@ -340,14 +340,14 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
                     else:
                         self._timed_run(size, session, t, feeds)
             if crowded:  # the other core is taken by this backend's other run: not measured
-                threads = 1
+                threads = self._thread_counts[0]  # 1 on a CPU; a GPU's sessions have one count
             elif choice is None:
                 threads = self._threads
             else:
                 threads = choice.pick(size)
             self.search_runs[threads] += 1
             session = self._session(size, path, pin, threads)
-            if choice is None or crowded:
+            if choice is None or crowded:  # (adaptive threads exist only on a CPU)
                 return self._run(size, session, feeds)
             return self._timed_run(size, session, threads, feeds)
 

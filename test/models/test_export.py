@@ -385,3 +385,26 @@ def test_onnxruntime_cuda_matches_cpu() -> None:
         t.init(frames[0], (100, 80, 60, 50))
     for frame in frames[1:]:
         np.testing.assert_allclose(gpu.track(frame).box, cpu.track(frame).box, atol=0.05)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not (torch.cuda.is_available() and onnxruntime_available("cuda")),
+    reason="needs CUDA and onnxruntime-gpu",
+)
+def test_onnxruntime_cuda_runs_beside_each_other_on_its_own_sessions() -> None:
+    """Two searches at once on CUDA keep to the backend's sessions (the one-thread sessions for
+    a run beside another are a CPU matter: no second session per graph on a GPU)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = load_config(NANO_V2).tracker
+    ort = RuntimeConfig(backend="onnxruntime", threads=2)
+    gpu = Tracker(_model("nanotrack_v2.yaml"), cfg, device="cuda", runtime_config=ort)
+    backend = gpu.runtime
+    assert isinstance(backend, OnnxRuntimeBackend)
+    kernels = backend.template(np.full((127, 127, 3), 90, np.uint8))
+    crop = np.full((255, 255, 3), 120, np.uint8)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: backend.search(crop, kernels), range(16)))
+    assert backend.session_threads == {2}
+    assert set(backend.search_runs) == {2}
