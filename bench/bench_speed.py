@@ -21,6 +21,7 @@ has a ratio to it at OpenCV's default and one to it at the row's own thread coun
                                                        #   with and without the search economy)
                                                        #   beside cv2.TrackerNano (default, 1)
     python bench/bench_speed.py --only node --compete 1   # the same beside a busy-looping process
+    python bench/bench_speed.py --only node --rate 30 --frames 100   # paced like a 30 Hz camera
     python bench/bench_speed.py --graph-sizes 255,223,191  # the search graph alone, per crop size
     python bench/bench_speed.py --device cuda          # + GPU rows (ResNet-50 SiamMargin, light
                                                        #   models; eager vs CUDA graphs)
@@ -486,11 +487,14 @@ def time_steps(
     box: np.ndarray,
     stats: StepStats | None = None,
     cpu: list[tuple[float, float]] | None = None,
+    period: float = 0.0,
 ) -> list[float]:
     """Wall seconds of each ``track`` call; with ``cpu``, also appends each call's CPU seconds
     there: ``(calling thread, whole process)``. A 1-thread configuration computes on the calling
     thread only, so its thread CPU time is its cost with the waits for a busy core left out:
-    on a loaded machine it compares 1-thread rows where wall times cannot."""
+    on a loaded machine it compares 1-thread rows where wall times cannot. ``period`` (``--rate``):
+    a step starts ``period`` seconds after the one before, as frames come from a camera, instead
+    of back to back."""
     tracker.init(frames[0], box)
     times = []
     for frame in frames[1:]:
@@ -498,6 +502,8 @@ def time_steps(
         t0 = time.perf_counter()
         tracker.track(frame)
         times.append(time.perf_counter() - t0)
+        if period > 0.0:
+            time.sleep(max(0.0, t0 + period - time.perf_counter()))
         if cpu is not None:
             cpu.append((time.thread_time() - c0, time.process_time() - p0))
         if stats is not None:
@@ -723,6 +729,13 @@ def main(argv: list[str] | None = None) -> int:
         help="busy-looping processes to run beside the timed steps (default 0): every row "
         "measured with a known competitor for the cores",
     )
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="camera rate in Hz: each step starts 1/RATE s after the one before (the CPU idles "
+        "between frames as on a robot) instead of back to back (default 0: back to back)",
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the per-process RSS column")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument(
@@ -771,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[list[float]]] = {k: [[] for _ in range(args.repeats)] for k in built}
     cpu_times: dict[str, list[tuple[float, float]]] = {k: [] for k in built}
     n_frames = 0
+    period = 1.0 / args.rate if args.rate > 0 else 0.0
     with competing_processes(args.compete):
         for seq_dir in seq_dirs:
             frames, box = load_frames(seq_dir, args.frames)
@@ -779,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
                 for key, tracker in built.items():
                     with opencv_threads(by_variant[key].cv2_threads):
                         times[key][rep] += time_steps(
-                            tracker, frames, box, stats.get(key), cpu_times[key]
+                            tracker, frames, box, stats.get(key), cpu_times[key], period
                         )
             print(f"  {seq_dir.name}: {len(frames)} frames", file=sys.stderr)
     load_after = os.getloadavg()
@@ -816,6 +830,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.compete:
         print(f"competing: {args.compete} busy-looping process(es) ran beside the timed steps")
+    if args.rate > 0:
+        print(f"paced: a step every {1e3 / args.rate:.1f} ms ({args.rate:g} Hz), not back to back")
     print(
         f"frames: {n_frames} tracked frames x {args.repeats} repeats from {len(seq_dirs)} "
         f"sequences of {args.data} "
