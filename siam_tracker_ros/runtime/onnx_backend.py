@@ -345,7 +345,8 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
                 threads = self._threads
             else:
                 threads = choice.pick(size)
-            self.search_runs[threads] += 1
+            with self._runs_lock:  # two threads may count at once
+                self.search_runs[threads] += 1
             session = self._session(size, path, pin, threads)
             if choice is None or crowded:  # (adaptive threads exist only on a CPU)
                 return self._run(size, session, feeds)
