@@ -502,12 +502,12 @@ def time_steps(
         t0 = time.perf_counter()
         tracker.track(frame)
         times.append(time.perf_counter() - t0)
-        if period > 0.0:
-            time.sleep(max(0.0, t0 + period - time.perf_counter()))
         if cpu is not None:
             cpu.append((time.thread_time() - c0, time.process_time() - p0))
         if stats is not None:
             stats.record(tracker.last_step)  # type: ignore[attr-defined]
+        if period > 0.0:  # after the step's readings: the idle wait is not the step's CPU
+            time.sleep(max(0.0, t0 + period - time.perf_counter()))
     return times
 
 

@@ -8,12 +8,14 @@ between runs then share two cores with the spinning workers of the sessions that
 returns; :class:`siam_tracker_ros.runtime.onnx_backend.OnnxRuntimeOptions` sets it
 (``stop_spinning``).
 
-This bench reproduces that outside the tracker: ``--sessions`` sessions of the bundled model's
-255-px search graph, run in turn (the first one timed), with a fixed piece of NumPy work between
-runs (the host side of a step), for each setting:
+This bench reproduces that outside the tracker: ``--sessions`` ONNX Runtime backends of the
+bundled model (each one 255-px search session with the setting's ``OnnxRuntimeOptions``), their
+searches run in turn (the first one's timed: crop to NCHW float and the graph), with a fixed piece
+of NumPy work between runs (the host side of a step), for each setting:
 
 - ``1 thread``: one intra-op thread per session (the default);
-- ``2 threads, spinning``: ONNX Runtime's own behaviour (the tracker's before 2026-12-07);
+- ``2 threads, spinning``: ONNX Runtime's own behaviour (``stop_spinning=False``; the tracker's
+  before 2026-12-07);
 - ``2 threads, stop spinning``: what the backend does now.
 
 Each setting runs in a fresh process (settings never share a process, so no pool of one setting
@@ -43,42 +45,34 @@ SETTINGS = {
 
 
 def _child(threads: int, stop: bool, sessions: int, runs: int) -> dict[str, float]:
-    """Time ``runs`` runs of the first of ``sessions`` sessions (see the module docstring)."""
-    import onnxruntime as ort
-
+    """Time ``runs`` runs of the first of ``sessions`` sessions (see the module docstring):
+    each session is an :class:`OnnxRuntimeBackend` of the bundled model's graphs with the
+    setting's options, so the bench runs the project's own session settings."""
     from siam_tracker_ros.core.loading import load_tracker
-    from siam_tracker_ros.models.contract import SEARCH_AXIS, SEARCH_INPUT, kernel_names
+    from siam_tracker_ros.runtime.onnx_backend import OnnxRuntimeBackend, OnnxRuntimeOptions
 
     runtime = load_tracker().runtime
-    exported = runtime.exported  # type: ignore[attr-defined]
-    path = exported.search_path_for(255)
+    assert isinstance(runtime, OnnxRuntimeBackend)
     kernels = runtime.template(np.full((127, 127, 3), 90, np.uint8))
-
-    def session() -> ort.InferenceSession:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        opts.add_free_dimension_override_by_name(SEARCH_AXIS, 255)
-        if stop:
-            opts.add_session_config_entry("session.force_spinning_stop", "1")
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
+    options = OnnxRuntimeOptions(intra_op_threads=threads, stop_spinning=stop)
+    pool = [
+        OnnxRuntimeBackend(runtime.exported, options=options, pool=runtime.host_pool)
+        for _ in range(sessions)
+    ]
     rng = np.random.default_rng(0)
-    feeds = {SEARCH_INPUT: rng.random((1, 3, 255, 255), dtype=np.float32) * 255}
-    feeds.update(zip(kernel_names(exported.levels), [*kernels.cls, *kernels.loc], strict=True))
-    pool = [session() for _ in range(sessions)]
-    for s in pool:
+    crop = rng.integers(0, 256, (255, 255, 3), dtype=np.uint8)
+    for backend in pool:
         for _ in range(5):
-            s.run(None, feeds)
+            backend.search(crop, kernels)
     host = rng.random((160, 160))
     run_s, host_s = [], []
     cpu0 = time.process_time()
     for i in range(runs):
         t0 = time.perf_counter()
-        pool[0].run(None, feeds)
+        pool[0].search(crop, kernels)
         run_s.append(time.perf_counter() - t0)
         if sessions > 1:
-            pool[1 + i % (sessions - 1)].run(None, feeds)
+            pool[1 + i % (sessions - 1)].search(crop, kernels)
         t0 = time.perf_counter()
         for _ in range(4):
             host @ host

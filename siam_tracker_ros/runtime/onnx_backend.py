@@ -334,12 +334,9 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         with self._crowded() as crowded:
             for t in self._thread_counts:  # make and warm every session of a size at once
                 if (size, t) not in self._sessions:
-                    session = self._session(size, path, pin, t)
-                    if choice is None:
-                        self._run(size, session, feeds)
-                    else:
-                        self._timed_run(size, session, t, feeds)
-            if crowded:  # the other core is taken by this backend's other run: not measured
+                    # a session's first run plans memory; the choice drops it, wherever it ran
+                    self._search_run(size, self._session(size, path, pin, t), t, feeds, False)
+            if crowded:  # the other core is taken by this backend's other run
                 threads = self._thread_counts[0]  # 1 on a CPU; a GPU's sessions have one count
             elif choice is None:
                 threads = self._threads
@@ -348,12 +345,15 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
             with self._runs_lock:  # two threads may count at once
                 self.search_runs[threads] += 1
             session = self._session(size, path, pin, threads)
-            if choice is None or crowded:  # (adaptive threads exist only on a CPU)
-                return self._run(size, session, feeds)
-            return self._timed_run(size, session, threads, feeds)
+            return self._search_run(size, session, threads, feeds, crowded)
 
-    def _timed_run(self, size: int, session: Any, threads: int, feeds: dict[str, Any]) -> list[Any]:
-        assert self.thread_choice is not None
+    def _search_run(
+        self, size: int, session: Any, threads: int, feeds: dict[str, Any], crowded: bool
+    ) -> list[Any]:
+        """One run; with adaptive threads its time goes to the choice, unless it ran beside
+        another run (then it says nothing about the thread count)."""
+        if self.thread_choice is None or crowded:
+            return self._run(size, session, feeds)
         start = time.perf_counter()
         out = self._run(size, session, feeds)
         self.thread_choice.record(size, threads, time.perf_counter() - start)
