@@ -139,8 +139,9 @@ def _ours(
     top (as ``siam-tracker evaluate``'s ``+key=value``), for a mechanism not yet in the bundled
     config. ``adaptive``: the same graphs on an ONNX Runtime backend that picks 1 or ``threads``
     intra-op threads per search from its recent run times (``runtime/thread_choice.py``).
-    ``background``: a LOST frame's re-detection crop on a second thread (``runtime.
-    background_searches``, on as shipped; off: everything on the calling thread).
+    ``background``: a LOST frame's re-detection crop and a tracked frame's deferred
+    verification on a second thread (``runtime.background_searches``, on as shipped; off:
+    everything on the calling thread).
     """
 
     def build() -> StepTracker:
@@ -367,11 +368,12 @@ def variants(
         for n in (threads, alt):
             tag = "" if n == threads else f"-{n}t"
             thr = f"{n} thread{'s' if n > 1 else ''}"
-            # as shipped a LOST frame's re-detection crop runs on a second core beside the
-            # search (runtime.background_searches): that row computes with one thread more
+            # as shipped a LOST frame's re-detection crop and a tracked frame's deferred check
+            # run on a second core beside the search (runtime.background_searches): that row
+            # computes with one thread more
             more = 1 if cores >= 2 else 0
             if more:
-                thr += " + 1 for a LOST frame's re-detection crop"
+                thr += " + 1 for re-detection crops and checks"
             out += [
                 Variant(
                     f"light-own{tag}",
@@ -387,6 +389,22 @@ def variants(
                     n + more,
                 ),
             ]
+        out.append(
+            Variant(
+                "light-own-at-once",
+                f"ours {light.name}, ONNX Runtime ({threads} thread{'s' if threads > 1 else ''}"
+                f"{' + 1 for re-detection crops' if cores >= 2 else ''}), its own config with "
+                "every check at once (deferred_checks off: the same boxes)",
+                _ours(
+                    str(light),
+                    "onnxruntime",
+                    "own",
+                    threads,
+                    (("mechanisms.longterm.deferred_checks", False),),
+                ),
+                threads + (1 if cores >= 2 else 0),
+            )
+        )
         out.append(
             Variant(
                 "light-own-1c",

@@ -110,8 +110,9 @@ class Tracker:
     ``background_searches``: a search a policy asks for ahead (:meth:`Step.prefetch`, the
     long-term re-detection crop of a lost frame) runs on a second thread beside the tracker's own
     search when the network runs on a CPU with two or more usable cores (the exported-graph
-    backends release the GIL while the network runs); default: ``runtime_config``'s setting
-    (on). The boxes are the same either way.
+    backends release the GIL while the network runs), and so does a template run a policy wants
+    by the next step (:meth:`Step.template_vector_later`, a deferred verification); default:
+    ``runtime_config``'s setting (on). The boxes are the same either way.
     """
 
     def __init__(
@@ -374,14 +375,9 @@ class Tracker:
         replaces it only once its template is built."""
         image = validate_image(image)
         bbox = validate_target(box, image.shape)
-        cfg = self.config
         center, size = self.geometry.init_state(bbox)
         channel_average = np.mean(image, axis=(0, 1))
-        side = self.geometry.template_side(size, cfg.context_amount)
-        patch = self.geometry.crop(image, center, cfg.exemplar_size, side, channel_average)
-        if cfg.channel_order == "rgb":
-            patch = np.ascontiguousarray(patch[:, :, ::-1])
-        kernels = self.runtime.template(patch)
+        kernels = self.runtime.template(self._template_patch(image, center, size, channel_average))
         refs = [
             (ref := k.ravel(), float(np.sqrt(np.dot(ref, ref))))
             for k in self.runtime.to_host(kernels.cls)
@@ -459,7 +455,15 @@ class Tracker:
             appearance_fn=self._appearance,
             pool_fn=self._pool,
             template_fn=lambda box: self._template_vector(image, box),
+            template_later_fn=lambda box: self._template_later(image, box),
         )
+
+    def _background(self) -> ThreadPoolExecutor:
+        """The one worker thread that runs the network beside the calling thread (made on first
+        use; only with :attr:`background_searches`)."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="siam-search")
+        return self._worker
 
     def _track(self, image: np.ndarray) -> TrackResult:
         cfg = self.config
@@ -503,10 +507,8 @@ class Tracker:
             source: str,
             target_size: np.ndarray | None,
         ) -> Callable[[], Search]:
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(1, thread_name_prefix="siam-search")
             # its own timer: the phases of this step are the calling thread's
-            future: Future[Search] = self._worker.submit(
+            future: Future[Search] = self._background().submit(
                 search_at, center, size, influence, source, target_size, _Timer()
             )
 
@@ -619,16 +621,40 @@ class Tracker:
             search.pooled = (key, self.runtime.pool(search.features, roi))
         return search.pooled[1]
 
+    def _template_patch(
+        self, image: np.ndarray, center: np.ndarray, size: np.ndarray, channel_average: np.ndarray
+    ) -> np.ndarray:
+        """The network's template input for a target of ``size`` at ``center`` (a new array,
+        in the network's channel order), cut the way :meth:`init` cuts the first one."""
+        cfg = self.config
+        side = self.geometry.template_side(size, cfg.context_amount)
+        patch = self.geometry.crop(image, center, cfg.exemplar_size, side, channel_average)
+        if cfg.channel_order == "rgb":
+            patch = np.ascontiguousarray(patch[:, :, ::-1])
+        return patch
+
+    def _box_patch(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        center = np.asarray(box[:2], np.float64)
+        size = np.maximum(np.asarray(box[2:4], np.float64), 1.0)
+        return self._template_patch(image, center, size, self.channel_average)
+
     def _template_vector(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """The unit-length classification kernel of a template cut at ``box`` (``cx, cy, w, h``)
         of ``image``, the way :meth:`init` cuts the first one (see :meth:`Step.template_vector`)."""
-        cfg = self.config
-        center = np.asarray(box[:2], np.float64)
-        size = np.maximum(np.asarray(box[2:4], np.float64), 1.0)
-        side = self.geometry.template_side(size, cfg.context_amount)
-        patch = self.geometry.crop(image, center, cfg.exemplar_size, side, self.channel_average)
-        if cfg.channel_order == "rgb":
-            patch = np.ascontiguousarray(patch[:, :, ::-1])
+        return self._patch_vector(self._box_patch(image, box))
+
+    def _template_later(self, image: np.ndarray, box: np.ndarray) -> Callable[[], np.ndarray]:
+        """:meth:`_template_vector` for a later step (see :meth:`Step.template_vector_later`).
+
+        The patch is cut now (the caller may reuse the image's buffer for its next frame); the
+        network runs on the background worker when there is one (beside the next frame's own
+        search), else when the result is asked for."""
+        patch = self._box_patch(image, box)
+        if not self.background_searches:
+            return lambda: self._patch_vector(patch)
+        return self._background().submit(self._patch_vector, patch).result
+
+    def _patch_vector(self, patch: np.ndarray) -> np.ndarray:
         kernels = self.runtime.to_host(self.runtime.template(patch).cls)
         vec = np.concatenate([k.ravel() for k in kernels]).astype(np.float64)
         return vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)  # no BLAS (see longterm)

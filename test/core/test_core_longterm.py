@@ -137,6 +137,7 @@ class _ThreadRecorder:
     def __init__(self, backend: object) -> None:
         self._backend = backend
         self.search_threads: list[str] = []
+        self.template_threads: list[str] = []
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._backend, name)
@@ -144,6 +145,10 @@ class _ThreadRecorder:
     def search(self, crop: np.ndarray, kernels: object) -> object:
         self.search_threads.append(threading.current_thread().name)
         return self._backend.search(crop, kernels)  # type: ignore[attr-defined]
+
+    def template(self, crop: np.ndarray) -> object:
+        self.template_threads.append(threading.current_thread().name)
+        return self._backend.template(crop)  # type: ignore[attr-defined]
 
 
 def test_re_detection_crops_run_beside_the_own_search_with_the_same_result(scene: tuple) -> None:
@@ -232,7 +237,10 @@ def _verdicts(
     each checked, from the state ``start``; ``config``: more ``LongTermConfig`` fields (the
     scripts build their levels from a few checks: ``level_checks`` 0 unless given)."""
     settings: dict[str, float] = {"level_checks": 0, **config}
-    cfg = LongTermConfig(enabled=True, check_every=1, fail_drop=fail_drop, **settings)
+    # the rule decided at once (the scripted similarity has no template to defer)
+    cfg = LongTermConfig(
+        enabled=True, check_every=1, fail_drop=fail_drop, deferred_checks=False, **settings
+    )
     policy = _ScriptedPolicy(cfg, {i: s for i, (s, _, _) in enumerate(script)})
     _start(policy)
     states, previous = [], start
@@ -425,7 +433,7 @@ def test_an_unverified_lost_frame_is_never_a_place_to_fall_back_on() -> None:
     would call it confident) is not confident: the last confident box -- where the anchor crop
     searches and the scale the crops are cut at -- must not drift onto a phantom. A verified
     return is confident again."""
-    cfg = LongTermConfig(enabled=True, check_every=1)
+    cfg = LongTermConfig(enabled=True, check_every=1, deferred_checks=False)
     sims = {i: 0.5 for i in range(8)} | {i: 0.97 for i in range(8, 11)}
     policy = _ScriptedPolicy(cfg, sims)
     _start(policy)
@@ -513,3 +521,99 @@ def test_without_a_prefetcher_prefetch_does_nothing() -> None:
     step.prefetcher = None
     step.prefetch(np.array([5.0, 6.0]), 319)
     assert asked == [] and step.take_prefetched() == []
+
+
+def _lt_tracker(background: bool, **longterm: object) -> tuple[Tracker, _ThreadRecorder]:
+    """The bundled tracker with ``longterm`` settings changed, on a thread-recording backend."""
+    base = _tracker(longterm=True)
+    mech = base.config.mechanisms
+    lt = dataclasses.replace(mech.longterm, **longterm)
+    cfg = dataclasses.replace(base.config, mechanisms=dataclasses.replace(mech, longterm=lt))
+    recorder = _ThreadRecorder(base.runtime)
+    tracker = Tracker(config=cfg, runtime=recorder, background_searches=background)  # type: ignore[arg-type]
+    return tracker, recorder
+
+
+def test_deferred_checks_give_the_result_of_checking_at_once(scene: tuple) -> None:
+    """``deferred_checks``: a tracked frame's periodic check runs its template beside the next
+    frame's search (on the worker thread where there is one) and is decided there; the states,
+    boxes and scores are exactly those of checking at once, on one core or two."""
+    frames, gt, _ = scene
+    runs = {}
+    for deferred, background in ((False, False), (True, False), (True, True)):
+        tracker, recorder = _lt_tracker(background, deferred_checks=deferred)
+        tracker.init(frames[0], gt[0])
+        results, decided = [], []
+        for i, f in enumerate(frames[1:], start=1):
+            results.append(tracker.track(f))
+            assert tracker.last_step is not None
+            record = tracker.last_step.policies.get("longterm", {})
+            if "deferred_frame" in record:
+                decided.append((i, record["deferred_frame"]))
+        runs[deferred, background] = (results, decided, recorder.template_threads, tracker)
+    at_once = runs[False, False][0]
+    assert TrackState.LOST in [r.state for r in at_once]  # the scene makes it check and lose
+    assert runs[False, False][1] == []
+    for key in ((True, False), (True, True)):
+        results, decided, threads, tracker = runs[key]
+        np.testing.assert_array_equal([r.box for r in at_once], [r.box for r in results])
+        assert [r.state for r in at_once] == [r.state for r in results]
+        assert [r.score for r in at_once] == [r.score for r in results]
+        # decided by the next frame: every third tracked frame (check_every 3)
+        assert len(decided) >= 20 and all(d == i - 1 for i, d in decided)
+    main = threading.main_thread().name
+    assert set(runs[True, False][2]) == {main}
+    if runs[True, True][3].background_searches:  # two or more cores
+        assert any(t.startswith("siam-search") for t in runs[True, True][2])
+
+
+class _VectorStep(_FakeStep):
+    """A step whose template at any box is a unit vector at cosine ``sim`` from the memory's
+    first entry (``_start``'s constant vector): the real similarity path, now or later."""
+
+    def __init__(self, i: int, presence: float, previous: TrackState, sim: float) -> None:
+        super().__init__(i, presence, False, previous)
+        self.search = None
+        first = np.ones(8) / np.sqrt(8.0)
+        other = np.zeros(8)
+        other[0], other[1] = 1.0, -1.0
+        other /= np.linalg.norm(other)
+        self.vec = sim * first + np.sqrt(1.0 - sim * sim) * other
+        self.later = 0
+
+    def template_vector(self, box: np.ndarray) -> np.ndarray:
+        return self.vec
+
+    def template_vector_later(self, box: np.ndarray) -> object:
+        self.later += 1
+        vec = self.vec
+        return lambda: vec
+
+
+def _first_lost(deferred: bool, sims: list[float]) -> tuple[int, int]:
+    """The first LOST frame on tracked, unambiguous frames of similarity ``sims`` (checked every
+    frame), and how many template runs were deferred."""
+    cfg = LongTermConfig(
+        enabled=True, check_every=1, level_checks=0, fail_drop=0.1, deferred_checks=deferred
+    )
+    policy = LongTermPolicy(cfg)
+    _start(policy)
+    previous, later = TrackState.TRACKING, 0
+    for i, sim in enumerate(sims):
+        step = _VectorStep(i, 0.95 if sim > 0.8 else 0.3, previous, sim)
+        policy.assess(step)  # type: ignore[arg-type]
+        policy.commit(step)  # type: ignore[arg-type]
+        later += step.later
+        if step.state == TrackState.LOST:
+            return i, later
+        previous = step.state
+    return -1, later
+
+
+def test_a_deferred_check_loses_a_swap_on_the_same_frame() -> None:
+    """A swap (the similarity falls far below its level) is LOST after two failing checks in a
+    row, on the second swapped frame whether checked at once or deferred: the first failure,
+    decided a frame late, makes that frame a suspect, checked at once."""
+    sims = [0.95] * 8 + [0.4] * 6
+    assert _first_lost(False, sims) == (9, 0)
+    assert _first_lost(True, sims) == (9, 9)  # frames 0-8 deferred theirs; 9 checked at once

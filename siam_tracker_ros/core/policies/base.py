@@ -150,6 +150,7 @@ class Step:
     appearance_fn: Callable[[Search, np.ndarray], float] | None = None
     pool_fn: Callable[[Search, np.ndarray], list[Any]] | None = None
     template_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    template_later_fn: Callable[[np.ndarray], Callable[[], np.ndarray]] | None = None
     _appearance: dict[tuple[int, tuple[float, ...]], float] = field(default_factory=dict)
     _prefetched: dict[tuple[Any, ...], Callable[[], Search]] = field(default_factory=dict)
 
@@ -254,6 +255,14 @@ class Step:
         the verification feature, comparable with the first frame's."""
         assert self.template_fn is not None
         return self.template_fn(np.asarray(box, np.float64))
+
+    def template_vector_later(self, box: np.ndarray) -> Callable[[], np.ndarray]:
+        """:meth:`template_vector` at ``box`` of this frame, for a later step: returns what waits
+        for it. On a CPU with a second core the tracker starts the template run now, on its
+        background worker, so it runs beside the next frame's own search; otherwise it runs when
+        asked for. The vector is the same either way (the patch is cut now, from this frame)."""
+        assert self.template_later_fn is not None
+        return self.template_later_fn(np.array(box, np.float64))
 
     def record(self, policy: str, **values: Any) -> None:
         """What ``policy`` did this step (``StepInfo.policies[policy]``)."""

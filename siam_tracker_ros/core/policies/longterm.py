@@ -40,6 +40,7 @@ Anchors: DaSiamRPN's local-to-global search, pysot's long-term tracker, LTMU's v
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -124,6 +125,16 @@ class LongTermConfig:
     #: while tracking, verify every N-th frame too, and every frame after a failed check until one
     #: passes (0: only while lost or ambiguous)
     check_every: int = 3
+    #: a tracked frame's periodic check (and a memory admission) is started when the frame is
+    #: done and decided at the start of the next frame's ``assess``: its template run then goes
+    #: beside the next frame's own search, on a second core where there is one (``Tracker``'s
+    #: background worker), instead of adding to the step. Only a check that cannot change its
+    #: own frame's state is deferred -- one after a passed check, with ``fail_checks`` >= 2: it
+    #: can only make the next frame a suspect, whose check then runs at once -- so the states,
+    #: boxes and memory are exactly those of checking at once. Never deferred: a check while
+    #: LOST, AMBIGUOUS or suspect, with ``fail_checks`` 1, more than one ``verify_scales`` or
+    #: ``feature: pooled`` (it needs its own step's search).
+    deferred_checks: bool = True
     #: what is compared: ``template`` (the template the network computes at the box: one
     #: template run per check, comparable with the first frame's) or ``pooled`` (the kernel the
     #: step already pooled from the search features at the box: free, compared with kernels
@@ -214,6 +225,17 @@ def tile_centres(
     return sorted(centres, key=lambda c: float(np.hypot(*(c - near))))
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """A tracked frame's check and/or memory admission, decided by the next step."""
+
+    frame_index: int
+    presence: float
+    vector: Callable[[], np.ndarray]
+    check: bool
+    admit: bool
+
+
 class LongTermPolicy(Policy[LongTermConfig]):
     """Verification against an appearance memory and re-detection while lost (module doc)."""
 
@@ -237,6 +259,9 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._lost_baseline: float | None = None
         self._baseline_frames = 0
         self._similarity: dict[tuple[int, int, tuple[float, ...]], float] = {}
+        self._features: dict[tuple[int, int, tuple[float, ...]], np.ndarray] = {}
+        self._defer = False
+        self._deferred: _Deferred | None = None
 
     # ------------------------------------------------------------------ state
     def reset(self, target: Target | None) -> None:
@@ -256,29 +281,56 @@ class LongTermPolicy(Policy[LongTermConfig]):
         self._cursor = 0
         self._round = []
         self._lost_frames = 0
+        self._defer, self._deferred = False, None
+        self._similarity, self._features = {}, {}  # keyed by frame index, which restarts
 
     @property
     def memory_entries(self) -> int:
         """Appearances in the memory (the first frame's included)."""
         return len(self._memory)
 
+    @property
+    def _deferring(self) -> bool:
+        """Whether a plain periodic check may be deferred (see ``deferred_checks``)."""
+        cfg = self.config
+        return (
+            cfg.deferred_checks
+            and cfg.feature == "template"
+            and tuple(cfg.verify_scales) == (1.0,)
+            and cfg.fail_checks >= 2
+        )
+
     def search_sizes(self, base: int) -> list[int]:
         return [self.config.tile_instance_size or base] if self.config.redetect else []
 
     def feature(self, step: Step, box: np.ndarray, search: Search | None = None) -> np.ndarray:
         """The unit-length appearance of ``box`` (``cx, cy, w, h``) this step (see
-        ``LongTermConfig.feature``; ``search``: the one to pool from, default the chosen)."""
-        if self.config.feature == "template":
-            return step.template_vector(box)
-        pooled = step.pool(search, box)
-        vec = np.concatenate([to_numpy(k).astype(np.float64).ravel() for k in pooled])
-        return vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)
+        ``LongTermConfig.feature``; ``search``: the one to pool from, default the chosen;
+        computed once per box and step: a check and an admission at one box share it)."""
+        key = self._key(step, box, search)
+        if key not in self._features:
+            if len(self._features) > 64:
+                self._features.clear()
+            if self.config.feature == "template":
+                vec = step.template_vector(box)
+            else:
+                pooled = step.pool(search, box)
+                vec = np.concatenate([to_numpy(k).astype(np.float64).ravel() for k in pooled])
+                vec = vec / max(float(np.sqrt((vec * vec).sum())), 1e-12)
+            self._features[key] = vec
+        return self._features[key]
+
+    @staticmethod
+    def _key(
+        step: Step, box: np.ndarray, search: Search | None
+    ) -> tuple[int, int, tuple[float, ...]]:
+        which = id(search if search is not None else step.search)
+        return (step.frame_index, which, tuple(float(v) for v in box))
 
     def similarity(self, step: Step, box: np.ndarray, search: Search | None = None) -> float:
         """Cosine similarity of the appearance at ``box`` with the closest memory entry
         (computed once per box and step)."""
-        which = id(search if search is not None else step.search)
-        key = (step.frame_index, which, tuple(float(v) for v in box))
+        key = self._key(step, box, search)
         if key not in self._similarity:
             if len(self._similarity) > 64:
                 self._similarity.clear()
@@ -409,11 +461,15 @@ class LongTermPolicy(Policy[LongTermConfig]):
     def assess(self, step: Step) -> None:
         """Runs after the lost state's machine and overrules it (see the module docstring)."""
         cfg = self.config
+        self._take_deferred(step)
         lost = step.previous_state == TrackState.LOST
         periodic = cfg.check_every > 0 and (
             self._suspect or step.frame_index % cfg.check_every == 0
         )
         if not (lost or step.ambiguous or periodic) or step.box is None or not self._memory:
+            return
+        if self._deferring and not (lost or step.ambiguous or self._suspect):
+            self._defer = True  # ``commit`` starts it once this step's state is known
             return
         sim = self.similarity(step, step.box)
         prob = self.probability(step.presence, sim)
@@ -451,26 +507,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
                 # onto the phantom
                 step.state, step.confident = TrackState.LOST, False
         else:
-            failed = prob < cfg.lost_probability
-            average = self._sim_average
-            # with fail_drop, a check fails (and an ambiguous one is refused) only on an event:
-            # the similarity fell below its running average, not merely a low absolute value
-            young = self._level_count < cfg.level_checks
-            dropped = cfg.fail_drop < 0.0 or (
-                not young and (average is None or sim < average - cfg.fail_drop)
-            )
-            failed = failed and dropped
-            refused = step.ambiguous and not passed and dropped
-            if not failed and not step.ambiguous:  # a look-alike must not pull it down
-                self._sim_average = _running_average(average, sim)
-                self._level_count += 1
-            self._fails = self._fails + 1 if failed else 0
-            self._suspect = failed
-            verified = not failed
-            if refused or self._fails >= cfg.fail_checks:
-                # never go on reporting a candidate that fails the check
-                step.state, step.confident = TrackState.LOST, False
-                verified = False
+            verified = self._tracked_check(step, sim, prob, step.ambiguous)
         step.verified = verified
         step.record(
             self.name,
@@ -486,8 +523,65 @@ class LongTermPolicy(Policy[LongTermConfig]):
             state=step.state.name,
         )
 
+    def _tracked_check(self, step: Step, sim: float, prob: float, ambiguous: bool) -> bool:
+        """A check of a frame that followed a tracked one (``sim`` and ``prob`` of its box):
+        counts a failure, moves the running level, and makes ``step`` LOST when the candidate
+        must not be reported on; returns the verdict."""
+        cfg = self.config
+        passed = prob >= cfg.found_probability
+        failed = prob < cfg.lost_probability
+        average = self._sim_average
+        # with fail_drop, a check fails (and an ambiguous one is refused) only on an event:
+        # the similarity fell below its running average, not merely a low absolute value
+        young = self._level_count < cfg.level_checks
+        dropped = cfg.fail_drop < 0.0 or (
+            not young and (average is None or sim < average - cfg.fail_drop)
+        )
+        failed = failed and dropped
+        refused = ambiguous and not passed and dropped
+        if not failed and not ambiguous:  # a look-alike must not pull it down
+            self._sim_average = _running_average(average, sim)
+            self._level_count += 1
+        self._fails = self._fails + 1 if failed else 0
+        self._suspect = failed
+        if refused or self._fails >= cfg.fail_checks:
+            # never go on reporting a candidate that fails the check
+            step.state, step.confident = TrackState.LOST, False
+            return False
+        return not failed
+
+    def _take_deferred(self, step: Step) -> None:
+        """Decide the check (and admit the appearance) the previous frame deferred, as if it had
+        run there (``deferred_checks``): a failure makes this step a suspect, checked at once."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return
+        vec = deferred.vector()
+        values: dict[str, float | bool | int] = {"deferred_frame": deferred.frame_index}
+        if deferred.check:
+            sim = self._closest(vec)
+            prob = self.probability(deferred.presence, sim)
+            verified = self._tracked_check(step, sim, prob, ambiguous=False)
+            values.update(deferred_similarity=sim, deferred_verified=verified)
+        if deferred.admit:
+            values.update(self._admit(vec))
+        step.record(self.name, **values)
+
+    def _admit(self, vec: np.ndarray) -> dict[str, float | bool]:
+        """Add ``vec`` to the memory unless it strays from it (drift is never admitted)."""
+        cfg = self.config
+        sim = self._closest(vec) if self._memory else 1.0
+        if sim < cfg.admit_similarity:
+            return {"admitted": False, "admit_similarity": sim}
+        self._memory.append(vec)
+        first = 1 if cfg.feature == "template" else 0  # the first frame's template stays
+        if len(self._memory) > cfg.memory_size + first:
+            del self._memory[first]  # the oldest confident appearance
+        return {"admitted": True, "admit_similarity": sim}
+
     def commit(self, step: Step) -> None:
         cfg = self.config
+        check, self._defer = self._defer, False
         self._lost_frames = self._lost_frames + 1 if step.state == TrackState.LOST else 0
         if step.state != TrackState.LOST:
             self._confirm, self._confirm_at = 0, None
@@ -495,24 +589,32 @@ class LongTermPolicy(Policy[LongTermConfig]):
             self._lost_baseline, self._baseline_frames = None, 0
         else:
             self._fails, self._suspect = 0, False
-        if (
-            step.state != TrackState.TRACKING
-            or step.ambiguous
-            or not step.follow
-            or step.presence < cfg.admit_presence
-            or cfg.memory_size == 0
-            or step.frame_index - self._last_admit < cfg.memory_interval
-            or step.box is None
-        ):
+        tracked = (
+            step.state == TrackState.TRACKING
+            and not step.ambiguous
+            and step.follow
+            and step.box is not None
+        )
+        admit = (
+            tracked
+            and step.presence >= cfg.admit_presence
+            and cfg.memory_size > 0
+            and step.frame_index - self._last_admit >= cfg.memory_interval
+        )
+        if admit:
+            self._last_admit = step.frame_index
+        check = check and tracked  # a step LOST by now has nothing left to verify
+        if not (admit or check):
             return
-        self._last_admit = step.frame_index
-        vec = self.feature(step, step.box)
-        sim = self._closest(vec) if self._memory else 1.0
-        if sim < cfg.admit_similarity:
-            step.record(self.name, admitted=False, admit_similarity=sim)
-            return
-        self._memory.append(vec)
-        first = 1 if cfg.feature == "template" else 0  # the first frame's template stays
-        if len(self._memory) > cfg.memory_size + first:
-            del self._memory[first]  # the oldest confident appearance
-        step.record(self.name, admitted=True, admit_similarity=sim)
+        assert step.box is not None
+        if self._deferring and self._key(step, step.box, None) not in self._features:
+            # one template run for both, beside the next frame's search (see ``_take_deferred``)
+            self._deferred = _Deferred(
+                step.frame_index,
+                step.presence,
+                step.template_vector_later(step.box),
+                check=check,
+                admit=admit,
+            )
+        else:
+            step.record(self.name, **self._admit(self.feature(step, step.box)))
