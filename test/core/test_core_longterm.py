@@ -617,3 +617,28 @@ def test_a_deferred_check_loses_a_swap_on_the_same_frame() -> None:
     sims = [0.95] * 8 + [0.4] * 6
     assert _first_lost(False, sims) == (9, 0)
     assert _first_lost(True, sims) == (9, 9)  # frames 0-8 deferred theirs; 9 checked at once
+
+
+def test_a_deferred_check_is_decided_by_the_next_step_only() -> None:
+    """A check deferred by frame 4 is decided on frame 5; one that no step 5 took (the policy
+    was switched off in between) is dropped, not applied to a later frame."""
+    cfg = LongTermConfig(enabled=True, check_every=1, level_checks=0, fail_drop=0.1)
+    for gap in (1, 2):
+        policy = LongTermPolicy(cfg)
+        _start(policy)
+        for i in range(5):
+            step = _VectorStep(i, 0.95, TrackState.TRACKING, 0.95)
+            policy.assess(step)  # type: ignore[arg-type]
+            policy.commit(step)  # type: ignore[arg-type]
+        later = _RecordingStep(4 + gap, 0.95, TrackState.TRACKING, 0.95)
+        policy.assess(later)  # type: ignore[arg-type]
+        assert (later.recorded.get("deferred_frame") == 4) == (gap == 1)
+
+
+class _RecordingStep(_VectorStep):
+    def __init__(self, i: int, presence: float, previous: TrackState, sim: float) -> None:
+        super().__init__(i, presence, previous, sim)
+        self.recorded: dict[str, object] = {}
+
+    def record(self, name: str, **fields: object) -> None:
+        self.recorded.update(fields)

@@ -554,8 +554,8 @@ class LongTermPolicy(Policy[LongTermConfig]):
         """Decide the check (and admit the appearance) the previous frame deferred, as if it had
         run there (``deferred_checks``): a failure makes this step a suspect, checked at once."""
         deferred, self._deferred = self._deferred, None
-        if deferred is None:
-            return
+        if deferred is None or deferred.frame_index != step.frame_index - 1:
+            return  # none, or one of a step before the last (the policy was off in between)
         vec = deferred.vector()
         values: dict[str, float | bool | int] = {"deferred_frame": deferred.frame_index}
         if deferred.check:
