@@ -484,8 +484,13 @@ class StepStats:
         #: full size in the same frame (``StepInfo.policies["search_economy"]``)
         self.economical = 0
         self.researched = 0
+        #: wall seconds of the steps whose result was present (a box a follower acts on: TRACKING
+        #: or AMBIGUOUS) and of the others (LOST: nothing published, the command is zero)
+        self.present_seconds: list[float] = []
+        self.absent_seconds: list[float] = []
 
-    def record(self, step: Any) -> None:
+    def record(self, step: Any, seconds: float, present: bool) -> None:
+        (self.present_seconds if present else self.absent_seconds).append(seconds)
         self.steps += 1
         self.searches += len(step.searches)
         economy = step.policies.get("search_economy", {})
@@ -518,12 +523,13 @@ def time_steps(
     for frame in frames[1:]:
         c0, p0 = time.thread_time(), time.process_time()
         t0 = time.perf_counter()
-        tracker.track(frame)
+        result = tracker.track(frame)
         times.append(time.perf_counter() - t0)
         if cpu is not None:
             cpu.append((time.thread_time() - c0, time.process_time() - p0))
         if stats is not None:
-            stats.record(tracker.last_step)  # type: ignore[attr-defined]
+            present = bool(getattr(result, "present", True))
+            stats.record(tracker.last_step, times[-1], present)  # type: ignore[attr-defined]
         if period > 0.0:  # after the step's readings: the idle wait is not the step's CPU
             time.sleep(max(0.0, t0 + period - time.perf_counter()))
     return times
@@ -976,6 +982,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{ratio_same} at {r['threads']} thread(s); step p95 {r['ms_p95']:.2f} ms vs "
             f"{nano['ms_p95']:.2f} (default threads) / {p95_same} ms (same threads)"
         )
+        by_result = stats.get(str(r["key"]))
+        if by_result is not None and by_result.present_seconds:
+            # what control sees: the steps whose box a follower acts on, apart from LOST ones
+            shown = np.array(by_result.present_seconds) * 1e3
+            lost = np.array(by_result.absent_seconds) * 1e3
+            r["ms_p95_present"] = float(np.percentile(shown, 95))
+            lost_text = (
+                f"; LOST {lost.size} ({100 * lost.size / (lost.size + shown.size):.1f}%): p50 "
+                f"{np.percentile(lost, 50):.2f}, p95 {np.percentile(lost, 95):.2f} ms"
+                if lost.size
+                else ""
+            )
+            print(
+                f"  steps by result ({r['key']}): present {shown.size}: p50 "
+                f"{np.percentile(shown, 50):.2f}, p95 {r['ms_p95_present']:.2f} ms{lost_text}"
+            )
     if args.json:
         args.json.write_text(
             json.dumps(
