@@ -624,8 +624,8 @@ class Tracker:
     def _template_patch(
         self, image: np.ndarray, center: np.ndarray, size: np.ndarray, channel_average: np.ndarray
     ) -> np.ndarray:
-        """The network's template input for a target of ``size`` at ``center`` (a new array,
-        in the network's channel order), cut the way :meth:`init` cuts the first one."""
+        """The network's template input for a target of ``size`` at ``center`` (in the
+        network's channel order), cut the way :meth:`init` cuts the first one."""
         cfg = self.config
         side = self.geometry.template_side(size, cfg.context_amount)
         patch = self.geometry.crop(image, center, cfg.exemplar_size, side, channel_average)
@@ -650,6 +650,8 @@ class Tracker:
         network runs on the background worker when there is one (beside the next frame's own
         search), else when the result is asked for."""
         patch = self._box_patch(image, box)
+        if np.shares_memory(patch, image):  # a crop inside the image at the network's size
+            patch = patch.copy()
         if not self.background_searches:
             return lambda: self._patch_vector(patch)
         return self._background().submit(self._patch_vector, patch).result

@@ -642,3 +642,26 @@ class _RecordingStep(_VectorStep):
 
     def record(self, name: str, **fields: object) -> None:
         self.recorded.update(fields)
+
+
+def test_a_caller_reusing_its_frame_buffer_gets_the_same_result(scene: tuple) -> None:
+    """A deferred check reads the frame it checks after that frame's step has returned; a caller
+    that writes each new frame into the same array (a video reader, a ROS image callback) must
+    not change what it reads: the patch is cut before the step returns."""
+    frames, gt, _ = scene
+    runs = []
+    for reuse in (False, True):
+        tracker, _ = _lt_tracker(background=True)
+        buffer = frames[0].copy()
+        tracker.init(buffer, gt[0])
+        results = []
+        for f in frames[1:]:
+            if reuse:
+                buffer[...] = f
+                results.append(tracker.track(buffer))
+            else:
+                results.append(tracker.track(f.copy()))
+        runs.append(results)
+    fresh, reused = runs
+    np.testing.assert_array_equal([r.box for r in fresh], [r.box for r in reused])
+    assert [r.state for r in fresh] == [r.state for r in reused]
