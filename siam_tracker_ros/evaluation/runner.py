@@ -22,6 +22,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Sequence as SequenceABC
@@ -59,6 +61,7 @@ __all__ = [
     "TrackerSpec",
     "apply_overrides",
     "default_project_spec",
+    "evaluation_pool",
     "parse_tracker_specs",
     "read_record",
     "run_all",
@@ -394,6 +397,38 @@ class _Ticker:
         self.count = 0
 
 
+#: spawned worker processes: nothing inherited from a parent that may hold thread pools or CUDA
+_SPAWN = get_context("spawn")
+#: a worker's progress queue (set by ``_start_worker``)
+_WORKER_PROGRESS: Any = None
+
+
+def _start_worker(progress: Any, parent: int) -> None:
+    """Pool worker start: keep the progress queue and exit once the evaluation's process is gone."""
+    global _WORKER_PROGRESS
+    _WORKER_PROGRESS = progress
+    threading.Thread(
+        target=_exit_with_parent, args=(parent,), daemon=True, name="siam-parent-watch"
+    ).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # a SIGTERM to the evaluation's process alone (``timeout``, ``kill``, a CI job's cancel)
+    # skips the pool's shutdown: without this its workers would wait for jobs forever
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def evaluation_pool(workers: int, progress: Any = None) -> ProcessPoolExecutor:
+    """The worker processes of a parallel evaluation: spawned, each exits when the process that
+    made the pool is gone however it ended; ``progress``: a queue of ``_SPAWN`` (``put(n)``
+    finished frames) the jobs report to."""
+    return ProcessPoolExecutor(
+        workers, mp_context=_SPAWN, initializer=_start_worker, initargs=(progress, os.getpid())
+    )
+
+
 def _run_group(
     spec: TrackerSpec,
     seq: Sequence,
@@ -405,11 +440,14 @@ def _run_group(
 ) -> dict[str, RunRecord]:
     """Worker entry: build the tracker once, run each experiment, write each record.
 
-    ``progress``: a queue (``put(n)``) or a callable taking a number of finished frames.
+    ``progress``: a callable taking a number of finished frames (default: in a pool worker, its
+    progress queue).
     """
     if limit_threads:
         _limit_threads(with_torch=spec.kind == "project")
-    sink = progress.put if hasattr(progress, "put") else progress
+    if progress is None and _WORKER_PROGRESS is not None:
+        progress = _WORKER_PROGRESS.put
+    sink = progress
     ticker = _Ticker(sink)
     tracker = spec.build()
     out: dict[str, RunRecord] = {}
@@ -487,11 +525,20 @@ def run_all(
             else:
                 done(spec, seq, recs)
     else:
-        ctx = get_context("spawn")
-        with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            queue = manager.Queue()
+        frames = _SPAWN.Queue()
+
+        def drain() -> None:
+            while True:
+                try:
+                    n = frames.get_nowait()
+                except queue.Empty:
+                    return
+                if advance is not None:
+                    advance(n)
+
+        with evaluation_pool(workers, frames) as pool:
             futures = {
-                pool.submit(_run_group, spec, seq, exps, params, str(out), True, queue): (
+                pool.submit(_run_group, spec, seq, exps, params, str(out), True): (
                     spec,
                     seq,
                     exps,
@@ -501,16 +548,14 @@ def run_all(
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                while not queue.empty():
-                    n = queue.get()
-                    if advance is not None:
-                        advance(n)
+                drain()
                 for fut in finished:
                     spec, seq, exps = futures[fut]
                     try:
                         done(spec, seq, fut.result())
                     except Exception as exc:
                         failed(spec, seq, exps, exc)
+        drain()  # what the workers reported last
     if bar is not None:
         bar.close()
     log(f"ran {len(todo)} tracker/sequence jobs in {time.perf_counter() - t0:.0f} s")

@@ -1,0 +1,85 @@
+"""The parallel evaluation's worker processes end with the evaluation, however it ends.
+
+Stopping ``siam-tracker evaluate --workers N`` with a signal to its main process alone
+(``timeout``, ``kill``, a CI job's cancel) skips the pool's shutdown; before the pool's workers
+watched their parent they stayed behind, idle, until ended by hand (seen on 2026-12-07)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+
+
+def _children(pid: int) -> list[int]:
+    """Live pool workers whose parent is ``pid`` (multiprocessing's spawned ones)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie left for a parent that never reaps it counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_pool_workers_exit_when_the_evaluation_process_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "evaluation.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from siam_tracker_ros.evaluation.runner import evaluation_pool
+
+            if __name__ == "__main__":
+                pool = evaluation_pool(2)
+                jobs = [pool.submit(time.sleep, 120) for _ in range(2)]
+                print("ready", flush=True)
+                time.sleep(120)
+            """
+        )
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 60.0
+        workers = _children(parent.pid)
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(parent.pid)
+        assert len(workers) == 2, workers  # both started, each in a two-minute job
+        os.kill(parent.pid, signal.SIGKILL)  # no cleanup at all in the parent
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 20.0
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
