@@ -365,15 +365,18 @@ def variants(
             + ", ".join(f"{k.rsplit('.', 1)[1]} {v}" for k, v in economy[1:])
             + ")"
         )
+        # as shipped a LOST frame's re-detection crop and a tracked frame's deferred check run
+        # on a second core beside the search (runtime.background_searches): such a row computes
+        # with one thread more
+        more = 1 if cores >= 2 else 0
+
+        def threads_label(n: int, beside: str = "") -> str:
+            label = f"{n} thread{'s' if n > 1 else ''}"
+            return label + (f" + 1 for {beside}" if beside and more else "")
+
         for n in (threads, alt):
             tag = "" if n == threads else f"-{n}t"
-            thr = f"{n} thread{'s' if n > 1 else ''}"
-            # as shipped a LOST frame's re-detection crop and a tracked frame's deferred check
-            # run on a second core beside the search (runtime.background_searches): that row
-            # computes with one thread more
-            more = 1 if cores >= 2 else 0
-            if more:
-                thr += " + 1 for re-detection crops and checks"
+            thr = threads_label(n, "re-detection crops and checks")
             out += [
                 Variant(
                     f"light-own{tag}",
@@ -392,9 +395,8 @@ def variants(
         out.append(
             Variant(
                 "light-own-at-once",
-                f"ours {light.name}, ONNX Runtime ({threads} thread{'s' if threads > 1 else ''}"
-                f"{' + 1 for re-detection crops' if cores >= 2 else ''}), its own config with "
-                "every check at once (deferred_checks off: the same boxes)",
+                f"ours {light.name}, ONNX Runtime ({threads_label(threads, 're-detection crops')}"
+                "), its own config with every check at once (deferred_checks off: the same boxes)",
                 _ours(
                     str(light),
                     "onnxruntime",
@@ -402,7 +404,7 @@ def variants(
                     threads,
                     (("mechanisms.longterm.deferred_checks", False),),
                 ),
-                threads + (1 if cores >= 2 else 0),
+                threads + more,
             )
         )
         out.append(
@@ -418,8 +420,8 @@ def variants(
             out.append(
                 Variant(
                     "light-openvino",
-                    f"ours {light.name}, OpenVINO ({threads} thread"
-                    f"{'s' if threads > 1 else ''}), its own config (as the node runs it)",
+                    f"ours {light.name}, OpenVINO ({threads_label(threads)}), its own config "
+                    "(as the node runs it)",
                     _ours(str(light), "openvino", "own", threads),
                     threads,
                 )

@@ -447,8 +447,7 @@ def _run_group(
         _limit_threads(with_torch=spec.kind == "project")
     if progress is None and _WORKER_PROGRESS is not None:
         progress = _WORKER_PROGRESS.put
-    sink = progress
-    ticker = _Ticker(sink)
+    ticker = _Ticker(progress)
     tracker = spec.build()
     out: dict[str, RunRecord] = {}
     for exp in experiments:
