@@ -11,6 +11,8 @@ SHA-256 in each SOURCE.txt). ``siam-tracker evaluate --split dev-lt`` then reads
 
     .venv/bin/python scripts/make_lt_dev.py                    # everything in the recipe
     .venv/bin/python scripts/make_lt_dev.py --only gen_Woman   # one sequence
+    .venv/bin/python scripts/make_lt_dev.py --recipe config/lt_dev/check_recipe.yaml
+                     # the held-out check set -> generated/dev-lt-check (its recipe's ``split``)
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import cv2
 import yaml
 
 from siam_tracker_ros.datasets import data_dir
-from siam_tracker_ros.datasets.splits import GENERATED_SPLITS, generated_dir
+from siam_tracker_ros.datasets.splits import generated_dir
 from siam_tracker_ros.simulation.lt_dev import (
     generate,
     generated_folders,
     parse_recipe,
+    recipe_split,
     resolve_source,
     write_index,
 )
@@ -62,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out",
         type=Path,
-        default=generated_dir() / GENERATED_SPLITS["dev-lt"],
-        help="output folder (default: generated/dev-lt-gen, which the dev-lt split reads)",
+        default=None,
+        help="output folder (default: generated/<the recipe's split>: dev-lt-gen, which the "
+        "dev-lt split reads, or dev-lt-check)",
     )
     ap.add_argument("--only", default="", help="comma-separated entry names to (re)generate")
     ap.add_argument("--format", choices=("mp4", "png"), default="mp4", help="lossless output")
@@ -72,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     try:
-        entries = parse_recipe(yaml.safe_load(args.recipe.read_text()))
+        raw = yaml.safe_load(args.recipe.read_text())
+        entries = parse_recipe(raw)
+        if args.out is None:
+            args.out = generated_dir() / recipe_split(raw)
         for e in entries:
             resolve_source(e, args.data)  # every source is checked before anything is written
         only = [n for n in args.only.split(",") if n]

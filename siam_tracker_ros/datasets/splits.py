@@ -5,6 +5,9 @@ on is ``val`` (``sequences/``) + ``dev-videos/``: evaluation only. Long-term beh
 on ``dev-lt`` = the shared ``dev-lt/`` folder plus, when it exists, the long-term material the
 project generates from the dev set's footage (``scripts/make_lt_dev.py``, by default into
 ``<repo>/generated/dev-lt-gen/``, outside the data root; ``dev-lt-gen`` alone is a split too).
+``dev-lt-check`` (``generated/dev-lt-check/``, from ``config/lt_dev/check_recipe.yaml``) is a
+held-out confirmation set made the same way from the dev footage that ``dev-lt`` does not use:
+never tuned on, reported beside ``dev-lt`` as a check that its gains carry over.
 Training on any of it would make every reported accuracy meaningless, so every training reader
 calls :func:`forbid_eval_split` and it is a hard error, not a warning. Generated material is
 recognised wherever it lies by the :data:`EVAL_ONLY_MARKER` file the generator writes into its
@@ -38,11 +41,17 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "dev": ("sequences", "dev-videos"),
     "dev-lt": ("dev-lt",),
     "dev-lt-gen": (),
+    "dev-lt-check": (),
 }
 
 #: split name -> its folder under :func:`generated_dir` (generated material, outside the data
-#: root): part of the split when it exists (``dev-lt``), or the whole split (``dev-lt-gen``).
-GENERATED_SPLITS: dict[str, str] = {"dev-lt": "dev-lt-gen", "dev-lt-gen": "dev-lt-gen"}
+#: root): part of the split when it exists (``dev-lt``), or the whole split (``dev-lt-gen``,
+#: ``dev-lt-check``).
+GENERATED_SPLITS: dict[str, str] = {
+    "dev-lt": "dev-lt-gen",
+    "dev-lt-gen": "dev-lt-gen",
+    "dev-lt-check": "dev-lt-check",
+}
 
 #: folder under the data root -> the evaluation-only split it holds (never trained on).
 EVAL_ONLY_FOLDERS: dict[str, str] = {

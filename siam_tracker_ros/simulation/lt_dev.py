@@ -38,7 +38,11 @@ import cv2
 import numpy as np
 
 from siam_tracker_ros.datasets import FrameRange, FrameSource, Sequence, load_sequence
-from siam_tracker_ros.datasets.splits import EVAL_ONLY_MARKER, write_eval_only_marker
+from siam_tracker_ros.datasets.splits import (
+    EVAL_ONLY_MARKER,
+    GENERATED_SPLITS,
+    write_eval_only_marker,
+)
 from siam_tracker_ros.simulation.motions import Motion, Script, motion_from_dict, plan
 from siam_tracker_ros.simulation.virtual_camera import MIN_VISIBLE, VirtualCamera
 
@@ -52,6 +56,7 @@ __all__ = [
     "generate",
     "generated_folders",
     "parse_recipe",
+    "recipe_split",
     "render_entry",
     "resolve_source",
     "summarize_folder",
@@ -167,7 +172,7 @@ def parse_recipe(recipe: Mapping[str, Any]) -> list[Entry]:
     entry's keys override the defaults. Names must be unique. Errors name the entry and key."""
     if not isinstance(recipe, Mapping) or not isinstance(recipe.get("sequences"), list):
         raise ValueError("a recipe is a mapping with a 'sequences' list")
-    unknown = sorted(set(recipe) - {"defaults", "sequences", "version", "notes"})
+    unknown = sorted(set(recipe) - {"defaults", "sequences", "version", "notes", "split"})
     if unknown:
         raise ValueError(f"recipe: unknown top-level key(s) {unknown}")
     defaults = dict(recipe.get("defaults") or {})
@@ -181,6 +186,17 @@ def parse_recipe(recipe: Mapping[str, Any]) -> list[Entry]:
     if dupes:
         raise ValueError(f"recipe: duplicate sequence name(s) {dupes}")
     return entries
+
+
+def recipe_split(recipe: Mapping[str, Any]) -> str:
+    """The generated split a recipe writes (its top-level ``split``, default ``dev-lt-gen``:
+    the material the ``dev-lt`` split reads; ``dev-lt-check``: the held-out check set). The
+    output folder follows from it, so generating one recipe never touches another's folder."""
+    split = str(recipe.get("split", "dev-lt-gen")) if isinstance(recipe, Mapping) else ""
+    folders = sorted(set(GENERATED_SPLITS.values()))
+    if split not in folders:
+        raise ValueError(f"recipe: split {split!r} is not one of {folders}")
+    return split
 
 
 def resolve_source(entry: Entry, data_root: str | Path) -> Path:
@@ -491,7 +507,8 @@ def write_index(out_dir: str | Path, recipe: str) -> tuple[Path, list[Summary]]:
     absent = sum(s.absent for s in summaries)
     returns = sum(s.returns for s in summaries)
     lines = [
-        "# dev-lt-gen: generated long-term dev material (EVALUATION ONLY, never train on it)",
+        f"# {Path(out_dir).name}: generated long-term evaluation material (EVALUATION ONLY, "
+        "never train on it)",
         "",
         f"{len(summaries)} sequences, {total:,} frames ({absent:,} target-absent, {returns} "
         f"returns after {RETURN_MIN_ABSENCE}+ absent frames), made by scripts/make_lt_dev.py "

@@ -9,6 +9,7 @@ real shared folder and skip without it.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, shared_path
+from conftest import ROOT, SHARED, shared_path
 
 from siam_tracker_ros.datasets import (
     load_sequence,
@@ -32,12 +33,14 @@ from siam_tracker_ros.simulation.lt_dev import (
     frames_digest,
     generate,
     parse_recipe,
+    recipe_split,
     render_entry,
     resolve_source,
     write_index,
 )
 
 RECIPE = ROOT / "config" / "lt_dev" / "recipe.yaml"
+CHECK_RECIPE = ROOT / "config" / "lt_dev" / "check_recipe.yaml"
 
 
 def _otb_folder(folder: Path, n: int = 80, seed: int = 0) -> None:
@@ -182,6 +185,34 @@ def test_the_command_line_generates_and_indexes(data: Path, tmp_path: Path) -> N
     assert (out / "INDEX.md").is_file() and (out / "gen_Toy" / "video.mp4").is_file()
 
 
+def test_a_recipe_writes_its_own_split_and_leaves_the_others_alone(
+    data: Path, tmp_path: Path
+) -> None:
+    """Without ``--out`` the output folder is the recipe's ``split``: generating the check set
+    must not drop the dev-lt material as folders "no longer in the recipe"."""
+    generated = tmp_path / "generated"
+    (dev_entry,) = parse_recipe(_recipe(name="gen_Other"))
+    generate(dev_entry, data, generated / "dev-lt-gen")
+    recipe = tmp_path / "check.yaml"
+    recipe.write_text(yaml.safe_dump({"split": "dev-lt-check", **_recipe(name="chk_Toy")}))
+    res = subprocess.run(
+        [sys.executable, "scripts/make_lt_dev.py", "--recipe", str(recipe), "--data", str(data)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SIAM_GENERATED_DIR": str(generated)},
+    )
+    assert res.returncode == 0, res.stderr
+    assert (generated / "dev-lt-check" / "chk_Toy" / "video.mp4").is_file()
+    assert (generated / "dev-lt-gen" / "gen_Other" / "video.mp4").is_file()
+    assert "removing" not in res.stdout
+    assert (generated / "dev-lt-check" / "INDEX.md").read_text().startswith("# dev-lt-check:")
+    assert recipe_split(_recipe()) == "dev-lt-gen"
+    with pytest.raises(ValueError, match="split 'train'"):
+        recipe_split({"split": "train", **_recipe()})
+
+
 def test_generated_material_is_refused_by_the_training_readers(data: Path, tmp_path: Path) -> None:
     (entry,) = parse_recipe(_recipe())
     out = tmp_path / "gen"
@@ -242,6 +273,22 @@ def test_the_committed_recipe_covers_every_motion_from_the_dev_set_only() -> Non
     kinds = {getattr(m, "kind", None) for e in entries for m in e.motions} - {None}
     assert kinds == {"solid", "patch", "blur"}
     assert all(e.source.split("/")[0] in ("sequences", "dev-videos") for e in entries)
+
+
+def test_the_check_recipe_uses_only_dev_footage_the_dev_lt_material_does_not() -> None:
+    """The held-out check set (docs/dev/report.md, LTC1) shares no source with dev-lt."""
+    raw = yaml.safe_load(CHECK_RECIPE.read_text())
+    assert recipe_split(raw) == "dev-lt-check"
+    check = parse_recipe(raw)
+    dev = parse_recipe(yaml.safe_load(RECIPE.read_text()))
+    assert len(check) >= 10
+    assert all(e.source.split("/")[0] in ("sequences", "dev-videos") for e in check)
+    assert not {e.source for e in check} & {e.source for e in dev}
+    assert not {e.name for e in check} & {e.name for e in dev}
+    shared_lt = SHARED / "data" / "dev-lt"
+    if shared_lt.is_dir():  # the shared virtual-camera sequences are named vc_<source>
+        made_from = {p.name.removeprefix("vc_") for p in shared_lt.iterdir() if p.is_dir()}
+        assert not {Path(e.source).name for e in check} & made_from
 
 
 @pytest.mark.shared
