@@ -68,7 +68,9 @@ class RuntimeConfig:
     ``backend``: a name of :mod:`runtime.registry` (``torch``, ``onnxruntime``, ``openvino``, ...)
     or ``auto`` (the registry's preferred backend available for the device). ``device``: ``cpu``,
     ``cuda``, ``cuda:N`` or ``auto`` (CUDA when PyTorch sees one). ``precision``: CUDA autocast
-    dtype of the PyTorch backend (the CPU path is always float32, so its boxes match pysot).
+    dtype of the PyTorch backend (the CPU path is always float32, so its boxes match pysot); the
+    OpenVINO backend's inference precision (``fp32``, asked for explicitly; ``bf16``/``fp16``:
+    bfloat16 where the CPU runs it natively, docs/speed.md); ONNX Runtime runs float32.
     ``channels_last``: NHWC crops and weights for the PyTorch backend. ``cuda_graphs``: the
     PyTorch backend on CUDA replays each search as one CUDA graph (ignored on CPU). ``threads``:
     intra-op threads of an exported-graph backend's runs (0 = the library's default).

@@ -43,6 +43,7 @@ def build(request: BuildRequest) -> InferenceBackend:
         exported,
         torch_model=request.model,
         threads=request.config.threads,
+        precision=request.config.precision,
         pool=request.pool,
         owned_dir=owned,
     )
@@ -50,13 +51,20 @@ def build(request: BuildRequest) -> InferenceBackend:
 
 class OpenVinoBackend(ExportedGraphBackend):
     """Exported graphs compiled by OpenVINO (``CPU`` device, latency hint, ``threads``
-    inference threads; 0 = OpenVINO's default)."""
+    inference threads; 0 = OpenVINO's default).
+
+    ``precision``: the inference precision, always asked for explicitly: ``fp32`` (OpenVINO's
+    own default is bf16 on CPUs with AMX, which would make results differ from ONNX Runtime's
+    beyond round-off without a word) or ``bf16`` (on CPUs with native bf16 -- AVX512_BF16 or AMX
+    -- the convolutions run faster; elsewhere OpenVINO emulates it slowly; ``fp16`` is taken as
+    bf16 on a CPU)."""
 
     def __init__(
         self,
         exported: ExportedModel,
         torch_model: SiameseModel | None = None,
         threads: int = 1,
+        precision: str = "fp32",
         pool: HostPool | None = None,
         owned_dir: str | Path | None = None,
     ) -> None:
@@ -65,6 +73,7 @@ class OpenVinoBackend(ExportedGraphBackend):
         super().__init__(exported, torch_model, pool, owned_dir)
         self.device = HostDevice()
         self.threads = threads
+        self.precision = "fp32" if precision == "fp32" else "bf16"
         self._core = ov.Core()
         #: per graph: its infer request, its output count and a lock -- a request holds one
         #: run's buffers, and the tracker may run two searches at once (a LOST frame's
@@ -75,9 +84,21 @@ class OpenVinoBackend(ExportedGraphBackend):
 
     def __repr__(self) -> str:
         return (
-            f"OpenVinoBackend(device=cpu, threads={self.threads}, head_type={self.head_type}, "
+            f"OpenVinoBackend(device=cpu, threads={self.threads}, precision={self.precision}, "
+            f"head_type={self.head_type}, "
             f"levels={self.levels}, search_graphs={sorted(self.exported.search_paths)})"
         )
+
+    def compiled_precisions(self) -> list[str]:
+        """The inference precision each compiled graph runs at, as OpenVINO reports it (``f32``
+        unless ``bf16`` was asked for and the CPU runs it natively)."""
+        with self._compile_lock:
+            entries = list(self._requests.values())
+        hints = [
+            request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT")
+            for request, _, _ in entries
+        ]
+        return [h.get_type_name() if hasattr(h, "get_type_name") else str(h) for h in hints]
 
     def is_prepared(self, size: int) -> bool:
         return size in self._requests
@@ -90,7 +111,10 @@ class OpenVinoBackend(ExportedGraphBackend):
                 model = self._core.read_model(str(path))
                 if shapes:
                     model.reshape(shapes)
-                config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+                config: dict[str, Any] = {
+                    "PERFORMANCE_HINT": "LATENCY",
+                    "INFERENCE_PRECISION_HINT": "f32" if self.precision == "fp32" else "bf16",
+                }
                 if self.threads > 0:
                     config["INFERENCE_NUM_THREADS"] = self.threads
                 compiled = self._core.compile_model(model, "CPU", config)

@@ -44,6 +44,9 @@ class RuntimeSettings(Protocol):
     def threads(self) -> int: ...
 
     @property
+    def precision(self) -> str: ...
+
+    @property
     def adaptive_threads(self) -> bool: ...
 
     @property

@@ -74,6 +74,23 @@ def test_the_bundled_model_tracks_the_same_boxes_on_openvino(tmp_path: object) -
         assert a.state == b.state
 
 
+def test_the_precision_is_always_asked_for() -> None:
+    """fp32 explicitly (OpenVINO would pick bf16 by itself on a CPU with AMX, and the boxes would
+    no longer be ONNX Runtime's); ``runtime.precision: bf16`` asks for bf16."""
+    torch.manual_seed(0)
+    model = build_model(load_config(ROOT / "config" / "models" / "nanotrack_v3.yaml").model).eval()
+    ort = OnnxRuntimeBackend.from_model(model, search_sizes=(255,), cache_dir="")
+    ov = OpenVinoBackend(ort.exported, torch_model=model)
+    ov.template(_u8(127, 1))
+    assert ov.precision == "fp32" and "precision=fp32" in repr(ov)
+    assert ov.compiled_precisions() == ["f32"]
+    half = OpenVinoBackend(ort.exported, torch_model=model, precision="bf16")
+    half.template(_u8(127, 1))
+    assert half.precision == "bf16"
+    # bf16 where the CPU runs it natively; OpenVINO falls back to f32 elsewhere
+    assert half.compiled_precisions() in (["bf16"], ["f32"])
+
+
 def test_openvino_is_a_cpu_backend_in_the_registry() -> None:
     entry, device = resolve_backend(RuntimeConfig(backend="openvino"))
     assert (entry.name, device, entry.runs_exported) == ("openvino", "cpu", True)
