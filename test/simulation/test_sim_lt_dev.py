@@ -292,8 +292,9 @@ def test_the_check_recipe_uses_only_dev_footage_the_dev_lt_material_does_not() -
 
 
 @pytest.mark.shared
-def test_the_committed_recipe_resolves_on_the_shared_data() -> None:
+@pytest.mark.parametrize("recipe", [RECIPE, CHECK_RECIPE], ids=["dev-lt", "dev-lt-check"])
+def test_the_committed_recipes_resolve_on_the_shared_data(recipe: Path) -> None:
     data = shared_path("data", "dev-videos").parent
-    entries = parse_recipe(yaml.safe_load(RECIPE.read_text()))
+    entries = parse_recipe(yaml.safe_load(recipe.read_text()))
     for e in entries:
         assert resolve_source(e, data).parent.name in ("sequences", "dev-videos")
