@@ -24,6 +24,7 @@ from siam_tracker_ros.datasets.paths import data_dir
 __all__ = [
     "EVAL_ONLY_FOLDERS",
     "EVAL_ONLY_MARKER",
+    "GENERATED_BY",
     "GENERATED_SPLITS",
     "SPLITS",
     "forbid_eval_split",
@@ -51,6 +52,13 @@ GENERATED_SPLITS: dict[str, str] = {
     "dev-lt": "dev-lt-gen",
     "dev-lt-gen": "dev-lt-gen",
     "dev-lt-check": "dev-lt-check",
+}
+
+#: generated folder -> the command that makes it (said when it is missing: a fresh checkout has
+#: none, ``generated/`` is not in git)
+GENERATED_BY: dict[str, str] = {
+    "dev-lt-gen": "scripts/make_lt_dev.py",
+    "dev-lt-check": "scripts/make_lt_dev.py --recipe config/lt_dev/check_recipe.yaml",
 }
 
 #: folder under the data root -> the evaluation-only split it holds (never trained on).

@@ -94,8 +94,10 @@ def test_dev_split_is_val_plus_dev_videos_and_train_is_separate(shared: Path) ->
 def test_dev_lt_is_the_shared_folder_plus_the_generated_one_when_it_exists(shared: Path) -> None:
     (lt,) = load_dataset(shared, "dev-lt")
     assert lt.name == "LtClip" and lt.absent.tolist() == [False, False, True, False]
-    with pytest.raises(FileNotFoundError, match="dev-lt-gen"):
+    with pytest.raises(FileNotFoundError, match="dev-lt-gen.*make it with .*make_lt_dev.py"):
         load_dataset(shared, "dev-lt-gen")  # nothing generated yet: said so, not an empty split
+    with pytest.raises(FileNotFoundError, match="make_lt_dev.py --recipe .*check_recipe.yaml"):
+        load_dataset(shared, "dev-lt-check")
     out = _generated(shared)
     assert split_dirs(shared, "dev-lt") == [shared / "dev-lt", out]
     seqs = load_dataset(shared, "dev-lt")
