@@ -29,6 +29,7 @@ __all__ = [
     "SPLITS",
     "forbid_eval_split",
     "generated_dir",
+    "missing_generated",
     "split_dirs",
     "split_folders",
     "write_eval_only_marker",
@@ -95,6 +96,19 @@ def split_dirs(root: str | Path, split: str) -> list[Path]:
     if gen is not None and (not dirs or (generated_dir() / gen).is_dir()):
         dirs.append(generated_dir() / gen)
     return dirs
+
+
+def missing_generated(split: str) -> str | None:
+    """A one-line note when ``split`` reads generated material besides its shared folders and
+    that material is not there (``dev-lt`` on a fresh checkout is then the shared sequences
+    alone, not the set the long-term decisions were made on), else ``None``."""
+    gen = GENERATED_SPLITS.get(split)
+    if gen is None or not SPLITS.get(split) or (generated_dir() / gen).is_dir():
+        return None
+    return (
+        f"note: {split} without {generated_dir() / gen}: the shared sequences only; make the "
+        f"rest with .venv/bin/python {GENERATED_BY[gen]}"
+    )
 
 
 def write_eval_only_marker(folder: str | Path) -> Path:

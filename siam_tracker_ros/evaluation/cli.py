@@ -164,6 +164,11 @@ def load_split(data: Path, split: str, sequences: str = "") -> list[Any]:
 
 
 def _load(args: argparse.Namespace) -> list[Any]:
+    from siam_tracker_ros.datasets.splits import missing_generated
+
+    note = missing_generated(args.split) if args.split else None
+    if note:
+        print(note, file=sys.stderr)
     return load_split(args.data, args.split, args.sequences)
 
 

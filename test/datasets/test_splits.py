@@ -28,7 +28,12 @@ from siam_tracker_ros.datasets import (
     read_video_sequences,
     sequence_folders,
 )
-from siam_tracker_ros.datasets.splits import generated_dir, split_dirs, write_eval_only_marker
+from siam_tracker_ros.datasets.splits import (
+    generated_dir,
+    missing_generated,
+    split_dirs,
+    write_eval_only_marker,
+)
 from siam_tracker_ros.training.config import train_config_from_dict
 from siam_tracker_ros.training.sources import build_sources
 
@@ -98,7 +103,10 @@ def test_dev_lt_is_the_shared_folder_plus_the_generated_one_when_it_exists(share
         load_dataset(shared, "dev-lt-gen")  # nothing generated yet: said so, not an empty split
     with pytest.raises(FileNotFoundError, match="make_lt_dev.py --recipe .*check_recipe.yaml"):
         load_dataset(shared, "dev-lt-check")
+    note = missing_generated("dev-lt")  # dev-lt is then the shared sequences alone: said so
+    assert note is not None and "dev-lt-gen" in note and "make_lt_dev.py" in note
     out = _generated(shared)
+    assert missing_generated("dev-lt") is None and missing_generated("val") is None
     assert split_dirs(shared, "dev-lt") == [shared / "dev-lt", out]
     seqs = load_dataset(shared, "dev-lt")
     assert [s.name for s in seqs] == ["LtClip", "gen_Clip"]
