@@ -15,34 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from process_helpers import alive, spawned_children
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
-
-
-def _children(pid: int) -> list[int]:
-    """Live pool workers whose parent is ``pid`` (multiprocessing's spawned ones)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie left for a parent that never reaps it counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def test_pool_workers_exit_when_the_evaluation_process_is_killed(tmp_path: Path) -> None:
@@ -66,20 +41,20 @@ def test_pool_workers_exit_when_the_evaluation_process_is_killed(tmp_path: Path)
     try:
         assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 60.0
-        workers = _children(parent.pid)
+        workers = spawned_children(parent.pid)
         while len(workers) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-            workers = _children(parent.pid)
+            workers = spawned_children(parent.pid)
         assert len(workers) == 2, workers  # both started, each in a two-minute job
         os.kill(parent.pid, signal.SIGKILL)  # no cleanup at all in the parent
         parent.wait(timeout=10)
         deadline = time.monotonic() + 20.0
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not any(_alive(w) for w in workers)
+        assert not any(alive(w) for w in workers)
     finally:
         if parent.poll() is None:
             parent.kill()
         for w in workers:
-            if _alive(w):
+            if alive(w):
                 os.kill(w, signal.SIGKILL)

@@ -7,10 +7,13 @@ Small crops (63 template / 127 search), a 32-channel EfficientNet-Lite0 cut at b
 from __future__ import annotations
 
 import copy
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from siam_tracker_ros.training.augment import AugmentConfig
 from siam_tracker_ros.training.config import TrainConfig, train_config_from_dict
@@ -85,3 +88,22 @@ def tiny_dataset(cfg: TrainConfig) -> PairDataset:
 def batch_of(ds: PairDataset, n: int) -> dict[str, torch.Tensor]:
     items = [ds[i] for i in range(n)]
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def two_rank_run(tmp_path: Path, max_steps: int) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of ``--nproc 2`` training (gloo, one thread a rank) on the
+    tiny setup for ``max_steps`` steps, its output in ``tmp_path / "ddp"``; the environment
+    without the variables a launcher of our own (torchrun) would have set."""
+    cfg = {
+        **TINY,
+        "output_dir": str(tmp_path / "ddp"),
+        "data": {**TINY["data"], "samples_per_epoch": 16, "batch_size": 2},
+        "optim": {**TINY["optim"], "max_steps": max_steps, "backbone_frozen_epochs": 0},
+    }
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    command = [sys.executable, "-m", "siam_tracker_ros.training", "--config", str(path)]
+    return command + ["--nproc", "2", "--threads", "1"], env

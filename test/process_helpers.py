@@ -1,0 +1,33 @@
+"""Processes seen through /proc (Linux), for the tests that kill a parent and watch its spawned
+workers end (``test/evaluation/test_eval_pool.py``,
+``test/training/test_train_launcher_killed.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def spawned_children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid`` and that multiprocessing spawned."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and b"spawn_main" in cmdline and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie left for a parent that never reaps it counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
