@@ -29,7 +29,7 @@ import numpy as np
 from siam_tracker_ros.datasets.boxes import read_boxes, read_flags
 from siam_tracker_ros.datasets.frames import FrameSource, ImageFrames, VideoFrames, count_frames
 from siam_tracker_ros.datasets.paths import IMAGE_EXTS, VIDEO_EXTS, list_images
-from siam_tracker_ros.datasets.splits import GENERATED_BY, generated_dir, split_dirs
+from siam_tracker_ros.datasets.splits import make_command, split_dirs
 
 __all__ = [
     "OTB_FRAME_RANGES",
@@ -276,9 +276,8 @@ def load_dataset(
     targets: list[tuple[str, Path, Path]] = []
     for base in bases:
         if not base.is_dir():
-            made_by = GENERATED_BY.get(base.name) if base.parent == generated_dir() else None
-            hint = f" (generated material: make it with .venv/bin/python {made_by})"
-            hint = hint if made_by else ""
+            command = make_command(base)
+            hint = f" (generated material: make it with {command})" if command else ""
             raise FileNotFoundError(f"{base}: no such data folder{hint}")
         for folder in sequence_folders(base):
             targets.extend((name, folder, gt) for name, gt in sequence_targets(folder))

@@ -29,6 +29,7 @@ __all__ = [
     "SPLITS",
     "forbid_eval_split",
     "generated_dir",
+    "make_command",
     "missing_generated",
     "split_dirs",
     "split_folders",
@@ -98,16 +99,26 @@ def split_dirs(root: str | Path, split: str) -> list[Path]:
     return dirs
 
 
+def make_command(folder: str | Path) -> str | None:
+    """The command that makes ``folder`` when it is a generated split's folder (see
+    :data:`GENERATED_BY`), else ``None``."""
+    folder = Path(folder)
+    if folder.parent != generated_dir() or folder.name not in GENERATED_BY:
+        return None
+    return f".venv/bin/python {GENERATED_BY[folder.name]}"
+
+
 def missing_generated(split: str) -> str | None:
     """A one-line note when ``split`` reads generated material besides its shared folders and
     that material is not there (``dev-lt`` on a fresh checkout is then the shared sequences
     alone, not the set the long-term decisions were made on), else ``None``."""
     gen = GENERATED_SPLITS.get(split)
-    if gen is None or not SPLITS.get(split) or (generated_dir() / gen).is_dir():
+    folder = generated_dir() / gen if gen is not None else None
+    if folder is None or not SPLITS.get(split) or folder.is_dir():
         return None
+    command = make_command(folder)
     return (
-        f"note: {split} without {generated_dir() / gen}: the shared sequences only; make the "
-        f"rest with .venv/bin/python {GENERATED_BY[gen]}"
+        f"note: {split} without {folder}: the shared sequences only; make the rest with {command}"
     )
 
 
