@@ -13,6 +13,8 @@ SHA-256 in each SOURCE.txt). ``siam-tracker evaluate --split dev-lt`` then reads
     .venv/bin/python scripts/make_lt_dev.py --only gen_Woman   # one sequence
     .venv/bin/python scripts/make_lt_dev.py --recipe config/lt_dev/check_recipe.yaml
                      # the held-out check set -> generated/dev-lt-check (its recipe's ``split``)
+    .venv/bin/python scripts/make_lt_dev.py --recipe config/lt_dev/wide_recipe.yaml
+                     # robot-size frames -> generated/dev-lt-wide
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="output folder (default: generated/<the recipe's split>: dev-lt-gen, which the "
-        "dev-lt split reads, or dev-lt-check)",
+        "dev-lt split reads, dev-lt-check or dev-lt-wide)",
     )
     ap.add_argument("--only", default="", help="comma-separated entry names to (re)generate")
     ap.add_argument("--format", choices=("mp4", "png"), default="mp4", help="lossless output")

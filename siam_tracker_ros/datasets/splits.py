@@ -8,6 +8,9 @@ project generates from the dev set's footage (``scripts/make_lt_dev.py``, by def
 ``dev-lt-check`` (``generated/dev-lt-check/``, from ``config/lt_dev/check_recipe.yaml``) is a
 held-out confirmation set made the same way from the dev footage that ``dev-lt`` does not use:
 never tuned on, reported beside ``dev-lt`` as a check that its gains carry over.
+``dev-lt-wide`` (``generated/dev-lt-wide/``, from ``config/lt_dev/wide_recipe.yaml``) is dev
+material at a robot camera's frame size (640-960 px wide, the target small in it), from
+``dev-lt``'s own sources.
 Training on any of it would make every reported accuracy meaningless, so every training reader
 calls :func:`forbid_eval_split` and it is a hard error, not a warning. Generated material is
 recognised wherever it lies by the :data:`EVAL_ONLY_MARKER` file the generator writes into its
@@ -45,15 +48,17 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "dev-lt": ("dev-lt",),
     "dev-lt-gen": (),
     "dev-lt-check": (),
+    "dev-lt-wide": (),
 }
 
 #: split name -> its folder under :func:`generated_dir` (generated material, outside the data
 #: root): part of the split when it exists (``dev-lt``), or the whole split (``dev-lt-gen``,
-#: ``dev-lt-check``).
+#: ``dev-lt-check``, ``dev-lt-wide``).
 GENERATED_SPLITS: dict[str, str] = {
     "dev-lt": "dev-lt-gen",
     "dev-lt-gen": "dev-lt-gen",
     "dev-lt-check": "dev-lt-check",
+    "dev-lt-wide": "dev-lt-wide",
 }
 
 #: generated folder -> the command that makes it (said when it is missing: a fresh checkout has
@@ -61,6 +66,7 @@ GENERATED_SPLITS: dict[str, str] = {
 GENERATED_BY: dict[str, str] = {
     "dev-lt-gen": "scripts/make_lt_dev.py",
     "dev-lt-check": "scripts/make_lt_dev.py --recipe config/lt_dev/check_recipe.yaml",
+    "dev-lt-wide": "scripts/make_lt_dev.py --recipe config/lt_dev/wide_recipe.yaml",
 }
 
 #: folder under the data root -> the evaluation-only split it holds (never trained on).

@@ -220,16 +220,20 @@ def test_generated_material_is_refused_wherever_it_lies(shared: Path, tmp_path: 
     assert seq.name == "TrainClip"  # an unmarked folder of training footage trains
 
 
-def test_the_check_set_is_a_split_of_its_own_and_never_trained_on(shared: Path) -> None:
-    """``dev-lt-check`` (the held-out long-term check set) reads only its generated folder:
-    ``dev-lt`` never mixes it in, and training refuses it even without its marker."""
-    check = generated_dir() / "dev-lt-check"
-    _video_sequence(check / "chk_Clip", absent=1)
+@pytest.mark.parametrize("split", ["dev-lt-check", "dev-lt-wide"])
+def test_the_other_generated_sets_are_splits_of_their_own_and_never_trained_on(
+    shared: Path, split: str
+) -> None:
+    """``dev-lt-check`` (the held-out long-term check set) and ``dev-lt-wide`` (robot-size
+    frames) read only their generated folders: ``dev-lt`` never mixes them in, and training
+    refuses them even without their markers."""
+    folder = generated_dir() / split
+    _video_sequence(folder / "x_Clip", absent=1)
     _generated(shared)
-    assert [s.name for s in load_dataset(shared, "dev-lt-check")] == ["chk_Clip"]
-    assert "chk_Clip" not in [s.name for s in load_dataset(shared, "dev-lt")]
-    with pytest.raises(ValueError, match="in .*dev-lt-check"):
-        forbid_eval_split(check / "chk_Clip")
+    assert [s.name for s in load_dataset(shared, split)] == ["x_Clip"]
+    assert "x_Clip" not in [s.name for s in load_dataset(shared, "dev-lt")]
+    with pytest.raises(ValueError, match=f"in .*{split}"):
+        forbid_eval_split(folder / "x_Clip")
 
 
 @pytest.mark.shared

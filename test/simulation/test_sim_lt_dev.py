@@ -41,6 +41,7 @@ from siam_tracker_ros.simulation.lt_dev import (
 
 RECIPE = ROOT / "config" / "lt_dev" / "recipe.yaml"
 CHECK_RECIPE = ROOT / "config" / "lt_dev" / "check_recipe.yaml"
+WIDE_RECIPE = ROOT / "config" / "lt_dev" / "wide_recipe.yaml"
 
 
 def _otb_folder(folder: Path, n: int = 80, seed: int = 0) -> None:
@@ -291,8 +292,24 @@ def test_the_check_recipe_uses_only_dev_footage_the_dev_lt_material_does_not() -
         assert not {Path(e.source).name for e in check} & made_from
 
 
+def test_the_wide_recipe_makes_robot_size_frames_from_dev_lt_sources_only() -> None:
+    """``dev-lt-wide`` (docs/dev/report.md, LTW1) may be tuned on, so it must not touch the
+    check set's footage; it exists for frames of a robot camera's size with a far re-entry."""
+    raw = yaml.safe_load(WIDE_RECIPE.read_text())
+    assert recipe_split(raw) == "dev-lt-wide"
+    wide = parse_recipe(raw)
+    check = parse_recipe(yaml.safe_load(CHECK_RECIPE.read_text()))
+    assert len(wide) >= 5
+    assert not {e.source for e in wide} & {e.source for e in check}
+    assert all(e.source.split("/")[0] in ("sequences", "dev-videos") for e in wide)
+    assert all(e.window[0] >= 640 and e.zoom == 1.0 for e in wide)
+    assert all(any(m.name == "reenter" for m in e.motions) for e in wide)
+
+
 @pytest.mark.shared
-@pytest.mark.parametrize("recipe", [RECIPE, CHECK_RECIPE], ids=["dev-lt", "dev-lt-check"])
+@pytest.mark.parametrize(
+    "recipe", [RECIPE, CHECK_RECIPE, WIDE_RECIPE], ids=["dev-lt", "dev-lt-check", "dev-lt-wide"]
+)
 def test_the_committed_recipes_resolve_on_the_shared_data(recipe: Path) -> None:
     data = shared_path("data", "dev-videos").parent
     entries = parse_recipe(yaml.safe_load(recipe.read_text()))
