@@ -163,17 +163,20 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
             assert argv[:3] == ["ros2", "topic", "pub"], argv
             runs["ros2_pub"] = ros2(*argv[1:], timeout=60, tries=1)
             runs["ros2_pub"]["first_detection"] = first_detection(f"track-{n + 3}")
-        # mistakes: each one line, exit status 2, and no new track
+        # mistakes: each one line, exit status 2, and no new track. Where the mistake comes after
+        # the node is found (no camera, stamp, status), the wait also covers a new process's DDS
+        # discovery of the node, which took over 3 s once on this 2-core VM (CI, 2026-12-07)
+        found = ["--timeout", "10"]
         mistakes = {
             "no_node": ["--box", "300,200,60,120", "--namespace", "nowhere", "--timeout", "3"],
-            "no_camera": ["--box", "300,200,60,120", "--image-topic", "/nocam", "--timeout", "3"],
+            "no_camera": ["--box", "300,200,60,120", "--image-topic", "/nocam", *found],
             "box_outside": ["--box", "700,500,40,40", "--image-topic", camera],
             "bad_box": ["--box", "300,200,-60,120"],
             "far_point": ["--point", "600,450", "--detections", detections_topic],
             "point_without_detections": ["--point", "330,260"],
-            "stamp_not_buffered": ["--box", "300,200,60,120", "--stamp", "5", "--timeout", "4"],
+            "stamp_not_buffered": ["--box", "300,200,60,120", "--stamp", "5", *found],
             "no_status": ["--box", "300,200,60,120", "--status-topic", "/nostatus", "--stamp", "0"]
-            + ["--timeout", "3"],
+            + found,
         }
         for name, args in mistakes.items():
             runs[name] = _run(_venv(["siam-tracker", "init", *args]))
