@@ -4,7 +4,12 @@ workers end (``test/evaluation/test_eval_pool.py``,
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 
 def spawned_children(pid: int) -> list[int]:
@@ -31,3 +36,23 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def kill_and_watch(parent: subprocess.Popen[Any], children: list[int], timeout: float) -> list[int]:
+    """SIGKILL ``parent`` (no clean-up of its own at all), reap it, and wait up to ``timeout`` s
+    for ``children`` to end; returns those still running."""
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + timeout
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [c for c in children if alive(c)]
+
+
+def end_all(parent: subprocess.Popen[Any], children: list[int]) -> None:
+    """A test's clean-up: whatever of ``parent`` and ``children`` still runs is killed."""
+    if parent.poll() is None:
+        parent.kill()
+    for c in children:
+        if alive(c):
+            os.kill(c, signal.SIGKILL)

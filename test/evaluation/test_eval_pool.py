@@ -6,8 +6,6 @@ watched their parent they stayed behind, idle, until ended by hand (seen on 2026
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from process_helpers import alive, spawned_children
+from process_helpers import end_all, kill_and_watch, spawned_children
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
 
@@ -46,15 +44,6 @@ def test_pool_workers_exit_when_the_evaluation_process_is_killed(tmp_path: Path)
             time.sleep(0.2)
             workers = spawned_children(parent.pid)
         assert len(workers) == 2, workers  # both started, each in a two-minute job
-        os.kill(parent.pid, signal.SIGKILL)  # no cleanup at all in the parent
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + 20.0
-        while any(alive(w) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(alive(w) for w in workers)
+        assert not kill_and_watch(parent, workers, timeout=20.0)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-        for w in workers:
-            if alive(w):
-                os.kill(w, signal.SIGKILL)
+        end_all(parent, workers)

@@ -8,14 +8,12 @@ such signal, watches its parent itself: ``test/evaluation/test_eval_pool.py``)."
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from process_helpers import alive, spawned_children
+from process_helpers import alive, end_all, kill_and_watch, spawned_children
 from train_helpers import two_rank_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,15 +39,6 @@ def test_training_ranks_exit_when_the_launcher_is_killed(tmp_path: Path) -> None
         assert len(ranks) == 2, ranks
         time.sleep(3.0)  # into their training loops
         assert all(alive(r) for r in ranks)
-        os.kill(launcher.pid, signal.SIGKILL)  # no clean-up in the launcher at all
-        launcher.wait(timeout=10)
-        deadline = time.monotonic() + 20.0
-        while any(alive(r) for r in ranks) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(alive(r) for r in ranks)
+        assert not kill_and_watch(launcher, ranks, timeout=20.0)
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
-        for r in ranks:
-            if alive(r):
-                os.kill(r, signal.SIGKILL)
+        end_all(launcher, ranks)
