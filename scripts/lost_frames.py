@@ -11,6 +11,7 @@ feature is judged on evidence before a dev-set run.
     .venv/bin/python scripts/lost_frames.py                         # dev-lt, the bundled model
     .venv/bin/python scripts/lost_frames.py --split dev --imagenet   # + an ImageNet embedding cue
     .venv/bin/python scripts/lost_frames.py --override mechanisms.longterm.found_back=0.1
+    .venv/bin/python scripts/lost_frames.py --crops --vittrack      # re-detection crops instead
 
 Every LOST frame after the first (whose verdict the long-term policy recorded) is one of: ``on``
 (target visible, IoU >= 0.3), ``off`` (visible, box elsewhere) or ``absent``. Per cue: the
@@ -19,12 +20,21 @@ in-sample, so the fitted logistic's figure is an upper bound). Cues: the lost st
 the verifier's similarity and probability, the similarity minus the running level of the tracked
 frames, an HSV colour histogram's Bhattacharyya similarity with the first frame's box and, with
 ``--imagenet``, the cosine similarity of an ImageNet EfficientNet-Lite0 embedding (its last
-block, global pooled, a 128-px crop of the box) with the first frame's.
+block, global pooled, a 128-px crop of the box) with the first frame's; with ``--vittrack``, the
+score a second, independently trained tracker (VitTrack, ``../shared/weights/opencv_zoo``) gives
+the box against the first frame's template (its own crops and score map, as ``cv2.TrackerVit``).
+
+``--crops``: the rows are the re-detection crops' candidates of the LOST frames instead (each
+crop's best candidate, whether the tracker jumped to it or not), judged the same way; their cues
+are the crop's raw score, the verifier's similarity, the distance from the last TRACKING box in
+target extents over the frames lost since, and the optional ones. That asks which cue would
+tell a re-found target from a look-alike or background at the moment a jump is decided.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -83,14 +93,148 @@ class ImageNetEmbedding:
         return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
 
+class VitTrackScore:
+    """VitTrack's confidence that ``box`` holds the target of the first frame's template: its
+    template (2x the box's geometric-mean side, 128 px) and search crop (4x, 256 px), BGR
+    normalised with ImageNet's mean and std, and the Hann-weighted peak of its 16x16 score map,
+    as OpenCV's ``tracker_vit.cpp`` defines them, with sub-pixel crops at the box's centre
+    instead of its integer ones (ONNX Runtime, one thread; OpenCV's DNN module gives the same
+    map for the same input)."""
+
+    def __init__(self, model: Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        hann = 0.5 * (1.0 - np.cos(2.0 * np.pi / 17.0 * (np.arange(16) + 1.0)))
+        self.window = np.outer(hann, hann)
+        self.template: np.ndarray | None = None
+
+    @staticmethod
+    def crop(image: np.ndarray, box: np.ndarray, factor: float, side: int) -> np.ndarray:
+        """The network input: a square of ``factor`` times the box's geometric-mean side
+        around its centre (zeros outside the image), resized to ``side``, normalised, NCHW."""
+        x, y, w, h = (float(v) for v in box)
+        extent = max(math.ceil(math.sqrt(max(w * h, 1.0)) * factor), 2)
+        s = side / extent
+        x0, y0 = x + w / 2.0 - extent / 2.0, y + h / 2.0 - extent / 2.0
+        # pixel i covers [i, i + 1): its centre i + 0.5 maps to (i + 0.5 - x0) * s
+        shift_x, shift_y = (0.5 - x0) * s - 0.5, (0.5 - y0) * s - 0.5
+        warp = np.array([[s, 0.0, shift_x], [0.0, s, shift_y]], np.float32)
+        patch = cv2.warpAffine(image, warp, (side, side), borderMode=cv2.BORDER_CONSTANT)
+        mean = np.array([0.485, 0.456, 0.406]) * 255.0
+        std = np.array([0.229, 0.224, 0.225]) * 255.0
+        return ((patch - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
+
+    def init(self, image: np.ndarray, box: np.ndarray) -> None:
+        self.template = self.crop(image, box, 2.0, 128)
+
+    def __call__(self, image: np.ndarray, box: np.ndarray) -> float:
+        assert self.template is not None, "init first"
+        search = self.crop(image, box, 4.0, 256)
+        conf = self.session.run(None, {"template": self.template, "search": search})[0]
+        return float((np.asarray(conf).reshape(16, 16) * self.window).max())
+
+
+def _kind(seq: Sequence, index: int, box: np.ndarray) -> str:
+    """``on`` / ``off`` / ``absent`` for a box (``x, y, w, h``) on frame ``index``."""
+    if bool(seq.absent[index]):
+        return "absent"
+    return "on" if float(iou(box[None], seq.groundtruth[index][None])[0]) >= 0.3 else "off"
+
+
+def _extent(box: np.ndarray) -> float:
+    """The target extent of a box (``x, y, w, h``; pysot's ``s_z``)."""
+    pad = 0.5 * float(box[2] + box[3])
+    return math.sqrt((float(box[2]) + pad) * (float(box[3]) + pad))
+
+
+def crop_candidates(
+    tracker: Tracker,
+    seq: Sequence,
+    embed: ImageNetEmbedding | None,
+    vit: VitTrackScore | None,
+) -> list[dict[str, float | str]]:
+    """One row per re-detection crop of ``seq``'s LOST frames: its best candidate's kind and
+    cues (see the module docstring)."""
+    first = seq.frame(0)
+    tracker.init(first, seq.init_box)
+    init = np.asarray(seq.init_box, np.float64)
+    hist0 = colour_histogram(first, init)
+    emb0 = embed(first, init) if embed else None
+    if vit is not None:
+        vit.init(first, init)
+    last, lost = init, 0
+    rows: list[dict[str, float | str]] = []
+    for i in range(1, len(seq)):
+        image = seq.frame(i)
+        result = tracker.track(image)
+        step = tracker.last_step
+        assert step is not None
+        record = step.policies.get("longterm", {})
+        if record.get("tiles"):
+            centre0 = last[:2] + last[2:] / 2.0
+            crops = step.searches[len(step.searches) - int(record["tiles"]) :]
+            for search, similarity in zip(crops, record["crop_similarities"], strict=True):
+                b = np.asarray(search.candidate.box, np.float64)
+                b = b * search.crop_size / search.instance_size
+                cx, cy = search.center[0] + b[0], search.center[1] + b[1]
+                box = np.array([cx - b[2] / 2.0, cy - b[3] / 2.0, b[2], b[3]])
+                away = float(np.hypot(cx - centre0[0], cy - centre0[1])) / _extent(last)
+                row: dict[str, float | str] = {
+                    "kind": _kind(seq, i, box),
+                    "jumped": float(search is step.searches[step.chosen]),
+                    "raw score": float(search.candidate.score),
+                    "similarity": float(similarity),
+                    "distance / lost frames": away / max(lost, 1),
+                }
+                row.update(_optional_cues(image, box, hist0, emb0, embed, vit))
+                rows.append(row)
+        if result.state == TrackState.LOST:
+            lost += 1
+        else:
+            lost = 0
+            if result.state == TrackState.TRACKING:
+                last = np.asarray(result.box, np.float64)
+    return rows
+
+
+def _optional_cues(
+    image: np.ndarray,
+    box: np.ndarray,
+    hist0: np.ndarray | None,
+    emb0: np.ndarray | None,
+    embed: ImageNetEmbedding | None,
+    vit: VitTrackScore | None,
+) -> dict[str, float]:
+    """The cues that do not come from the tracker: colour, and the ImageNet and VitTrack ones
+    when asked for."""
+    cues: dict[str, float] = {}
+    hist = colour_histogram(image, box)
+    if hist0 is not None and hist is not None:
+        cues["colour"] = 1.0 - cv2.compareHist(hist0, hist, cv2.HISTCMP_BHATTACHARYYA)
+    if embed is not None and emb0 is not None:
+        cues["imagenet"] = float((embed(image, box) * emb0).sum())
+    if vit is not None:
+        cues["vittrack"] = vit(image, box)
+    return cues
+
+
 def lost_frames(
-    tracker: Tracker, seq: Sequence, embed: ImageNetEmbedding | None
+    tracker: Tracker,
+    seq: Sequence,
+    embed: ImageNetEmbedding | None,
+    vit: VitTrackScore | None = None,
 ) -> list[dict[str, float | str]]:
     """One row per LOST frame of ``seq`` that the long-term policy judged (its cues and kind)."""
     first = seq.frame(0)
     tracker.init(first, seq.init_box)
-    hist0 = colour_histogram(first, np.asarray(seq.init_box, np.float64))
-    emb0 = embed(first, np.asarray(seq.init_box, np.float64)) if embed else None
+    init = np.asarray(seq.init_box, np.float64)
+    hist0 = colour_histogram(first, init)
+    emb0 = embed(first, init) if embed else None
+    if vit is not None:
+        vit.init(first, init)
     rows: list[dict[str, float | str]] = []
     for i in range(1, len(seq)):
         image = seq.frame(i)
@@ -100,22 +244,16 @@ def lost_frames(
         record = step.policies.get("longterm", {})
         if result.state != TrackState.LOST or "level" not in record:
             continue
-        box, gt = np.asarray(result.box, np.float64), seq.groundtruth[i]
-        visible = not bool(seq.absent[i])
-        overlap = float(iou(box[None], gt[None])[0]) if visible else 0.0
+        box = np.asarray(result.box, np.float64)
         row: dict[str, float | str] = {
-            "kind": "absent" if not visible else ("on" if overlap >= 0.3 else "off"),
+            "kind": _kind(seq, i, box),
             "presence": step.presence,
             "similarity": float(record["similarity"]),
             "probability": float(record["probability"]),
         }
         if record["level"] is not None:  # no level when the target was lost before one formed
             row["below level"] = float(record["similarity"]) - float(record["level"])
-        hist = colour_histogram(image, box)
-        if hist0 is not None and hist is not None:
-            row["colour"] = 1.0 - cv2.compareHist(hist0, hist, cv2.HISTCMP_BHATTACHARYYA)
-        if embed is not None and emb0 is not None:
-            row["imagenet"] = float((embed(image, box) * emb0).sum())
+        row.update(_optional_cues(image, box, hist0, emb0, embed, vit))
         rows.append(row)
     return rows
 
@@ -146,37 +284,11 @@ def fitted_auc(columns: np.ndarray, positive: np.ndarray, steps: int = 3000) -> 
     return ranking_auc(x @ w, positive)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", default="dev-lt", help="evaluation split (default dev-lt)")
-    ap.add_argument("--data", type=Path, default=None, help="data root (default ../shared/data)")
-    ap.add_argument(
-        "--override", action="append", default=[], help="KEY=VALUE of the model's tracker: keys"
-    )
-    ap.add_argument("--imagenet", action="store_true", help="add the ImageNet embedding cue")
-    args = ap.parse_args(argv)
-    root = args.data or shared_dir() / "data"
-    embed = ImageNetEmbedding() if args.imagenet else None
-    base = load_tracker()
-    overrides = [parse_override(o) for o in args.override]
-    tracker = with_overrides(base, overrides)
-    rows: list[dict[str, float | str]] = []
-    per_sequence: dict[str, Counter[str]] = {}
-    for seq in tqdm(load_dataset(root, args.split), desc="sequences"):
-        found = lost_frames(tracker, seq, embed)
-        per_sequence[seq.name] = Counter(str(r["kind"]) for r in found)
-        rows.extend(found)
-    if not rows:
-        print("no LOST frames with a long-term verdict")
-        return 1
-    print(
-        f"LOST frames on {args.split}: "
-        + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in KINDS)
-    )
-    for name, counts in per_sequence.items():
-        print(f"  {name:32s} " + "  ".join(f"{k} {counts[k]:4d}" for k in KINDS))
+def cue_table(rows: list[dict[str, float | str]]) -> None:
+    """Print each cue's quartiles per kind and its ranking AUC of ``on`` against the rest, and
+    the in-sample logistic of all cues (rows' ``jumped`` flag is not a cue)."""
     positive = np.array([r["kind"] == "on" for r in rows])
-    cues = [c for c in rows[0] if c != "kind"]
+    cues = list(dict.fromkeys(c for r in rows for c in r if c not in ("kind", "jumped")))
     print("\n| cue | on (25/50/75 %) | off | absent | AUC on vs rest |\n|---|---|---|---|---|")
     for cue in cues:
         keep = np.array([cue in r for r in rows])
@@ -188,8 +300,66 @@ def main(argv: list[str] | None = None) -> int:
             cells.append("/".join(f"{q:.2f}" for q in quartiles) or "-")
         print(f"| {cue} | {' | '.join(cells)} | {ranking_auc(values[keep], positive[keep]):.3f} |")
     complete = np.array([all(c in r for c in cues) for r in rows])
-    table = np.array([[float(r[c]) for c in cues] for r in rows if all(c in r for c in cues)])
-    print(f"\nlogistic of all cues, in-sample: AUC {fitted_auc(table, positive[complete]):.3f}")
+    if 0 < positive[complete].sum() < complete.sum():
+        table = np.array([[float(r[c]) for c in cues] for r in rows if all(c in r for c in cues)])
+        print(f"\nlogistic of all cues, in-sample: AUC {fitted_auc(table, positive[complete]):.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="dev-lt", help="evaluation split (default dev-lt)")
+    ap.add_argument("--data", type=Path, default=None, help="data root (default ../shared/data)")
+    ap.add_argument(
+        "--override", action="append", default=[], help="KEY=VALUE of the model's tracker: keys"
+    )
+    ap.add_argument("--imagenet", action="store_true", help="add the ImageNet embedding cue")
+    ap.add_argument(
+        "--vittrack",
+        nargs="?",
+        const="shared",
+        default=None,
+        metavar="PATH",
+        help="add VitTrack's score (PATH: its ONNX file; default: the one in ../shared/weights)",
+    )
+    ap.add_argument("--crops", action="store_true", help="rows: the re-detection crops' candidates")
+    args = ap.parse_args(argv)
+    root = args.data or shared_dir() / "data"
+    embed = ImageNetEmbedding() if args.imagenet else None
+    vit = None
+    if args.vittrack is not None:
+        model = Path(args.vittrack)
+        if args.vittrack == "shared":
+            model = shared_dir() / "weights" / "opencv_zoo" / "vitTracker.onnx"
+        if not model.is_file():
+            ap.error(f"--vittrack: no file {model}")
+        vit = VitTrackScore(model)
+    base = load_tracker()
+    overrides = [parse_override(o) for o in args.override]
+    tracker = with_overrides(base, overrides)
+    rows: list[dict[str, float | str]] = []
+    per_sequence: dict[str, Counter[str]] = {}
+    what = "re-detection crops" if args.crops else "LOST frames"
+    for seq in tqdm(load_dataset(root, args.split), desc="sequences"):
+        if args.crops:
+            found = crop_candidates(tracker, seq, embed, vit)
+        else:
+            found = lost_frames(tracker, seq, embed, vit)
+        per_sequence[seq.name] = Counter(str(r["kind"]) for r in found)
+        rows.extend(found)
+    if not rows:
+        print(f"no {what} with a long-term verdict")
+        return 1
+    print(
+        f"{what} on {args.split}: "
+        + ", ".join(f"{k} {sum(r['kind'] == k for r in rows)}" for k in KINDS)
+    )
+    for name, counts in per_sequence.items():
+        print(f"  {name:32s} " + "  ".join(f"{k} {counts[k]:4d}" for k in KINDS))
+    cue_table(rows)
+    jumped = [r for r in rows if r.get("jumped")]
+    if jumped:
+        print(f"\nthe crops the tracker jumped to ({len(jumped)}):")
+        cue_table(jumped)
     return 0
 
 

@@ -121,14 +121,23 @@ def test_the_step_records_what_the_policy_did(scene: tuple) -> None:
     frames, gt, absent = scene
     tracker = _tracker(longterm=True)
     tracker.init(frames[0], gt[0])
-    seen = {}
+    seen: dict = {}
+    crop_frames = 0
     for f in frames[1:]:
         tracker.track(f)
         step = tracker.last_step
         assert step is not None
-        seen.update(step.policies.get("longterm", {}))
+        record = step.policies.get("longterm", {})
+        seen.update(record)
+        if record.get("tiles"):
+            # each crop's similarity, one per crop search; the best is over them and the own
+            crop_frames += 1
+            crops = record["crop_similarities"]
+            assert len(crops) == record["tiles"] <= len(step.searches) - 1
+            assert all(-1.0 <= c <= 1.0 for c in crops)
+            assert record["best_similarity"] >= max(crops)
     assert {"similarity", "probability", "verified"} <= set(seen)
-    assert "tiles" in seen  # re-detection crops ran while lost
+    assert crop_frames > 0  # re-detection crops ran while lost
 
 
 class _ThreadRecorder:

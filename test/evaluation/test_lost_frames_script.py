@@ -81,3 +81,56 @@ def test_colour_histogram_matches_itself_and_tells_colours_apart() -> None:
     # a box (almost) outside the image has no histogram
     assert SCRIPT.colour_histogram(image, np.array([79.0, 10.0, 30.0, 30.0])) is None
     assert SCRIPT.colour_histogram(image, np.array([-50.0, -50.0, 20.0, 20.0])) is None
+
+
+def test_vittrack_crop_centres_the_box_at_its_own_scale() -> None:
+    """A bright square at the box's centre lands at the crop's centre, 2x the box's side across
+    the crop's 128 px when the crop is 2x the box; outside the image is black (normalised)."""
+    image = np.zeros((200, 240, 3), np.uint8)
+    image[95:105, 115:125] = 255  # a 10x10 square centred on (120, 100)
+    crop = SCRIPT.VitTrackScore.crop(image, np.array([110.0, 90.0, 20.0, 20.0]), 2.0, 128)
+    assert crop.shape == (1, 3, 128, 128) and crop.dtype == np.float32
+    bright = crop[0, 0] > 1.0
+    ys, xs = np.nonzero(bright)
+    assert abs(xs.mean() - 63.5) < 1.0 and abs(ys.mean() - 63.5) < 1.0
+    assert 30 <= xs.max() - xs.min() + 1 <= 34  # 10 px at 128 / 40 = 3.2 px each
+    # a box at the corner: most of its 4x crop is outside, i.e. black after normalising
+    corner = SCRIPT.VitTrackScore.crop(image, np.array([0.0, 0.0, 10.0, 10.0]), 4.0, 256)
+    black = (0.0 - 0.485 * 255.0) / (0.229 * 255.0)
+    assert abs(float(corner[0, 0, 0, 0]) - black) < 1e-4
+
+
+def test_vittrack_scores_the_target_above_a_blank_frame() -> None:
+    """On real footage (../shared): the first frame's target in the next frame scores well
+    above the same box on a grey frame and on a part of the frame far from the target."""
+    from conftest import shared_path
+
+    from siam_tracker_ros.datasets import load_dataset
+
+    model = shared_path("weights", "opencv_zoo", "vitTracker.onnx")
+    seq = load_dataset(shared_path("data"), "val", ["uav_group3_2_f070-150"])[0]
+    vit = SCRIPT.VitTrackScore(model)
+    first, second = seq.frame(0), seq.frame(1)
+    box = np.asarray(seq.init_box, np.float64)
+    vit.init(first, box)
+    target = vit(second, box)
+    grey = vit(np.full_like(second, 128), box)
+    far = box.copy()
+    far[0] = (box[0] + second.shape[1] / 2) % (second.shape[1] - box[2])
+    elsewhere = vit(second, far)
+    assert target > 0.6 and grey < 0.2, (target, grey)
+    assert target > elsewhere + 0.2, (target, elsewhere)
+
+
+def test_cue_table_reads_every_cue_and_not_the_jump_flag(capsys: pytest.CaptureFixture) -> None:
+    """A cue missing from the first row is still a row of the table; ``jumped`` is not a cue."""
+    rows = [
+        {"kind": "on", "jumped": 1.0, "raw score": 0.9},
+        {"kind": "off", "jumped": 0.0, "raw score": 0.5, "colour": 0.2},
+        {"kind": "on", "jumped": 0.0, "raw score": 0.8, "colour": 0.7},
+        {"kind": "absent", "jumped": 0.0, "raw score": 0.1, "colour": 0.1},
+    ]
+    SCRIPT.cue_table(rows)
+    out = capsys.readouterr().out
+    assert "| raw score |" in out and "| colour |" in out and "jumped" not in out
+    assert "| raw score | 0.83/0.85/0.88 | 0.50/0.50/0.50 | 0.10/0.10/0.10 | 1.000 |" in out

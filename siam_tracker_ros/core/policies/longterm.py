@@ -420,6 +420,9 @@ class LongTermPolicy(Policy[LongTermConfig]):
             tile_cursor=self._cursor % len(centres),
             tile_count=len(centres),
             best_similarity=sims[best],
+            # each crop's, in the order of ``step.searches`` after the tracker's own (analysis:
+            # ``scripts/lost_frames.py --crops``)
+            crop_similarities=sims[1:],
             jumped=step.searches[step.chosen].source == self.name,
         )
 
