@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -43,7 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from siam_tracker_ros.core.loading import load_tracker
-from siam_tracker_ros.core.result import TrackState
+from siam_tracker_ros.core.result import StepInfo, TrackResult, TrackState
 from siam_tracker_ros.core.tracker import Tracker
 from siam_tracker_ros.datasets import Sequence, load_dataset, shared_dir
 from siam_tracker_ros.evaluation.metrics import iou
@@ -150,28 +151,57 @@ def _extent(box: np.ndarray) -> float:
     return math.sqrt((float(box[2]) + pad) * (float(box[3]) + pad))
 
 
-def crop_candidates(
-    tracker: Tracker,
-    seq: Sequence,
-    embed: ImageNetEmbedding | None,
-    vit: VitTrackScore | None,
-) -> list[dict[str, float | str]]:
-    """One row per re-detection crop of ``seq``'s LOST frames: its best candidate's kind and
-    cues (see the module docstring)."""
+class FirstFrameCues:
+    """The cues that compare a box with the first frame's, not from the tracker: colour, and the
+    ImageNet and VitTrack ones when asked for (``start`` on each sequence's first frame)."""
+
+    def __init__(self, embed: ImageNetEmbedding | None, vit: VitTrackScore | None) -> None:
+        self.embed, self.vit = embed, vit
+        self.hist0: np.ndarray | None = None
+        self.emb0: np.ndarray | None = None
+
+    def start(self, first: np.ndarray, box: np.ndarray) -> None:
+        self.hist0 = colour_histogram(first, box)
+        self.emb0 = self.embed(first, box) if self.embed else None
+        if self.vit is not None:
+            self.vit.init(first, box)
+
+    def __call__(self, image: np.ndarray, box: np.ndarray) -> dict[str, float]:
+        cues: dict[str, float] = {}
+        hist = colour_histogram(image, box)
+        if self.hist0 is not None and hist is not None:
+            cues["colour"] = 1.0 - cv2.compareHist(self.hist0, hist, cv2.HISTCMP_BHATTACHARYYA)
+        if self.embed is not None and self.emb0 is not None:
+            cues["imagenet"] = float((self.embed(image, box) * self.emb0).sum())
+        if self.vit is not None:
+            cues["vittrack"] = self.vit(image, box)
+        return cues
+
+
+def _tracked(
+    tracker: Tracker, seq: Sequence, cues: FirstFrameCues
+) -> Iterator[tuple[int, np.ndarray, TrackResult, StepInfo]]:
+    """Track ``seq`` from its first box (the cues started there): each later frame's index,
+    image, result and step record."""
     first = seq.frame(0)
     tracker.init(first, seq.init_box)
-    init = np.asarray(seq.init_box, np.float64)
-    hist0 = colour_histogram(first, init)
-    emb0 = embed(first, init) if embed else None
-    if vit is not None:
-        vit.init(first, init)
-    last, lost = init, 0
-    rows: list[dict[str, float | str]] = []
+    cues.start(first, np.asarray(seq.init_box, np.float64))
     for i in range(1, len(seq)):
         image = seq.frame(i)
         result = tracker.track(image)
         step = tracker.last_step
         assert step is not None
+        yield i, image, result, step
+
+
+def crop_candidates(
+    tracker: Tracker, seq: Sequence, cues: FirstFrameCues
+) -> list[dict[str, float | str]]:
+    """One row per re-detection crop of ``seq``'s LOST frames: its best candidate's kind and
+    cues (see the module docstring)."""
+    last, lost = np.asarray(seq.init_box, np.float64), 0
+    rows: list[dict[str, float | str]] = []
+    for i, image, result, step in _tracked(tracker, seq, cues):
         record = step.policies.get("longterm", {})
         if record.get("tiles"):
             centre0 = last[:2] + last[2:] / 2.0
@@ -189,7 +219,7 @@ def crop_candidates(
                     "similarity": float(similarity),
                     "distance / lost frames": away / max(lost, 1),
                 }
-                row.update(_optional_cues(image, box, hist0, emb0, embed, vit))
+                row.update(cues(image, box))
                 rows.append(row)
         if result.state == TrackState.LOST:
             lost += 1
@@ -200,47 +230,12 @@ def crop_candidates(
     return rows
 
 
-def _optional_cues(
-    image: np.ndarray,
-    box: np.ndarray,
-    hist0: np.ndarray | None,
-    emb0: np.ndarray | None,
-    embed: ImageNetEmbedding | None,
-    vit: VitTrackScore | None,
-) -> dict[str, float]:
-    """The cues that do not come from the tracker: colour, and the ImageNet and VitTrack ones
-    when asked for."""
-    cues: dict[str, float] = {}
-    hist = colour_histogram(image, box)
-    if hist0 is not None and hist is not None:
-        cues["colour"] = 1.0 - cv2.compareHist(hist0, hist, cv2.HISTCMP_BHATTACHARYYA)
-    if embed is not None and emb0 is not None:
-        cues["imagenet"] = float((embed(image, box) * emb0).sum())
-    if vit is not None:
-        cues["vittrack"] = vit(image, box)
-    return cues
-
-
 def lost_frames(
-    tracker: Tracker,
-    seq: Sequence,
-    embed: ImageNetEmbedding | None,
-    vit: VitTrackScore | None = None,
+    tracker: Tracker, seq: Sequence, cues: FirstFrameCues
 ) -> list[dict[str, float | str]]:
     """One row per LOST frame of ``seq`` that the long-term policy judged (its cues and kind)."""
-    first = seq.frame(0)
-    tracker.init(first, seq.init_box)
-    init = np.asarray(seq.init_box, np.float64)
-    hist0 = colour_histogram(first, init)
-    emb0 = embed(first, init) if embed else None
-    if vit is not None:
-        vit.init(first, init)
     rows: list[dict[str, float | str]] = []
-    for i in range(1, len(seq)):
-        image = seq.frame(i)
-        result = tracker.track(image)
-        step = tracker.last_step
-        assert step is not None
+    for i, image, result, step in _tracked(tracker, seq, cues):
         record = step.policies.get("longterm", {})
         if result.state != TrackState.LOST or "level" not in record:
             continue
@@ -253,7 +248,7 @@ def lost_frames(
         }
         if record["level"] is not None:  # no level when the target was lost before one formed
             row["below level"] = float(record["similarity"]) - float(record["level"])
-        row.update(_optional_cues(image, box, hist0, emb0, embed, vit))
+        row.update(cues(image, box))
         rows.append(row)
     return rows
 
@@ -333,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         if not model.is_file():
             ap.error(f"--vittrack: no file {model}")
         vit = VitTrackScore(model)
+    cues = FirstFrameCues(embed, vit)
     base = load_tracker()
     overrides = [parse_override(o) for o in args.override]
     tracker = with_overrides(base, overrides)
@@ -340,10 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     per_sequence: dict[str, Counter[str]] = {}
     what = "re-detection crops" if args.crops else "LOST frames"
     for seq in tqdm(load_dataset(root, args.split), desc="sequences"):
-        if args.crops:
-            found = crop_candidates(tracker, seq, embed, vit)
-        else:
-            found = lost_frames(tracker, seq, embed, vit)
+        found = (crop_candidates if args.crops else lost_frames)(tracker, seq, cues)
         per_sequence[seq.name] = Counter(str(r["kind"]) for r in found)
         rows.extend(found)
     if not rows:
