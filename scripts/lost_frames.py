@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from siam_tracker_ros.core.conventions import template_extent
 from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.result import StepInfo, TrackResult, TrackState
 from siam_tracker_ros.core.tracker import Tracker
@@ -145,12 +146,6 @@ def _kind(seq: Sequence, index: int, box: np.ndarray) -> str:
     return "on" if float(iou(box[None], seq.groundtruth[index][None])[0]) >= 0.3 else "off"
 
 
-def _extent(box: np.ndarray) -> float:
-    """The target extent of a box (``x, y, w, h``; pysot's ``s_z``)."""
-    pad = 0.5 * float(box[2] + box[3])
-    return math.sqrt((float(box[2]) + pad) * (float(box[3]) + pad))
-
-
 class FirstFrameCues:
     """The cues that compare a box with the first frame's, not from the tracker: colour, and the
     ImageNet and VitTrack ones when asked for (``start`` on each sequence's first frame)."""
@@ -207,11 +202,13 @@ def crop_candidates(
             centre0 = last[:2] + last[2:] / 2.0
             crops = step.searches[len(step.searches) - int(record["tiles"]) :]
             for search, similarity in zip(crops, record["crop_similarities"], strict=True):
+                # crop pixels -> image pixels (to within the rounding of the crop's side)
                 b = np.asarray(search.candidate.box, np.float64)
                 b = b * search.crop_size / search.instance_size
                 cx, cy = search.center[0] + b[0], search.center[1] + b[1]
                 box = np.array([cx - b[2] / 2.0, cy - b[3] / 2.0, b[2], b[3]])
-                away = float(np.hypot(cx - centre0[0], cy - centre0[1])) / _extent(last)
+                extent = template_extent(last[2:], 0.5)
+                away = float(np.hypot(cx - centre0[0], cy - centre0[1])) / extent
                 row: dict[str, float | str] = {
                     "kind": _kind(seq, i, box),
                     "jumped": float(search is step.searches[step.chosen]),

@@ -46,6 +46,7 @@ from typing import Literal
 
 import numpy as np
 
+from siam_tracker_ros.core.conventions import template_extent
 from siam_tracker_ros.core.policies.base import Policy, Search, Step, Target
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.validation import check
@@ -191,12 +192,6 @@ class LongTermConfig:
         check(self.tile_instance_size >= 0, "tile_instance_size", "must be >= 0")
         check(self.redetect_after >= 0, "redetect_after", "must be >= 0")
         check(self.crops_per_frame >= 0, "crops_per_frame", "must be >= 0 (0: no bound)")
-
-
-def _extent(size: np.ndarray, context_amount: float = 0.5) -> float:
-    """Template extent of a target of ``size`` (pysot's ``s_z``; for the crop side only)."""
-    pad = context_amount * float(size[0] + size[1])
-    return math.sqrt(float(size[0] + pad) * float(size[1] + pad))
 
 
 def _running_average(average: float | None, value: float) -> float:
@@ -366,7 +361,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
         size = cfg.tile_instance_size or step.instance_size
         confident = step.target.confident
         # crops at the target's last confident scale, not at the drifting estimate's
-        s_z = _extent(confident[2:])
+        s_z = template_extent(confident[2:], 0.5)
         side = s_z * size / step.exemplar_size
         centres = tile_centres(step.image.shape, side, cfg.tile_overlap, confident[:2])
         return size, confident, centres
