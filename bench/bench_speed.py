@@ -211,7 +211,8 @@ PRESETS = {
     # issue 28's rows: the bundled model as the node runs it (1 and 2 threads, with and without
     # the search economy) beside cv2.TrackerNano at OpenCV's default threads and at 1 thread
     "node": "cv2nano,cv2nano-1t,light-own,light-own-1c,light-own-2t,light-economy,"
-    "light-economy-2t,light-own-auto,light-economy-auto",
+    "light-economy-2t,light-own-auto,light-economy-auto,light-own-2t-fg,light-own-auto-fg,"
+    "light-own-auto-at-once",
     # issue 25: the bundled model on each exported-graph backend, at equal threads
     "backends": "cv2nano-1t,light-own,light-openvino",
 }
@@ -416,6 +417,37 @@ def variants(
                 1,
             )
         )
+        many = max(threads, alt)
+        out += [
+            Variant(
+                f"light-own-{many}t-fg",
+                f"ours {light.name}, ONNX Runtime ({many} threads, background searches off: "
+                "both cores for each search), its own config",
+                _ours(str(light), "onnxruntime", "own", many, background=False),
+                many,
+            ),
+            Variant(
+                "light-own-auto-at-once",
+                f"ours {light.name}, ONNX Runtime (adaptive: 1 or {many} threads, + 1 for "
+                "re-detection crops), its own config with every check at once",
+                _ours(
+                    str(light),
+                    "onnxruntime",
+                    "own",
+                    many,
+                    (("mechanisms.longterm.deferred_checks", False),),
+                    adaptive=True,
+                ),
+                many,
+            ),
+            Variant(
+                "light-own-auto-fg",
+                f"ours {light.name}, ONNX Runtime (adaptive: 1 or {many} threads, background "
+                "searches off), its own config",
+                _ours(str(light), "onnxruntime", "own", many, adaptive=True, background=False),
+                many,
+            ),
+        ]
         if importlib.util.find_spec("openvino") is not None:
             out.append(
                 Variant(
@@ -426,7 +458,6 @@ def variants(
                     threads,
                 )
             )
-        many = max(threads, alt)
         out += [
             Variant(
                 f"light-{name}-auto",

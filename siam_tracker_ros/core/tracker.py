@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from siam_tracker_ros.runtime import InferenceBackend, RuntimeConfig, build_runt
 
 if TYPE_CHECKING:
     from siam_tracker_ros.models.base import SiameseModel
+
+
+T = TypeVar("T")
 
 __all__ = ["Tracker", "usable_cores"]
 
@@ -458,12 +461,28 @@ class Tracker:
             template_later_fn=lambda box: self._template_later(image, box),
         )
 
-    def _background(self) -> ThreadPoolExecutor:
-        """The one worker thread that runs the network beside the calling thread (made on first
-        use; only with :attr:`background_searches`)."""
+    def _background(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn(*args)`` on the one worker thread beside the calling thread (made on first
+        use; only with :attr:`background_searches`), inside the runtime's
+        :meth:`~InferenceBackend.beside` from now until it is done: a backend that gives a run
+        several threads then gives every run one while it is open, the calling thread's next
+        search included (two runs of two threads on two cores wait for each other)."""
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="siam-search")
-        return self._worker
+        beside = self.runtime.beside()
+        beside.__enter__()  # left on the worker thread, when fn is done
+
+        def run() -> T:
+            try:
+                return fn(*args)
+            finally:
+                beside.__exit__(None, None, None)
+
+        try:
+            return self._worker.submit(run)
+        except BaseException:  # not handed over (shut down): nothing will leave it
+            beside.__exit__(None, None, None)
+            raise
 
     def _track(self, image: np.ndarray) -> TrackResult:
         cfg = self.config
@@ -508,7 +527,7 @@ class Tracker:
             target_size: np.ndarray | None,
         ) -> Callable[[], Search]:
             # its own timer: the phases of this step are the calling thread's
-            future: Future[Search] = self._background().submit(
+            future: Future[Search] = self._background(
                 search_at, center, size, influence, source, target_size, _Timer()
             )
 
@@ -654,7 +673,7 @@ class Tracker:
             patch = patch.copy()
         if not self.background_searches:
             return lambda: self._patch_vector(patch)
-        return self._background().submit(self._patch_vector, patch).result
+        return self._background(self._patch_vector, patch).result
 
     def _patch_vector(self, patch: np.ndarray) -> np.ndarray:
         kernels = self.runtime.to_host(self.runtime.template(patch).cls)

@@ -12,6 +12,7 @@ or folds into its moving average (SiamMargin's online update).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -70,3 +71,10 @@ class InferenceBackend(Protocol):
 
     def to_host(self, tensors: Sequence[Any]) -> list[np.ndarray]:
         """Float32 host copies (views on CPU) of kernels, for host-side arithmetic."""
+
+    def beside(self) -> AbstractContextManager[None]:
+        """Open from the moment work is handed to the tracker's background worker until it is
+        done (its runs happen inside): a backend that splits a run over several threads then
+        gives every run one thread -- the background work's and the calling thread's alike -- so
+        the two share the cores instead of waiting for each other's descheduled workers. A
+        no-op where runs have one thread count."""

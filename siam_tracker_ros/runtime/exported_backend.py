@@ -12,6 +12,7 @@ arrays, which is what lets a start from cached graphs skip importing torch.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -209,6 +210,10 @@ class ExportedGraphBackend(abc.ABC):
         if isinstance(features[0], np.ndarray):
             return [p.float().cpu().numpy() for p in pooled]
         return list(pooled)
+
+    def beside(self) -> contextlib.AbstractContextManager[None]:
+        """No-op here (see :class:`InferenceBackend`); ONNX Runtime's backend counts it."""
+        return contextlib.nullcontext()
 
     def to_host(self, tensors: Sequence[Any]) -> list[np.ndarray]:
         return [to_numpy(t) for t in tensors]

@@ -159,6 +159,7 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         self._out_shapes: dict[int, list[tuple[int, ...]]] = {}
         self.thread_choice: ThreadChoice | None = None
         self._runs = 0  # runs in flight (see _crowded)
+        self._beside = 0  # background work open (see beside)
         #: search runs so far by the thread count they ran with (benches, tests)
         self.search_runs: Counter[int] = Counter()
         self._runs_lock = threading.Lock()
@@ -201,14 +202,30 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         return (1, self._threads)
 
     @contextlib.contextmanager
+    def beside(self) -> Iterator[None]:
+        """Background work is open (see :class:`InferenceBackend`): while it is, every run is
+        *crowded* (one thread). Counted from the moment the work is handed over, not from its
+        first run: the calling thread starts its own search at once, before the worker thread
+        has woken, and with a count taken at run start that search took both threads and the
+        worker's run a third (docs/speed.md, "A thread policy")."""
+        with self._runs_lock:
+            self._beside += 1
+        try:
+            yield
+        finally:
+            with self._runs_lock:
+                self._beside -= 1
+
+    @contextlib.contextmanager
     def _crowded(self) -> Iterator[bool]:
         """Counts a run while it runs; yields whether another run of this backend was in flight
-        when it started. Why: a long-term re-detection crop runs on a second thread beside the
-        tracker's own search (``Tracker.background_searches``), and two runs with two threads
-        each on two cores wait for each other's descheduled workers; run on one thread each, the
-        two use the two cores (docs/speed.md, *Threads*)."""
+        when it started, or background work is open (:meth:`beside`). Why: a long-term
+        re-detection crop runs on a second thread beside the tracker's own search
+        (``Tracker.background_searches``), and two runs with two threads each on two cores wait
+        for each other's descheduled workers; run on one thread each, the two use the two cores
+        (docs/speed.md, *Threads*)."""
         with self._runs_lock:
-            crowded = self._runs > 0
+            crowded = self._runs > 0 or self._beside > 0
             self._runs += 1
         try:
             yield crowded

@@ -78,6 +78,10 @@ class TorchBackend:
         else:
             yield
 
+    def beside(self) -> contextlib.AbstractContextManager[None]:
+        """No-op: PyTorch's thread count is process-wide (see :class:`InferenceBackend`)."""
+        return contextlib.nullcontext()
+
     def to_host(self, tensors: Sequence[torch.Tensor]) -> list[np.ndarray]:
         return [t.detach().float().cpu().numpy() for t in tensors]
 

@@ -20,6 +20,7 @@ from siam_tracker_ros.core.policies import POLICIES, Step
 from siam_tracker_ros.core.policies.longterm import LongTermConfig, LongTermPolicy, tile_centres
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.runtime.onnx_backend import OnnxRuntimeBackend
 from siam_tracker_ros.simulation.motions import motion_from_dict, plan
 from siam_tracker_ros.simulation.scene import SyntheticScene
 from siam_tracker_ros.simulation.virtual_camera import VirtualCamera
@@ -530,6 +531,38 @@ def test_without_a_prefetcher_prefetch_does_nothing() -> None:
     step.prefetcher = None
     step.prefetch(np.array([5.0, 6.0]), 319)
     assert asked == [] and step.take_prefetched() == []
+
+
+def test_two_threads_with_background_work_give_the_same_boxes_and_share_the_cores(
+    scene: tuple,
+) -> None:
+    """Two ONNX Runtime threads with background searches: the boxes, states and scores are the
+    one-thread tracker's; while a LOST frame's re-detection crop or a deferred check is on the
+    worker, the runs -- the calling thread's own search too -- take one thread (``beside``),
+    and once the work is done a search has both threads again."""
+    frames, gt, _ = scene
+    base = _tracker(longterm=True)
+    one = Tracker(config=base.config, runtime=base.runtime, background_searches=False)
+    wide = load_tracker(threads=2, background_searches=True)
+    two = Tracker(config=base.config, runtime=wide.runtime, background_searches=True)
+    backend = wide.runtime
+    assert isinstance(backend, OnnxRuntimeBackend)
+    results = {}
+    for name, tracker in (("one", one), ("two", two)):
+        tracker.init(frames[0], gt[0])
+        results[name] = [tracker.track(f) for f in frames[1:]]
+    lost = sum(r.state == TrackState.LOST for r in results["one"])
+    assert lost > 10  # the scene makes the tracker re-detect
+    np.testing.assert_array_equal([r.box for r in results["one"]], [r.box for r in results["two"]])
+    assert [(r.state, r.score) for r in results["one"]] == [
+        (r.state, r.score) for r in results["two"]
+    ]
+    if two.background_searches:  # two or more cores: crops and checks ran on the worker
+        assert backend.search_runs[1] >= 2 * lost  # each lost frame's crop and own search
+        twos = backend.search_runs[2]
+        kernels = backend.template(np.full((127, 127, 3), 90, np.uint8))
+        backend.search(np.full((255, 255, 3), 90, np.uint8), kernels)
+        assert backend.search_runs[2] == twos + 1  # nothing left open
 
 
 def _lt_tracker(background: bool, **longterm: object) -> tuple[Tracker, _ThreadRecorder]:

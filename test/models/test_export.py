@@ -296,6 +296,29 @@ def test_a_search_beside_another_runs_on_one_thread_with_the_same_outputs() -> N
     assert backend.session_config("session.force_spinning_stop") == {"1"}
 
 
+def test_while_background_work_is_open_every_run_takes_one_thread() -> None:
+    """``beside()`` is open from when the tracker hands work to its background worker until the
+    work is done: the calling thread's own search, which starts at once (before the worker has
+    even woken), and the worker's runs take the one-thread session, so the two share the two
+    cores; once it is closed a run has both threads again. Outputs are the same."""
+    backend = load_tracker(threads=2).runtime
+    assert isinstance(backend, OnnxRuntimeBackend)
+    kernels = backend.template(np.full((127, 127, 3), 90, np.uint8))
+    crop = np.random.default_rng(2).integers(0, 256, (255, 255, 3), dtype=np.uint8)
+    alone = backend.search(crop, kernels)
+    ones, twos = backend.search_runs[1], backend.search_runs[2]
+    with backend.beside():
+        with backend.beside():  # nested: a prefetched crop and a deferred check
+            backend.search(crop, kernels)
+        inside = backend.search(crop, kernels)
+    assert (backend.search_runs[1] - ones, backend.search_runs[2] - twos) == (2, 0)
+    after = backend.search(crop, kernels)
+    assert backend.search_runs[2] - twos == 1
+    for got in (inside, after):
+        np.testing.assert_array_equal(got.cls, alone.cls)
+        np.testing.assert_array_equal(got.loc, alone.loc)
+
+
 def test_adaptive_threads_is_a_runtime_setting() -> None:
     """``runtime.adaptive_threads`` (YAML, ``load_tracker(adaptive_threads=)``, the node's
     ``model.adaptive_threads``): ONNX Runtime keeps a one-thread and an at-least-two-thread
