@@ -18,7 +18,6 @@ from cached exported graphs never loads it. Models are loaded by :mod:`core.load
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +47,7 @@ from siam_tracker_ros.core.policies import POLICIES, Policy, Search, Step, Targe
 from siam_tracker_ros.core.policies.lost_state import peak_to_sidelobe
 from siam_tracker_ros.core.result import PresenceCues, StepInfo, TrackResult, TrackState
 from siam_tracker_ros.runtime import InferenceBackend, RuntimeConfig, build_runtime
+from siam_tracker_ros.runtime.config import usable_cores
 
 if TYPE_CHECKING:
     from siam_tracker_ros.models.base import SiameseModel
@@ -82,14 +82,6 @@ class _Timer:
     def done(self) -> dict[str, float]:
         self.phases["total"] = time.perf_counter() - self._start
         return self.phases
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity on Linux, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _second_core(device: Any) -> bool:

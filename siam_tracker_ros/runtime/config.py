@@ -16,6 +16,7 @@ note naming the file.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,10 +29,19 @@ __all__ = [
     "resolve_device",
     "runtime_config_from_dict",
     "split_legacy_runtime_keys",
+    "usable_cores",
 ]
 
 Precision = Literal["fp32", "fp16", "bf16"]
 _log = logging.getLogger(__name__)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity on Linux, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _cuda_available() -> bool:

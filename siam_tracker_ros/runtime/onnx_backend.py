@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from siam_tracker_ros.models.contract import SEARCH_AXIS, TEMPLATE_INPUT
+from siam_tracker_ros.runtime.config import usable_cores
 from siam_tracker_ros.runtime.exported import ExportedModel
 from siam_tracker_ros.runtime.exported_backend import (
     ExportedGraphBackend,
@@ -160,6 +161,9 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         self.thread_choice: ThreadChoice | None = None
         self._runs = 0  # runs in flight (see _crowded)
         self._beside = 0  # background work open (see beside)
+        #: whether open background work holds the calling thread's runs to one thread too: only
+        #: where the cores cannot hold a run of ``intra_op_threads`` and the background run
+        self._beside_crowds = usable_cores() <= (self.options.intra_op_threads or usable_cores())
         #: search runs so far by the thread count they ran with (benches, tests)
         self.search_runs: Counter[int] = Counter()
         self._runs_lock = threading.Lock()
@@ -203,11 +207,13 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
 
     @contextlib.contextmanager
     def beside(self) -> Iterator[None]:
-        """Background work is open (see :class:`InferenceBackend`): while it is, every run is
-        *crowded* (one thread). Counted from the moment the work is handed over, not from its
-        first run: the calling thread starts its own search at once, before the worker thread
-        has woken, and with a count taken at run start that search took both threads and the
-        worker's run a third (docs/speed.md, "A thread policy")."""
+        """Background work is open (see :class:`InferenceBackend`): while it is, on a CPU with
+        no more cores than ``intra_op_threads``, every run is *crowded* (one thread). Counted
+        from the moment the work is handed over, not from its first run: the calling thread
+        starts its own search at once, before the worker thread has woken, and with a count taken
+        at run start that search took both threads of a two-core CPU and the worker's run a third
+        (docs/speed.md, "A thread policy"). With more cores both fit: only runs that meet
+        another in flight take one thread, as before."""
         with self._runs_lock:
             self._beside += 1
         try:
@@ -225,7 +231,7 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         for each other's descheduled workers; run on one thread each, the two use the two cores
         (docs/speed.md, *Threads*)."""
         with self._runs_lock:
-            crowded = self._runs > 0 or self._beside > 0
+            crowded = self._runs > 0 or (self._beside > 0 and self._beside_crowds)
             self._runs += 1
         try:
             yield crowded

@@ -534,12 +534,15 @@ def test_without_a_prefetcher_prefetch_does_nothing() -> None:
 
 
 def test_two_threads_with_background_work_give_the_same_boxes_and_share_the_cores(
-    scene: tuple,
+    scene: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two ONNX Runtime threads with background searches: the boxes, states and scores are the
-    one-thread tracker's; while a LOST frame's re-detection crop or a deferred check is on the
-    worker, the runs -- the calling thread's own search too -- take one thread (``beside``),
-    and once the work is done a search has both threads again."""
+    """Two ONNX Runtime threads with background searches on two cores: the boxes, states and
+    scores are the one-thread tracker's; while a LOST frame's re-detection crop or a deferred
+    check is on the worker, the runs -- the calling thread's own search too -- take one thread
+    (``beside``), and once the work is done a search has both threads again."""
+    from siam_tracker_ros.runtime import onnx_backend
+
+    monkeypatch.setattr(onnx_backend, "usable_cores", lambda: 2)
     frames, gt, _ = scene
     base = _tracker(longterm=True)
     one = Tracker(config=base.config, runtime=base.runtime, background_searches=False)

@@ -30,7 +30,11 @@ from siam_tracker_ros.models.export import DYNAMIC
 from siam_tracker_ros.models.registry import build_model
 from siam_tracker_ros.runtime import RuntimeConfig
 from siam_tracker_ros.runtime.host_pool import HostPool
-from siam_tracker_ros.runtime.onnx_backend import OnnxRuntimeBackend, onnxruntime_available
+from siam_tracker_ros.runtime.onnx_backend import (
+    OnnxRuntimeBackend,
+    OnnxRuntimeOptions,
+    onnxruntime_available,
+)
 from siam_tracker_ros.runtime.onnx_export import export_model, load_exported, verify_export
 from siam_tracker_ros.runtime.torch_backend import TorchBackend
 
@@ -296,13 +300,24 @@ def test_a_search_beside_another_runs_on_one_thread_with_the_same_outputs() -> N
     assert backend.session_config("session.force_spinning_stop") == {"1"}
 
 
-def test_while_background_work_is_open_every_run_takes_one_thread() -> None:
+@pytest.mark.parametrize("cores", [2, 4])
+def test_while_background_work_is_open_every_run_takes_one_thread(
+    cores: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``beside()`` is open from when the tracker hands work to its background worker until the
-    work is done: the calling thread's own search, which starts at once (before the worker has
-    even woken), and the worker's runs take the one-thread session, so the two share the two
-    cores; once it is closed a run has both threads again. Outputs are the same."""
-    backend = load_tracker(threads=2).runtime
-    assert isinstance(backend, OnnxRuntimeBackend)
+    work is done. On a CPU with no more cores than the runs' threads (two here), the calling
+    thread's own search -- which starts at once, before the worker has even woken -- and the
+    worker's runs take the one-thread session, so the two share the cores; once it is closed a
+    run has both threads again. With more cores both fit: ``beside()`` changes nothing. Outputs
+    are the same."""
+    from siam_tracker_ros.runtime import onnx_backend
+
+    monkeypatch.setattr(onnx_backend, "usable_cores", lambda: cores)
+    base = load_tracker().runtime
+    assert isinstance(base, OnnxRuntimeBackend)
+    backend = OnnxRuntimeBackend(
+        base.exported, options=OnnxRuntimeOptions(intra_op_threads=2), pool=base.host_pool
+    )
     kernels = backend.template(np.full((127, 127, 3), 90, np.uint8))
     crop = np.random.default_rng(2).integers(0, 256, (255, 255, 3), dtype=np.uint8)
     alone = backend.search(crop, kernels)
@@ -311,9 +326,11 @@ def test_while_background_work_is_open_every_run_takes_one_thread() -> None:
         with backend.beside():  # nested: a prefetched crop and a deferred check
             backend.search(crop, kernels)
         inside = backend.search(crop, kernels)
-    assert (backend.search_runs[1] - ones, backend.search_runs[2] - twos) == (2, 0)
+    held = 2 if cores == 2 else 0
+    assert (backend.search_runs[1] - ones, backend.search_runs[2] - twos) == (held, 2 - held)
+    twos = backend.search_runs[2]
     after = backend.search(crop, kernels)
-    assert backend.search_runs[2] - twos == 1
+    assert backend.search_runs[2] == twos + 1
     for got in (inside, after):
         np.testing.assert_array_equal(got.cls, alone.cls)
         np.testing.assert_array_equal(got.loc, alone.loc)
