@@ -457,8 +457,9 @@ class Tracker:
         """Run ``fn(*args)`` on the one worker thread beside the calling thread (made on first
         use; only with :attr:`background_searches`), inside the runtime's
         :meth:`~InferenceBackend.beside` from now until it is done: a backend that gives a run
-        several threads then gives every run one while it is open, the calling thread's next
-        search included (two runs of two threads on two cores wait for each other)."""
+        several threads then gives every run one while it is open where the cores cannot hold
+        both, the calling thread's next search included (two runs of two threads on two cores
+        wait for each other)."""
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="siam-search")
         beside = self.runtime.beside()

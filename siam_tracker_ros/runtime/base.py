@@ -74,7 +74,8 @@ class InferenceBackend(Protocol):
 
     def beside(self) -> AbstractContextManager[None]:
         """Open from the moment work is handed to the tracker's background worker until it is
-        done (its runs happen inside): a backend that splits a run over several threads then
-        gives every run one thread -- the background work's and the calling thread's alike -- so
-        the two share the cores instead of waiting for each other's descheduled workers. A
-        no-op where runs have one thread count."""
+        done (its runs happen inside): a backend that splits a run over several threads, on a
+        CPU whose cores cannot hold such a run beside another, then gives every run one thread
+        -- the background work's and the calling thread's alike -- so the two share the cores
+        instead of waiting for each other's descheduled workers. A no-op where runs have one
+        thread count."""
