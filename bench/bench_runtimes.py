@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_speed import machine  # the one machine description of the benches
 
 from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.models.base import SiameseModel
@@ -231,13 +231,18 @@ def _times(runners: dict[str, Runner], runs: int) -> dict[str, np.ndarray]:
     return {name: np.array(v) for name, v in ms.items()}
 
 
+def _files(name: str, work: Path) -> tuple[Path, Path]:
+    """Where a ``--child`` leaves a row's times and output."""
+    tag = name.replace(", ", "_").replace(" ", "_")
+    return work / f"ms_{tag}.npy", work / f"out_{tag}.npy"
+
+
 def _child(name: str, work: Path, threads: int, runs: int) -> int:
     """``--child``: time one runtime alone in this process; its times and output to files."""
     run = _load(name, work, threads)
-    ms = _times({name: run}, runs)[name]
-    tag = name.replace(", ", "_").replace(" ", "_")
-    np.save(work / f"ms_{tag}.npy", ms)
-    np.save(work / f"out_{tag}.npy", run())
+    times, output = _files(name, work)
+    np.save(times, _times({name: run}, runs)[name])
+    np.save(output, run())
     return 0
 
 
@@ -256,9 +261,8 @@ def _measure(names: list[str], work: Path, threads: int, runs: int) -> dict[str,
     for name in names:
         cmd = [sys.executable, __file__, "--child", name, "--work", str(work)]
         subprocess.run([*cmd, "--threads", str(threads), "--runs", str(runs)], check=True)
-        tag = name.replace(", ", "_").replace(" ", "_")
-        found[name] = np.load(work / f"ms_{tag}.npy")
-        found[f"out:{name}"] = np.load(work / f"out_{tag}.npy")
+        times, output = _files(name, work)
+        found[name], found[f"out:{name}"] = np.load(times), np.load(output)
     return found
 
 
@@ -315,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     how = "interleaved runs" if args.threads == 1 else "runs, each runtime in a process of its own"
     print(
         f"{model.__class__.__name__} search side at {args.size} px, {args.threads} thread(s), "
-        f"{args.runs} {how}; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, load average {load:.2f} before, {os.getloadavg()[0]:.2f} after"
+        f"{args.runs} {how}; {machine()}; load average {load:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after"
     )
     print("| runtime | part | ms p10 | ms p50 | max abs difference / output range |")
     print("|---|---|---:|---:|---:|")

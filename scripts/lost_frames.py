@@ -200,6 +200,7 @@ def crop_candidates(
         record = step.policies.get("longterm", {})
         if record.get("tiles"):
             centre0 = last[:2] + last[2:] / 2.0
+            extent = template_extent(last[2:], 0.5)
             crops = step.searches[len(step.searches) - int(record["tiles"]) :]
             for search, similarity in zip(crops, record["crop_similarities"], strict=True):
                 # crop pixels -> image pixels (to within the rounding of the crop's side)
@@ -207,7 +208,6 @@ def crop_candidates(
                 b = b * search.crop_size / search.instance_size
                 cx, cy = search.center[0] + b[0], search.center[1] + b[1]
                 box = np.array([cx - b[2] / 2.0, cy - b[3] / 2.0, b[2], b[3]])
-                extent = template_extent(last[2:], 0.5)
                 away = float(np.hypot(cx - centre0[0], cy - centre0[1])) / extent
                 row: dict[str, float | str] = {
                     "kind": _kind(seq, i, box),
