@@ -135,11 +135,15 @@ class FrameBuffer:
             return None
         return best
 
-    def in_gap(self, stamp_ns: int, max_gap: float = 2.5) -> Frame | None:
-        """The nearer neighbour of a stamp that falls *between* two buffered frames at most
-        ``max_gap`` typical frame intervals apart (the median of the buffer's): the stamped frame
-        existed, but this buffer never got it (a best-effort camera subscription drops frames
-        under load). None for a stamp outside the buffered span or in a longer gap."""
+    def in_gap(self, stamp_ns: int, max_offset: float = 1.5) -> Frame | None:
+        """The nearer neighbour of a stamp that falls *between* two buffered frames, when that
+        neighbour is at most ``max_offset`` typical frame intervals (the median of the
+        buffer's) from the stamp: the stamped frame existed, but this buffer never got it (a
+        best-effort camera subscription drops frames under load, sometimes several in a row).
+        What bounds the init's error is how far the frame used is from the one the box was
+        drawn on, not how long the gap is: with the default, any frame of a run of one or two
+        dropped frames lands on a neighbour one interval away. None for a stamp outside the
+        buffered span or farther from both neighbours."""
         with self._lock:
             frames = list(self._frames)
         stamps = [f.stamp_ns for f in frames]
@@ -148,10 +152,10 @@ class FrameBuffer:
         steps = sorted(b - a for a, b in itertools.pairwise(stamps))
         typical = steps[len(steps) // 2]
         idx = bisect.bisect_left(stamps, stamp_ns)
-        before, after = frames[idx - 1], frames[idx]
-        if typical <= 0 or after.stamp_ns - before.stamp_ns > max_gap * typical:
+        nearer = min((frames[idx - 1], frames[idx]), key=lambda f: abs(f.stamp_ns - stamp_ns))
+        if typical <= 0 or abs(nearer.stamp_ns - stamp_ns) > max_offset * typical:
             return None
-        return min((before, after), key=lambda f: abs(f.stamp_ns - stamp_ns))
+        return nearer
 
     def after(self, stamp_ns: int) -> list[Frame]:
         """Frames strictly newer than ``stamp_ns``, oldest first."""

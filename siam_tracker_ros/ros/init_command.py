@@ -7,6 +7,14 @@ node initialises on exactly that buffered frame; a hand-typed message cannot kno
 takes the box and stamp of the detection nearest a point from a detector's
 ``vision_msgs/Detection2DArray``, then waits for the node's status to show the new track.
 
+The node says why it refuses an init in its log, which ROS 2 also publishes on ``/rosout``; the
+command reads that line, so a refusal is reported at once with the node's reason. A box picked
+from a detection or stamped with the newest camera frame is sent again (up to ``RESENDS`` times)
+with a newer detection or frame when the node refused it for not having that frame: a
+best-effort camera subscription drops frames under load, and the operator meant "this object
+now", not that exact frame. A refusal is final in the node, so a resend never starts a second
+track.
+
 Every mistake (no node subscribed, no camera frame, no detection near the point, a bad box, the
 node not starting the track) is a ``ValueError`` with one line, which the ``siam-tracker`` edge
 prints with exit status 2. rclpy is imported only when the command runs, so ``siam-tracker
@@ -30,7 +38,15 @@ if TYPE_CHECKING:
     from rclpy.executors import Executor
     from rclpy.node import Node
 
-__all__ = ["STAMP_CAMERA", "add_parser", "nearest_detection", "parse_point", "parse_stamp"]
+__all__ = [
+    "STAMP_CAMERA",
+    "add_parser",
+    "logger_name",
+    "nearest_detection",
+    "parse_point",
+    "parse_stamp",
+    "refusal_reason",
+]
 
 #: ``--stamp`` value: the stamp of the newest frame on ``--image-topic``
 STAMP_CAMERA = "camera"
@@ -38,6 +54,12 @@ STAMP_CAMERA = "camera"
 DEFAULT_TIMEOUT_S = 10.0
 #: ``--max-distance`` default: how far (px) from the point a detection's box may be
 DEFAULT_MAX_DISTANCE = 50.0
+#: how many times a picked or camera-stamped init is sent again when the node lacked its frame
+RESENDS = 2
+#: how the node's log lines about a refused init start (ros/node.py)
+REFUSAL_PREFIXES = ("init rejected: ", "tracker init failed")
+#: the refusals a newer frame can mend: the node never got (or no longer has) the stamped frame
+FRAME_MISSING = ("no buffered frame", "no such frame came")
 
 DESCRIPTION = """\
 Send tracker_node one InitTarget (a box to start tracking), then wait until its status shows
@@ -128,6 +150,22 @@ def nearest_detection(
     if best is None:
         return None
     return Pick(boxes[best[2]], best[0], len(boxes))
+
+
+def logger_name(node_name: str, node_namespace: str) -> str:
+    """The logger name a node's log lines carry on ``/rosout``: its namespace and name joined
+    with dots (``/robot1``, ``tracker_node`` -> ``robot1.tracker_node``)."""
+    parts = [p for p in node_namespace.split("/") if p]
+    return ".".join([*parts, node_name])
+
+
+def refusal_reason(text: str) -> str | None:
+    """The node's reason when a log line says it refused an init (``init rejected: REASON``,
+    ``tracker init failed (...)``), else None."""
+    for prefix in REFUSAL_PREFIXES:
+        if text.startswith(prefix):
+            return text.removeprefix("init rejected: ")
+    return None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -292,6 +330,35 @@ class _InitClient:
             if msg.detections:
                 self.arrays[:] = [msg]
 
+        # the node's refusals, from its log (volatile: only lines logged from now on)
+        from rcl_interfaces.msg import Log
+
+        self.refusals: list[tuple[str, str]] = []  # (logger name, reason)
+
+        def on_log(msg: Any) -> None:
+            reason = refusal_reason(msg.msg)
+            if reason is not None:
+                self.refusals.append((msg.name, reason))
+
+        rosout = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=100,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+        self.rosout_matched = 0
+
+        def rosout_matched(info: Any) -> None:
+            self.rosout_matched = int(info.current_count)
+
+        node.create_subscription(
+            Log,
+            "/rosout",
+            on_log,
+            rosout,
+            event_callbacks=SubscriptionEventCallbacks(matched=rosout_matched),
+        )
+        self.retryable = args.point is not None or args.stamp in (None, STAMP_CAMERA)
         if args.box is not None and (args.stamp is None or args.stamp == STAMP_CAMERA):
             topic = args.image_topic
             node.create_subscription(Image, topic, on_image, qos_profile_sensor_data)
@@ -329,17 +396,33 @@ class _InitClient:
         # the running track first: from the camera frame on, every moment counts (the node
         # finds that frame only while it is among the last input.buffer_size it received)
         before = None if args.no_wait else self.running_track()
-        box, stamp_ns, frame_id, source = self.target()
-        header = Header(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
-        self.pub.publish(init_target_msg(header, box, args.track_id))
-        self.pub.wait_for_all_acked(Duration(seconds=args.timeout))
-        sent = (
-            f"init {','.join(f'{v:g}' for v in box)} {source}, "
-            f"stamp {stamp_ns / 1e9:.3f} s, sent to {topic}"
-        )
-        if args.no_wait:
-            return sent
-        status = self.new_track(before, stamp_ns)
+        # the node's log lines reach this command only once its /rosout publisher is matched
+        # (discovered apart from the init topic); without it a refusal is only the timeout
+        if not args.no_wait:
+            self.spin_until(
+                lambda: self.rosout_matched >= self.node.count_publishers("/rosout"),
+                min(args.timeout, 5.0),
+            )
+        resent = []
+        for attempt in range(1 + (RESENDS if self.retryable else 0)):
+            box, stamp_ns, frame_id, source = self.target()
+            header = Header(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
+            self.refusals.clear()  # what the node says from now on is about this init
+            self.pub.publish(init_target_msg(header, box, args.track_id))
+            sent = (
+                f"init {','.join(f'{v:g}' for v in box)} {source}, "
+                f"stamp {stamp_ns / 1e9:.3f} s, sent to {topic}"
+            )
+            if args.no_wait:  # delivered before this process ends (the status says so otherwise)
+                self.pub.wait_for_all_acked(Duration(seconds=args.timeout))
+                return sent
+            status = self.new_track(before, stamp_ns)
+            if isinstance(status, str):  # the node refused it, and said why
+                if self.retryable and any(m in status for m in FRAME_MISSING) and attempt < RESENDS:
+                    resent.append(f"{stamp_ns / 1e9:.3f} s")
+                    continue
+                raise ValueError(f"{sent}, but the node refused it: {status}")
+            break
         if status is None:
             raise ValueError(
                 f"{sent}, but no new track appeared on "
@@ -349,10 +432,13 @@ class _InitClient:
             )
         from siam_tracker_ros.core.result import TrackState
 
+        again = (
+            f" (sent again: the node had no frame stamped {', '.join(resent)})" if resent else ""
+        )
         return (
             f"{sent}: tracking {status.track_id}, {TrackState(status.state).name} "
             f"(score {status.score:.2f}, frame stamped {stamp_to_ns(status.header.stamp) / 1e9:.3f}"
-            " s)"
+            f" s){again}"
         )
 
     def target(self) -> tuple[tuple[float, float, float, float], int, str, str]:
@@ -443,9 +529,10 @@ class _InitClient:
         return self.statuses[-1] if self.statuses else None
 
     def new_track(self, before: Any, stamp_ns: int) -> Any:
-        """The first status after the init that belongs to a new track, or None on timeout: not
-        IDLE, of a frame no older than the init's, and either the first status seen or of
-        another track than the one running before (another id, or its count started again)."""
+        """The first status after the init that belongs to a new track, the node's reason when
+        it logs a refusal first, or None on timeout. A new track's status is not IDLE, of a
+        frame no older than the init's, and either the first status seen or of another track
+        than the one running before (another id, or its count started again)."""
         from siam_tracker_ros.core.result import TrackState
         from siam_tracker_ros.ros.messages import stamp_to_ns
 
@@ -463,6 +550,19 @@ class _InitClient:
             nonlocal cursor
             found.extend(s for s in self.statuses[cursor:] if is_new(s))
             cursor = len(self.statuses)
-            return bool(found)
+            return bool(found) or self.refusal() is not None
 
-        return found[0] if self.spin_until(done, self.args.timeout) else None
+        if not self.spin_until(done, self.args.timeout):
+            return None
+        return found[0] if found else self.refusal()
+
+    def refusal(self) -> str | None:
+        """The first refusal logged since the init by a node that subscribes to the init topic
+        (looked up each time: a node's name can reach this process after its endpoints)."""
+        if not self.refusals:
+            return None
+        loggers = {
+            logger_name(i.node_name, i.node_namespace)
+            for i in self.node.get_subscriptions_info_by_topic(self.pub.topic_name)
+        }
+        return next((reason for name, reason in self.refusals if name in loggers), None)

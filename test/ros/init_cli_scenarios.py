@@ -197,5 +197,80 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
     return result
 
 
+#: what the scripted node says when it refuses an init (the real node's words, ros/node.py)
+MISSING = "init rejected: no buffered frame within 20.0 ms of init stamp {:.3f} s"
+BAD_BOX = "init rejected: box (700, 500, 40, 40) outside the 64x48 image"
+
+
+def refusing_node(work: Path) -> dict[str, Any]:
+    """``siam-tracker init`` against a scripted node named ``tracker_node``: a 30-Hz camera of
+    tiny frames, an IDLE status; it refuses the first two inits it gets for not having their
+    frame (the real node's log line), then starts ``track-1`` on the third (``resend`` run).
+    The ``bad_box`` run meets a refusal no newer frame mends; ``given_stamp`` one with a stamp
+    the operator gave (not resent: that frame is what they asked for)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from siam_tracker_ros.msg import InitTarget, TrackerStatus
+
+    from siam_tracker_ros.ros.messages import stamp_to_ns
+
+    rclpy.init()
+    node = rclpy.create_node("tracker_node")
+    reliable = QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+    )
+    camera = node.create_publisher(Image, "image", qos_profile_sensor_data)
+    status_pub = node.create_publisher(TrackerStatus, "status", reliable)
+    status = TrackerStatus(state=TrackerStatus.IDLE)
+    received: list[int] = []
+    mode = {"refuse": 2, "reason": MISSING}
+
+    def on_init(msg: InitTarget) -> None:
+        stamp = stamp_to_ns(msg.header.stamp)
+        received.append(stamp)
+        if mode["refuse"] > 0:
+            mode["refuse"] -= 1
+            node.get_logger().warning(mode["reason"].format(stamp / 1e9))
+            return
+        status.header, status.state = msg.header, TrackerStatus.TRACKING
+        status.track_id, status.frames_processed = f"track-{len(received)}", 1
+
+    def tick() -> None:
+        frame = Image(height=48, width=64, encoding="bgr8", step=64 * 3, data=bytes(64 * 48 * 3))
+        frame.header.stamp = node.get_clock().now().to_msg()
+        camera.publish(frame)
+        if status.state == TrackerStatus.IDLE:
+            status.header = frame.header
+        status_pub.publish(status)
+
+    node.create_subscription(InitTarget, "init_target", on_init, reliable)
+    node.create_timer(1 / 30, tick)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinning = threading.Thread(target=executor.spin, daemon=True)
+    spinning.start()
+    runs: dict[str, Any] = {}
+    found = ["--timeout", "20"]  # a new process's DDS discovery took over 3 s once (CI)
+    try:
+        for name, args, refuse, reason in (
+            ("resend", ["--box", "10,10,20,20"], 2, MISSING),
+            ("bad_box", ["--box", "10,10,20,20"], 1, BAD_BOX),
+            ("given_stamp", ["--box", "10,10,20,20", "--stamp", "5"], 1, MISSING),
+        ):
+            status.state = TrackerStatus.IDLE
+            mode.update(refuse=refuse, reason=reason)
+            del received[:]
+            runs[name] = _run(_venv(["siam-tracker", "init", *args, *found]))
+            runs[name]["inits"] = list(received)
+    finally:
+        executor.shutdown(timeout_sec=10)
+        spinning.join(timeout=10)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return {"runs": runs}
+
+
 if __name__ == "__main__":
-    sys.exit(scenario_main({"live_camera": live_camera}))
+    sys.exit(scenario_main({"live_camera": live_camera, "refusing_node": refusing_node}))

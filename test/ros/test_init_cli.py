@@ -24,7 +24,13 @@ from scenario_support import ROOT, det_box, has_tool, run_scenario_script
 
 from siam_tracker_ros.cli import main
 from siam_tracker_ros.evaluation.metrics import iou
-from siam_tracker_ros.ros.init_command import nearest_detection, parse_point, parse_stamp
+from siam_tracker_ros.ros.init_command import (
+    logger_name,
+    nearest_detection,
+    parse_point,
+    parse_stamp,
+    refusal_reason,
+)
 from siam_tracker_ros.testing.isolation import isolation_available
 
 SCENARIOS = Path(__file__).with_name("init_cli_scenarios.py")
@@ -176,7 +182,8 @@ MISTAKES = {
     "bad_box": "argument --box: '300,200,-60,120'",
     "far_point": "no detection within 50 px of (600, 450) on /detector/detections",
     "point_without_detections": "--point needs --detections",
-    "stamp_not_buffered": "no new track appeared on /status",
+    "stamp_not_buffered": "but the node refused it: no buffered frame within 20.0 ms of init "
+    "stamp 5.000 s",
     "no_status": "no status publisher on /nostatus",
 }
 
@@ -201,6 +208,52 @@ def test_only_the_good_inits_started_tracks(live: dict[str, Any]) -> None:
     assert live["node_rc"] == 0, live["node_log"]
 
 
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not isolation_available():
+        pytest.skip("no loopback-only namespace here")
+    work = tmp_path_factory.mktemp("init_refusals")
+    return run_scenario_script(SCENARIOS, "refusing_node", work, timeout=300)["runs"]
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_an_init_the_node_lacked_the_frame_of_is_sent_again_on_a_newer_frame(
+    refusals: dict[str, Any],
+) -> None:
+    """The node (scripted) logs that it has no frame with the init's stamp, twice: the command
+    reads that on /rosout and sends the box again on the newest frame each time, and reports
+    the track the third one started; every resend carries a newer stamp."""
+    run = refusals["resend"]
+    line = _one_line_ok(run)
+    first, second, third = run["inits"]
+    assert first < second < third, run["inits"]
+    assert "tracking track-3, TRACKING" in line, line
+    assert f"(sent again: the node had no frame stamped {first / 1e9:.3f} s, " in line, line
+    assert f"{second / 1e9:.3f} s)" in line and f"stamp {third / 1e9:.3f} s" in line, line
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("bad_box", "box (700, 500, 40, 40) outside the 64x48 image"),
+        ("given_stamp", "no buffered frame within 20.0 ms of init stamp 5.000 s"),
+    ],
+)
+def test_a_refusal_no_newer_frame_mends_is_one_line_at_once(
+    refusals: dict[str, Any], name: str, reason: str
+) -> None:
+    """A refusal for another reason, or of a stamp the operator gave, is not resent: one line
+    with the node's own reason, exit status 2, long before the 20-s wait is over."""
+    run = refusals[name]
+    lines = run["err"].splitlines()
+    assert run["rc"] == 2 and len(lines) == 1 and not run["out"], run
+    assert f"but the node refused it: {reason}" in lines[0], lines[0]
+    assert len(run["inits"]) == 1 and run["s"] < 15, run
+
+
 # ------------------------------------------------------------------ without ROS processes
 def test_parse_point_and_stamp() -> None:
     assert parse_point("330, 260") == (330.0, 260.0)
@@ -214,6 +267,20 @@ def test_parse_point_and_stamp() -> None:
     for bad in ("-1", "soon", "inf"):
         with pytest.raises(Exception, match="stamp"):
             parse_stamp(bad)
+
+
+def test_the_nodes_refusal_is_read_from_its_log_line() -> None:
+    """What the command reads on /rosout: the node's logger name (namespace dots) and the
+    reason of the node's own refusal lines (ros/node.py), nothing from other lines."""
+    assert logger_name("tracker_node", "/") == "tracker_node"
+    assert logger_name("tracker_node", "/robot1/front") == "robot1.front.tracker_node"
+    assert refusal_reason("init rejected: no buffered frame within 20.0 ms") == (
+        "no buffered frame within 20.0 ms"
+    )
+    assert refusal_reason("tracker init failed (ValueError: x)") == (
+        "tracker init failed (ValueError: x)"
+    )
+    assert refusal_reason("tracking track-1: box [1, 2, 3, 4]") is None
 
 
 def test_nearest_detection_prefers_the_box_containing_the_point() -> None:

@@ -148,15 +148,24 @@ def test_init_on_unbuffered_stamp_is_rejected_with_reason(stamp_ms: int) -> None
 
 
 def test_a_stamp_between_two_buffered_frames_finds_the_nearer_one() -> None:
-    """``in_gap``: the stamped frame never arrived (one or two frames dropped): the nearer
-    neighbour; a stamp outside the buffered span or in a longer gap: nothing."""
+    """``in_gap``: the stamped frame never arrived (one, two or more frames dropped): the
+    nearer neighbour when it is about one frame interval away; a stamp outside the buffered
+    span or two intervals from both neighbours: nothing."""
     buf = FrameBuffer(30)
-    for k in (0, 1, 2, 3, 5, 6, 10, 11, 12):  # 33 ms apart; 4 dropped, 7-9 dropped
+    # 33 ms apart; 4 dropped, 7-8 dropped, 11-13 dropped
+    for k in (0, 1, 2, 3, 5, 6, 9, 10, 14, 15, 16):
         buf.add(Frame(1000 * MS + k * 33 * MS, k))
-    assert buf.in_gap(1000 * MS + 4 * 33 * MS).msg in (3, 5)
-    assert buf.in_gap(1000 * MS + 4 * 33 * MS + 10 * MS).msg == 5
-    assert buf.in_gap(1000 * MS + 8 * 33 * MS) is None  # three frames missing: too long a gap
-    assert buf.in_gap(990 * MS) is None and buf.in_gap(1000 * MS + 13 * 33 * MS) is None
+
+    def frame_for(k: float) -> int | None:
+        found = buf.in_gap(round(1000 * MS + k * 33 * MS))
+        return None if found is None else found.msg
+
+    assert frame_for(4) in (3, 5)
+    assert frame_for(4 + 10 / 33) == 5
+    assert (frame_for(7), frame_for(8)) == (6, 9)  # two in a row: each lands next door
+    assert (frame_for(11), frame_for(13)) == (10, 14)
+    assert frame_for(12) is None  # two intervals from both neighbours: too far
+    assert frame_for(-0.3) is None and frame_for(16.5) is None  # outside the span
 
 
 def test_init_stamped_on_a_frame_the_node_never_got_lands_on_its_neighbour() -> None:
