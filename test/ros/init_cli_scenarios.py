@@ -225,7 +225,7 @@ def refusing_node(work: Path) -> dict[str, Any]:
     status_pub = node.create_publisher(TrackerStatus, "status", reliable)
     status = TrackerStatus(state=TrackerStatus.IDLE)
     received: list[int] = []
-    mode = {"refuse": 2, "reason": MISSING}
+    mode: dict[str, Any] = {"refuse": 2, "reason": MISSING}
 
     def on_init(msg: InitTarget) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
