@@ -56,6 +56,9 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_DISTANCE = 50.0
 #: how many times a picked or camera-stamped init is sent again when the node lacked its frame
 RESENDS = 2
+#: init warnings the node logs per ``log.throttle_s`` (ros/node.py): an init and its resends
+#: each get their line, which this command reads on ``/rosout``
+INIT_WARNING_BURST = 1 + RESENDS
 #: how the node's log lines about a refused init start (ros/node.py)
 REFUSAL_PREFIXES = ("init rejected: ", "tracker init failed")
 #: the refusals a newer frame can mend: the node never got (or no longer has) the stamped frame
@@ -403,7 +406,12 @@ class _InitClient:
                 lambda: self.rosout_matched >= self.node.count_publishers("/rosout"),
                 min(args.timeout, 5.0),
             )
-        resent = []
+        resent: list[str] = []
+
+        def again() -> str:
+            stamps = ", ".join(resent)
+            return f" (sent again: the node had no frame stamped {stamps})" if resent else ""
+
         for attempt in range(1 + (RESENDS if self.retryable else 0)):
             box, stamp_ns, frame_id, source = self.target()
             header = Header(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
@@ -421,7 +429,7 @@ class _InitClient:
                 if self.retryable and any(m in status for m in FRAME_MISSING) and attempt < RESENDS:
                     resent.append(f"{stamp_ns / 1e9:.3f} s")
                     continue
-                raise ValueError(f"{sent}, but the node refused it: {status}")
+                raise ValueError(f"{sent}, but the node refused it: {status}{again()}")
             break
         if status is None:
             raise ValueError(
@@ -432,13 +440,10 @@ class _InitClient:
             )
         from siam_tracker_ros.core.result import TrackState
 
-        again = (
-            f" (sent again: the node had no frame stamped {', '.join(resent)})" if resent else ""
-        )
         return (
             f"{sent}: tracking {status.track_id}, {TrackState(status.state).name} "
             f"(score {status.score:.2f}, frame stamped {stamp_to_ns(status.header.stamp) / 1e9:.3f}"
-            f" s){again}"
+            f" s){again()}"
         )
 
     def target(self) -> tuple[tuple[float, float, float, float], int, str, str]:

@@ -55,6 +55,7 @@ from siam_tracker_ros.ros import messages
 from siam_tracker_ros.ros.debug_images import DebugImages
 from siam_tracker_ros.ros.diagnostics import TrackingStats, tracking_diagnostics
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
+from siam_tracker_ros.ros.init_command import INIT_WARNING_BURST
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
 from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.parameters import StartupError, resolve_path
@@ -428,8 +429,9 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
 
     # ---------------------------------------------------------------- input (executor thread)
     def _warn(self, kind: str, text: str) -> None:
-        """A warning of ``kind`` at most once per ``log.throttle_s``."""
-        self._throttle.warn(kind, text)
+        """A warning of ``kind`` at most once per ``log.throttle_s`` (init warnings:
+        ``INIT_WARNING_BURST`` times)."""
+        self._throttle.warn(kind, text, burst=INIT_WARNING_BURST if kind == "init" else 1)
 
     def _on_image(self, msg: Image) -> None:
         try:

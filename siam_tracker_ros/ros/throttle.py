@@ -15,25 +15,31 @@ __all__ = ["WarningThrottle"]
 
 
 class WarningThrottle:
-    """At most one warning per ``period()`` seconds per kind, with the number suppressed in
-    between; thread-safe (the executor and the worker thread both warn)."""
+    """At most ``burst`` warnings per ``period()`` seconds per kind (one unless a call asks for
+    more), with the number suppressed in between; thread-safe (the executor and the worker
+    thread both warn)."""
 
     def __init__(self, log: Callable[[str], object], period: Callable[[], float]) -> None:
         self._log = log
         self._period = period
-        self._warned: dict[str, tuple[float, int]] = {}
+        #: kind -> (start of its window, warnings logged in it, warnings suppressed since)
+        self._warned: dict[str, tuple[float, int, int]] = {}
         self._lock = threading.Lock()
 
-    def warn(self, kind: str, text: str) -> bool:
-        """Log ``text`` unless a warning of ``kind`` went out less than a period ago; True when
-        it was logged."""
+    def warn(self, kind: str, text: str, burst: int = 1) -> bool:
+        """Log ``text`` unless ``burst`` warnings of ``kind`` went out in the period that began
+        with the first of them; True when it was logged. A burst above one is for events that
+        come a few at a time on purpose (an init and the resends of ``siam-tracker init``, whose
+        refusals the command reads from the log), never a flood."""
         now = time.monotonic()
         with self._lock:
-            last, suppressed = self._warned.get(kind, (-float("inf"), 0))
-            if now - last < self._period():
-                self._warned[kind] = (last, suppressed + 1)
+            start, logged, suppressed = self._warned.get(kind, (-float("inf"), 0, 0))
+            if now - start >= self._period():
+                start, logged = now, 0
+            if logged >= burst:
+                self._warned[kind] = (start, logged, suppressed + 1)
                 return False
-            self._warned[kind] = (now, 0)
+            self._warned[kind] = (start, logged + 1, 0)
         more = f" ({suppressed} similar warnings suppressed)" if suppressed else ""
         self._log(text + more)
         return True

@@ -218,7 +218,8 @@ PARAMS = ParamTable(
             "log.throttle_s",
             2.0,
             "Minimum seconds between repeated warnings of one kind (malformed images, bad "
-            "init boxes, tracker failures).",
+            "init boxes, tracker failures); refused inits get up to 3 lines in that time (an "
+            "init and siam-tracker init's resends).",
             dynamic=True,
             range=(0.0, 3600.0),
         ),

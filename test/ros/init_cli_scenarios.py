@@ -37,6 +37,8 @@ from siam_tracker_ros.testing.harness import NodeProcess, Recorder, wait_until  
 SIZE = (480, 640)
 TARGET = (300, 200, 60, 120)
 OTHER = (80, 60, 64, 64)
+#: a detector topic whose stamps are 30 s behind the camera's (no buffered frame has them)
+STALE_DETECTIONS = "/detector/stale"
 #: frames of the replayed still scene (an image folder plays at 30 fps): 6 minutes, longer than
 #: the scenario needs once the node is up even on a loaded machine (it is stopped at the end)
 FRAMES = 10800
@@ -117,7 +119,22 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
             out.detections.append(d)
         det_pub.publish(out)
 
+    stale_pub = node.create_publisher(Detection2DArray, STALE_DETECTIONS, reliable)
+
+    def detect_stale(img: Image) -> None:
+        """A detector whose clock is 30 s behind the camera's: stamps no node has buffered."""
+        out = Detection2DArray(header=img.header)
+        out.header.stamp.sec -= 30
+        x, y, w, h = TARGET
+        d = Detection2D(header=out.header, id="object-1")
+        d.bbox = BoundingBox2D()
+        d.bbox.center.position.x, d.bbox.center.position.y = x + w / 2, y + h / 2
+        d.bbox.size_x, d.bbox.size_y = float(w), float(h)
+        out.detections.append(d)
+        stale_pub.publish(out)
+
     node.create_subscription(Image, camera, detect, qos_profile_sensor_data)
+    node.create_subscription(Image, camera, detect_stale, qos_profile_sensor_data)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spinning = threading.Thread(target=executor.spin, daemon=True)
@@ -177,6 +194,8 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
             "stamp_not_buffered": ["--box", "300,200,60,120", "--stamp", "5", *found],
             "no_status": ["--box", "300,200,60,120", "--status-topic", "/nostatus", "--stamp", "0"]
             + found,
+            # last: its three refusals use up the node's init warnings for log.throttle_s
+            "stale_point": ["--point", "330,260", "--detections", STALE_DETECTIONS, *found],
         }
         for name, args in mistakes.items():
             runs[name] = _run(_venv(["siam-tracker", "init", *args]))

