@@ -33,6 +33,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from siam_tracker_ros.core.cli import parse_box
+from siam_tracker_ros.ros.throttle import INIT_WARNING_BURST
 
 if TYPE_CHECKING:
     from rclpy.executors import Executor
@@ -54,11 +55,9 @@ STAMP_CAMERA = "camera"
 DEFAULT_TIMEOUT_S = 10.0
 #: ``--max-distance`` default: how far (px) from the point a detection's box may be
 DEFAULT_MAX_DISTANCE = 50.0
-#: how many times a picked or camera-stamped init is sent again when the node lacked its frame
-RESENDS = 2
-#: init warnings the node logs per ``log.throttle_s`` (ros/node.py): an init and its resends
-#: each get their line, which this command reads on ``/rosout``
-INIT_WARNING_BURST = 1 + RESENDS
+#: how many times a picked or camera-stamped init is sent again when the node lacked its frame:
+#: as many as the node logs refusals of besides the first per ``log.throttle_s``
+RESENDS = INIT_WARNING_BURST - 1
 #: how the node's log lines about a refused init start (ros/node.py)
 REFUSAL_PREFIXES = ("init rejected: ", "tracker init failed")
 #: the refusals a newer frame can mend: the node never got (or no longer has) the stamped frame

@@ -55,7 +55,6 @@ from siam_tracker_ros.ros import messages
 from siam_tracker_ros.ros.debug_images import DebugImages
 from siam_tracker_ros.ros.diagnostics import TrackingStats, tracking_diagnostics
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
-from siam_tracker_ros.ros.init_command import INIT_WARNING_BURST
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
 from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters, ParameterizedNode
 from siam_tracker_ros.ros.parameters import StartupError, resolve_path
@@ -69,7 +68,7 @@ from siam_tracker_ros.ros.session import (
     TrackerLike,
     TrackingSession,
 )
-from siam_tracker_ros.ros.throttle import WarningThrottle
+from siam_tracker_ros.ros.throttle import INIT_WARNING_BURST, WarningThrottle
 from siam_tracker_ros.ros.tracker_params import NODE_NAME, NodeSettings, check_model_files
 from siam_tracker_ros.ros.tracker_tunables import (
     PREFIX,

@@ -11,7 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["WarningThrottle"]
+__all__ = ["INIT_WARNING_BURST", "WarningThrottle"]
+
+#: init warnings the node logs per ``log.throttle_s``: an init and ``siam-tracker init``'s
+#: resends (``init_command.RESENDS``) each get their refusal line, which the command reads on
+#: ``/rosout``; a flood of bad inits still gets no more
+INIT_WARNING_BURST = 3
 
 
 class WarningThrottle:

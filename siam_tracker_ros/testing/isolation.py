@@ -7,11 +7,17 @@ up, verifies that no other interface exists, and sets ``ROS_AUTOMATIC_DISCOVERY_
 and a random ``ROS_DOMAIN_ID`` so parallel runs never see each other. All processes that must talk
 to each other are started by that one wrapped command (they share its namespace).
 
+Where a mount namespace can be made too (``unshare -m``, root), the run also gets a ``/dev/shm``
+of its own (a fresh tmpfs): Fast DDS keeps its shared-memory transport's segments and port files
+there, a process killed by a test leaves its segments behind, and Fast DDS's own advice for
+corrupted segments is to remove them. A run then starts with none and leaves none.
+
 No rclpy import here: this module is used by tests and scripts before any ROS process exists.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -21,9 +27,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-#: Shell prologue run inside the new namespace before the real command.
+#: Shell prologue run inside the new namespace before the real command (the tmpfs mount only
+#: takes where ``unshare -m`` made a mount namespace: see :func:`_unshare`).
 _PROLOGUE = (
     "set -e; ip link set lo up; "
+    'if [ "$SIAM_PRIVATE_SHM" = 1 ]; then mount -t tmpfs -o mode=1777 shm /dev/shm; fi; '
+    "unset SIAM_PRIVATE_SHM; "
     'links=$(ip -o link show | awk -F": " \'{print $2}\' | sed "s/@.*//"); '
     'if [ "$links" != "lo" ]; then '
     'echo "isolation: unexpected interfaces: $links" >&2; exit 97; fi; '
@@ -37,12 +46,23 @@ class IsolationUnavailable(RuntimeError):
     """``unshare -n`` cannot be used here (not root and no user namespaces, or tools missing)."""
 
 
+@functools.cache
+def _unshare() -> tuple[str, ...]:
+    """The ``unshare`` command line: network and mount namespaces with a private ``/dev/shm``
+    where this machine allows it, else the network namespace alone."""
+    private = ("env", "SIAM_PRIVATE_SHM=1", "unshare", "-n", "-m", "--propagation", "private")
+    res = subprocess.run(
+        [*private, "sh", "-c", _PROLOGUE, "sh", "true"], capture_output=True, timeout=20
+    )
+    return private if res.returncode == 0 else ("unshare", "-n")
+
+
 def isolation_available() -> bool:
     """True when a loopback-only namespace can be created on this machine."""
     if not (shutil.which("unshare") and shutil.which("ip")):
         return False
     res = subprocess.run(
-        ["unshare", "-n", "sh", "-c", _PROLOGUE, "sh", "true"], capture_output=True, timeout=20
+        [*_unshare(), "sh", "-c", _PROLOGUE, "sh", "true"], capture_output=True, timeout=20
     )
     return res.returncode == 0
 
@@ -72,7 +92,7 @@ def isolated_command(cmd: Sequence[str]) -> list[str]:
     """Wrap ``cmd`` so that it runs in a new loopback-only network namespace."""
     if not cmd:
         raise ValueError("empty command")
-    return ["unshare", "-n", "sh", "-c", _PROLOGUE, "sh", *cmd]
+    return [*_unshare(), "sh", "-c", _PROLOGUE, "sh", *cmd]
 
 
 def run_isolated(

@@ -13,9 +13,9 @@ from siam_tracker_ros.core.result import TrackResult, TrackState
 from siam_tracker_ros.ros.debug_images import DebugImages, rate_allows
 from siam_tracker_ros.ros.diagnostics import OK, WARN, TrackingStats, tracking_diagnostics
 from siam_tracker_ros.ros.frame_buffer import Frame
-from siam_tracker_ros.ros.init_command import INIT_WARNING_BURST, RESENDS
+from siam_tracker_ros.ros.init_command import RESENDS
 from siam_tracker_ros.ros.session import SessionStep
-from siam_tracker_ros.ros.throttle import WarningThrottle
+from siam_tracker_ros.ros.throttle import INIT_WARNING_BURST, WarningThrottle
 
 
 class FakePublisher:
