@@ -47,24 +47,25 @@ class IsolationUnavailable(RuntimeError):
 
 
 @functools.cache
-def _unshare() -> tuple[str, ...]:
-    """The ``unshare`` command line: network and mount namespaces with a private ``/dev/shm``
-    where this machine allows it, else the network namespace alone."""
+def _unshare() -> tuple[str, ...] | None:
+    """The ``unshare`` command line that works here, tried once a process: network and mount
+    namespaces with a private ``/dev/shm`` where this machine allows it, else the network
+    namespace alone; None when neither can be made (or the tools are missing)."""
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return None
     private = ("env", "SIAM_PRIVATE_SHM=1", "unshare", "-n", "-m", "--propagation", "private")
-    res = subprocess.run(
-        [*private, "sh", "-c", _PROLOGUE, "sh", "true"], capture_output=True, timeout=20
-    )
-    return private if res.returncode == 0 else ("unshare", "-n")
+    for unshare in (private, ("unshare", "-n")):
+        res = subprocess.run(
+            [*unshare, "sh", "-c", _PROLOGUE, "sh", "true"], capture_output=True, timeout=20
+        )
+        if res.returncode == 0:
+            return unshare
+    return None
 
 
 def isolation_available() -> bool:
     """True when a loopback-only namespace can be created on this machine."""
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        return False
-    res = subprocess.run(
-        [*_unshare(), "sh", "-c", _PROLOGUE, "sh", "true"], capture_output=True, timeout=20
-    )
-    return res.returncode == 0
+    return _unshare() is not None
 
 
 def ros_environment(
@@ -92,7 +93,8 @@ def isolated_command(cmd: Sequence[str]) -> list[str]:
     """Wrap ``cmd`` so that it runs in a new loopback-only network namespace."""
     if not cmd:
         raise ValueError("empty command")
-    return [*_unshare(), "sh", "-c", _PROLOGUE, "sh", *cmd]
+    # where none can be made, the plain form fails with unshare's own message
+    return [*(_unshare() or ("unshare", "-n")), "sh", "-c", _PROLOGUE, "sh", *cmd]
 
 
 def run_isolated(
