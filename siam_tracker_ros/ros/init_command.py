@@ -360,8 +360,9 @@ class _InitClient:
             rosout,
             event_callbacks=SubscriptionEventCallbacks(matched=rosout_matched),
         )
-        self.retryable = args.point is not None or args.stamp in (None, STAMP_CAMERA)
-        if args.box is not None and (args.stamp is None or args.stamp == STAMP_CAMERA):
+        camera_stamped = args.box is not None and args.stamp in (None, STAMP_CAMERA)
+        self.retryable = args.point is not None or camera_stamped
+        if camera_stamped:
             topic = args.image_topic
             node.create_subscription(Image, topic, on_image, qos_profile_sensor_data)
             node.create_subscription(

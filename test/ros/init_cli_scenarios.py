@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,27 @@ def _venv(argv: list[str]) -> list[str]:
     return [str(VENV_BIN / argv[0]), *argv[1:]]
 
 
+def _spin(node: Any) -> Callable[[], None]:
+    """Spin ``node`` on a thread of its own; returns what stops it: that thread is done before
+    the node goes (on a loaded machine its last callback can outlast a short shutdown wait),
+    then rclpy shuts down."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinning = threading.Thread(target=executor.spin, daemon=True)
+    spinning.start()
+
+    def stop() -> None:
+        executor.shutdown(timeout_sec=10)
+        spinning.join(timeout=10)
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+    return stop
+
+
 def _run(argv: list[str], timeout: float = 90.0) -> dict[str, Any]:
     t0 = time.monotonic()
     res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -83,10 +105,11 @@ def _run(argv: list[str], timeout: float = 90.0) -> dict[str, Any]:
 
 def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str, Any]:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
     from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray
+
+    from siam_tracker_ros.ros.qos import RELIABLE
 
     commands: list[list[str]] = json.loads(Path(commands_json).read_text())
     node_cmd = next(c for c in commands if c[0] == "tracker_node")
@@ -100,10 +123,7 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
     rclpy.init()
     node = rclpy.create_node("init_cli_check")
     rec = Recorder(node)
-    reliable = QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
-    )
-    det_pub = node.create_publisher(Detection2DArray, detections_topic, reliable)
+    det_pub = node.create_publisher(Detection2DArray, detections_topic, RELIABLE)
 
     seen = [0]
 
@@ -119,7 +139,7 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
             out.detections.append(d)
         det_pub.publish(out)
 
-    stale_pub = node.create_publisher(Detection2DArray, STALE_DETECTIONS, reliable)
+    stale_pub = node.create_publisher(Detection2DArray, STALE_DETECTIONS, RELIABLE)
 
     def detect_stale(img: Image) -> None:
         """A detector whose clock is 30 s behind the camera's: stamps no node has buffered."""
@@ -135,10 +155,7 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
 
     node.create_subscription(Image, camera, detect, qos_profile_sensor_data)
     node.create_subscription(Image, camera, detect_stale, qos_profile_sensor_data)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinning = threading.Thread(target=executor.spin, daemon=True)
-    spinning.start()
+    stop_spinning = _spin(node)
     result: dict[str, Any] = {"target": TARGET, "other": OTHER, "size": SIZE, "runs": {}}
     tracker = NodeProcess("", [], work / "node.log", command=_venv(node_cmd))
     replay: NodeProcess | None = None
@@ -204,12 +221,7 @@ def live_camera(work: Path, commands_json: str, ros2_json: str = "") -> dict[str
         if replay is not None:
             replay.stop(10)
         result["node_rc"] = tracker.stop(10)
-        # the spinning thread must be done before the node goes (on a loaded machine its last
-        # callback can outlast a short shutdown wait)
-        executor.shutdown(timeout_sec=10)
-        spinning.join(timeout=10)
-        node.destroy_node()
-        rclpy.try_shutdown()
+        stop_spinning()
     result["node_log"] = tracker.output()[-6000:]
     result["replay_log"] = replay.output()[-3000:] if replay is not None else ""
     result["camera_frames_seen"] = seen[0]
@@ -228,20 +240,17 @@ def refusing_node(work: Path) -> dict[str, Any]:
     The ``bad_box`` run meets a refusal no newer frame mends; ``given_stamp`` one with a stamp
     the operator gave (not resent: that frame is what they asked for)."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget, TrackerStatus
 
     from siam_tracker_ros.ros.messages import stamp_to_ns
+    from siam_tracker_ros.ros.qos import RELIABLE
 
     rclpy.init()
     node = rclpy.create_node("tracker_node")
-    reliable = QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
-    )
     camera = node.create_publisher(Image, "image", qos_profile_sensor_data)
-    status_pub = node.create_publisher(TrackerStatus, "status", reliable)
+    status_pub = node.create_publisher(TrackerStatus, "status", RELIABLE)
     status = TrackerStatus(state=TrackerStatus.IDLE)
     received: list[int] = []
     mode: dict[str, Any] = {"refuse": 2, "reason": MISSING}
@@ -264,12 +273,9 @@ def refusing_node(work: Path) -> dict[str, Any]:
             status.header = frame.header
         status_pub.publish(status)
 
-    node.create_subscription(InitTarget, "init_target", on_init, reliable)
+    node.create_subscription(InitTarget, "init_target", on_init, RELIABLE)
     node.create_timer(1 / 30, tick)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinning = threading.Thread(target=executor.spin, daemon=True)
-    spinning.start()
+    stop_spinning = _spin(node)
     runs: dict[str, Any] = {}
     found = ["--timeout", "20"]  # a new process's DDS discovery took over 3 s once (CI)
     try:
@@ -284,10 +290,7 @@ def refusing_node(work: Path) -> dict[str, Any]:
             runs[name] = _run(_venv(["siam-tracker", "init", *args, *found]))
             runs[name]["inits"] = list(received)
     finally:
-        executor.shutdown(timeout_sec=10)
-        spinning.join(timeout=10)
-        node.destroy_node()
-        rclpy.try_shutdown()
+        stop_spinning()
     return {"runs": runs}
 
 
