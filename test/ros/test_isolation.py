@@ -41,3 +41,21 @@ def test_a_private_dev_shm_starts_empty_and_keeps_its_files() -> None:
         assert not (Path("/dev/shm") / f"{name}_in").exists()  # and nothing comes out
     finally:
         outside.unlink()
+
+
+def test_a_process_killed_by_a_signal_leaves_its_python_stack() -> None:
+    """A ROS process that crashes in native code says where (the fault handler is on), so a
+    rare crash in CI is never an empty log again."""
+    from siam_tracker_ros.testing.isolation import ros_environment
+
+    crash = "import ctypes\ndef deep():\n    ctypes.string_at(0)\ndeep()\n"
+    res = subprocess.run(
+        isolated_command(["python3", "-c", crash]),
+        env=ros_environment(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode != 0
+    assert "Fatal Python error: Segmentation fault" in res.stderr, res.stderr
+    assert "in deep" in res.stderr  # the Python frame where it happened
