@@ -432,10 +432,16 @@ class _InitClient:
                 raise ValueError(f"{sent}, but the node refused it: {status}{again()}")
             break
         if status is None:
+            where = (
+                "its log says why"
+                if self.log_visible()
+                else "its console says why: its log does not reach /rosout here, e.g. started "
+                "with --disable-rosout-logs, so this command cannot read the reason"
+            )
             raise ValueError(
                 f"{sent}, but no new track appeared on "
                 f"{self.node.resolve_topic_name(args.status_topic)} within {args.timeout:g} s: "
-                "the node refused it (its log says why, e.g. no buffered frame with that stamp: "
+                f"the node refused it ({where}; e.g. no buffered frame with that stamp: "
                 "send it sooner, or raise input.buffer_size) or no camera frames reach it"
             )
         from siam_tracker_ros.core.result import TrackState
@@ -561,13 +567,20 @@ class _InitClient:
             return None
         return found[0] if found else self.refusal()
 
+    def _loggers(self, infos: Any) -> set[str]:
+        return {logger_name(i.node_name, i.node_namespace) for i in infos}
+
     def refusal(self) -> str | None:
         """The first refusal logged since the init by a node that subscribes to the init topic
         (looked up each time: a node's name can reach this process after its endpoints)."""
         if not self.refusals:
             return None
-        loggers = {
-            logger_name(i.node_name, i.node_namespace)
-            for i in self.node.get_subscriptions_info_by_topic(self.pub.topic_name)
-        }
+        loggers = self._loggers(self.node.get_subscriptions_info_by_topic(self.pub.topic_name))
         return next((reason for name, reason in self.refusals if name in loggers), None)
+
+    def log_visible(self) -> bool:
+        """Whether a node that subscribes to the init topic publishes its log on ``/rosout``
+        (a node started with ``--disable-rosout-logs`` does not: its refusals reach only its
+        console, and the command says so instead of pointing at a log it cannot read)."""
+        subscribers = self._loggers(self.node.get_subscriptions_info_by_topic(self.pub.topic_name))
+        return bool(subscribers & self._loggers(self.node.get_publishers_info_by_topic("/rosout")))

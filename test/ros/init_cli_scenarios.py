@@ -238,7 +238,30 @@ def refusing_node(work: Path) -> dict[str, Any]:
     tiny frames, an IDLE status; it refuses the first two inits it gets for not having their
     frame (the real node's log line), then starts ``track-1`` on the third (``resend`` run).
     The ``bad_box`` run meets a refusal no newer frame mends; ``given_stamp`` one with a stamp
-    the operator gave (not resent: that frame is what they asked for)."""
+    the operator gave (not resent: that frame is what they asked for); ``quiet`` a refusal by
+    a node whose log does not reach ``/rosout`` (``enable_rosout=False``, what
+    ``--disable-rosout-logs`` does)."""
+    runs: dict[str, Any] = {}
+    found = ["--timeout", "20"]  # a new process's DDS discovery took over 3 s once (CI)
+    box = ["--box", "10,10,20,20"]
+    _serve_refusals(
+        True,
+        [
+            ("resend", [*box, *found], 2, MISSING),
+            ("bad_box", [*box, *found], 1, BAD_BOX),
+            ("given_stamp", [*box, "--stamp", "5", *found], 1, MISSING),
+        ],
+        runs,
+    )
+    _serve_refusals(False, [("quiet", [*box, "--timeout", "10"], 1, MISSING)], runs)
+    return {"runs": runs}
+
+
+def _serve_refusals(
+    enable_rosout: bool, plan: list[tuple[str, list[str], int, str]], runs: dict[str, Any]
+) -> None:
+    """The scripted node of :func:`refusing_node`, serving one ``siam-tracker init`` run per
+    entry of ``plan`` (name, arguments, inits it refuses, the refusal's log line)."""
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -248,12 +271,12 @@ def refusing_node(work: Path) -> dict[str, Any]:
     from siam_tracker_ros.ros.qos import RELIABLE
 
     rclpy.init()
-    node = rclpy.create_node("tracker_node")
+    node = rclpy.create_node("tracker_node", enable_rosout=enable_rosout)
     camera = node.create_publisher(Image, "image", qos_profile_sensor_data)
     status_pub = node.create_publisher(TrackerStatus, "status", RELIABLE)
     status = TrackerStatus(state=TrackerStatus.IDLE)
     received: list[int] = []
-    mode: dict[str, Any] = {"refuse": 2, "reason": MISSING}
+    mode: dict[str, Any] = {"refuse": 0, "reason": MISSING}
 
     def on_init(msg: InitTarget) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
@@ -276,22 +299,15 @@ def refusing_node(work: Path) -> dict[str, Any]:
     node.create_subscription(InitTarget, "init_target", on_init, RELIABLE)
     node.create_timer(1 / 30, tick)
     stop_spinning = _spin(node)
-    runs: dict[str, Any] = {}
-    found = ["--timeout", "20"]  # a new process's DDS discovery took over 3 s once (CI)
     try:
-        for name, args, refuse, reason in (
-            ("resend", ["--box", "10,10,20,20"], 2, MISSING),
-            ("bad_box", ["--box", "10,10,20,20"], 1, BAD_BOX),
-            ("given_stamp", ["--box", "10,10,20,20", "--stamp", "5"], 1, MISSING),
-        ):
+        for name, args, refuse, reason in plan:
             status.state = TrackerStatus.IDLE
             mode.update(refuse=refuse, reason=reason)
             del received[:]
-            runs[name] = _run(_venv(["siam-tracker", "init", *args, *found]))
+            runs[name] = _run(_venv(["siam-tracker", "init", *args]))
             runs[name]["inits"] = list(received)
     finally:
         stop_spinning()
-    return {"runs": runs}
 
 
 if __name__ == "__main__":

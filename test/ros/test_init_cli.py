@@ -259,6 +259,22 @@ def test_a_refusal_no_newer_frame_mends_is_one_line_at_once(
     assert len(run["inits"]) == 1, run
 
 
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_refusal_the_command_cannot_read_points_at_the_nodes_console(
+    refusals: dict[str, Any],
+) -> None:
+    """A node whose log does not reach /rosout (``--disable-rosout-logs``) refuses the init:
+    the command cannot read why, so after its timeout it says where the reason is instead of
+    pointing at a log it cannot see."""
+    run = refusals["quiet"]
+    lines = run["err"].splitlines()
+    assert run["rc"] == 2 and len(lines) == 1 and not run["out"], run
+    assert "but no new track appeared on /status within 10 s" in lines[0], lines[0]
+    assert "its console says why: its log does not reach /rosout here" in lines[0], lines[0]
+    assert len(run["inits"]) == 1, run  # nothing read, so nothing sent again
+
+
 # ------------------------------------------------------------------ without ROS processes
 def test_parse_point_and_stamp() -> None:
     assert parse_point("330, 260") == (330.0, 260.0)
