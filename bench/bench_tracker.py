@@ -12,7 +12,6 @@ Each config runs with online update off and on, interleaved frame by frame on th
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import time
@@ -22,9 +21,10 @@ import cv2
 import numpy as np
 import torch
 
-from siam_tracker_ros.core.config import TrackerConfig, load_config
+from siam_tracker_ros.core.config import load_config
 from siam_tracker_ros.core.loading import load_tracker
 from siam_tracker_ros.core.tracker import Tracker
+from siam_tracker_ros.evaluation.runner import with_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,12 +45,6 @@ def synthetic_frames(n: int, height: int = 480, width: int = 640) -> tuple[list[
         f[y : y + 80, x : x + 60] = tex
         frames.append(f)
     return frames, [100.0, 150.0, 60.0, 80.0]
-
-
-def with_online_update(cfg: TrackerConfig, enabled: bool) -> TrackerConfig:
-    mech = cfg.mechanisms
-    online = dataclasses.replace(mech.online_update, enabled=enabled)
-    return dataclasses.replace(cfg, mechanisms=dataclasses.replace(mech, online_update=online))
 
 
 def time_runs(
@@ -98,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--frames", type=int, default=20, help="timed frames per run")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads (torch and the runtime's network)"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -109,22 +105,31 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for path in configs:
-        base = load_config(path).tracker
-        if args.precision is not None:
-            base = dataclasses.replace(base, precision=args.precision)
+        config = load_config(path)
+        # the one loading path, so each config runs on the runtime the node gives it (ONNX
+        # Runtime on a CPU, PyTorch on a GPU); both trackers of the pair share that runtime
         tracker = load_tracker(
-            path, weights=args.weights, device=args.device, require_weights=False
+            path,
+            weights=args.weights,
+            device=args.device,
+            threads=args.threads,
+            precision=args.precision,
+            require_weights=False,
         )
-        model = tracker.model
-        pair = [Tracker(model, with_online_update(base, on), device=args.device) for on in (0, 1)]
+        pair = [
+            with_overrides(tracker, [("mechanisms.online_update.enabled", on)])
+            for on in (False, True)
+        ]
         off_times, on_times = time_runs(pair, frames, box, args.warmup)
         medians = {False: statistics.median(off_times), True: statistics.median(on_times)}
         extra = 100.0 * (medians[True] / medians[False] - 1.0)
         rows.append(
             (
                 path.stem,
-                str(tracker.device),
-                base.precision if tracker.device.type == "cuda" else "fp32",
+                f"{tracker.device} ({type(tracker.runtime).__name__})",
+                (args.precision or config.runtime.precision)
+                if tracker.device.type == "cuda"
+                else "fp32",
                 1000 * medians[False],
                 1 / medians[False],
                 1000 * medians[True],

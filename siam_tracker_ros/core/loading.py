@@ -166,6 +166,7 @@ def load_tracker(
     threads: int | None = None,
     adaptive_threads: bool | None = None,
     background_searches: bool | None = None,
+    precision: str | None = None,
     cache_dir: str | Path | None = None,
     require_weights: bool = True,
 ) -> Tracker:
@@ -176,7 +177,8 @@ def load_tracker(
     ``runtime:`` section (``device``; ``backend``: a registry name or ``auto``; ``threads``: an
     exported-graph backend's intra-op threads; ``adaptive_threads``: ONNX Runtime on a CPU
     chooses between one thread and ``threads`` by measured run times; ``background_searches``: a
-    search known ahead runs on a second core). ``cache_dir``: where
+    search known ahead runs on a second core; ``precision``: ``fp32``, ``fp16`` or ``bf16``, see
+    :class:`RuntimeConfig`). ``cache_dir``: where
     exported graphs (and checkpoint configs) are cached (default ``$SIAM_TRACKER_CACHE`` or the
     user cache; ``""``: no disk cache).
     Errors are ``FileNotFoundError`` / ``ValueError`` with one line naming the file and the key.
@@ -207,6 +209,8 @@ def load_tracker(
         changes["adaptive_threads"] = bool(adaptive_threads)
     if background_searches is not None:
         changes["background_searches"] = bool(background_searches)
+    if precision is not None:
+        changes["precision"] = precision
     changes["cache_dir"] = None if cache_dir is None else str(cache_dir)
     try:
         runtime = replace(config.runtime, **changes)

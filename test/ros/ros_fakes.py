@@ -79,8 +79,8 @@ def textured_target_frames(
     """Frames of a textured square moving over a smooth background, and its true boxes."""
     rng = np.random.default_rng(seed)
     bg = smooth_background(size)
-    patch = rng.integers(0, 256, (box_size // 4, box_size // 4, 3), dtype=np.uint8)
-    patch = cv2.resize(patch, (box_size, box_size), interpolation=cv2.INTER_NEAREST)
+    small = rng.integers(0, 256, (box_size // 4, box_size // 4, 3), dtype=np.uint8)
+    patch = cv2.resize(small, (box_size, box_size), interpolation=cv2.INTER_NEAREST)
     frames, boxes = [], []
     for i in range(n):
         x, y = start[0] + step[0] * i, start[1] + step[1] * i
