@@ -607,6 +607,10 @@ class Tracker:
             timings=timer.done(),
             policies={k: dict(v) for k, v in step.policies.items()},
         )
+        # the step's searcher and prefetcher close over the step: left in place, every frame's
+        # step, image, crops and maps would wait for the cycle collector (measured: ~60 frames
+        # alive at a time and the process's memory rising ~4 KiB a frame without end)
+        step.searcher = step.prefetcher = None
         return TrackResult(
             box=box,
             score=float(cand.score),
