@@ -3,19 +3,30 @@
 
     .venv/bin/python bench/soak.py --rates 30 60 --minutes 15
     .venv/bin/python bench/soak.py --rates 60 --minutes 2 --size 320x240   # a quick look
+    .venv/bin/python bench/soak.py --rates 30 --minutes 30 --away 8 --every 30  # long-term path
 
 For each rate a fresh ``tracker_node`` (the bundled model unless ``--config``/``--weights``) is
 fed generated 640x480 bgr8 frames (a textured target on a slow Lissajous path over a gradient,
 drawn on the fly so this process stays small) at that rate, like a camera driver (best-effort,
 depth 1, stamps from the clock). One init target is sent, on the 10th frame. Every 10 s the node
 process's resident memory (``/proc/<pid>/status`` VmRSS) is sampled together with the
-image-stamp -> Detection2D-received latencies of that window and the node's own drop counter
+image-stamp -> Detection2DArray-received latencies of that window (one array a processed frame,
+empty when the target is not reported) and the node's own drop counter
 (TrackerStatus.frames_dropped: frames replaced while the tracker was busy). The output is a
-per-minute table (frames sent, detections, node drops, latency p50/p95/p99, RSS) and a
+per-minute table (frames sent, frames processed, detections, node drops, latency p50/p95/p99,
+RSS) and a
 memory-growth verdict over the samples after ``--warmup-min`` minutes: a least-squares slope in
 MiB/min, and "flat" when that slope extrapolated over the measured span stays under 2 % of the
 RSS and under 20 MiB, "GROWING" otherwise. Everything runs inside a loopback-only network
 namespace (the script re-executes itself there).
+
+With ``--away S`` the target leaves the picture for S seconds every ``--every`` seconds (from the
+first period on), so the hours the long-term path runs on a robot are soaked too: the LOST
+state, the re-detection sweep and its background worker, the way back. Each absence is then
+judged from the frames' stamps: how long the node took to stop reporting the target, any
+detection while it was away after that (a phantom: what a follower must never act on), and how
+long after its return the node reported it again on the target (IoU >= 0.3); visible frames
+reported off the target count as off-target.
 """
 
 from __future__ import annotations
@@ -58,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="CPU threads of the node's network")
+    p.add_argument(
+        "--away",
+        type=float,
+        default=0.0,
+        help="seconds the target is out of the picture each period (0: always there)",
+    )
+    p.add_argument("--every", type=float, default=30.0, help="period of the absences, seconds")
     p.add_argument("--json", default=None, help="also write samples and tables as JSON here")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -81,9 +99,86 @@ class Sample:
     t_s: float
     rss_mib: float
     sent: int
-    detections: int
+    detections: int  # processed frames that reported the target
     node_dropped: int  # cumulative TrackerStatus.frames_dropped at the end of the window
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)  # one per processed frame
+    phantom: int = 0  # detections while the target was away, after the node had let it go
+    off_target: int = 0  # detections of a visible target with IoU < 0.3
+
+
+@dataclass
+class Absence:
+    """What the node did during one absence of the target and after its return (seconds from
+    the absence's start or from the return; None: did not happen)."""
+
+    start_s: float
+    away_s: float
+    let_go_after_s: float | None = None  # first frame not reported
+    lag_frames: int = 0  # frames still reported before that
+    phantom_frames: int = 0  # frames reported after that, while still away
+    back_after_s: float | None = None  # first frame reported on the target after the return
+
+
+class Absences:
+    """The absence schedule (away for ``away_s`` at the start of every ``every_s`` period from
+    the first period on) and the judgment of each absence from processed frames' times."""
+
+    def __init__(self, away_s: float, every_s: float) -> None:
+        if away_s and not 0 < away_s < every_s:
+            raise ValueError(f"--away {away_s:g} must lie between 0 and --every {every_s:g}")
+        self.away_s, self.every_s = away_s, every_s
+        self.log: dict[int, Absence] = {}
+
+    def hidden(self, t: float) -> bool:
+        return self.away_s > 0 and t >= self.every_s and t % self.every_s < self.away_s
+
+    def observe(self, t: float, present: bool, on_target: bool) -> str:
+        """Record a processed frame at scene time ``t``; returns ``"phantom"`` when it reported
+        a target that had been let go and is still away, ``"off"`` for a visible target
+        reported elsewhere, else ``""``."""
+        if self.away_s <= 0 or t < self.every_s:
+            return "" if on_target or not present else "off"
+        k = int(t // self.every_s)
+        ab = self.log.setdefault(k, Absence(k * self.every_s, self.away_s))
+        since = t - ab.start_s
+        if self.hidden(t):
+            if not present:
+                if ab.let_go_after_s is None:
+                    ab.let_go_after_s = since
+                return ""
+            if ab.let_go_after_s is None:
+                ab.lag_frames += 1
+                return ""
+            ab.phantom_frames += 1
+            return "phantom"
+        if present and on_target and ab.back_after_s is None:
+            ab.back_after_s = since - self.away_s
+        return "" if on_target or not present else "off"
+
+    def summary(self, until_s: float) -> dict[str, Any]:
+        """Figures over the absences whose return lies at least one period before ``until_s``
+        (the later ones had no fair chance to be found again)."""
+        import numpy as np
+
+        done = [a for a in self.log.values() if a.start_s + self.every_s <= until_s]
+        let_go = [a.let_go_after_s for a in done if a.let_go_after_s is not None]
+        back = [a.back_after_s for a in done if a.back_after_s is not None]
+        return {
+            "absences": len(done),
+            "let_go": len(let_go),
+            "let_go_after_s_p50_max": _p50_max(np.array(let_go)),
+            "lag_frames": sum(a.lag_frames for a in done),
+            "phantom_frames": sum(a.phantom_frames for a in done),
+            "found_back": len(back),
+            "back_after_s_p50_max": _p50_max(np.array(back)),
+            "each": [asdict(a) for a in sorted(done, key=lambda a: a.start_s)],
+        }
+
+
+def _p50_max(values: np.ndarray) -> list[float] | None:
+    import numpy as np
+
+    return [float(np.median(values)), float(values.max())] if values.size else None
 
 
 class Scene:
@@ -110,10 +205,11 @@ class Scene:
         y = 10 + 0.5 * my * (1 + math.sin(2 * math.pi * t / 17.0))
         return int(x), int(y), self.size, self.size
 
-    def frame(self, t: float) -> np.ndarray:
+    def frame(self, t: float, hidden: bool = False) -> np.ndarray:
         img = self.bg.copy()
-        x, y, s, _ = self.box(t)
-        img[y : y + s, x : x + s] = self.patch
+        if not hidden:
+            x, y, s, _ = self.box(t)
+            img[y : y + s, x : x + s] = self.patch
         return img
 
 
@@ -127,15 +223,19 @@ def _rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Sample]:
+def _soak_one(
+    rate: float, args: argparse.Namespace, workdir: Path
+) -> tuple[list[Sample], Absences]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget, TrackerStatus
-    from vision_msgs.msg import Detection2D
+    from vision_msgs.msg import Detection2DArray
 
+    from siam_tracker_ros.evaluation.metrics import iou
     from siam_tracker_ros.ros.messages import (
+        detection_to_request,
         image_msg,
         init_target_msg,
         stamp_to_ns,
@@ -146,6 +246,7 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
 
     w, h = (int(v) for v in args.size.lower().split("x"))
     scene = Scene(w, h)
+    absences = Absences(args.away, args.every)
     workdir.mkdir(parents=True, exist_ok=True)
     if not rclpy.ok():
         rclpy.init()
@@ -166,29 +267,45 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         "dets": 0,
         "dropped": 0,
         "lat": [],
-        "t0": None,
-        "stamps": {},
+        "phantom": 0,
+        "off": 0,
+        "t0_ns": None,
     }
 
     def now_ns() -> int:
         return int(node.get_clock().now().nanoseconds)
 
-    def on_det(m: Detection2D) -> None:
-        state["dets"] += 1
-        state["lat"].append((now_ns() - stamp_to_ns(m.header.stamp)) / 1e6)
+    def scene_time(stamp_ns: int) -> float:
+        """The scene is drawn at the frame's own stamp, so every output is judged against
+        exactly the picture it came from."""
+        return (stamp_ns - state["t0_ns"]) / 1e9
+
+    def on_dets(m: Detection2DArray) -> None:
+        stamp = stamp_to_ns(m.header.stamp)
+        state["lat"].append((now_ns() - stamp) / 1e6)
+        t = scene_time(stamp)
+        present = bool(m.detections)
+        on_target = present and bool(
+            iou(detection_to_request(m.detections[0]).box, scene.box(t)) >= 0.3
+        )
+        state["dets"] += present
+        verdict = absences.observe(t, present, on_target)
+        state["phantom"] += verdict == "phantom"
+        state["off"] += verdict == "off"
 
     def on_status(m: TrackerStatus) -> None:
         state["dropped"] = int(m.frames_dropped)
 
-    node.create_subscription(Detection2D, "detection", on_det, reliable)
+    node.create_subscription(Detection2DArray, "detections", on_dets, reliable)
     node.create_subscription(TrackerStatus, "status", on_status, reliable)
 
     def publish() -> None:
-        if state["t0"] is None:
+        if state["t0_ns"] is None:
             return
-        t = time.monotonic() - state["t0"]
         stamp = now_ns()
-        pub.publish(image_msg(scene.frame(t), stamped_header(stamp, "soak_cam")))
+        t = scene_time(stamp)
+        frame = scene.frame(t, hidden=absences.hidden(t))
+        pub.publish(image_msg(frame, stamped_header(stamp, "soak_cam")))
         state["sent"] += 1
         state["latest"] = (stamp, scene.box(t))
 
@@ -212,7 +329,8 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
             if time.monotonic() > end_wait or not proc.running():
                 raise RuntimeError("tracker_node did not subscribe:\n" + proc.output()[-3000:])
             executor.spin_once(timeout_sec=0.1)
-        state["t0"] = time.monotonic()
+        t0 = time.monotonic()
+        state["t0_ns"] = now_ns()
         while state["sent"] < INIT_AFTER_FRAMES:
             executor.spin_once(timeout_sec=0.01)
         # The first best-effort frames can be lost while discovery settles, and an init stamped
@@ -228,10 +346,9 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
                 break
         else:
             raise RuntimeError(f"no detection after {INIT_TRIES} inits:\n" + proc.output()[-3000:])
-        t0 = state["t0"]
         end = t0 + args.minutes * 60
         next_sample = t0 + SAMPLE_S
-        last = {"sent": 0, "dets": 0}
+        last = {"sent": 0, "dets": 0, "phantom": 0, "off": 0}
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.005)
             if time.monotonic() >= next_sample:
@@ -243,9 +360,11 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
                         detections=state["dets"] - last["dets"],
                         node_dropped=state["dropped"],
                         latencies_ms=state["lat"],
+                        phantom=state["phantom"] - last["phantom"],
+                        off_target=state["off"] - last["off"],
                     )
                 )
-                last = {"sent": state["sent"], "dets": state["dets"]}
+                last = {k: state[k] for k in last}
                 state["lat"] = []
                 next_sample += SAMPLE_S
                 if not proc.running():
@@ -254,7 +373,7 @@ def _soak_one(rate: float, args: argparse.Namespace, workdir: Path) -> list[Samp
         proc.stop()
         executor.remove_node(node)
         node.destroy_node()
-    return samples
+    return samples, absences
 
 
 def minute_table(samples: list[Sample]) -> list[dict[str, Any]]:
@@ -272,7 +391,10 @@ def minute_table(samples: list[Sample]) -> list[dict[str, Any]]:
             {
                 "minute": m // per_min + 1,
                 "sent": sum(s.sent for s in chunk),
+                "processed": int(lat.size),
                 "detections": sum(s.detections for s in chunk),
+                "phantom": sum(s.phantom for s in chunk),
+                "off_target": sum(s.off_target for s in chunk),
                 "node_dropped": chunk[-1].node_dropped - prev_dropped,
                 "p50_ms": float(p50),
                 "p95_ms": float(p95),
@@ -319,18 +441,20 @@ def _inside(args: argparse.Namespace) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="soak_") as tmp:
         for rate in args.rates:
-            samples = _soak_one(rate, args, Path(tmp) / f"rate_{rate:g}")
+            samples, absences = _soak_one(rate, args, Path(tmp) / f"rate_{rate:g}")
             rows = minute_table(samples)
             verdict = memory_verdict(samples, args.warmup_min)
+            longterm = absences.summary(samples[-1].t_s if samples else 0.0)
             results.append(
                 {
                     "rate_hz": rate,
                     "rows": rows,
                     "memory": verdict,
+                    "longterm": longterm,
                     "samples": [asdict(s) | {"latencies_ms": len(s.latencies_ms)} for s in samples],
                 }
             )
-            _print(rate, args, rows, verdict)
+            _print(rate, args, rows, verdict, longterm)
     if rclpy.ok():
         rclpy.shutdown()
     if args.json:
@@ -339,21 +463,40 @@ def _inside(args: argparse.Namespace) -> int:
 
 
 def _print(
-    rate: float, args: argparse.Namespace, rows: list[dict[str, Any]], verdict: dict[str, Any]
+    rate: float,
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    verdict: dict[str, Any],
+    longterm: dict[str, Any],
 ) -> None:
+    away = f", target away {args.away:g} s every {args.every:g} s" if args.away else ""
     print(
         f"\ntracker_node soak at {rate:g} Hz, {args.size} bgr8, {args.minutes:g} min, "
-        f"{args.device}, {args.threads} network thread(s); latency = image stamp -> "
-        "Detection2D received"
+        f"{args.device}, {args.threads} network thread(s){away}; latency = image stamp -> "
+        "Detection2DArray received"
     )
     print(
-        f"{'min':>4} {'sent':>6} {'dets':>6} {'dropped':>8} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'p99 ms':>7} {'RSS MiB':>8}"
+        f"{'min':>4} {'sent':>6} {'procd':>6} {'dets':>6} {'phantom':>7} {'off':>5} "
+        f"{'dropped':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'RSS MiB':>8}"
     )
     for r in rows:
         print(
-            f"{r['minute']:4d} {r['sent']:6d} {r['detections']:6d} {r['node_dropped']:8d} "
+            f"{r['minute']:4d} {r['sent']:6d} {r['processed']:6d} {r['detections']:6d} "
+            f"{r['phantom']:7d} {r['off_target']:5d} {r['node_dropped']:8d} "
             f"{r['p50_ms']:7.1f} {r['p95_ms']:7.1f} {r['p99_ms']:7.1f} {r['rss_mib']:8.1f}"
+        )
+    if args.away:
+        lt = longterm
+
+        def p50_max(v: list[float] | None) -> str:
+            return f"p50 {v[0]:.2f} s, max {v[1]:.2f} s" if v else "-"
+
+        print(
+            f"long-term: {lt['absences']} judged absences; let go in {lt['let_go']} "
+            f"({p50_max(lt['let_go_after_s_p50_max'])} after leaving; {lt['lag_frames']} "
+            f"frames reported before that); phantom frames after letting go: "
+            f"{lt['phantom_frames']}; found back on the target in {lt['found_back']} "
+            f"({p50_max(lt['back_after_s_p50_max'])} after the return)"
         )
     if verdict["verdict"] == "too short":
         print(f"memory: too short for a verdict after {args.warmup_min:g} min warm-up")
