@@ -27,6 +27,7 @@ from siam_tracker_ros.ros.parameters import (
     resolve_path,
     settings_for,
 )
+from siam_tracker_ros.ros.throttle import INIT_WARNING_BURST
 
 __all__ = [
     "DEFAULT_MODEL_CONFIG",
@@ -218,8 +219,9 @@ PARAMS = ParamTable(
             "log.throttle_s",
             2.0,
             "Minimum seconds between repeated warnings of one kind (malformed images, bad "
-            "init boxes, tracker failures); refused inits get up to 3 lines in that time (an "
-            "init and siam-tracker init's resends).",
+            "init boxes, tracker failures); refused inits get up to "
+            f"{INIT_WARNING_BURST} lines in that time (an init and siam-tracker init's "
+            "resends).",
             dynamic=True,
             range=(0.0, 3600.0),
         ),
