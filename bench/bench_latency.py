@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from siam_tracker_ros.cli import parse_size  # noqa: E402
+
 #: TrackerStatus.state values (siam_tracker_ros/msg/TrackerStatus.msg) -> row names
 STATE_NAMES = {1: "TRACKING", 2: "LOST", 3: "AMBIGUOUS"}
 
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rates", type=float, nargs="+", default=[30.0, 60.0])
     p.add_argument("--seconds", type=float, default=6.0, help="synthetic replay length per rate")
-    p.add_argument("--size", default="640x480", help="frame size WxH")
+    p.add_argument("--size", type=parse_size, default=(640, 480), help="frame size WxH")
     p.add_argument(
         "--config",
         default=DEFAULT_MODEL_CONFIG,
@@ -326,7 +328,7 @@ def _lost_rows(rate: float, res: Any, cpu: CpuSampler | None) -> list[dict[str, 
 
 
 def _inside(args: argparse.Namespace) -> int:
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size
     tracking: list[dict[str, Any]] = []
     lost: list[dict[str, Any]] = []
     ok = True

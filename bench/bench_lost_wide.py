@@ -23,21 +23,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from siam_tracker_ros.cli import parse_size  # noqa: E402
 from siam_tracker_ros.core.loading import load_tracker  # noqa: E402
 from siam_tracker_ros.core.result import TrackState  # noqa: E402
-
-
-def _size(text: str) -> tuple[int, int]:
-    w, h = (int(v) for v in text.lower().split("x"))
-    return w, h
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--size", type=_size, default=(1920, 1080), help="frame WxH")
-    p.add_argument("--target", type=_size, default=(10, 20), help="target WxH")
+    p.add_argument("--size", type=parse_size, default=(1920, 1080), help="frame WxH")
+    p.add_argument("--target", type=parse_size, default=(10, 20), help="target WxH")
     p.add_argument("--frames", type=int, default=160, help="frames after the target is gone")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     args = p.parse_args(argv)

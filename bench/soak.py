@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from siam_tracker_ros.cli import parse_size  # noqa: E402
+
 SAMPLE_S = 10.0
 #: the init target is stamped with this frame (not the first: it may be lost), re-sent on the
 #: newest frame up to INIT_TRIES times until a detection comes back
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         help="minutes excluded from the memory-growth verdict",
     )
-    p.add_argument("--size", default="640x480", help="frame size WxH")
+    p.add_argument("--size", type=parse_size, default=(640, 480), help="frame size WxH")
     p.add_argument("--config", default="")
     p.add_argument("--weights", default="")
     p.add_argument("--device", default="cpu")
@@ -244,7 +246,7 @@ def _soak_one(
     from siam_tracker_ros.ros.parameters import resolve_path
     from siam_tracker_ros.testing.harness import NodeProcess, node_args
 
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size
     scene = Scene(w, h)
     absences = Absences(args.away, args.every)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -471,9 +473,9 @@ def _print(
 ) -> None:
     away = f", target away {args.away:g} s every {args.every:g} s" if args.away else ""
     print(
-        f"\ntracker_node soak at {rate:g} Hz, {args.size} bgr8, {args.minutes:g} min, "
-        f"{args.device}, {args.threads} network thread(s){away}; latency = image stamp -> "
-        "Detection2DArray received"
+        f"\ntracker_node soak at {rate:g} Hz, {args.size[0]}x{args.size[1]} bgr8, "
+        f"{args.minutes:g} min, {args.device}, {args.threads} network thread(s){away}; "
+        "latency = image stamp -> Detection2DArray received"
     )
     print(
         f"{'min':>4} {'sent':>6} {'procd':>6} {'dets':>6} {'phantom':>7} {'off':>5} "

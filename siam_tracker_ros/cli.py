@@ -117,6 +117,19 @@ def plain_text(text: str) -> str:
     return _RST_MARKUP.sub(lambda m: m.group(1) or m.group(2), text)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` (``640x480``) -> two whole numbers >= 1 (argparse type; the benches' frame and
+    target sizes)."""
+    parts = text.lower().replace(" ", "").split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 640x480, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"expected a size of at least 1x1, got {text!r}")
+    return w, h
+
+
 def plain_help(parser: argparse.ArgumentParser) -> None:
     """Make every help text of ``parser`` plain (:func:`plain_text`): what ``--help`` prints is
     read in a terminal, where markup is noise."""

@@ -28,6 +28,13 @@ def test_parse_box() -> None:
             parse_box(bad)
 
 
+def test_parse_size() -> None:
+    assert cli.parse_size("640x480") == (640, 480) and cli.parse_size("1920X1080") == (1920, 1080)
+    for bad in ("640", "640x", "x480", "640x480x3", "0x480", "-1x2", "axb", "6.5x4"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.parse_size(bad)
+
+
 def _frames(tmp_path: Path, n: int = 4) -> tuple[Path, str]:
     frames, gt = textured_sequence(n_frames=n, height=160, width=200)
     folder = tmp_path / "frames"

@@ -170,6 +170,59 @@ def test_each_frame_is_freed_without_the_cycle_collector(scene: tuple) -> None:
     assert alive_at_most <= 2, alive_at_most  # this frame and the one a deferred check holds
 
 
+class _FailingSearches:
+    """A backend whose every ``fail_every``-th search raises (everything else is the real one):
+    a step that ends in an error, as a runtime's failure mid-frame would end it."""
+
+    def __init__(self, backend: object, fail_every: int) -> None:
+        self._backend = backend
+        self._fail_every = fail_every
+        self._calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._backend, name)
+
+    def search(self, crop: np.ndarray, kernels: object) -> object:
+        self._calls += 1
+        if self._calls % self._fail_every == 0:
+            raise RuntimeError("search failed")
+        return self._backend.search(crop, kernels)  # type: ignore[attr-defined]
+
+
+def test_a_frame_whose_step_fails_is_freed_without_the_cycle_collector(scene: tuple) -> None:
+    """The step's callbacks are dropped however the step ends: a frame whose search raised
+    (the node logs it and goes on) is freed like any other, not kept for the cycle
+    collector."""
+    import gc
+    import weakref
+
+    frames, gt, _ = scene
+    base = _tracker(longterm=True)
+    tracker = Tracker(
+        config=base.config,
+        runtime=_FailingSearches(base.runtime, fail_every=3),  # type: ignore[arg-type]
+    )
+    tracker.init(frames[0].copy(), gt[0])
+    gc.collect()
+    gc.disable()
+    try:
+        alive_at_most, failed = 0, 0
+        refs: list[weakref.ref[np.ndarray]] = []
+        for f in frames[1:60]:
+            image = f.copy()
+            refs.append(weakref.ref(image))
+            try:
+                tracker.track(image)
+            except RuntimeError:
+                failed += 1
+            del image
+            alive_at_most = max(alive_at_most, sum(r() is not None for r in refs))
+    finally:
+        gc.enable()
+    assert failed >= 10  # the error path ran
+    assert alive_at_most <= 2, alive_at_most
+
+
 class _ThreadRecorder:
     """A backend that records which thread ran each search (everything else is the real one)."""
 
