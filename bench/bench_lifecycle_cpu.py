@@ -7,7 +7,15 @@ services: unconfigured, then active (tracking), inactive (deactivated), active a
 process's CPU time (``/proc/<pid>/stat`` utime+stime) over ``--seconds`` per phase is printed as %
 of one core. Everything runs inside a loopback-only network namespace (re-executes itself there).
 
+With ``--cycles N`` the node then goes N times round the whole lifecycle a mission manager drives
+(deactivate, cleanup, configure, activate, a new init, ``--cycle-seconds`` of tracking), and the
+node process's resident memory, threads and open file descriptors are sampled after each round:
+a model, a worker thread or a file kept by a cleanup shows as a rising series. Memory is judged
+by the soaks' rule (``process_memory.growth_verdict``); threads and descriptors must come back
+to the first round's count.
+
     .venv/bin/python bench/bench_lifecycle_cpu.py --seconds 10 --rate 30
+    .venv/bin/python bench/bench_lifecycle_cpu.py --seconds 2 --cycles 100
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,6 +46,7 @@ def _inside(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget
 
+    from siam_tracker_ros.process_memory import growth_verdict, process_status
     from siam_tracker_ros.ros.messages import image_msg, init_target_msg, stamped_header
     from siam_tracker_ros.testing.harness import NodeProcess
 
@@ -107,6 +117,7 @@ def _inside(args: argparse.Namespace) -> int:
         init_pub.publish(init_target_msg(stamped_header(stamps[-1], "cam"), (x, 200, side, side)))
 
     rows: list[tuple[str, float]] = []
+    rounds: list[dict[str, float]] = []
 
     def measure(name: str) -> None:
         run_for(1.0)  # settle
@@ -124,6 +135,19 @@ def _inside(args: argparse.Namespace) -> int:
         measure(f"active, tracking at {args.rate:g} Hz")
         assert transition(Transition.TRANSITION_DEACTIVATE)
         measure("inactive again (deactivated)")
+        for cycle in range(args.cycles):
+            t0 = time.monotonic()
+            for tid in (
+                Transition.TRANSITION_CLEANUP,
+                Transition.TRANSITION_CONFIGURE,
+                Transition.TRANSITION_ACTIVATE,
+            ):
+                assert transition(tid), f"round {cycle + 1}: transition {tid} failed"
+            run_for(0.2)
+            send_init()
+            run_for(args.cycle_seconds)
+            assert transition(Transition.TRANSITION_DEACTIVATE)
+            rounds.append({"s": time.monotonic() - t0, **process_status(node_proc.proc.pid)})
     finally:
         node_proc.stop()
         node.destroy_node()
@@ -136,7 +160,43 @@ def _inside(args: argparse.Namespace) -> int:
     )
     for name, pct in rows:
         print(f"  {name:44s} {pct:6.1f} %")
-    return 0
+    if not rounds:
+        return 0
+    return _print_rounds(rounds, args, growth_verdict, node_proc.output().count("tracking track-"))
+
+
+def _print_rounds(
+    rounds: list[dict[str, float]], args: argparse.Namespace, growth_verdict: Any, tracks: int
+) -> int:
+    """The lifecycle rounds' table (every tenth round and the last) and their verdict; exit
+    status 1 when memory grows or threads or descriptors are left behind."""
+    print(
+        f"\n{len(rounds)} lifecycle rounds (cleanup, configure, activate, init, "
+        f"{args.cycle_seconds:g} s tracking, deactivate); node process after each round; "
+        f"tracks started: {tracks}"
+    )
+    print(f"  {'round':>5s} {'round s':>8s} {'RSS MiB':>8s} {'threads':>8s} {'fds':>5s}")
+    step = max(1, len(rounds) // 10)
+    for i, r in enumerate(rounds, start=1):
+        if i == 1 or i % step == 0 or i == len(rounds):
+            print(f"  {i:5d} {r['s']:8.2f} {r['rss_mib']:8.1f} {r['threads']:8.0f} {r['fds']:5.0f}")
+    # the first round loads what stays for good (caches, the runtime's pools): judged after it
+    kept = rounds[1:] if len(rounds) > 3 else rounds
+    memory = growth_verdict(list(range(len(kept))), [r["rss_mib"] for r in kept])
+    left_threads = max(r["threads"] for r in kept) - kept[0]["threads"]
+    left_fds = max(r["fds"] for r in kept) - kept[0]["fds"]
+    print(
+        f"memory after round 1: {memory['verdict']}"
+        + (
+            f" ({memory['growth_fit_mib']:+.1f} MiB fitted over {len(kept)} rounds, "
+            f"{memory['first_mib']:.1f} -> {memory['last_mib']:.1f} MiB)"
+            if "growth_fit_mib" in memory
+            else ""
+        )
+        + f"; threads {left_threads:+.0f}, file descriptors {left_fds:+.0f} at most "
+        "against round 2"
+    )
+    return 0 if memory["verdict"] != "GROWING" and left_threads <= 0 and left_fds <= 0 else 1
 
 
 def main() -> int:
@@ -146,6 +206,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=30.0, help="camera rate (Hz)")
     p.add_argument("--threads", type=int, default=1, help="model.num_threads")
+    p.add_argument("--cycles", type=int, default=0, help="lifecycle rounds after the phases")
+    p.add_argument("--cycle-seconds", type=float, default=1.0, help="tracking in each round")
     p.add_argument("--out", default="/tmp/bench_lifecycle_cpu")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -154,7 +216,11 @@ def main() -> int:
     from siam_tracker_ros.testing.isolation import rerun_isolated
 
     return rerun_isolated(
-        __file__, sys.argv[1:], "bench_lifecycle_cpu", timeout=120 + 8 * args.seconds, cwd=ROOT
+        __file__,
+        sys.argv[1:],
+        "bench_lifecycle_cpu",
+        timeout=120 + 8 * args.seconds + args.cycles * (30 + args.cycle_seconds),
+        cwd=ROOT,
     )
 
 

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from siam_tracker_ros.cli import parse_size  # noqa: E402
+from siam_tracker_ros.process_memory import growth_verdict, process_status  # noqa: E402
 
 SAMPLE_S = 10.0
 #: the init target is stamped with this frame (not the first: it may be lost), re-sent on the
@@ -215,16 +216,6 @@ class Scene:
         return img
 
 
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
-
-
 def _soak_one(
     rate: float, args: argparse.Namespace, workdir: Path
 ) -> tuple[list[Sample], Absences]:
@@ -357,7 +348,7 @@ def _soak_one(
                 samples.append(
                     Sample(
                         t_s=round(next_sample - t0, 1),
-                        rss_mib=_rss_mib(proc.proc.pid),
+                        rss_mib=process_status(proc.proc.pid)["rss_mib"],
                         sent=state["sent"] - last["sent"],
                         detections=state["dets"] - last["dets"],
                         node_dropped=state["dropped"],
@@ -411,28 +402,14 @@ def minute_table(samples: list[Sample]) -> list[dict[str, Any]]:
 
 
 def memory_verdict(samples: list[Sample], warmup_min: float) -> dict[str, Any]:
-    """Least-squares RSS slope after warm-up and the flat/GROWING rule of the module doc."""
-    import numpy as np
-
+    """The RSS samples after warm-up through the one flat/GROWING rule
+    (:func:`siam_tracker_ros.process_memory.growth_verdict`), per minute."""
     kept = [s for s in samples if s.t_s > warmup_min * 60]
-    if len(kept) < 3:
-        return {"verdict": "too short", "samples": len(kept)}
-    t = np.array([s.t_s for s in kept]) / 60.0
-    rss = np.array([s.rss_mib for s in kept])
-    slope = float(np.polyfit(t, rss, 1)[0])
-    span = float(t[-1] - t[0])
-    extrapolated = slope * span
-    flat = extrapolated < 0.02 * float(rss[0]) and extrapolated < 20.0
-    return {
-        "verdict": "flat" if flat else "GROWING",
-        "slope_mib_per_min": slope,
-        "span_min": span,
-        "growth_fit_mib": extrapolated,
-        "first_mib": float(rss[0]),
-        "last_mib": float(rss[-1]),
-        "min_mib": float(rss.min()),
-        "max_mib": float(rss.max()),
-    }
+    verdict = growth_verdict([s.t_s / 60.0 for s in kept], [s.rss_mib for s in kept])
+    if "span" in verdict:
+        verdict["slope_mib_per_min"] = verdict.pop("slope_mib_per_unit")
+        verdict["span_min"] = verdict.pop("span")
+    return verdict
 
 
 def _inside(args: argparse.Namespace) -> int:

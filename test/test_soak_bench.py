@@ -1,5 +1,6 @@
-"""``bench/soak.py --away``: how each absence of the target is judged from the node's outputs
-(the bookkeeping only; the soak itself runs the real node for tens of minutes and is a bench)."""
+"""``bench/soak.py --away``: how each absence of the target is judged from the node's outputs,
+and ``bench/bench_lifecycle_cpu.py --cycles``: how its lifecycle rounds are judged (the
+bookkeeping only; the benches themselves run the real node for minutes and are benches)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import pytest
 from conftest import ROOT
 
 
-def _soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak_bench", ROOT / "bench" / "soak.py")
+def _bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", ROOT / "bench" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def _soak() -> ModuleType:
+    return _bench("soak")
 
 
 def test_each_absence_is_judged_from_the_frames_times() -> None:
@@ -52,3 +57,33 @@ def test_each_absence_is_judged_from_the_frames_times() -> None:
 def test_an_absence_longer_than_its_period_is_refused() -> None:
     with pytest.raises(ValueError, match="--away 10 must lie between 0 and --every 10"):
         _soak().Absences(away_s=10.0, every_s=10.0)
+
+
+def test_lifecycle_rounds_fail_on_growing_memory_or_a_thread_or_file_left_behind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from argparse import Namespace
+
+    from siam_tracker_ros.process_memory import growth_verdict
+
+    judge = _bench("bench_lifecycle_cpu")._print_rounds
+    args = Namespace(cycle_seconds=1.0)
+
+    def rounds(rss_step: float, threads_from: int = 99, fds_from: int = 99) -> list[dict]:
+        return [
+            {
+                "s": 1.4,
+                "rss_mib": 300.0 + (40.0 if i == 0 else 0.0) + rss_step * i,  # round 1 loads
+                "threads": 21 + (i >= threads_from),
+                "fds": 22 + (i >= fds_from),
+            }
+            for i in range(30)
+        ]
+
+    assert judge(rounds(0.0), args, growth_verdict, 30) == 0  # round 1's load is not growth
+    assert "memory after round 1: flat" in capsys.readouterr().out
+    assert judge(rounds(1.0), args, growth_verdict, 30) == 1  # ~1 MiB a round
+    assert "GROWING" in capsys.readouterr().out
+    assert judge(rounds(0.0, threads_from=10), args, growth_verdict, 30) == 1
+    assert "threads +1" in capsys.readouterr().out
+    assert judge(rounds(0.0, fds_from=20), args, growth_verdict, 30) == 1

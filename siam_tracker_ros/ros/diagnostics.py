@@ -9,6 +9,7 @@ p95 latency is above ``diagnostics.max_latency_ms``) are unit-tested here withou
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,11 @@ OK, WARN = 0, 1
 @dataclass
 class TrackingStats:
     """Counters and the recent latencies (frame stamp -> publication), processing times and
-    processing instants (for the rate) of one node. Written by the worker and the executor
-    thread one value at a time; a snapshot is good enough for monitoring."""
+    processing instants (for the rate) of one node. The worker thread records while the
+    executor's diagnostics timer reads: the series are read through :meth:`timings` and
+    :meth:`rate_hz`, copies taken under a lock (iterating a deque another thread appends to
+    raises "deque mutated during iteration", which would end the timer's callback). The
+    counters are single values; a snapshot of them is good enough for monitoring."""
 
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=300))
     processing_ms: deque[float] = field(default_factory=lambda: deque(maxlen=300))
@@ -36,21 +40,31 @@ class TrackingStats:
     frames_received: int = 0
     frames_malformed: int = 0
     track_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, now: float, latency_ms: float, processing_ms: float) -> None:
         """One published frame at ``now`` (monotonic seconds)."""
-        self.processed_at.append(now)
-        self.latencies_ms.append(latency_ms)
-        self.processing_ms.append(processing_ms)
+        with self._lock:
+            self.processed_at.append(now)
+            self.latencies_ms.append(latency_ms)
+            self.processing_ms.append(processing_ms)
+
+    def timings(self) -> tuple[list[float], list[float]]:
+        """Copies of the recent latencies and processing times (ms)."""
+        with self._lock:
+            return list(self.latencies_ms), list(self.processing_ms)
 
     def rate_hz(self, now: float) -> float:
         """Frames processed in the last second."""
-        return float(sum(1 for t in self.processed_at if now - t <= 1.0))
+        with self._lock:
+            instants = list(self.processed_at)
+        return float(sum(1 for t in instants if now - t <= 1.0))
 
     def clear(self) -> None:
         """Forget the timings and error counters (the node's ``~/reset``)."""
-        self.latencies_ms.clear()
-        self.processing_ms.clear()
+        with self._lock:
+            self.latencies_ms.clear()
+            self.processing_ms.clear()
         self.frames_malformed = self.track_errors = 0
 
 
@@ -71,8 +85,9 @@ def tracking_diagnostics(
     ``max_latency_ms``, OK otherwise. ``longterm``: what the long-term policy did on the last
     step (``StepInfo.policies["longterm"]``); while LOST its re-detection progress (where the
     sweep is, the best similarity seen, the verification streak) is in the values."""
-    lat = np.asarray(stats.latencies_ms, dtype=np.float64)
-    proc = np.asarray(stats.processing_ms, dtype=np.float64)
+    latencies, processing = stats.timings()
+    lat = np.asarray(latencies, dtype=np.float64)
+    proc = np.asarray(processing, dtype=np.float64)
     p50, p95 = np.percentile(lat, [50, 95]) if lat.size else (float("nan"),) * 2
     level, text = OK, state.name.lower()
     if state == TrackState.LOST:

@@ -136,6 +136,8 @@ class CameraModel:
     height: int
     distortion: tuple[float, ...] = ()
     model: str = "plumb_bob"
+    #: the camera's optical frame (CameraInfo's ``header.frame_id``; "" when unknown)
+    frame_id: str = ""
 
     def __post_init__(self) -> None:
         values = (self.fx, self.fy, self.cx, self.cy)
@@ -157,6 +159,7 @@ class CameraModel:
         height: int,
         distortion: Sequence[float] = (),
         model: str = "plumb_bob",
+        frame_id: str = "",
     ) -> CameraModel:
         """From a row-major 3x3 ``K`` (CameraInfo's ``k``)."""
         if len(k) != 9:
@@ -170,6 +173,7 @@ class CameraModel:
             int(height),
             tuple(float(v) for v in distortion),
             model,
+            frame_id,
         )
 
     @property
@@ -207,7 +211,8 @@ class CameraModel:
 @dataclass(frozen=True)
 class TargetBox:
     """A box the controller may act on: centre and size in pixels of the image described by the
-    camera model, its frame stamp (ns) and its track id."""
+    camera model, its frame stamp (ns), its track id and the frame id of the image it was found
+    in ("" when unknown)."""
 
     stamp_ns: int
     track_id: str
@@ -216,9 +221,12 @@ class TargetBox:
     width: float
     height: float
     score: float = 1.0
+    frame_id: str = ""
 
     def valid(self) -> bool:
-        values = (self.cx, self.cy, self.width, self.height)
+        """Finite centre, size and score, and a size > 0 (a NaN score would pass any
+        ``score < min_score`` test)."""
+        values = (self.cx, self.cy, self.width, self.height, self.score)
         return all(math.isfinite(v) for v in values) and self.width > 0 and self.height > 0
 
 
@@ -278,6 +286,11 @@ class ControlConfig:
             raise ValueError(f"size_measure must be one of {SIZE_MEASURES}")
 
 
+#: how far (px) a box centre may lie outside camera_info's image before the box is refused
+#: (rounding; a centre further out was not seen by this camera)
+_EDGE_PX = 1.0
+
+
 def _apparent_size(box: TargetBox, camera: CameraModel, measure: str) -> float:
     px = {
         "sqrt_area": math.sqrt(box.width * box.height),
@@ -312,14 +325,32 @@ class FollowController:
         configured one is 0)."""
         if not box.valid():
             raise ValueError(f"invalid box {box}")
+        if box.frame_id and camera.frame_id and box.frame_id != camera.frame_id:
+            raise ValueError(
+                f"detection in frame {box.frame_id!r} but camera_info is of {camera.frame_id!r}: "
+                "boxes and intrinsics must come from the same camera"
+            )
+        if not (
+            -_EDGE_PX <= box.cx <= camera.width + _EDGE_PX
+            and -_EDGE_PX <= box.cy <= camera.height + _EDGE_PX
+        ):
+            raise ValueError(
+                f"box centre ({box.cx:.1f}, {box.cy:.1f}) outside the {camera.width}x"
+                f"{camera.height} image of camera_info: another camera or resolution?"
+            )
         yaw, pitch = camera.bearing(box.cx, box.cy)
         size = _apparent_size(box, camera, config.size_measure)
+        if not (math.isfinite(size) and size > 0.0):
+            raise ValueError(f"box size {box.width:g}x{box.height:g} px is too small to measure")
         setpoint = config.size_setpoint
         if setpoint <= 0.0:
             if self.setpoint is None:
                 self.setpoint = size
             setpoint = self.setpoint
-        return TargetError(yaw, pitch, math.log(setpoint / size), size)
+        size_error = math.log(setpoint / size)
+        if not math.isfinite(size_error):
+            raise ValueError(f"size error not finite (set point {setpoint:g}, size {size:g})")
+        return TargetError(yaw, pitch, size_error, size)
 
     def update(
         self, box: TargetBox, camera: CameraModel, config: ControlConfig, *, integrate: bool = True

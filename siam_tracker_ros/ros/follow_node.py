@@ -71,13 +71,19 @@ def box_from_detection(msg: Detection2D) -> TargetBox:
         float(msg.bbox.size_x),
         float(msg.bbox.size_y),
         score,
+        msg.header.frame_id,
     )
 
 
 def camera_from_info(msg: CameraInfo) -> CameraModel:
     """The camera model of a CameraInfo (``ValueError`` with one line when unusable)."""
     return CameraModel.from_k(
-        list(msg.k), int(msg.width), int(msg.height), list(msg.d), str(msg.distortion_model)
+        list(msg.k),
+        int(msg.width),
+        int(msg.height),
+        list(msg.d),
+        str(msg.distortion_model),
+        msg.header.frame_id,
     )
 
 
@@ -236,7 +242,14 @@ class FollowNode(ParameterizedNode[FollowSettings], LifecycleNode):
         self._publish(self._supervisor.on_status(report, self._now()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        key = (tuple(msg.k), msg.width, msg.height, tuple(msg.d), msg.distortion_model)
+        key = (
+            tuple(msg.k),
+            msg.width,
+            msg.height,
+            tuple(msg.d),
+            msg.distortion_model,
+            msg.header.frame_id,
+        )
         if key == self._camera_key:
             return
         try:

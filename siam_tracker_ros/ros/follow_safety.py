@@ -25,6 +25,13 @@ Rules (every time is the *node clock*, simulated time included, compared with *f
 - Stops are hard zeros (no acceleration ramp: a stop must be a stop; the robot's own controller
   brakes); the ramp applies when moving again, from zero.
 - A backwards jump of the node clock (simulator reset, looping bag) forgets every stamp.
+- Any input (box or status) stamped more than ``max_future_s`` ahead of the clock stops the
+  command and is otherwise dropped, before it is remembered: one glitched stamp must not make
+  every later good input look older than it (the follower would stay stopped until the clock
+  caught up with the glitch).
+- A box whose id ends in :data:`LOST_ID_SUFFIX` (the tracker's ``output.publish_lost``
+  estimate while LOST) is never followed; without ``require_status`` a box alone never
+  switches track while the newest status is of another track (statuses switch tracks).
 
 Each stop has a reason code (:data:`REASONS`) that goes to ``/diagnostics``.
 """
@@ -50,6 +57,7 @@ __all__ = [
     "AMBIGUOUS",
     "IDLE",
     "LOST",
+    "LOST_ID_SUFFIX",
     "REASONS",
     "TRACKING",
     "WARN_REASONS",
@@ -62,6 +70,9 @@ __all__ = [
 #: ``TrackerStatus`` states (the values of ``core.result.TrackState``)
 IDLE, TRACKING, LOST, AMBIGUOUS = 0, 1, 2, 3
 _STATE_NAMES = {IDLE: "idle", TRACKING: "tracking", LOST: "lost", AMBIGUOUS: "ambiguous"}
+#: the id suffix of the detection the tracker node publishes while LOST (``output.publish_lost``:
+#: its last estimate, score 0, for debugging) -- never a box to follow
+LOST_ID_SUFFIX = ":lost"
 
 #: stop reason code -> what it means (``""`` is "following")
 REASONS = {
@@ -72,9 +83,9 @@ REASONS = {
     "idle": "tracker idle (not tracking)",
     "ambiguous": "target ambiguous (safety.on_ambiguous=stop)",
     "stale": "no fresh detection within safety.timeout_s",
-    "future_stamp": "detection stamped ahead of the node clock (use_sim_time? clock sync?)",
+    "future_stamp": "input stamped ahead of the node clock (use_sim_time? clock sync?)",
     "low_score": "detection score below input.min_score",
-    "bad_box": "detection box not usable (non-finite or empty)",
+    "bad_box": "detection box not usable (non-finite, empty, or not in the camera_info image)",
     "new_track": "new track id: controller reset",
     "deactivated": "node deactivated",
     "shutdown": "node shutting down",
@@ -148,6 +159,8 @@ class _Counts:
     old_track_boxes: int = 0
     stale_boxes: int = 0
     unpaired_boxes: int = 0
+    future_inputs: int = 0
+    lost_boxes: int = 0
 
 
 class FollowSupervisor:
@@ -208,6 +221,9 @@ class FollowSupervisor:
         """A tracker status: stops on LOST / IDLE / (AMBIGUOUS with ``stop``), switches track on a
         new id, and completes a waiting box of the same stamp."""
         self._clock(now_ns)
+        future = self._from_future(report.stamp_ns, now_ns, "status")
+        if future is not None:
+            return future
         newest = self._newest_status
         if newest is not None and report.stamp_ns < newest.stamp_ns:
             return None  # out of order: a newer status already decides
@@ -235,14 +251,20 @@ class FollowSupervisor:
         """A detection: used at once when its status is known (or not required), else kept until
         the status of its frame arrives."""
         self._clock(now_ns)
+        future = self._from_future(box.stamp_ns, now_ns, "detection")
+        if future is not None:
+            return future
+        if box.track_id.endswith(LOST_ID_SUFFIX):
+            self.counts.lost_boxes += 1
+            return None
         if box.stamp_ns <= self._last_used_ns:
             return None  # a duplicate or out of order: never act on an older box
         newest = self._newest_status
         if not self.safety.require_status:
+            if newest is not None and newest.track_id != box.track_id and newest.state != IDLE:
+                self.counts.old_track_boxes += 1  # only a status switches to another track
+                return None
             if newest is not None and newest.stamp_ns >= box.stamp_ns:
-                if newest.track_id != box.track_id and newest.state != IDLE:
-                    self.counts.old_track_boxes += 1
-                    return None
                 if newest.state not in (TRACKING, AMBIGUOUS):
                     return None
             self._newest_input_ns = max(self._newest_input_ns, box.stamp_ns)
@@ -304,6 +326,15 @@ class FollowSupervisor:
             self._forget()
         self._last_now = now_ns
 
+    def _from_future(self, stamp_ns: int, now_ns: int, what: str) -> Output | None:
+        """The stop for an input stamped more than ``max_future_s`` ahead of the clock (None for
+        any other): counted, never remembered."""
+        ahead = (stamp_ns - now_ns) / 1e9
+        if ahead <= self.safety.max_future_s:
+            return None
+        self.counts.future_inputs += 1
+        return self._stop("future_stamp", now_ns, f"{what} stamped {ahead:.3f} s ahead")
+
     def _switch_track(self, track_id: str) -> bool:
         """Make ``track_id`` the current track; True (and everything of the old one dropped) when
         it is a new one."""
@@ -328,9 +359,7 @@ class FollowSupervisor:
         if age > s.timeout_s:
             self.counts.stale_boxes += 1
             return self._stop("stale", now_ns, f"detection {age:.3f} s old on arrival")
-        if age < -s.max_future_s:
-            return self._stop("future_stamp", now_ns, f"detection stamped {-age:.3f} s ahead")
-        if box.score < s.min_score:
+        if not box.score >= s.min_score:  # NaN included
             return self._stop("low_score", now_ns, f"score {box.score:.2f} < {s.min_score:.2f}")
         if state == AMBIGUOUS and s.on_ambiguous == "stop":
             return self._stop("ambiguous", now_ns)
@@ -338,8 +367,8 @@ class FollowSupervisor:
             command, error = self.controller.update(
                 box, self.camera, self.control, integrate=state == TRACKING
             )
-        except ValueError as exc:
-            return self._stop("bad_box", now_ns, str(exc))
+        except (ValueError, ArithmeticError) as exc:  # refused, or arithmetic past its range
+            return self._stop("bad_box", now_ns, str(exc) or type(exc).__name__)
         self.note = ""
         if state == AMBIGUOUS:
             command = command.scaled(s.ambiguous_scale)
@@ -395,6 +424,8 @@ class FollowSupervisor:
             "old_track_boxes_ignored": self.counts.old_track_boxes,
             "stale_boxes_ignored": self.counts.stale_boxes,
             "unpaired_boxes_ignored": self.counts.unpaired_boxes,
+            "future_inputs_ignored": self.counts.future_inputs,
+            "lost_boxes_ignored": self.counts.lost_boxes,
             "camera_info": self.camera is not None,
         }
         for reason in REASONS:

@@ -54,6 +54,7 @@ from siam_tracker_ros.msg import InitTarget, TrackerStatus
 from siam_tracker_ros.ros import messages
 from siam_tracker_ros.ros.debug_images import DebugImages
 from siam_tracker_ros.ros.diagnostics import TrackingStats, tracking_diagnostics
+from siam_tracker_ros.ros.follow_safety import LOST_ID_SUFFIX
 from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer, LatestSlot
 from siam_tracker_ros.ros.lifecycle_main import run_lifecycle_node
 from siam_tracker_ros.ros.node_parameters import LateParameters, NodeParameters, ParameterizedNode
@@ -83,8 +84,6 @@ from siam_tracker_ros.runtime.registry import BackendUnavailable
 
 __all__ = ["TrackerNode", "build_tracker", "main"]
 
-#: the id suffix of the debugging detection ``output.publish_lost`` publishes while LOST
-LOST_ID_SUFFIX = ":lost"
 TrackerFactory = Callable[[NodeSettings], TrackerLike]
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 #: a one-line params file for the error line of a bad command line

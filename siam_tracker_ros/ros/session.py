@@ -245,9 +245,17 @@ class TrackingSession:
         if len(newer) > catch_up_max:
             idx = np.linspace(0, len(newer) - 1, catch_up_max).round().astype(int)
             newer = [newer[i] for i in sorted(set(idx.tolist()))]
-        step = None
+        step, skipped, problem = None, 0, ""
         for f in newer:
-            step = self.step(f)
+            try:
+                step = self.step(f)
+            except ValueError as exc:  # a buffered frame that will not decode: the init stands
+                skipped, problem = skipped + 1, str(exc)
+        if skipped:
+            self._notices.append(
+                f"{self.track_id}: {skipped} buffered frame(s) skipped while catching up "
+                f"({problem})"
+            )
         return step
 
     def step(self, frame: Frame) -> SessionStep | None:

@@ -286,7 +286,8 @@ def test_no_command_ever_breaks_the_rules(events: list[tuple], ambiguous: str, z
             out = sup.on_box(TargetBox(stamp, ev[2], ev[3], 240.0, 40.0, 40.0), now)
         elif ev[0] == "status":
             report = TrackerReport(now + ev[1], ev[3], ev[2] if ev[3] else "")
-            if newest is None or report.stamp_ns >= newest.stamp_ns:
+            future = report.stamp_ns > now + safety.max_future_s * 1e9  # never remembered
+            if not future and (newest is None or report.stamp_ns >= newest.stamp_ns):
                 newest = report
             out = sup.on_status(report, now)
         else:
@@ -320,3 +321,100 @@ def test_restart_forgets_the_track_and_waits_for_a_target() -> None:
     tick = sup.tick(T0 + 10 * MS)
     assert tick is not None and tick.command.is_zero() and tick.reason == "no_target"
     assert sup.camera is CAM and sup.track_id is None
+
+
+# ---------------------------------------------------------------- glitches (2026-12-08 audit)
+@pytest.mark.parametrize("what", ["box", "status"])
+def test_one_input_from_the_far_future_does_not_stop_the_follower_for_good(what: str) -> None:
+    """A glitched stamp an hour ahead stops the command and is forgotten: the next good frame
+    moves the robot again (before, it became the newest stamp and every later good input looked
+    older than it until the clock caught up)."""
+    sup = _sup()
+    assert _moving(_frame(sup, T0))
+    hour = 3600 * 1000 * MS
+    now = T0 + 33 * MS
+    if what == "box":
+        out = sup.on_box(TargetBox(T0 + hour, "t1", 420.0, 240.0, 40.0, 40.0, 0.9), now)
+    else:
+        out = sup.on_status(TrackerReport(T0 + hour, TRACKING, "t1"), now)
+    assert out is not None and out.command.is_zero() and out.reason == "future_stamp"
+    assert _moving(_frame(sup, T0 + 66 * MS))
+    assert sup.snapshot(T0 + 66 * MS)["future_inputs_ignored"] == 1
+
+
+def test_a_stale_status_from_a_reset_simulator_cannot_hide_the_new_time_line() -> None:
+    """Without ``require_status``: a status of the old time line in flight after a simulator
+    reset is from the future for the new clock; it must not make the new time line's LOST look
+    older (before: the LOST was dropped and a box after it moved the robot)."""
+    sup = _sup(require_status=False)
+    assert _moving(_frame(sup, T0 + 5000 * MS))
+    reset = T0  # the clock went 5 s back
+    sup.on_status(TrackerReport(T0 + 5033 * MS, TRACKING, "t1"), reset)  # the old line's, late
+    stop = sup.on_status(TrackerReport(reset, LOST, "t1"), reset)
+    assert stop is not None and stop.command.is_zero() and stop.reason == "lost"
+    # a box of that LOST frame: the LOST decides (before, the old line's TRACKING did)
+    box = sup.on_box(TargetBox(reset, "t1", 420.0, 240.0, 40.0, 40.0, 0.9), reset + MS)
+    assert not _moving(box) and not _moving(sup.tick(reset + 2 * MS))
+
+
+def test_a_box_too_small_to_measure_stops_with_a_reason_instead_of_raising() -> None:
+    sup = _sup()
+    out = sup.on_box(TargetBox(T0, "t1", 320.0, 240.0, 1e-200, 1e-200, 0.9), T0)
+    out = sup.on_status(TrackerReport(T0, TRACKING, "t1"), T0) or out
+    assert out is not None and out.command.is_zero() and out.reason == "bad_box"
+    assert "too small" in out.detail
+
+
+def test_a_nan_score_is_no_box_and_never_passes_min_score() -> None:
+    box = TargetBox(T0, "t1", 420.0, 240.0, 40.0, 40.0, float("nan"))
+    assert not box.valid()
+    sup = _sup(min_score=0.3)
+    out = sup.on_box(box, T0)
+    out = sup.on_status(TrackerReport(T0, TRACKING, "t1"), T0) or out
+    assert out is not None and not _moving(out)
+
+
+def test_the_trackers_lost_estimate_is_never_followed_without_status_pairing() -> None:
+    """``output.publish_lost`` publishes the last estimate as ``<id>:lost`` while LOST, before
+    the LOST status; with ``require_status`` false that box arrived first and, as a new id,
+    switched the follower onto it. Now such ids are dropped, and a box alone never switches
+    away from the newest status's track."""
+    sup = _sup(require_status=False)
+    assert _moving(_frame(sup, T0))
+    lost = TargetBox(T0 + 33 * MS, "t1:lost", 420.0, 240.0, 40.0, 40.0, 0.0)
+    assert sup.on_box(lost, T0 + 33 * MS) is None
+    assert not _moving(sup.on_status(TrackerReport(T0 + 33 * MS, LOST, "t1"), T0 + 33 * MS))
+    other = TargetBox(T0 + 66 * MS, "t2", 420.0, 240.0, 40.0, 40.0, 0.9)
+    assert not _moving(sup.on_box(other, T0 + 66 * MS))
+    assert not _moving(sup.tick(T0 + 70 * MS))
+    counts = sup.snapshot(T0 + 70 * MS)
+    assert counts["lost_boxes_ignored"] == 1 and counts["old_track_boxes_ignored"] == 1
+
+
+@pytest.mark.parametrize(
+    ("camera", "box", "says"),
+    [
+        (
+            replace(CAM, frame_id="front"),
+            replace(BOX := TargetBox(T0, "t1", 420.0, 240.0, 40.0, 40.0, 0.9), frame_id="rear"),
+            "same camera",
+        ),  # noqa: E501
+        (CAM, replace(BOX, cx=5000.0, cy=-3000.0), "outside the 640x480 image"),
+    ],
+)
+def test_a_box_from_another_camera_or_resolution_is_refused(
+    camera: CameraModel, box: TargetBox, says: str
+) -> None:
+    """Boxes are turned into bearings through camera_info's intrinsics: a box of another frame
+    id, or whose centre lies outside camera_info's image, would steer with the wrong camera."""
+    sup = _sup()
+    sup.set_camera(camera)
+    out = sup.on_box(box, T0)
+    out = sup.on_status(TrackerReport(T0, TRACKING, "t1"), T0) or out
+    assert out is not None and out.command.is_zero() and out.reason == "bad_box"
+    assert says in out.detail
+    same = replace(box, frame_id=camera.frame_id, cx=420.0, cy=240.0, stamp_ns=T0 + 33 * MS)
+    assert _moving(
+        sup.on_box(same, T0 + 33 * MS)
+        or sup.on_status(TrackerReport(T0 + 33 * MS, TRACKING, "t1"), T0 + 33 * MS)
+    )

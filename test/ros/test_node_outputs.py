@@ -4,6 +4,7 @@ warnings are throttled (``ros/throttle.py``). Plain objects and message types; n
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,43 @@ def test_diagnostics_warn_when_lost_or_slow() -> None:
     stats.frames_malformed, stats.track_errors = 4, 2
     stats.clear()
     assert (stats.frames_malformed, stats.track_errors, len(stats.latencies_ms)) == (0, 0, 0)
+
+
+def test_diagnostics_read_while_the_worker_records() -> None:
+    """The worker thread records every frame while the executor's diagnostics timer reads the
+    same series; reading a deque another thread appends to raised "deque mutated during
+    iteration", which would end the timer's callback (and the node). A thread switch after
+    every few byte codes makes the interleaving that raised it common."""
+    import sys
+    import threading
+
+    stats = TrackingStats()
+    stop = threading.Event()
+
+    def worker() -> None:
+        t = 0.0
+        while not stop.is_set():
+            t += 0.001
+            stats.record(t, 10.0, 5.0)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    errors: list[BaseException] = []
+    try:
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            try:
+                _diagnose(stats, TrackState.TRACKING)
+            except RuntimeError as exc:
+                errors.append(exc)
+                break
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(old)
+    assert not errors, errors
 
 
 def test_warnings_are_throttled_per_kind_and_count_the_suppressed() -> None:

@@ -125,6 +125,33 @@ def test_catch_up_is_bounded_and_ends_on_newest() -> None:
     assert tracker2.tracked == 0
 
 
+def test_a_buffered_frame_that_will_not_decode_is_skipped_while_catching_up() -> None:
+    """The init is applied on its frame before the catch-up: a later buffered frame that fails
+    to decode (a corrupt compressed body passes the header check) is skipped with one notice,
+    not reported as "init rejected" while the session tracks the new box."""
+    frames, boxes = _frames(8)
+    buf = FrameBuffer(30)
+    for f in frames:
+        buf.add(f)
+    bad = frames[5].stamp_ns
+
+    def decode(frame: Frame) -> np.ndarray:
+        if frame.stamp_ns == bad:
+            raise ValueError("cannot decode compressed image (corrupt body)")
+        return frame.msg
+
+    tracker = TemplateTracker()
+    session = TrackingSession(tracker, decode)
+    step = session.initialise(
+        InitRequest(frames[2].stamp_ns, tuple(boxes[2]), "new"), buf, MS, catch_up_max=20
+    )
+    assert session.state == TrackState.TRACKING and session.track_id == "new"
+    assert step is not None and step.frame is frames[-1] and tracker.tracked == 4
+    notices = session.take_notices()
+    assert len(notices) == 1 and "1 buffered frame(s) skipped" in notices[0]
+    assert "corrupt body" in notices[0]
+
+
 def test_zero_stamp_means_newest_frame() -> None:
     frames, boxes = _frames(4)
     buf = FrameBuffer(10)
