@@ -357,7 +357,15 @@ class Tracker:
         timer.lap("decode")
         center_xy = np.asarray(center, np.float64)
         return Search(
-            center_xy, crop_size, instance_size, scale_z, cand, out.features, decoded, source=source
+            center_xy,
+            crop_size,
+            instance_size,
+            scale_z,
+            cand,
+            out.features,
+            decoded,
+            source=source,
+            size_ref=np.array(size_ref, np.float64),
         )
 
     # ------------------------------------------------------------------ API
@@ -570,12 +578,15 @@ class Tracker:
         step.candidate = step.search.candidate
         self._run_phase("select", step)
         search, cand = step.search, step.candidate
-        bbox = cand.box / step.scale_z
+        # at the chosen search's scale (its own unless a policy says otherwise) and blended with
+        # the size it was penalised against: a long-term crop is cut at the last confident size
+        bbox = cand.box / search.state_scale()
+        size_ref = target.size if search.size_ref is None else search.size_ref
         lr = cand.penalty * cand.score * cfg.lr
         cx = bbox[0] + search.center[0]
         cy = bbox[1] + search.center[1]
-        width = target.size[0] * (1 - lr) + bbox[2] * lr
-        height = target.size[1] * (1 - lr) + bbox[3] * lr
+        width = size_ref[0] * (1 - lr) + bbox[2] * lr
+        height = size_ref[1] * (1 - lr) + bbox[3] * lr
         cx, cy, width, height = clip_box_cxcywh(cx, cy, width, height, image.shape, cfg.min_size)
         cx, cy, width, height = self.geometry.state(cx, cy, width, height)
         step.box = np.array([cx, cy, width, height])

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from siam_tracker_ros.core.config import MechanismsConfig, policy_order
 from siam_tracker_ros.core.loading import load_tracker
-from siam_tracker_ros.core.policies import POLICIES, Step
+from siam_tracker_ros.core.policies import POLICIES, Search, Step
 from siam_tracker_ros.core.policies.longterm import LongTermConfig, LongTermPolicy, tile_centres
 from siam_tracker_ros.core.result import TrackState
 from siam_tracker_ros.core.tracker import Tracker
@@ -223,6 +224,64 @@ def test_a_frame_whose_step_fails_is_freed_without_the_cycle_collector(scene: tu
     assert alive_at_most <= 2, alive_at_most
 
 
+def test_a_chosen_search_is_read_at_its_own_scale_and_size(
+    scene: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracker reads the chosen search's candidate at that search's scale and blends its
+    size with the size it was penalised against: a long-term crop is cut at the last confident
+    size, not at the estimate (before, every search was read at the estimate's scale: a jump's
+    box landed off the crop's candidate, by the ratio of the two scales)."""
+    frames, gt, _ = scene
+    chosen: list[Search] = []
+
+    def choose_a_crop(self: LongTermPolicy, step: Step) -> None:
+        # what a jump does: a search at another place and target size, made the chosen one
+        first = len(step.searches)
+        centre = step.target.center + np.array([12.0, -7.0])
+        step.run_search(centre, step.instance_size, 0.0, "longterm", step.target.size * 0.6)
+        step.chosen = first
+        chosen.append(step.searches[first])
+
+    monkeypatch.setattr(LongTermPolicy, "after_search", choose_a_crop)
+    tracker = _tracker(longterm=True)
+    tracker.init(frames[0], gt[0])
+    result = tracker.track(frames[1])
+    search = chosen[0]
+    info = tracker.last_step
+    assert info is not None
+    own = info.searches[0]
+    assert search.crop_size < 0.8 * own.crop_size  # the two scales differ (the test can fail)
+    expected = search.image_box()  # the candidate in image pixels at the crop's own scale
+    centre = result.box[:2] + result.box[2:] / 2
+    np.testing.assert_allclose(centre, expected[:2], atol=1e-6)
+    assert search.size_ref is not None
+    np.testing.assert_allclose(search.size_ref, gt[0][2:] * 0.6, rtol=1e-9)
+
+
+@pytest.mark.parametrize("jump_scale", ["estimate", "crop"])
+def test_jump_scale_says_at_which_scale_a_jump_is_read(jump_scale: str) -> None:
+    """``estimate`` (what ships, run LT43) marks the jumped-to crop to be read at the
+    estimate's scale and size; ``crop`` leaves it at its own."""
+    policy = LongTermPolicy(LongTermConfig(jump_scale=jump_scale))  # type: ignore[arg-type]
+    search = Search(
+        center=np.zeros(2),
+        crop_size=300,
+        instance_size=319,
+        scale_z=1.5,
+        candidate=None,  # type: ignore[arg-type]
+        features=None,
+        size_ref=np.array([20.0, 30.0]),
+    )
+    step = SimpleNamespace(scale_z=2.0, target=SimpleNamespace(size=np.array([40.0, 50.0])))
+    policy.land(step, search)  # type: ignore[arg-type]
+    if jump_scale == "estimate":
+        assert search.state_scale() == 2.0 and search.size_ref.tolist() == [40.0, 50.0]
+    else:
+        assert search.state_scale() == 1.5 and search.size_ref.tolist() == [20.0, 30.0]
+    with pytest.raises(ValueError, match="jump_scale"):
+        LongTermConfig(jump_scale="image")  # type: ignore[arg-type]
+
+
 class _ThreadRecorder:
     """A backend that records which thread ran each search (everything else is the real one)."""
 
@@ -414,9 +473,10 @@ class _LostStep(_FakeStep):
 
     def __init__(self, i: int, own: float, crops: tuple[float, ...] = ()) -> None:
         super().__init__(i, 0.1, False, TrackState.LOST)
-        self.target = type("T", (), {"confident": np.array([50.0, 50.0, 20.0, 10.0])})()
+        box = np.array([50.0, 50.0, 20.0, 10.0])
+        self.target = SimpleNamespace(confident=box, size=box[2:].copy())
         self.image = np.zeros((120, 240, 3), np.uint8)
-        self.instance_size, self.exemplar_size = 255, 127
+        self.instance_size, self.exemplar_size, self.scale_z = 255, 127, 2.0
         self.searches, self.chosen, self._crops = [_Search(own)], 0, list(crops)
         self.centres: list[tuple[float, ...]] = []  # of the crops run, in order
 

@@ -63,6 +63,19 @@ class Search:
     pooled: tuple[tuple[float, float, float, float], list[Any]] | None = None
     #: who ran it ("track" for the tracker's own first search, else the policy's name)
     source: str = "track"
+    #: ``w, h`` (image pixels) its candidates' scale penalty compared with, and the size a
+    #: chosen candidate's is blended with: the tracker's estimate for its own searches, the
+    #: last confident size for the long-term crops (None: the tracker's current estimate)
+    size_ref: np.ndarray | None = None
+    #: the image-to-crop scale the tracker reads a chosen candidate of this search at (None:
+    #: :attr:`scale_z`, the crop's own); a policy may set another (the long-term policy's
+    #: ``jump_scale``)
+    read_scale: float | None = None
+
+    def state_scale(self) -> float:
+        """The scale a chosen candidate's box is read into image pixels at (see
+        :attr:`read_scale`)."""
+        return self.scale_z if self.read_scale is None else self.read_scale
 
     def info(self) -> SearchInfo:
         center = (float(self.center[0]), float(self.center[1]))

@@ -153,7 +153,7 @@ class DistractorPolicy(Policy[DistractorConfig]):
             return cand, False, None
         n = int(dec.response.shape[-1])
         maps = len(dec.score) // (n * n)
-        positions = dec.boxes[:2].T.astype(np.float64) / step.scale_z + search.center
+        positions = dec.boxes[:2].T.astype(np.float64) / search.state_scale() + search.center
         choice = self.choose(
             cand.pscores,
             dec.score,

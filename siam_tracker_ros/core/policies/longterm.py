@@ -106,6 +106,15 @@ class LongTermConfig:
     #: ``jump_margin`` (a jump onto a look-alike is the costliest mistake of re-detection)
     threshold: float = 0.75
     jump_margin: float = 0.05
+    #: where a jump puts the box: ``"crop"`` reads the crop's candidate at the crop's own
+    #: scale (the candidate's place and size, exactly); ``"estimate"`` (what ships, and what
+    #: every long-term setting was decided with) at the scale and size of the tracker's current
+    #: estimate, which drifts while LOST, so the box lands off the candidate, further from the
+    #: crop's centre when the estimate grew, and the tracker's own searches must find the
+    #: target from there. Run LT43 (docs/dev/report.md): ``"crop"`` finds more returns on
+    #: robot-size frames (dev-lt-wide 4 -> 5 of 7) but confirms more look-alikes (dev-lt
+    #: phantom frames 107 -> 153, a herd, passengers, parked cars)
+    jump_scale: Literal["estimate", "crop"] = "estimate"
     #: with ``found_rise`` on, the jump's threshold is at most ``jump_rise`` above the lost
     #: frames' baseline (a crop's candidate that stands out from what the tracker sees while
     #: the target is gone; it still has to pass the way out of LOST there); negative: off
@@ -177,6 +186,7 @@ class LongTermConfig:
         check(0.0 <= self.rise_presence <= 1.0, "rise_presence", "must be in [0, 1]")
         check(self.rise_after >= 1, "rise_after", "must be >= 1")
         check(0.0 <= self.jump_margin <= 1.0, "jump_margin", "must be in [0, 1]")
+        check(self.jump_scale in ("estimate", "crop"), "jump_scale", "must be estimate or crop")
         check(
             len(self.verify_scales) > 0 and all(0.25 <= v <= 4.0 for v in self.verify_scales),
             "verify_scales",
@@ -417,6 +427,7 @@ class LongTermPolicy(Policy[LongTermConfig]):
             and sims[best] >= own + cfg.jump_margin
         ):
             step.chosen = candidates[best]
+            self.land(step, step.searches[step.chosen])
         step.record(
             self.name,
             tiles=len(step.searches) - first,
@@ -428,6 +439,13 @@ class LongTermPolicy(Policy[LongTermConfig]):
             crop_similarities=sims[1:],
             jumped=step.searches[step.chosen].source == self.name,
         )
+
+    def land(self, step: Step, search: Search) -> None:
+        """Say at which scale and size the tracker reads the crop ``search`` it jumps to
+        (``jump_scale``): left at the crop's own, or the estimate's."""
+        if self.config.jump_scale == "estimate":
+            search.read_scale = float(step.scale_z)
+            search.size_ref = np.array(step.target.size, np.float64)
 
     def _next_crops(
         self, confident: np.ndarray, centres: np.ndarray, advance: bool = True
