@@ -173,12 +173,15 @@ def validate_target(box: object, image_shape: Sequence[int]) -> np.ndarray:
 def clip_box_cxcywh(
     cx: float, cy: float, w: float, h: float, image_shape: Sequence[int], min_size: float
 ) -> tuple[float, float, float, float]:
-    """pysot's ``_bbox_clip``: centre inside ``[0, W] x [0, H]``, size in ``[min_size, W/H]``."""
+    """pysot's ``_bbox_clip``: centre inside ``[0, W] x [0, H]``, size in ``[min_size, W/H]``,
+    where the image wins over ``min_size`` (pysot lets ``min_size`` win: a frame smaller than it,
+    or a large ``min_size`` set at run time, gave a box larger than the frame, whose next crop
+    could not be allocated; the same boxes wherever the frame is at least ``min_size``)."""
     height, width = image_shape[0], image_shape[1]
     cx = max(0, min(cx, width))
     cy = max(0, min(cy, height))
-    w = max(min_size, min(w, width))
-    h = max(min_size, min(h, height))
+    w = min(max(min_size, w), width)
+    h = min(max(min_size, h), height)
     return cx, cy, w, h
 
 

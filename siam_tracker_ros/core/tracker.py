@@ -18,6 +18,7 @@ from cached exported graphs never loads it. Models are loaded by :mod:`core.load
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import cv2
 import numpy as np
 
 from siam_tracker_ros.core.anchors import cosine_window, generate_anchors, generate_points
@@ -405,12 +407,29 @@ class Tracker:
         self._state = TrackState.TRACKING
 
     def track(self, image: np.ndarray) -> TrackResult:
-        """Locate the target in the next frame."""
+        """Locate the target in the next frame.
+
+        A frame of another size than the init frame's (a camera that switched resolution, same
+        view) is tracked resized to the init frame's size and the result is taken back to its
+        own: the target's state, template and memory are in the init frame's pixels, and read
+        in another size's pixels every search would land in the wrong place at the wrong scale
+        (reported present, off the target). A new view needs a new :meth:`init`."""
         if not self.initialized:
             raise RuntimeError("Tracker.track() called before init()")
         image = validate_image(image)
         self._apply_pending_settings()
-        return self._track(image)
+        target = self._target
+        assert target is not None
+        height, width = image.shape[:2]
+        init_height, init_width = target.image_shape[:2]
+        if (height, width) == (init_height, init_width):
+            return self._track(image)
+        result = self._track(cv2.resize(image, (init_width, init_height)))
+        sx, sy = width / init_width, height / init_height
+        scale = np.array([sx, sy, sx, sy])
+        return dataclasses.replace(
+            result, box=result.box * scale, search_box=result.search_box * scale
+        )
 
     def probe(self, image: np.ndarray) -> PresenceCues:
         """The presence cues of the search the next :meth:`track` would run first, from the

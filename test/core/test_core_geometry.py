@@ -90,6 +90,31 @@ def test_clip_box_like_pysot() -> None:
     assert clip_box_cxcywh(10.5, 20.5, 30.5, 40.5, shape, 10) == (10.5, 20.5, 30.5, 40.5)
 
 
+def test_the_image_bounds_the_box_even_below_min_size() -> None:
+    """A frame smaller than ``min_size``, or a ``min_size`` larger than the frame (a run-time
+    setting): the box is never larger than the image (pysot's order gave 2000x2000 on 640x480,
+    and the next crop asked for ~120 GB)."""
+    assert clip_box_cxcywh(1.0, 1.0, 1.0, 1.0, (3, 2, 3), 10) == (1.0, 1.0, 2, 3)
+    assert clip_box_cxcywh(320.0, 240.0, 40.0, 50.0, (480, 640, 3), 2000) == (320, 240, 640, 480)
+
+
+def test_a_large_min_size_set_at_run_time_cannot_break_the_tracker() -> None:
+    from core_fakes import textured_sequence
+
+    from siam_tracker_ros.core.loading import load_tracker
+
+    frames, gt = textured_sequence(n_frames=8, height=240, width=320)
+    tracker = load_tracker()
+    tracker.init(frames[0], gt[0])
+    tracker.update_settings({"min_size": 2000.0})
+    for f in frames[1:4]:
+        box = tracker.track(f).box
+        assert box[2] <= 320 and box[3] <= 240
+    tracker.update_settings({"min_size": 10.0})
+    for f in frames[4:]:
+        assert np.all(np.isfinite(tracker.track(f).box))
+
+
 def test_subwindow_origin_hand_cases() -> None:
     # floor(pos - (sz + 1) / 2 + 0.5)
     assert subwindow_origin(10.0, 5) == 7  # floor(7.5)

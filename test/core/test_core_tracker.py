@@ -186,3 +186,26 @@ def test_cuda_path_matches_cpu(precision: str) -> None:
         a, b = cpu.track(f), gpu.track(f)
         tol = 0.5 if precision == "fp32" else 3.0
         np.testing.assert_allclose(a.box, b.box, atol=tol)
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_a_frame_of_another_size_is_tracked_in_the_init_frames_geometry(scale: float) -> None:
+    """A camera that switches resolution mid-stream (same view): the box stays on the target,
+    in the new frame's pixels (before: the state was read in the wrong pixels, and most frames
+    were reported present off the target)."""
+    import cv2
+
+    from siam_tracker_ros.core.loading import load_tracker
+    from siam_tracker_ros.evaluation.metrics import iou
+
+    frames, gt = textured_sequence(n_frames=40, height=240, width=320)
+    tracker = load_tracker()
+    tracker.init(frames[0], gt[0])
+    for i in range(1, 10):
+        tracker.track(frames[i])
+    overlaps = []
+    for i in range(10, 40):
+        result = tracker.track(cv2.resize(frames[i], None, fx=scale, fy=scale))
+        overlaps.append(iou(result.box, gt[i] * scale))
+        assert result.search_box[2] > 0
+    assert min(overlaps) > 0.7, overlaps

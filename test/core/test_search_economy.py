@@ -60,7 +60,9 @@ def test_shrinks_after_steady_frames() -> None:
     assert small == pytest.approx(full * 223 / 255, rel=0.02)
     assert results[3].response.shape == ((223 - 127) // 8 + 9,) * 2
     policy = tracker.policy("search_economy")
-    assert (policy.economical, policy.researched) == (3, 0)
+    assert (policy.steps, policy.economical, policy.researched) == (6, 3, 0)
+    tracker.probe(_image())  # a look at the next search, not a step: nothing counted
+    assert (policy.steps, policy.economical) == (6, 3)
     assert tracker.last_step is not None
     assert tracker.last_step.policies["search_economy"] == {"instance_size": 223}
 

@@ -151,7 +151,6 @@ class SearchEconomyPolicy(Policy[SearchEconomyConfig]):
     # ------------------------------------------------------------------ phases
     def plan(self, step: Step) -> None:
         self._active = self._trouble = False
-        self.steps += 1
         base = step.instance_size
         if not self.steady or base != self.base_size:
             return  # not calm long enough, or another policy changed the plan: leave it
@@ -160,7 +159,6 @@ class SearchEconomyPolicy(Policy[SearchEconomyConfig]):
             return
         step.instance_size = size
         self._active = True
-        self.economical += 1
         step.record(self.name, instance_size=size)
 
     def after_search(self, step: Step) -> None:
@@ -178,6 +176,9 @@ class SearchEconomyPolicy(Policy[SearchEconomyConfig]):
         step.record(self.name, trouble=True, researched=full.instance_size)
 
     def commit(self, step: Step) -> None:
+        # counted here, not in ``plan``: ``Tracker.probe`` runs the plan of a step it never takes
+        self.steps += 1
+        self.economical += self._active
         cand = step.candidate
         assert cand is not None
         calm = (
