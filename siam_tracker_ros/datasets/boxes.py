@@ -33,7 +33,8 @@ def read_boxes(path: str | Path) -> np.ndarray:
     lines at the end are ignored. Anything else is a :class:`ValueError` naming file and line.
     """
     rows: list[np.ndarray] = []
-    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    # utf-8-sig: a byte-order mark (files saved by Windows tools) is not part of the first line
+    lines = Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     for lineno, line in enumerate(lines, 1):
@@ -66,7 +67,8 @@ def read_flags(path: str | Path, n: int) -> np.ndarray:
     A count that differs from the number of boxes is an error: flags that do not line up with the
     frames would mark the wrong frames absent.
     """
-    tokens = [t for t in _SPLIT.split(Path(path).read_text().strip()) if t]
+    text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
+    tokens = [t for t in _SPLIT.split(text.strip()) if t]
     try:
         flags = np.array([int(float(t)) for t in tokens], dtype=bool)
     except ValueError as exc:

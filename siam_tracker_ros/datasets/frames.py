@@ -42,10 +42,13 @@ class ImageFrames(FrameSource):
 
     @classmethod
     def from_folder(cls, folder: str | Path, fps: float = DEFAULT_FPS) -> ImageFrames:
-        """The images of ``folder`` (or of ``folder/img``, the OTB layout) in natural order."""
+        """The images of ``folder`` (or of ``folder/img``, the OTB layout, or ``folder/color``,
+        VOT's) in natural order."""
         d = Path(folder)
-        if (d / "img").is_dir():
-            d = d / "img"
+        for sub in ("img", "color"):
+            if (d / sub).is_dir():
+                d = d / sub
+                break
         paths = list_images(d)
         if not paths:
             raise ValueError(f"no images ({', '.join(IMAGE_EXTS)}) in {d}")

@@ -47,9 +47,14 @@ def natural_key(path: str | Path) -> list[int | str]:
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """The image files directly in ``folder``, in natural order (frame ``i`` <-> box line ``i``)."""
+    """The image files directly in ``folder``, in natural order (frame ``i`` <-> box line ``i``).
+    Hidden files are not frames (macOS archives carry a ``._0001.jpg`` beside each image)."""
     d = Path(folder)
     return sorted(
-        (p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
+        (
+            p
+            for p in d.iterdir()
+            if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".") and p.is_file()
+        ),
         key=natural_key,
     )

@@ -19,7 +19,8 @@ Frames are listed in natural order and boxes parsed by the one parser
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,11 @@ def find_video(folder: str | Path) -> Path | None:
     return videos[0] if videos else None
 
 
+def _has_frames(folder: Path) -> bool:
+    """Whether ``folder`` holds frame images (directly, or in VOT's ``color/``)."""
+    return (folder / "color").is_dir() or bool(list_images(folder))
+
+
 def detect_layout(folder: str | Path) -> str | None:
     """The layout name of a sequence folder, or ``None`` if it is not one."""
     d = Path(folder)
@@ -172,8 +178,8 @@ def detect_layout(folder: str | Path) -> str | None:
             return "lasot"
         if gts:
             return "otb"
-    if gts and find_video(d) is not None:
-        return "video"
+    if gts and find_video(d) is not None and not _has_frames(d):
+        return "video"  # a video beside frame images (a preview, an overlay) is not the source
     if gt.is_file():
         if (d / "color").is_dir():
             return "vot"
@@ -254,7 +260,10 @@ def sequence_targets(folder: Path) -> list[tuple[str, Path]]:
 
 
 def load_dataset(
-    root: str | Path, split: str | None = None, names: SequenceABC[str] | None = None
+    root: str | Path,
+    split: str | None = None,
+    names: SequenceABC[str] | None = None,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> list[Sequence]:
     """All sequences of ``split`` under ``root`` (sorted by name within each folder).
 
@@ -265,7 +274,12 @@ def load_dataset(
     ``val/``, ``train/``) is that sub-folder; ``None`` / ``""`` reads ``root`` itself. ``root`` may
     also be a single sequence folder or a dataset whose sequences sit one level deeper (LaSOT
     categories). ``names`` keeps only those sequences, in that order (an unknown name is an
-    error, not silently dropped).
+    error, not silently dropped). Two sequence folders of one name are named by their paths
+    under their data folder (``A/seq``, ``B/seq``): one name is one record and one cache folder.
+
+    ``on_error``: a sequence that cannot be loaded (a ground truth that does not match its
+    frames, an unreadable file) is passed to it with the error and left out, instead of ending
+    the whole load (an evaluation scores the others); with no sequence left it is an error.
     """
     root = Path(root)
     bases = [root]
@@ -281,6 +295,7 @@ def load_dataset(
             raise FileNotFoundError(f"{base}: no such data folder{hint}")
         for folder in sequence_folders(base):
             targets.extend((name, folder, gt) for name, gt in sequence_targets(folder))
+    targets = _unique_names(targets, bases)
     if names:
         by_name = {t[0]: t for t in targets}
         missing = [n for n in names if n not in by_name]
@@ -289,4 +304,43 @@ def load_dataset(
         targets = [by_name[n] for n in names]
     if not targets:
         raise ValueError(f"{', '.join(map(str, bases))}: no sequences found")
-    return [load_sequence(folder, name, gt) for name, folder, gt in targets]
+    if on_error is None:
+        return [load_sequence(folder, name, gt) for name, folder, gt in targets]
+    loaded = []
+    for name, folder, gt in targets:
+        try:
+            loaded.append(load_sequence(folder, name, gt))
+        except (ValueError, OSError) as exc:
+            on_error(name, exc)
+    if not loaded:
+        raise ValueError(f"{', '.join(map(str, bases))}: no sequence could be loaded")
+    return loaded
+
+
+def _unique_names(
+    targets: list[tuple[str, Path, Path]], bases: SequenceABC[Path]
+) -> list[tuple[str, Path, Path]]:
+    """Targets whose name another one shares are named by their folder's path under its data
+    folder instead (``A/seq``; with the data folder's name first where that still collides, as
+    two splits' folders of one name do), so that no two sequences share a record or a cache
+    folder."""
+    counts = Counter(name for name, _, _ in targets)
+    if all(c == 1 for c in counts.values()):
+        return targets
+
+    def renamed(depth: int) -> list[tuple[str, Path, Path]]:
+        out = []
+        for name, folder, gt in targets:
+            if counts[name] > 1:
+                base = next((b for b in bases if folder.is_relative_to(b)), folder.parent)
+                parts = [base.name] if depth else []
+                parts += list(folder.relative_to(base).parts) or [folder.name]
+                name = "/".join(parts) + name[len(folder.name) :]  # keeps a ".1" suffix
+            out.append((name, folder, gt))
+        return out
+
+    for depth in (0, 1):
+        out = renamed(depth)
+        if len({n for n, _, _ in out}) == len(out):
+            return out
+    return [(str(folder) + name[len(folder.name) :], folder, gt) for name, folder, gt in targets]

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,24 +153,38 @@ def add_parser(subparsers: Any) -> None:
     ab.set_defaults(func=cmd_ablate, out=Path("results/ablation"))
 
 
-def load_split(data: Path, split: str, sequences: str = "") -> list[Any]:
+def load_split(
+    data: Path,
+    split: str,
+    sequences: str = "",
+    on_error: Callable[[str, Exception], None] | None = None,
+) -> list[Any]:
     """The sequences of ``split`` (``dev`` = ``val`` + ``dev-videos``, any split name of
     :data:`siam_tracker_ros.datasets.splits.SPLITS` or a sub-folder; ``""`` = ``data`` itself),
     optionally only the comma-separated ``sequences``. Names asked for that exist in none of the
-    split's folders are an error, not a silent subset."""
+    split's folders are an error, not a silent subset. ``on_error``: see
+    :func:`~siam_tracker_ros.datasets.sequences.load_dataset`."""
     from siam_tracker_ros.datasets import load_dataset
 
     names = [n for n in sequences.split(",") if n] or None
-    return list(load_dataset(data, split or None, names))
+    return list(load_dataset(data, split or None, names, on_error))
 
 
-def _load(args: argparse.Namespace) -> list[Any]:
+def _load(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """The sequences to run and the ones that could not be loaded, with the reason (each
+    named on stderr once: one bad sequence must not end an evaluation of the others)."""
     from siam_tracker_ros.datasets.splits import missing_generated
 
     note = missing_generated(args.split) if args.split else None
     if note:
         print(note, file=sys.stderr)
-    return load_split(args.data, args.split, args.sequences)
+    skipped: dict[str, str] = {}
+
+    def skip(name: str, exc: Exception) -> None:
+        skipped[name] = str(exc)
+        print(f"note: sequence {name} skipped: {exc}", file=sys.stderr)
+
+    return load_split(args.data, args.split, args.sequences, skip), skipped
 
 
 def _run_all(args: argparse.Namespace, specs: Any, sequences: Any, experiments: Any) -> Any:
@@ -246,7 +261,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
 
     experiments = [e for e in args.experiments.split(",") if e]
-    sequences = _load(args)
+    sequences, skipped_sequences = _load(args)
     specs = parse_tracker_specs(args.trackers, args.weights_dir, args.project_config)
     specs = [dataclasses.replace(s, device=args.device) for s in specs]
     results = _run_all(args, specs, sequences, experiments)
@@ -264,6 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, reason in results.skipped.items():
         print(f"note: {name} skipped: {reason}")
     meta = _meta(args, experiments)
+    meta["skipped_sequences"] = skipped_sequences
     paired = []
     if args.baseline and args.baseline in summaries:
         from siam_tracker_ros.evaluation.paired import paired_comparison
@@ -296,7 +312,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.videos:
         write_overlay_videos(results, sequences, names, args.out / "videos")
     print(f"wrote {paths['markdown']} and {paths['json']}")
-    return 1 if results.errors else 0
+    return 1 if results.errors or skipped_sequences else 0
 
 
 def _got10k_crosscheck(results: Any, sequences: list[Any], names: list[str]) -> dict[str, Any]:
@@ -382,7 +398,7 @@ def ablation_specs(
 def cmd_ablate(args: argparse.Namespace) -> int:
     from siam_tracker_ros.evaluation.reports import ScoreSettings, summarize, write_reports
 
-    sequences = _load(args)
+    sequences, skipped_sequences = _load(args)
     rows = ablation_specs(
         args.config, args.weights, args.plain_weights, args.weights_dir, args.device
     )
@@ -411,7 +427,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     print(table)
     meta = _meta(args, experiments)
     meta["ablation"] = {spec.name: label for label, spec in rows}
+    meta["skipped_sequences"] = skipped_sequences
     write_reports(summaries, results, sequences, args.out, meta, title="SiamMargin ablation")
     (args.out / "ablation.md").write_text(table + "\n")
     print(f"wrote {args.out / 'ablation.md'}")
-    return 1 if results.errors else 0
+    return 1 if results.errors or skipped_sequences else 0

@@ -279,8 +279,10 @@ def eao_curve_parts(
 
     For each segment the init frame is dropped; a segment at least L frames long contributes the
     mean overlap of its first L frames; a shorter one that ended in a failure contributes its
-    overlap sum divided by L (zeros after the failure); a shorter one that reached the sequence
-    end cannot say what would have happened and is left out of Phi(L).
+    overlap sum over its frames with a visible target plus L - n zeros after the failure (target-
+    absent frames, NaN, count in neither, as they do not for L <= n: otherwise Phi would drop
+    where a segment with absent frames ends); a shorter one that reached the sequence end cannot
+    say what would have happened and is left out of Phi(L).
     """
     phi = np.zeros(max_length + 1)
     count = np.zeros(max_length + 1)
@@ -297,7 +299,7 @@ def eao_curve_parts(
         count[ls[valid]] += 1
         if failed and n < max_length:
             longer = np.arange(n + 1, max_length + 1)
-            phi[longer] += csum[n] / lengths[longer]
+            phi[longer] += csum[n] / (cval[n] + (lengths[longer] - n))
             count[longer] += 1
     phi[0] = count[0] = 0.0
     return phi, count

@@ -644,6 +644,12 @@ def write_reports(
         ]
     if plots:
         md += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
+    if meta.get("skipped_sequences"):
+        md += (
+            ["## Skipped sequences (could not be loaded)", ""]
+            + [f"- {n}: {r}" for n, r in meta["skipped_sequences"].items()]
+            + [""]
+        )
     if results.skipped:
         md += (
             ["## Skipped trackers", ""] + [f"- {n}: {r}" for n, r in results.skipped.items()] + [""]

@@ -123,3 +123,17 @@ def test_presence_scores_hand_computed() -> None:
     # the best score threshold is 0.3: it reports frames 1-5 and 9 (frame 5 is right but its
     # flag said lost): P = 3.5/6, R = 3.5/5 -> F = 7/11, better than the flag's 0.5
     assert p.f_max == pytest.approx(7 / 11)
+
+
+def test_eao_does_not_drop_where_a_failed_segment_with_absent_frames_ends() -> None:
+    """Target-absent frames (NaN) count in neither the overlap sum nor the length, for segment
+    lengths past the failure as before it: the curve of a segment with five absent frames is
+    the curve of the same segment without them, five lengths later (it fell from 0.667 to
+    0.333 at the first length past the failure)."""
+    from siam_tracker_ros.evaluation.metrics import eao_curve
+
+    n = np.nan
+    with_absent = eao_curve([(np.array([1.0] + [n] * 5 + [0.8] * 5 + [0.0]), True)], 14)
+    without = eao_curve([(np.array([1.0] + [0.8] * 5 + [0.0]), True)], 14)
+    np.testing.assert_allclose(with_absent[10:15], without[5:10])
+    assert with_absent[12] == pytest.approx(4.0 / 7.0)

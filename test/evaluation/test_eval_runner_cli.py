@@ -169,6 +169,28 @@ def test_evaluate_command_end_to_end(
     assert (out / "predictions" / "mil" / "realtime" / "Slow" / "events.txt").is_file()
 
 
+def test_evaluate_scores_the_sequences_it_can_load_and_names_the_rest(
+    toy_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """New benchmark data with one broken sequence (ground truth one line short): the others
+    are scored, the broken one is named with its reason on stderr and in the report, and the
+    exit status says the run was incomplete."""
+    broken = toy_data / "sequences" / "Short"
+    write_otb_sequence(broken, n=6)
+    lines = (broken / "groundtruth_rect.txt").read_text().splitlines()
+    (broken / "groundtruth_rect.txt").write_text("\n".join(lines[:5]) + "\n")
+    out = tmp_path / "results"
+    args = ["evaluate", "--data", str(toy_data), "--split", "val", "--trackers", "csrt"]
+    rc = main([*args, "--out", str(out), "--workers", "1", "--no-progress", "--experiments", "ope"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "note: sequence Short skipped: " in err and "6 frames but 5" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["name"] for s in summary["sequences"]] == ["Hidden", "Slow"]
+    assert "Short" in summary["meta"]["skipped_sequences"]
+    assert "Skipped sequences" in (out / "report.md").read_text()
+
+
 @pytest.mark.shared
 def test_project_tracker_runs_in_the_harness_with_config_overrides() -> None:
     """The real Tracker (default config + shared NanoTrack v2 weights) under the protocols."""

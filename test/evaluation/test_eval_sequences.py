@@ -121,3 +121,57 @@ def test_load_dataset_split_and_names(tmp_path: Path) -> None:
         load_dataset(tmp_path, "val", ["Z"])
     with pytest.raises(FileNotFoundError):
         load_dataset(tmp_path, "train")
+
+
+# ------------------------------------------------------------ unseen benchmark folders (audit)
+def test_a_sequence_that_cannot_be_loaded_is_passed_on_and_the_others_load(
+    tmp_path: Path,
+) -> None:
+    """With ``on_error`` a bad sequence is named with its reason and left out (an evaluation of
+    new benchmark data scores the others); without it the load stops at the first one."""
+    write_otb_sequence(tmp_path / "good", n=4)
+    write_otb_sequence(tmp_path / "fewer", n=4)
+    lines = (tmp_path / "fewer" / "groundtruth_rect.txt").read_text().splitlines()
+    (tmp_path / "fewer" / "groundtruth_rect.txt").write_text("\n".join(lines[:3]) + "\n")
+    skipped: dict[str, str] = {}
+    loaded = load_dataset(tmp_path, on_error=lambda name, exc: skipped.update({name: str(exc)}))
+    assert [s.name for s in loaded] == ["good"]
+    assert list(skipped) == ["fewer"] and "4 frames but 3" in skipped["fewer"]
+    with pytest.raises(ValueError, match="4 frames but 3"):
+        load_dataset(tmp_path)
+    with pytest.raises(ValueError, match="no sequence could be loaded"):
+        load_dataset(tmp_path / "fewer", on_error=lambda name, exc: None)
+
+
+def test_two_sequence_folders_of_one_name_stay_two_sequences(tmp_path: Path) -> None:
+    write_otb_sequence(tmp_path / "A" / "seqx", n=3)
+    write_otb_sequence(tmp_path / "B" / "seqx", n=4)
+    names = sorted(s.name for s in load_dataset(tmp_path))
+    assert names == ["A/seqx", "B/seqx"]
+
+
+def test_a_byte_order_mark_and_macos_resource_files_are_not_data(tmp_path: Path) -> None:
+    gt = write_otb_sequence(tmp_path / "Win", n=3)
+    path = tmp_path / "Win" / "groundtruth_rect.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # saved by a Windows tool
+    for i in range(3):  # what a macOS archive puts beside each frame
+        (tmp_path / "Win" / "img" / f"._{i + 1:04d}.jpg").write_bytes(b"\x00\x05\x16\x07")
+    seq = load_sequence(tmp_path / "Win")
+    assert len(seq) == 3
+    np.testing.assert_allclose(seq.groundtruth, gt)
+
+
+def test_a_video_beside_frame_images_does_not_replace_them(tmp_path: Path) -> None:
+    d = tmp_path / "vv"
+    _write_images(d, 3)
+    (d / "groundtruth.txt").write_text("1,1,10,10\n2,2,10,10\n3,3,10,10\n")
+    (d / "preview.avi").write_bytes(b"")  # an overlay or preview, not the source
+    assert detect_layout(d) == "vot"
+    assert len(load_sequence(d)) == 3
+
+
+def test_track_images_reads_a_vot_color_folder(tmp_path: Path) -> None:
+    from siam_tracker_ros.datasets.frames import ImageFrames
+
+    _write_images(tmp_path / "ball" / "color", 4)
+    assert len(ImageFrames.from_folder(tmp_path / "ball")) == 4
