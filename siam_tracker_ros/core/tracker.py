@@ -418,18 +418,27 @@ class Tracker:
             raise RuntimeError("Tracker.track() called before init()")
         image = validate_image(image)
         self._apply_pending_settings()
+        image, scale = self._in_init_geometry(image)
+        result = self._track(image)
+        if scale is None:
+            return result
+        box = result.box * scale
+        if self.config.box_rounding == "truncate":
+            box = np.trunc(box)
+        return dataclasses.replace(result, box=box, search_box=result.search_box * scale)
+
+    def _in_init_geometry(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``image`` at the init frame's size, and the ``x, y, w, h`` factors that take a box
+        back to its own pixels (None: it has that size). :attr:`last_step` stays in the init
+        frame's pixels."""
         target = self._target
         assert target is not None
         height, width = image.shape[:2]
         init_height, init_width = target.image_shape[:2]
         if (height, width) == (init_height, init_width):
-            return self._track(image)
-        result = self._track(cv2.resize(image, (init_width, init_height)))
+            return image, None
         sx, sy = width / init_width, height / init_height
-        scale = np.array([sx, sy, sx, sy])
-        return dataclasses.replace(
-            result, box=result.box * scale, search_box=result.search_box * scale
-        )
+        return cv2.resize(image, (init_width, init_height)), np.array([sx, sy, sx, sy])
 
     def probe(self, image: np.ndarray) -> PresenceCues:
         """The presence cues of the search the next :meth:`track` would run first, from the
@@ -438,7 +447,7 @@ class Tracker:
         reads their state."""
         if not self.initialized:
             raise RuntimeError("Tracker.probe() called before init()")
-        image = validate_image(image)
+        image, _ = self._in_init_geometry(validate_image(image))
         step = self._new_step(image, self.frame_index)
         self._run_phase("plan", step)
         search = self._search(
@@ -564,6 +573,13 @@ class Tracker:
         try:
             return self._run_step(step, timer)
         finally:
+            # a search started ahead and not taken (the step ended in an error) is waited for:
+            # nothing of this step runs on into the next one
+            for waiting in step.take_prefetched():
+                try:
+                    waiting()
+                except Exception:  # noqa: BLE001 -- a search nobody used; its error changes nothing
+                    pass
             # the step's searcher and prefetcher close over the step: left in place (a policy's
             # error included), every frame's step, image, crops and maps would wait for the
             # cycle collector (measured: ~60 frames alive at a time and the process's memory

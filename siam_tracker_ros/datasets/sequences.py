@@ -159,9 +159,19 @@ def find_video(folder: str | Path) -> Path | None:
     return videos[0] if videos else None
 
 
-def _has_frames(folder: Path) -> bool:
-    """Whether ``folder`` holds frame images (directly, or in VOT's ``color/``)."""
-    return (folder / "color").is_dir() or bool(list_images(folder))
+def _frames_match(folder: Path, gt: Path) -> bool:
+    """Whether ``folder`` holds a VOT / GOT-10k ``groundtruth.txt`` and as many frame images
+    (directly, or in ``color/``) as it has boxes: then a video beside them is a preview or an
+    overlay, not the source (a poster image beside a video's ground truth is not frames)."""
+    if not gt.is_file():
+        return False
+    images = list_images(folder / "color" if (folder / "color").is_dir() else folder)
+    if not images:
+        return False
+    try:
+        return len(images) == len(read_boxes(gt))
+    except (ValueError, OSError):
+        return False
 
 
 def detect_layout(folder: str | Path) -> str | None:
@@ -178,8 +188,8 @@ def detect_layout(folder: str | Path) -> str | None:
             return "lasot"
         if gts:
             return "otb"
-    if gts and find_video(d) is not None and not _has_frames(d):
-        return "video"  # a video beside frame images (a preview, an overlay) is not the source
+    if gts and find_video(d) is not None and not _frames_match(d, gt):
+        return "video"  # unless frame images as many as the boxes sit beside it (a preview)
     if gt.is_file():
         if (d / "color").is_dir():
             return "vot"
@@ -321,8 +331,9 @@ def _unique_names(
     targets: list[tuple[str, Path, Path]], bases: SequenceABC[Path]
 ) -> list[tuple[str, Path, Path]]:
     """Targets whose name another one shares are named by their folder's path under its data
-    folder instead (``A/seq``; with the data folder's name first where that still collides, as
-    two splits' folders of one name do), so that no two sequences share a record or a cache
+    folder instead, its parts joined by ``__`` (``A__seq``: a name is also a file name in the
+    results), the data folder's name first where that still collides (two splits' folders of
+    one name), and numbered as a last resort: no two sequences share a record or a cache
     folder."""
     counts = Counter(name for name, _, _ in targets)
     if all(c == 1 for c in counts.values()):
@@ -335,12 +346,16 @@ def _unique_names(
                 base = next((b for b in bases if folder.is_relative_to(b)), folder.parent)
                 parts = [base.name] if depth else []
                 parts += list(folder.relative_to(base).parts) or [folder.name]
-                name = "/".join(parts) + name[len(folder.name) :]  # keeps a ".1" suffix
+                name = "__".join(parts) + name[len(folder.name) :]  # keeps a ".1" suffix
             out.append((name, folder, gt))
         return out
 
-    for depth in (0, 1):
-        out = renamed(depth)
-        if len({n for n, _, _ in out}) == len(out):
-            return out
-    return [(str(folder) + name[len(folder.name) :], folder, gt) for name, folder, gt in targets]
+    out = renamed(0)
+    if len({n for n, _, _ in out}) < len(out):
+        out = renamed(1)
+    seen: Counter[str] = Counter()
+    numbered = []
+    for name, folder, gt in out:
+        seen[name] += 1
+        numbered.append((name if seen[name] == 1 else f"{name}__{seen[name]}", folder, gt))
+    return numbered

@@ -325,6 +325,8 @@ class FollowController:
         configured one is 0)."""
         if not box.valid():
             raise ValueError(f"invalid box {box}")
+        if box.width < 1.0 or box.height < 1.0:  # and it would become the size set point
+            raise ValueError(f"box {box.width:g}x{box.height:g} px is too small to measure")
         if box.frame_id and camera.frame_id and box.frame_id != camera.frame_id:
             raise ValueError(
                 f"detection in frame {box.frame_id!r} but camera_info is of {camera.frame_id!r}: "

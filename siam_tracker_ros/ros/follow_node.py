@@ -231,8 +231,9 @@ class FollowNode(ParameterizedNode[FollowSettings], LifecycleNode):
 
     def _on_detection(self, msg: Detection2D) -> None:
         box = box_from_detection(msg)
-        if not box.valid():
-            self._throttle.warn("box", f"ignoring a detection with an unusable box: {box}")
+        if not box.valid():  # a non-finite value or an empty box: stop, never hold on
+            self._throttle.warn("box", f"stopping on a detection with an unusable box: {box}")
+            self._publish(self._supervisor.stop("bad_box", self._now(), f"unusable box {box}"))
             return
         self._frame_id = msg.header.frame_id
         self._publish(self._supervisor.on_box(box, self._now()))

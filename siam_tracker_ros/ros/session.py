@@ -36,6 +36,7 @@ from siam_tracker_ros.ros.frame_buffer import Frame, FrameBuffer
 __all__ = [
     "CLOCK_JUMP_POLICIES",
     "RESOLUTION_POLICIES",
+    "FrameDecodeError",
     "InitError",
     "InitRequest",
     "SessionStep",
@@ -59,6 +60,10 @@ class TrackerLike(Protocol):
     def track(self, image: np.ndarray) -> TrackResult: ...
 
     def reset(self) -> None: ...
+
+
+class FrameDecodeError(ValueError):
+    """A buffered frame that cannot be decoded (raised by :meth:`TrackingSession.step`)."""
 
 
 class InitError(ValueError):
@@ -249,8 +254,14 @@ class TrackingSession:
         for f in newer:
             try:
                 step = self.step(f)
-            except ValueError as exc:  # a buffered frame that will not decode: the init stands
+            except FrameDecodeError as exc:  # a buffered frame that will not decode
                 skipped, problem = skipped + 1, str(exc)
+            except Exception as exc:  # noqa: BLE001 -- the init stands; live frames go on
+                self._notices.append(
+                    f"{self.track_id}: catching up stopped at a buffered frame "
+                    f"({type(exc).__name__}: {exc})"
+                )
+                break
         if skipped:
             self._notices.append(
                 f"{self.track_id}: {skipped} buffered frame(s) skipped while catching up "
@@ -275,7 +286,10 @@ class TrackingSession:
             self.last_stamp_ns = -1  # follow the new clock with the same target
         if frame.stamp_ns <= self.last_stamp_ns:
             return None
-        image = self._decode(frame)
+        try:
+            image = self._decode(frame)
+        except ValueError as exc:
+            raise FrameDecodeError(str(exc)) from exc
         t0 = time.perf_counter()
         stream = _stream_of(frame, image)
         if self._stream is not None and stream != self._stream:

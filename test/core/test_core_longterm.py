@@ -224,15 +224,16 @@ def test_a_frame_whose_step_fails_is_freed_without_the_cycle_collector(scene: tu
     assert alive_at_most <= 2, alive_at_most
 
 
-def test_a_chosen_search_is_read_at_its_own_scale_and_size(
-    scene: tuple, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("jump_scale", ["crop", "estimate"])
+def test_a_chosen_search_is_read_at_the_scale_jump_scale_says(
+    scene: tuple, monkeypatch: pytest.MonkeyPatch, jump_scale: str
 ) -> None:
-    """The tracker reads the chosen search's candidate at that search's scale and blends its
-    size with the size it was penalised against: a long-term crop is cut at the last confident
-    size, not at the estimate (before, every search was read at the estimate's scale: a jump's
-    box landed off the crop's candidate, by the ratio of the two scales)."""
+    """The tracker reads the chosen search's candidate at that search's ``state_scale()``:
+    with ``jump_scale: crop`` the crop's own (its candidate's place exactly; before, every
+    search was read at the estimate's scale), with ``estimate`` (what ships, run LT43) the
+    estimate's, blended with the estimate's size, as the code before did."""
     frames, gt, _ = scene
-    chosen: list[Search] = []
+    chosen: list[tuple[Search, float]] = []
 
     def choose_a_crop(self: LongTermPolicy, step: Step) -> None:
         # what a jump does: a search at another place and target size, made the chosen one
@@ -240,22 +241,29 @@ def test_a_chosen_search_is_read_at_its_own_scale_and_size(
         centre = step.target.center + np.array([12.0, -7.0])
         step.run_search(centre, step.instance_size, 0.0, "longterm", step.target.size * 0.6)
         step.chosen = first
-        chosen.append(step.searches[first])
+        self.land(step, step.searches[first])
+        chosen.append((step.searches[first], float(step.scale_z)))
 
     monkeypatch.setattr(LongTermPolicy, "after_search", choose_a_crop)
-    tracker = _tracker(longterm=True)
+    base = load_tracker()
+    mech = base.config.mechanisms
+    lt = dataclasses.replace(mech.longterm, jump_scale=jump_scale)
+    cfg = dataclasses.replace(base.config, mechanisms=dataclasses.replace(mech, longterm=lt))
+    tracker = Tracker(config=cfg, runtime=base.runtime)
     tracker.init(frames[0], gt[0])
     result = tracker.track(frames[1])
-    search = chosen[0]
+    search, estimate_scale = chosen[0]
     info = tracker.last_step
     assert info is not None
-    own = info.searches[0]
-    assert search.crop_size < 0.8 * own.crop_size  # the two scales differ (the test can fail)
-    expected = search.image_box()  # the candidate in image pixels at the crop's own scale
+    assert search.crop_size < 0.8 * info.searches[0].crop_size  # the scales differ
+    scale = search.scale_z if jump_scale == "crop" else estimate_scale
+    expected = search.center + np.asarray(search.candidate.box[:2], np.float64) / scale
     centre = result.box[:2] + result.box[2:] / 2
-    np.testing.assert_allclose(centre, expected[:2], atol=1e-6)
-    assert search.size_ref is not None
-    np.testing.assert_allclose(search.size_ref, gt[0][2:] * 0.6, rtol=1e-9)
+    np.testing.assert_allclose(centre, expected, atol=1e-6)
+    if jump_scale == "crop":
+        np.testing.assert_allclose(centre, search.image_box()[:2], atol=1e-6)
+    else:
+        assert float(np.hypot(*(centre - search.image_box()[:2]))) > 1.0  # off the candidate
 
 
 @pytest.mark.parametrize("jump_scale", ["estimate", "crop"])

@@ -209,3 +209,6 @@ def test_a_frame_of_another_size_is_tracked_in_the_init_frames_geometry(scale: f
         overlaps.append(iou(result.box, gt[i] * scale))
         assert result.search_box[2] > 0
     assert min(overlaps) > 0.7, overlaps
+    # probe looks at the next search the same way (it saw the resized frame as it was)
+    cues = tracker.probe(cv2.resize(frames[39], None, fx=scale, fy=scale))
+    assert cues.score > 0.8, cues

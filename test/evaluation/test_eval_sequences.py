@@ -147,7 +147,17 @@ def test_two_sequence_folders_of_one_name_stay_two_sequences(tmp_path: Path) -> 
     write_otb_sequence(tmp_path / "A" / "seqx", n=3)
     write_otb_sequence(tmp_path / "B" / "seqx", n=4)
     names = sorted(s.name for s in load_dataset(tmp_path))
-    assert names == ["A/seqx", "B/seqx"]
+    assert names == ["A__seqx", "B__seqx"]  # a name is a file name in the results too
+    # a folder "s.1" beside a folder "s" with two targets ("s.1", "s.2"): numbered, never a path
+    other = tmp_path / "other"
+    write_otb_sequence(other / "s.1", n=3)
+    write_otb_sequence(other / "s", n=3)
+    (other / "s" / "groundtruth_rect.txt").rename(other / "s" / "groundtruth_rect.1.txt")
+    (other / "s" / "groundtruth_rect.2.txt").write_text(
+        (other / "s" / "groundtruth_rect.1.txt").read_text()
+    )
+    names = [s.name for s in load_dataset(other)]
+    assert len(set(names)) == 3 and not any("/" in n for n in names), names
 
 
 def test_a_byte_order_mark_and_macos_resource_files_are_not_data(tmp_path: Path) -> None:
@@ -168,6 +178,16 @@ def test_a_video_beside_frame_images_does_not_replace_them(tmp_path: Path) -> No
     (d / "preview.avi").write_bytes(b"")  # an overlay or preview, not the source
     assert detect_layout(d) == "vot"
     assert len(load_sequence(d)) == 3
+    # the other way round: a poster image beside a video and its ground truth
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    writer = cv2.VideoWriter(str(clip / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), 30 * i, dtype=np.uint8))
+    writer.release()
+    (clip / "groundtruth.txt").write_text("\n".join(f"{i},1,10,10" for i in range(5)))
+    cv2.imwrite(str(clip / "poster.jpg"), np.zeros((48, 64, 3), np.uint8))
+    assert detect_layout(clip) == "video" and len(load_sequence(clip)) == 5
 
 
 def test_track_images_reads_a_vot_color_folder(tmp_path: Path) -> None:

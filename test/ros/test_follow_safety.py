@@ -357,12 +357,17 @@ def test_a_stale_status_from_a_reset_simulator_cannot_hide_the_new_time_line() -
     assert not _moving(box) and not _moving(sup.tick(reset + 2 * MS))
 
 
-def test_a_box_too_small_to_measure_stops_with_a_reason_instead_of_raising() -> None:
+@pytest.mark.parametrize("side", [1e-200, 1e-6, 0.5])
+def test_a_box_too_small_to_measure_stops_with_a_reason_instead_of_raising(side: float) -> None:
+    """1e-200 px raised ZeroDivisionError out of the callback (the node ended); 1e-6 px became
+    the track's size set point, after which every real box read as 17 size units too large."""
     sup = _sup()
-    out = sup.on_box(TargetBox(T0, "t1", 320.0, 240.0, 1e-200, 1e-200, 0.9), T0)
+    out = sup.on_box(TargetBox(T0, "t1", 320.0, 240.0, side, side, 0.9), T0)
     out = sup.on_status(TrackerReport(T0, TRACKING, "t1"), T0) or out
     assert out is not None and out.command.is_zero() and out.reason == "bad_box"
     assert "too small" in out.detail
+    assert _moving(_frame(sup, T0 + 33 * MS))
+    assert sup.controller.setpoint is not None and sup.controller.setpoint > 0.05
 
 
 def test_a_nan_score_is_no_box_and_never_passes_min_score() -> None:

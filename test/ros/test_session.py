@@ -152,6 +152,36 @@ def test_a_buffered_frame_that_will_not_decode_is_skipped_while_catching_up() ->
     assert "corrupt body" in notices[0]
 
 
+def test_a_tracker_error_while_catching_up_ends_the_catch_up_not_the_init() -> None:
+    """The init is applied; a tracker error on a buffered frame after it (a runtime fault) ends
+    the catch-up with one notice and the live frames go on from there (it was reported as a
+    failed init while the session tracked the new box)."""
+    frames, boxes = _frames(8)
+    buf = FrameBuffer(30)
+    for f in frames:
+        buf.add(f)
+    tracker = TemplateTracker()
+    calls = {"n": 0}
+    track = tracker.track
+
+    def flaky(image: np.ndarray) -> TrackResult:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("backend fault")
+        return track(image)
+
+    tracker.track = flaky  # type: ignore[method-assign]
+    session = TrackingSession(tracker, lambda f: f.msg)
+    step = session.initialise(InitRequest(frames[2].stamp_ns, tuple(boxes[2])), buf, MS, 20)
+    assert session.state == TrackState.TRACKING and step is not None
+    assert step.frame is frames[3]  # the last frame tracked before the fault
+    notices = session.take_notices()
+    assert (
+        len(notices) == 1 and "catching up stopped" in notices[0] and "backend fault" in notices[0]
+    )
+    assert session.step(frames[-1]) is not None  # the next live frame is tracked
+
+
 def test_zero_stamp_means_newest_frame() -> None:
     frames, boxes = _frames(4)
     buf = FrameBuffer(10)
