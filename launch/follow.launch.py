@@ -59,12 +59,16 @@ def generate_launch_description() -> LaunchDescription:
         *model_arguments(),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of both nodes"),
         DeclareLaunchArgument(
-            "use_sim_time", default_value="false", description="follow /clock (bags, simulators)"
+            "use_sim_time",
+            default_value="",
+            description="follow /clock (bags, simulators; empty: the parameters files', "
+            "else false)",
         ),
         DeclareLaunchArgument(
             "autostart",
-            default_value="true",
-            description="configure and activate both lifecycle nodes at start",
+            default_value="",
+            description="configure and activate both lifecycle nodes at start "
+            "(empty: the parameters files', else true)",
         ),
         DeclareLaunchArgument(
             "large_shm", default_value="true", description="use config/fastdds_large_shm.xml"

@@ -6,13 +6,15 @@
     ros2 launch siam_tracker_ros tracker.launch.py rviz:=true
 
 Arguments: camera_topic (remapped to the node's ``image``; ``<camera_topic>/compressed`` to
-``image/compressed``), params_file (default: the package's config/tracker.yaml), model (model +
-tracker YAML), weights, device, namespace, large_shm (use the Fast DDS profile with a large
-shared-memory segment, measured 15 ms -> 4.5 ms per 640x480 image between processes), autostart
-(the lifecycle node configures and activates itself; false: it waits, unconfigured, for
-``ros2 lifecycle set /tracker_node configure``), rviz (open config/tracker.rviz in rviz2 when
-rviz2 is installed; a log line says so when it is not). The launch ends when the node exits
-(e.g. after ``ros2 lifecycle set /tracker_node shutdown`` or a failed start).
+``image/compressed``), params_file (default: the package's config/tracker.yaml; it must exist),
+model (model + tracker YAML), weights, device (these three and autostart: empty leaves them to
+the parameters file, else to the node's defaults, the bundled model on the CPU), namespace,
+large_shm (use the Fast DDS profile with a large shared-memory segment, measured 15 ms -> 4.5 ms
+per 640x480 image between processes), autostart (the lifecycle node configures and activates
+itself; false: it waits, unconfigured, for ``ros2 lifecycle set /tracker_node configure``), rviz
+(open config/tracker.rviz in rviz2 when rviz2 is installed; a log line says so when it is not).
+The launch ends when the node exits (e.g. after ``ros2 lifecycle set /tracker_node shutdown``;
+after a failed start with status 1 and one error line).
 """
 
 from typing import Any
@@ -24,8 +26,12 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from siam_tracker_ros.ros.launch_parts import PACKAGE, params_file_argument, tracker_node
-from siam_tracker_ros.ros.tracker_params import DEFAULT_MODEL_CONFIG, DEFAULT_WEIGHTS
+from siam_tracker_ros.ros.launch_parts import (
+    PACKAGE,
+    model_arguments,
+    params_file_argument,
+    tracker_node,
+)
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -38,19 +44,7 @@ def generate_launch_description() -> LaunchDescription:
             description="sensor_msgs/Image topic to track on",
         ),
         params_file_argument("tracker", name="params_file"),
-        DeclareLaunchArgument(
-            "model",
-            default_value=DEFAULT_MODEL_CONFIG,
-            description="model + tracker config (model.config)",
-        ),
-        DeclareLaunchArgument(
-            "weights",
-            default_value=DEFAULT_WEIGHTS,
-            description="weights file for the model (model.weights)",
-        ),
-        DeclareLaunchArgument(
-            "device", default_value="cpu", description="torch device: cpu, cuda or cuda:N"
-        ),
+        *model_arguments(),
         DeclareLaunchArgument(
             "namespace", default_value="", description="namespace of the node and its topics"
         ),
@@ -61,9 +55,9 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             "autostart",
-            default_value="true",
+            default_value="",
             description="configure and activate the lifecycle node at start "
-            "(false: drive it with `ros2 lifecycle set`)",
+            "(false: drive it with `ros2 lifecycle set`; empty: the parameters file's, else true)",
         ),
         DeclareLaunchArgument(
             "rviz",

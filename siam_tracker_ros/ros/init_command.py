@@ -246,11 +246,20 @@ def run_init(args: argparse.Namespace) -> int:
         import rclpy
         from rclpy.exceptions import NameValidationException
         from rclpy.executors import SingleThreadedExecutor
+        from rclpy.validate_namespace import validate_namespace
     except ImportError as exc:
         raise ValueError(
             f"siam-tracker init needs ROS 2's rclpy ({exc}): on the pip path run "
             "scripts/setup_env.sh and use .venv/bin/siam-tracker; on a ROS 2 install source it"
         ) from None
+    if args.namespace:
+        # checked before any node exists: a node refused by rcl prints a warning of its own
+        try:
+            validate_namespace(
+                args.namespace if args.namespace.startswith("/") else "/" + args.namespace
+            )
+        except NameValidationException as exc:
+            raise ValueError(" ".join(str(exc).split())) from None
     # a context of its own: nothing global is left behind when this runs inside another program
     context = rclpy.Context()
     rclpy.init(args=[], context=context)

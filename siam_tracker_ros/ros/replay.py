@@ -45,6 +45,21 @@ def _box(text: str) -> tuple[float, float, float, float]:
     return vals[0], vals[1], vals[2], vals[3]
 
 
+def _at_least(low: float, kind: type = float, above: bool = False) -> Any:
+    """An argparse type: a ``kind`` number >= ``low`` (> ``low`` with ``above``)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (value > low if above else value >= low) or value != value:
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if above else '>='} {low}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="replay_node",
@@ -60,15 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-id", default="camera", help="header.frame_id of every image")
     p.add_argument(
         "--fps",
-        type=float,
+        type=_at_least(0.0),
         default=None,
         help="publication rate (default: the source's; 0 = as fast as possible)",
     )
     p.add_argument("--encoding", default="bgr8", choices=sorted(ENCODINGS))
     p.add_argument("--compressed", action="store_true", help="publish JPEG CompressedImage")
-    p.add_argument("--scale", type=float, default=1.0, help="resize frames by this factor")
-    p.add_argument("--start", type=int, default=0, help="skip this many source frames")
-    p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
+    p.add_argument(
+        "--scale", type=_at_least(0.0, above=True), default=1.0, help="resize frames by this factor"
+    )
+    p.add_argument("--start", type=_at_least(0, int), default=0, help="skip this many frames")
+    p.add_argument(
+        "--max-frames", type=_at_least(0, int), default=0, help="stop after N frames (0 = all)"
+    )
     p.add_argument("--bag-topic", default=None, help="image topic to read from a bag")
     p.add_argument("--init-box", type=_box, default=None, help="x,y,w,h on frame --init-frame")
     p.add_argument(
@@ -77,11 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="box file (OTB groundtruth_rect.txt); its --init-frame row is the init box",
     )
     p.add_argument(
-        "--init-frame", type=int, default=0, help="published frame index the init box belongs to"
+        "--init-frame",
+        type=_at_least(0, int),
+        default=0,
+        help="published frame index the init box belongs to",
     )
     p.add_argument(
         "--init-delay",
-        type=int,
+        type=_at_least(0, int),
         default=0,
         help="publish the init this many frames after its frame (a delayed click)",
     )
@@ -147,6 +169,13 @@ def run(args: argparse.Namespace, node: Node) -> int:
     log = node.get_logger()
     source = open_source(args.source, fps=30.0, bag_topic=args.bag_topic)
     fps = source.fps if args.fps is None else args.fps
+    init_box = args.init_box
+    if init_box is None and args.groundtruth:
+        boxes = read_boxes(args.groundtruth)
+        row = args.start + args.init_frame
+        if row >= len(boxes) or not np.isfinite(boxes[row]).all():
+            raise ValueError(f"{args.groundtruth} has no box for source frame {row}")
+        init_box = tuple(boxes[row].tolist())
     # Reliable with a deep history so slow reliable readers (recorders) get every frame; a
     # best-effort depth-1 reader (tracker_node) still only ever sees the newest.
     reliable = QoSProfile(
@@ -156,10 +185,6 @@ def run(args: argparse.Namespace, node: Node) -> int:
         pub = node.create_publisher(CompressedImage, f"{args.topic}/compressed", reliable)
     else:
         pub = node.create_publisher(Image, args.topic, reliable)
-    init_box = args.init_box
-    if init_box is None and args.groundtruth:
-        boxes = read_boxes(args.groundtruth)
-        init_box = tuple(boxes[args.start + args.init_frame].tolist())
     init_pub = (
         node.create_publisher(InitTarget, args.init_topic, reliable)
         if init_box is not None
@@ -217,6 +242,13 @@ def run(args: argparse.Namespace, node: Node) -> int:
         f"published {published} frames from {source.name} in {elapsed:.1f} s "
         f"({published / max(elapsed, 1e-9):.1f} fps)"
     )
+    if init_pub is not None and not init_sent:
+        log.warning(
+            f"the init was never sent: frame {args.init_frame} + --init-delay "
+            f"{args.init_delay} lies beyond the {published} frames published"
+        )
+    if not published:
+        log.error(f"no frame published: {source.name} has none after --start {args.start}")
     time.sleep(0.3)  # let reliable publishers deliver the last messages
     return 0 if published else 1
 
@@ -242,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("replay")
     try:
         return run(args, node)
+    except (OSError, ValueError) as exc:  # an unreadable source or ground truth: one line
+        print(f"replay_node: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:

@@ -75,9 +75,9 @@ PARAMS = ParamTable(
         ParamSpec(
             "model.device",
             "cpu",
-            "Torch device for the network: cpu, cuda or cuda:N.",
+            "Device for the network: cpu, cuda, cuda:N or auto (CUDA when there is one).",
             dynamic=False,
-            pattern=r"cpu|cuda(:\d+)?|mps",
+            pattern=r"auto|cpu|cuda(:\d+)?",
         ),
         ParamSpec(
             "model.num_threads",

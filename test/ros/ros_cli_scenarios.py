@@ -423,6 +423,45 @@ def startup(work: Path) -> dict[str, Any]:
     return out
 
 
+def launch_errors(work: Path) -> dict[str, Any]:
+    """``ros2 launch siam_tracker_ros tracker.launch.py`` started three wrong ways at once: a
+    params file that does not exist, a device the node cannot use, and a params file that asks
+    for that device with no launch argument (its value must reach the node: before, the launch
+    arguments' defaults overrode it without a word). Exit status and output of each."""
+    cuda_file = work / "cuda.yaml"
+    cuda_file.write_text("/**:\n  ros__parameters:\n    model: {device: cuda}\n")
+    launch = [str(VENV / "bin" / "ros2"), "launch", "siam_tracker_ros", "tracker.launch.py"]
+    cases = {
+        "no_params_file": ["params_file:=/nonexistent/params.yaml"],
+        "device_argument": ["device:=cuda"],
+        "device_in_params_file": [f"params_file:={cuda_file}"],
+    }
+    procs = {
+        name: subprocess.Popen(
+            [*launch, *extra],
+            cwd=work,
+            env=tools_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, extra in cases.items()
+    }
+    out: dict[str, Any] = {}
+    for name, proc in procs.items():
+        try:
+            text = proc.communicate(timeout=60)[0]  # each ends by itself in seconds
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)  # ros2 launch passes it on to its node
+            try:
+                text = "TIMEOUT " + proc.communicate(timeout=STOP_S)[0]
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                text = "TIMEOUT, killed " + proc.communicate()[0]
+        out[name] = {"rc": proc.returncode, "output": text}
+    return out
+
+
 def launch_testing(work: Path) -> dict[str, Any]:
     """``launch_test`` of the ROS-style integration test (launch_tests/tracker_node.launch.py)."""
     test = Path(__file__).parent / "launch_tests" / "tracker_node.launch.py"
@@ -450,6 +489,7 @@ if __name__ == "__main__":
                 "launch": launch,
                 "lifecycle": lifecycle,
                 "startup": startup,
+                "launch_errors": launch_errors,
                 "launch_testing": launch_testing,
             }
         )

@@ -327,6 +327,15 @@ def test_point_without_detections_is_one_line_before_any_ros(
     assert err.count("\n") == 1 and "--stamp is for --box" in err
 
 
+def test_an_invalid_namespace_is_one_line_before_any_node(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Checked before a node exists (rcl's refusal of the node printed a warning of its own)."""
+    assert main(["init", "--box", "1,1,10,10", "--namespace", "bad-ns"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Invalid namespace" in err, err
+
+
 def test_the_cli_without_init_needs_no_ros() -> None:
     """Building every command's parser (what ``siam-tracker track`` does first) imports no rclpy
     and no message package: ``init`` imports them only when it runs."""

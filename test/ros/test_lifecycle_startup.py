@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_support import run_scenario_script
+from scenario_support import LAID_OUT, has_tool, run_scenario_script
 
 from siam_tracker_ros.ros.parameters import StartupError
 from siam_tracker_ros.ros.tracker_params import SPECS, NodeSettings, check_model_files, check_update
@@ -155,3 +155,41 @@ def test_a_second_ctrl_c_during_clean_up_does_not_end_the_node_with_a_traceback(
     monkeypatch.setattr(lifecycle_main.signal, "signal", interrupted_twice)
     lifecycle_main.ignore_sigint_for_cleanup()
     assert calls == [signal.SIG_IGN] * 3
+
+
+@pytest.fixture(scope="module")
+def launch_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if not isolation_available():
+        pytest.skip("no loopback-only namespace here")
+    if not has_tool("ros2", "launch_ros") or not LAID_OUT:
+        pytest.skip("ROS 2 CLI/launch not installed or the package not laid out")
+    return run_scenario_script(
+        SCENARIOS, "launch_errors", tmp_path_factory.mktemp("launch_errors"), timeout=200
+    )
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_ros2_launch_fails_with_status_1_and_one_line(launch_errors: dict[str, Any]) -> None:
+    """A params file that does not exist ends the launch at once (ROS's launch only warned and
+    started the node on its defaults); a node that cannot start ends it with status 1 (it
+    ended with 0: a script or CI could not see the failure)."""
+    missing = launch_errors["no_params_file"]
+    assert missing["rc"] == 1, missing
+    errors = [ln for ln in missing["output"].splitlines() if "[ERROR]" in ln]
+    assert len(errors) == 1 and "params_file:=/nonexistent/params.yaml: no such" in errors[0]
+    assert "[tracker_node" not in missing["output"]  # nothing started
+    device = launch_errors["device_argument"]
+    assert device["rc"] == 1, device
+    assert "model.device:=cuda" in device["output"]
+    assert "tracker_node exited with status 1" in device["output"]
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_params_file_value_is_not_overridden_by_unset_launch_arguments(
+    launch_errors: dict[str, Any],
+) -> None:
+    run = launch_errors["device_in_params_file"]
+    assert "model.device:=cuda" in run["output"], run  # the file's device reached the node
+    assert run["rc"] == 1
