@@ -88,6 +88,8 @@ class NodeParameters(Generic[S]):
         self.problems: dict[str, str] = {}
         #: overrides of late parameters, kept until :meth:`declare_late`
         self.late_overrides: dict[str, Any] = {}
+        #: late parameters a user set at run time: their values outlive a new model's defaults
+        self._late_set_by_user: set[str] = set()
         kwargs = dict(node_kwargs or {})
         in_code = {p.name for p in kwargs.get("parameter_overrides") or []}
         given = self._take_overrides()
@@ -184,27 +186,34 @@ class NodeParameters(Generic[S]):
 
     # ------------------------------------------------------------------ late parameters
     def late_value(self, name: str, default: Any) -> Any:
-        """A late parameter's value: the declared one (set before an earlier cleanup), else
-        the start-up override, else ``default``."""
-        if self._node.has_parameter(name):
+        """A late parameter's value: the one a user set at run time (before an earlier
+        cleanup), else the start-up override, else ``default`` (the loaded model's own: a
+        value that was only the previous model's default does not outlive it)."""
+        if name in self._late_set_by_user and self._node.has_parameter(name):
             return self._node.get_parameter(name).value
         return self.late_overrides.get(name, default)
 
     def declare_late(self, values: Mapping[str, Value]) -> None:
         """Declare the late parameters not declared yet with ``values`` (checked by their
-        specs, an integer passing for a double) and their descriptors, without a "parameters
-        updated" log line; ``ValueError`` for an invalid value."""
+        specs, an integer passing for a double) and their descriptors, and give the declared
+        ones these values (a model loaded after a cleanup: its own defaults), without a
+        "parameters updated" log line; ``ValueError`` for an invalid value."""
         assert self._late is not None, "no late parameters configured"
-        new = []
+        new, changed = [], []
         for name, value in values.items():
-            if self._node.has_parameter(name):
-                continue
             placeholder = self._late.specs[name]
             spec = dataclasses.replace(placeholder, default=placeholder.coerce(value))
-            new.append((name, spec.default, spec.descriptor()))
+            if not self._node.has_parameter(name):
+                new.append((name, spec.default, spec.descriptor()))
+            elif self._node.get_parameter(name).value != spec.default:
+                changed.append(Parameter(name, value=spec.default))
         self._quiet = True
         try:
             self._node.declare_parameters("", new, ignore_override=True)
+            if changed:  # together: a pair like the lost / found thresholds is checked as one
+                result = self._node.set_parameters_atomically(changed)
+                if not result.successful:
+                    raise ValueError(result.reason)
         finally:
             self._quiet = False
 
@@ -228,6 +237,8 @@ class NodeParameters(Generic[S]):
         return SetParametersResult(successful=reason is None, reason=reason or "")
 
     def _after_set(self, params: list[Parameter]) -> None:
+        if not self._quiet and self._late is not None:  # a user's change, not a model's default
+            self._late_set_by_user.update(p.name for p in params if p.name in self._late.specs)
         values = self._settings.as_values()
         values.update({p.name: p.value for p in params if p.name in self._table})
         old, self._settings = self._settings, self._type.from_values(values)

@@ -23,15 +23,23 @@ def _run(tmp_path: Path) -> dict[str, Any]:
     return run_scenario_script(SCENARIO, "tunables", tmp_path, timeout=150)
 
 
-def _bundled_values() -> dict[str, Any]:
-    """The tracker.* values of the bundled model, read from its checkpoint's own config."""
+def _model_values(name: str) -> dict[str, Any]:
+    """The tracker.* values of a shipped checkpoint, read from its own config."""
     from siam_tracker_ros.core.config import config_from_dict
     from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
     from siam_tracker_ros.models.checkpoint import load_checkpoint
     from siam_tracker_ros.ros.tracker_tunables import tunable_values
 
-    _, config, _ = load_checkpoint(BUNDLED_CHECKPOINT)
-    return tunable_values(config_from_dict(config, str(BUNDLED_CHECKPOINT)).tracker.to_dict())
+    path = BUNDLED_CHECKPOINT.with_name(name)
+    _, config, _ = load_checkpoint(path)
+    return tunable_values(config_from_dict(config, str(path)).tracker.to_dict())
+
+
+def _bundled_values() -> dict[str, Any]:
+    """The tracker.* values of the bundled model, read from its checkpoint's own config."""
+    from siam_tracker_ros.core.defaults import BUNDLED_CHECKPOINT
+
+    return _model_values(BUNDLED_CHECKPOINT.name)
 
 
 def test_tracker_parameters_change_the_running_tracker(tmp_path: Path) -> None:
@@ -58,3 +66,14 @@ def test_tracker_parameters_change_the_running_tracker(tmp_path: Path) -> None:
     assert after and all(st == 2 for st in after), states
     assert r["end"]["tracker.lost_threshold"] == pytest.approx(1.0)
     assert r["end"]["tracker.patience"] == 1
+    # another model after cleanup + configure: its own defaults, except what a user set (at
+    # start-up or at run time); before, every value of the first model outlived it
+    assert r["deactivate"] and r["cleanup"] and r["set_model"] == [True, ""], log[-2000:]
+    assert r["configure"], log[-2000:]
+    other = r["other_model"]
+    nano = _model_values("siammargin_nano.pt")
+    assert nano["tracker.window_influence"] != _bundled_values()["tracker.window_influence"]
+    assert other["tracker.window_influence"] == pytest.approx(nano["tracker.window_influence"])
+    assert other["tracker.search_while_lost"] == nano["tracker.search_while_lost"]
+    assert other["tracker.patience"] == 1 and other["tracker.detect_lost"] is True  # the user's
+    assert other["tracker.lost_threshold"] == pytest.approx(1.0)

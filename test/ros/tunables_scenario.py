@@ -46,6 +46,23 @@ def get_params(drv: Driver, names: list[str]) -> dict[str, Any]:
     return {n: parameter_value_to_python(v) for n, v in zip(names, values, strict=True)}
 
 
+def transition(drv: Driver, label: str) -> bool:
+    """A lifecycle transition of tracker_node by its label; whether it succeeded."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ids = {
+        "configure": Transition.TRANSITION_CONFIGURE,
+        "deactivate": Transition.TRANSITION_DEACTIVATE,
+        "cleanup": Transition.TRANSITION_CLEANUP,
+    }
+    client = drv.node.create_client(ChangeState, "/tracker_node/change_state")
+    client.wait_for_service(timeout_sec=10)
+    future = client.call_async(ChangeState.Request(transition=Transition(id=ids[label])))
+    rclpy.spin_until_future_complete(drv.node, future, timeout_sec=60)
+    return bool(future.result() is not None and future.result().success)
+
+
 def run(work: Path) -> dict[str, Any]:
     from sensor_msgs.msg import Image
 
@@ -89,6 +106,15 @@ def run(work: Path) -> dict[str, Any]:
             send(i)
         drv.spin(1.0)
         out["end"] = get_params(drv, NAMES)
+        # another model through the lifecycle: its own defaults, except what a user set
+        for label in ("deactivate", "cleanup"):
+            out[label] = transition(drv, label)
+        weights = Path(__file__).resolve().parents[2] / "siam_tracker_ros" / "weights"
+        out["set_model"] = set_param_sync(
+            drv.node, "model.checkpoint", str(weights / "siammargin_nano.pt")
+        )
+        out["configure"] = transition(drv, "configure")
+        out["other_model"] = get_params(drv, NAMES)
     finally:
         drv.close()
     out.update(statuses=drv.rec.statuses, node_log=drv.proc.output())
