@@ -211,6 +211,7 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
         self._active_entities: list[Any] = []  # subscriptions and services while active
         self._diag_timer: Any = None
         self._worker: threading.Thread | None = None
+        self._worker_stop = threading.Event()
         self._running = False
 
     # ---------------------------------------------------------------- parameters
@@ -340,7 +341,12 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
             settings.diagnostics_period_s, self._publish_diagnostics
         )
         self._running = True
-        self._worker = threading.Thread(target=self._work, name="tracker_worker", daemon=True)
+        # each worker has its own stop: one still finishing a long step after a deactivate
+        # (the join below gives up after 5 s) ends after it, never runs beside the next one
+        self._worker_stop = threading.Event()
+        self._worker = threading.Thread(
+            target=self._work, args=(self._worker_stop,), name="tracker_worker", daemon=True
+        )
         self._worker.start()
         result = super().on_activate(state)  # enables the lifecycle publishers
         self.get_logger().info(
@@ -375,9 +381,14 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
         """Stop the worker and drop subscriptions, services and the diagnostics timer; the
         track ends (frames missed while inactive would make it stale)."""
         self._running = False
+        self._worker_stop.set()
         self._slot.wake()
         if self._worker is not None:
             self._worker.join(timeout=5.0)
+            if self._worker.is_alive():
+                self.get_logger().warning(
+                    "the tracker worker is still in a step after 5 s; it ends after that step"
+                )
             self._worker = None
         for entity in self._active_entities:
             if hasattr(entity, "srv_type"):
@@ -506,44 +517,55 @@ class TrackerNode(ParameterizedNode[NodeSettings], LifecycleNode):
         return resp
 
     # ---------------------------------------------------------------- worker thread
-    def _work(self) -> None:
-        while self._running:
+    def _work(self, stop: threading.Event) -> None:
+        """The worker's loop until ``stop``: a fault anywhere in a step (publishing and the
+        notices included) is a throttled warning, never the end of the thread (frames would
+        keep arriving with no status and no log line)."""
+        while not stop.is_set():
             frame = self._slot.take(timeout=0.1)
-            with self._lock:
-                session = self._session
-                if session is None or not self._running:
-                    continue
-                with self._pending_lock:
-                    request, self._pending_init = self._pending_init, None
-                waiting, self._waiting_init = self._waiting_init, None
-                if request is not None:  # a newer init replaces one still waiting
-                    self._handle_init(session, request, time.monotonic() + INIT_WAIT_NS / 1e9)
-                elif waiting is not None:
-                    self._handle_init(session, *waiting)
-                if frame is None or not session.active:
-                    continue
-                cap = self.settings.output_max_rate_hz
-                now = time.monotonic()
-                if cap > 0 and now - self._last_processed < 1.0 / cap:
-                    self._slot.note_dropped()
-                    continue
-                try:
-                    step = session.step(frame)
-                except ValueError as exc:
-                    self._stats.track_errors += 1
-                    self._warn("track", f"skipping frame: {exc}")
-                    continue
-                except Exception as exc:  # a tracker failure must not kill the node
-                    self._stats.track_errors += 1
-                    self._warn("track", f"tracker failed on a frame ({type(exc).__name__}: {exc})")
-                    continue
-                for notice in session.take_notices():  # stream changes, once each
-                    self.get_logger().warning(notice)
-                if step is not None:
-                    self._last_processed = now
-                    self._publish(session, step)
-                elif not session.active:  # stopped by a clock jump (input.on_clock_jump=reset)
-                    self._publish_idle_status()
+            try:
+                self._work_once(frame, stop)
+            except Exception as exc:  # noqa: BLE001 -- the worker must outlive any one frame
+                self._stats.track_errors += 1
+                self._warn("track", f"tracker worker: {type(exc).__name__}: {exc}")
+
+    def _work_once(self, frame: Frame | None, stop: threading.Event) -> None:
+        """One turn of the worker: a pending init, then ``frame`` (None: none came)."""
+        with self._lock:
+            session = self._session
+            if session is None or stop.is_set():
+                return
+            with self._pending_lock:
+                request, self._pending_init = self._pending_init, None
+            waiting, self._waiting_init = self._waiting_init, None
+            if request is not None:  # a newer init replaces one still waiting
+                self._handle_init(session, request, time.monotonic() + INIT_WAIT_NS / 1e9)
+            elif waiting is not None:
+                self._handle_init(session, *waiting)
+            if frame is None or not session.active:
+                return
+            cap = self.settings.output_max_rate_hz
+            now = time.monotonic()
+            if cap > 0 and now - self._last_processed < 1.0 / cap:
+                self._slot.note_dropped()
+                return
+            try:
+                step = session.step(frame)
+            except ValueError as exc:
+                self._stats.track_errors += 1
+                self._warn("track", f"skipping frame: {exc}")
+                return
+            except Exception as exc:  # a tracker failure must not kill the node
+                self._stats.track_errors += 1
+                self._warn("track", f"tracker failed on a frame ({type(exc).__name__}: {exc})")
+                return
+            for notice in session.take_notices():  # stream changes, once each
+                self.get_logger().warning(notice)
+            if step is not None:
+                self._last_processed = now
+                self._publish(session, step)
+            elif not session.active:  # stopped by a clock jump (input.on_clock_jump=reset)
+                self._publish_idle_status()
 
     def _handle_init(self, session: TrackingSession, request: InitRequest, until: float) -> None:
         """Apply ``request``; one whose frame has not arrived yet is tried again with the next

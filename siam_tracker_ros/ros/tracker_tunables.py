@@ -79,7 +79,8 @@ TUNABLES: tuple[TunableSpec, ...] = (
         _LOST + "enabled",
         bool,
         "Report LOST when the target's presence drops (the lost-state mechanism); false: "
-        "always TRACKING, the thresholds below unused.",
+        "presence never declares LOST, the thresholds below unused (tracker.long_term's "
+        "verification still can).",
     ),
     TunableSpec(
         "tracker.lost_threshold",
