@@ -28,6 +28,18 @@ def _write_images(
         cv2.imwrite(str(folder / f"{i + 1:08d}{ext}"), img)
 
 
+def _write_video(folder: Path, n: int) -> Path:
+    """``folder/video.mp4``: ``n`` 64x48 frames of grey level 30 * i."""
+    folder.mkdir(parents=True)
+    writer = cv2.VideoWriter(
+        str(folder / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)
+    )
+    for i in range(n):
+        writer.write(np.full((48, 64, 3), 30 * i, dtype=np.uint8))
+    writer.release()
+    return folder
+
+
 @pytest.mark.parametrize("sep", [",", "\t", " "])
 def test_otb_folder_with_any_separator_and_absent_rows(tmp_path: Path, sep: str) -> None:
     gt = write_otb_sequence(tmp_path / "Toy", n=6, sep=sep, absent=(4,))
@@ -85,12 +97,7 @@ def test_got10k_and_lasot_absence_flags(tmp_path: Path) -> None:
 
 
 def test_video_with_groundtruth_beside_it_decodes_lazily_and_pickles(tmp_path: Path) -> None:
-    d = tmp_path / "clip"
-    d.mkdir()
-    writer = cv2.VideoWriter(str(d / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
-    for i in range(7):
-        writer.write(np.full((48, 64, 3), 30 * i, dtype=np.uint8))
-    writer.release()
+    d = _write_video(tmp_path / "clip", 7)
     (d / "groundtruth_rect.txt").write_text("\n".join(f"{i},1,10,10" for i in range(7)))
     assert detect_layout(d) == "video"
     seq = load_sequence(d)
@@ -179,12 +186,7 @@ def test_a_video_beside_frame_images_does_not_replace_them(tmp_path: Path) -> No
     assert detect_layout(d) == "vot"
     assert len(load_sequence(d)) == 3
     # the other way round: a poster image beside a video and its ground truth
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    writer = cv2.VideoWriter(str(clip / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
-    for i in range(5):
-        writer.write(np.full((48, 64, 3), 30 * i, dtype=np.uint8))
-    writer.release()
+    clip = _write_video(tmp_path / "clip", 5)
     (clip / "groundtruth.txt").write_text("\n".join(f"{i},1,10,10" for i in range(5)))
     cv2.imwrite(str(clip / "poster.jpg"), np.zeros((48, 64, 3), np.uint8))
     assert detect_layout(clip) == "video" and len(load_sequence(clip)) == 5
