@@ -307,6 +307,65 @@ def test_no_command_ever_breaks_the_rules(events: list[tuple], ambiguous: str, z
         assert 0.0 <= c.forward <= cfg.forward.max_output
 
 
+#: non-zero commands seen by the fuzz without status pairing
+MOVED_ALONE: list[int] = []
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_events(), st.booleans())
+def test_without_status_pairing_no_command_breaks_its_rules(
+    events: list[tuple], lost_ids: bool
+) -> None:
+    """``require_status: false`` (a detector without TrackerStatus, or a tracker whose statuses
+    may lag): every non-zero output comes from a box that was given, fresh and not from the
+    future, never the tracker's ``:lost`` estimate, with a camera; a status at least as new as
+    that box says TRACKING or AMBIGUOUS, and a non-IDLE newest status names the same track."""
+    safety = SafetyConfig(timeout_s=0.3, period_s=0.05, require_status=False)
+    sup = FollowSupervisor(safety, ControlConfig())
+    sup.set_camera(CAM)
+    now, camera = T0, True
+    newest: TrackerReport | None = None
+    boxes: set[tuple[int, str]] = set()
+    for ev in events:
+        out: Output | None = None
+        if ev[0] == "advance":
+            now += ev[1]
+            continue
+        if ev[0] == "camera":
+            camera = ev[1]
+            sup.set_camera(CAM if camera else None)
+            continue
+        if ev[0] == "box":
+            stamp = now + ev[1]
+            track = ev[2] + (":lost" if lost_ids and ev[2] == "t3" else "")
+            boxes.add((stamp, track))
+            out = sup.on_box(TargetBox(stamp, track, ev[3], 240.0, 40.0, 40.0), now)
+        elif ev[0] == "status":
+            report = TrackerReport(now + ev[1], ev[3], ev[2] if ev[3] else "")
+            future = report.stamp_ns > now + safety.max_future_s * 1e9
+            if not future and (newest is None or report.stamp_ns >= newest.stamp_ns):
+                newest = report
+            out = sup.on_status(report, now)
+        else:
+            out = sup.tick(now)
+        if out is None or out.command.is_zero():
+            continue
+        MOVED_ALONE.append(1)
+        assert out.reason == "" and camera
+        assert (out.stamp_ns, out.track_id) in boxes and not out.track_id.endswith(":lost")
+        assert -0.1e9 <= now - out.stamp_ns <= 0.3e9
+        if newest is not None and newest.stamp_ns >= out.stamp_ns:
+            assert newest.state in (TRACKING, AMBIGUOUS), (newest, out)
+        if newest is not None and newest.state != IDLE:
+            assert out.track_id == newest.track_id, (newest, out)
+
+
+def test_the_fuzz_without_status_produced_commands_to_check() -> None:
+    if not MOVED_ALONE:
+        test_without_status_pairing_no_command_breaks_its_rules()
+    assert len(MOVED_ALONE) > 150
+
+
 def test_the_fuzz_produced_commands_to_check() -> None:
     if not MOVED:
         test_no_command_ever_breaks_the_rules()
