@@ -6,7 +6,8 @@ non-zero command ever breaks these rules."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import given, settings
@@ -253,19 +254,24 @@ def _events(draw: st.DrawFn) -> list[tuple]:
     return events
 
 
-#: non-zero commands seen by the fuzz (it must produce some, or it checks nothing)
-MOVED: list[int] = []
+@dataclass
+class _Moved:
+    """A non-zero command of a replayed event list, with what the replay knew at that moment:
+    the node time, whether a camera was set, the newest status not from the future (the
+    supervisor forgets those) and every (stamp, track id) of a box given so far."""
+
+    out: Output
+    now: int
+    camera: bool
+    newest: TrackerReport | None
+    boxes: set[tuple[int, str]]
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(_events(), st.sampled_from(["slow", "stop"]), st.booleans())
-def test_no_command_ever_breaks_the_rules(events: list[tuple], ambiguous: str, zeros: bool) -> None:
-    """Every non-zero output: comes from the newest status's track, whose state is TRACKING or
-    AMBIGUOUS, from a box of that id and stamp that was given, fresh (within the timeout) and not
-    from the future, with a camera; and within the output limits."""
-    safety = SafetyConfig(
-        timeout_s=0.3, period_s=0.05, on_ambiguous=ambiguous, zero_while_stopped=zeros
-    )
+def _replay(
+    events: list[tuple], safety: SafetyConfig, box_id: Callable[[str], str] = str
+) -> Iterator[tuple[FollowSupervisor, _Moved]]:
+    """Feed ``events`` (see :func:`_events`) to a supervisor with ``safety``; yields each
+    non-zero command. ``box_id`` renames the track id of every box."""
     sup = FollowSupervisor(safety, ControlConfig())
     sup.set_camera(CAM)
     now, camera = T0, True
@@ -281,9 +287,9 @@ def test_no_command_ever_breaks_the_rules(events: list[tuple], ambiguous: str, z
             sup.set_camera(CAM if camera else None)
             continue
         if ev[0] == "box":
-            stamp = now + ev[1]
-            boxes.add((stamp, ev[2]))
-            out = sup.on_box(TargetBox(stamp, ev[2], ev[3], 240.0, 40.0, 40.0), now)
+            stamp, track = now + ev[1], box_id(ev[2])
+            boxes.add((stamp, track))
+            out = sup.on_box(TargetBox(stamp, track, ev[3], 240.0, 40.0, 40.0), now)
         elif ev[0] == "status":
             report = TrackerReport(now + ev[1], ev[3], ev[2] if ev[3] else "")
             future = report.stamp_ns > now + safety.max_future_s * 1e9  # never remembered
@@ -292,19 +298,42 @@ def test_no_command_ever_breaks_the_rules(events: list[tuple], ambiguous: str, z
             out = sup.on_status(report, now)
         else:
             out = sup.tick(now)
-        if out is None or out.command.is_zero():
-            continue
+        if out is not None and not out.command.is_zero():
+            yield sup, _Moved(out, now, camera, newest, boxes)
+
+
+#: non-zero commands seen by the fuzz (it must produce some, or it checks nothing)
+MOVED: list[int] = []
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_events(), st.sampled_from(["slow", "stop"]), st.booleans())
+def test_no_command_ever_breaks_the_rules(events: list[tuple], ambiguous: str, zeros: bool) -> None:
+    """Every non-zero output: comes from the newest status's track, whose state is TRACKING or
+    AMBIGUOUS, from a box of that id and stamp that was given, fresh (within the timeout) and not
+    from the future, with a camera; and within the output limits."""
+    safety = SafetyConfig(
+        timeout_s=0.3, period_s=0.05, on_ambiguous=ambiguous, zero_while_stopped=zeros
+    )
+    for sup, m in _replay(events, safety):
+        out, newest = m.out, m.newest
         MOVED.append(1)
-        assert out.reason == "" and camera
+        assert out.reason == "" and m.camera
         assert newest is not None and newest.state in (TRACKING, AMBIGUOUS)
         if ambiguous == "stop":
             assert newest.state == TRACKING
         assert out.track_id == newest.track_id
-        assert (out.stamp_ns, out.track_id) in boxes
-        assert -0.1e9 <= now - out.stamp_ns <= 0.3e9
+        assert (out.stamp_ns, out.track_id) in m.boxes
+        assert -0.1e9 <= m.now - out.stamp_ns <= 0.3e9
         c, cfg = out.command, sup.control
         assert abs(c.yaw_rate) <= cfg.yaw.max_output and abs(c.pitch_rate) <= cfg.pitch.max_output
         assert 0.0 <= c.forward <= cfg.forward.max_output
+
+
+def test_the_fuzz_produced_commands_to_check() -> None:
+    if not MOVED:
+        test_no_command_ever_breaks_the_rules()
+    assert len(MOVED) > 150  # 296 with the fixed seed
 
 
 #: non-zero commands seen by the fuzz without status pairing
@@ -321,39 +350,16 @@ def test_without_status_pairing_no_command_breaks_its_rules(
     future, never the tracker's ``:lost`` estimate, with a camera; a status at least as new as
     that box says TRACKING or AMBIGUOUS, and a non-IDLE newest status names the same track."""
     safety = SafetyConfig(timeout_s=0.3, period_s=0.05, require_status=False)
-    sup = FollowSupervisor(safety, ControlConfig())
-    sup.set_camera(CAM)
-    now, camera = T0, True
-    newest: TrackerReport | None = None
-    boxes: set[tuple[int, str]] = set()
-    for ev in events:
-        out: Output | None = None
-        if ev[0] == "advance":
-            now += ev[1]
-            continue
-        if ev[0] == "camera":
-            camera = ev[1]
-            sup.set_camera(CAM if camera else None)
-            continue
-        if ev[0] == "box":
-            stamp = now + ev[1]
-            track = ev[2] + (":lost" if lost_ids and ev[2] == "t3" else "")
-            boxes.add((stamp, track))
-            out = sup.on_box(TargetBox(stamp, track, ev[3], 240.0, 40.0, 40.0), now)
-        elif ev[0] == "status":
-            report = TrackerReport(now + ev[1], ev[3], ev[2] if ev[3] else "")
-            future = report.stamp_ns > now + safety.max_future_s * 1e9
-            if not future and (newest is None or report.stamp_ns >= newest.stamp_ns):
-                newest = report
-            out = sup.on_status(report, now)
-        else:
-            out = sup.tick(now)
-        if out is None or out.command.is_zero():
-            continue
+
+    def box_id(track: str) -> str:
+        return track + (":lost" if lost_ids and track == "t3" else "")
+
+    for _, m in _replay(events, safety, box_id):
+        out, newest = m.out, m.newest
         MOVED_ALONE.append(1)
-        assert out.reason == "" and camera
-        assert (out.stamp_ns, out.track_id) in boxes and not out.track_id.endswith(":lost")
-        assert -0.1e9 <= now - out.stamp_ns <= 0.3e9
+        assert out.reason == "" and m.camera
+        assert (out.stamp_ns, out.track_id) in m.boxes and not out.track_id.endswith(":lost")
+        assert -0.1e9 <= m.now - out.stamp_ns <= 0.3e9
         if newest is not None and newest.stamp_ns >= out.stamp_ns:
             assert newest.state in (TRACKING, AMBIGUOUS), (newest, out)
         if newest is not None and newest.state != IDLE:
@@ -364,12 +370,6 @@ def test_the_fuzz_without_status_produced_commands_to_check() -> None:
     if not MOVED_ALONE:
         test_without_status_pairing_no_command_breaks_its_rules()
     assert len(MOVED_ALONE) > 150
-
-
-def test_the_fuzz_produced_commands_to_check() -> None:
-    if not MOVED:
-        test_no_command_ever_breaks_the_rules()
-    assert len(MOVED) > 150  # 296 with the fixed seed
 
 
 def test_restart_forgets_the_track_and_waits_for_a_target() -> None:
