@@ -25,7 +25,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,7 +45,7 @@ def _inside(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import Image
     from siam_tracker_ros.msg import InitTarget
 
-    from siam_tracker_ros.process_memory import growth_verdict, process_status
+    from siam_tracker_ros.process_memory import process_status
     from siam_tracker_ros.ros.messages import image_msg, init_target_msg, stamped_header
     from siam_tracker_ros.testing.harness import NodeProcess
 
@@ -162,14 +161,14 @@ def _inside(args: argparse.Namespace) -> int:
         print(f"  {name:44s} {pct:6.1f} %")
     if not rounds:
         return 0
-    return _print_rounds(rounds, args, growth_verdict, node_proc.output().count("tracking track-"))
+    return _print_rounds(rounds, args, node_proc.output().count("tracking track-"))
 
 
-def _print_rounds(
-    rounds: list[dict[str, float]], args: argparse.Namespace, growth_verdict: Any, tracks: int
-) -> int:
+def _print_rounds(rounds: list[dict[str, float]], args: argparse.Namespace, tracks: int) -> int:
     """The lifecycle rounds' table (every tenth round and the last) and their verdict; exit
     status 1 when memory grows or threads or descriptors are left behind."""
+    from siam_tracker_ros.process_memory import growth_verdict
+
     print(
         f"\n{len(rounds)} lifecycle rounds (cleanup, configure, activate, init, "
         f"{args.cycle_seconds:g} s tracking, deactivate); node process after each round; "

@@ -285,7 +285,8 @@ def load_dataset(
     also be a single sequence folder or a dataset whose sequences sit one level deeper (LaSOT
     categories). ``names`` keeps only those sequences, in that order (an unknown name is an
     error, not silently dropped). Two sequence folders of one name are named by their paths
-    under their data folder (``A/seq``, ``B/seq``): one name is one record and one cache folder.
+    under their data folder (``A__seq``, ``B__seq``; see :func:`_unique_names`): one name is one
+    record and one cache folder.
 
     ``on_error``: a sequence that cannot be loaded (a ground truth that does not match its
     frames, an unreadable file) is passed to it with the error and left out, instead of ending
@@ -314,13 +315,13 @@ def load_dataset(
         targets = [by_name[n] for n in names]
     if not targets:
         raise ValueError(f"{', '.join(map(str, bases))}: no sequences found")
-    if on_error is None:
-        return [load_sequence(folder, name, gt) for name, folder, gt in targets]
     loaded = []
     for name, folder, gt in targets:
         try:
             loaded.append(load_sequence(folder, name, gt))
         except (ValueError, OSError) as exc:
+            if on_error is None:
+                raise
             on_error(name, exc)
     if not loaded:
         raise ValueError(f"{', '.join(map(str, bases))}: no sequence could be loaded")

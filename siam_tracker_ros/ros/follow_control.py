@@ -341,9 +341,7 @@ class FollowController:
                 f"{camera.height} image of camera_info: another camera or resolution?"
             )
         yaw, pitch = camera.bearing(box.cx, box.cy)
-        size = _apparent_size(box, camera, config.size_measure)
-        if not (math.isfinite(size) and size > 0.0):
-            raise ValueError(f"box size {box.width:g}x{box.height:g} px is too small to measure")
+        size = _apparent_size(box, camera, config.size_measure)  # > 0: a pixel at least
         setpoint = config.size_setpoint
         if setpoint <= 0.0:
             if self.setpoint is None:
